@@ -1,0 +1,46 @@
+"""Column names of the long results table: the only contract between the sweep and the reports.
+
+One row per trial. ``mode`` says what the row measures:
+- ``linear`` / ``full``: a transfer trial; ``accuracy`` is the dataset's metric (percent) at the
+  best epoch, ``accuracy_last`` at the last epoch.
+- ``upstream``: a checkpoint of the zoo (``dataset`` is the upstream dataset); carries
+  ``accuracy`` (upstream validation), ``sparsity_measured`` and ``filters_pruned_share``.
+- ``speed``: a DeepSparse speed trial of one backbone; carries the timing columns.
+The dense baseline is the rows with ``sparsity == 0``. Sparsity is in percent.
+"""
+
+# Required in every table the reports read.
+METHOD = "method"
+SPARSITY = "sparsity"
+DATASET = "dataset"
+MODE = "mode"
+SEED = "seed"
+ACCURACY = "accuracy"
+REQUIRED = (METHOD, SPARSITY, DATASET, MODE, SEED, ACCURACY)
+
+# Optional.
+ARCH = "arch"
+GROUP = "group"  # "general" | "specialized"
+STATUS = "status"  # "finished" | "failed"
+ERROR = "error"
+TRIAL_ID = "trial_id"
+ACCURACY_LAST = "accuracy_last"
+BEST_EPOCH = "best_epoch"
+EPOCHS = "epochs"
+LR = "lr"
+TRAIN_TIME_S = "train_time_s"
+SPARSITY_MEASURED = "sparsity_measured"  # percent, read back from the checkpoint
+FILTERS_PRUNED_SHARE = "filters_pruned_share"  # fraction of conv filters that are all zero
+WEIGHTS = "weights"  # "trained" or "random" (speed trials on random pruned weights)
+
+# Speed rows (mode == "speed"): times in ms per batch / s per epoch, medians over repetitions.
+BATCH = "batch"
+DS_MS_B1 = "deepsparse_ms_b1"
+DS_MS_B64 = "deepsparse_ms_b64"
+DS_DENSE_MS_B64 = "deepsparse_dense_ms_b64"
+ORT_DENSE_MS_B64 = "onnxruntime_dense_ms_b64"
+TORCH_DENSE_MS_B64 = "torch_dense_ms_b64"
+SPEEDUP_INFERENCE = "speedup_inference"  # DeepSparse dense / DeepSparse sparse at batch 64
+EPOCH_TIME_S = "epoch_time_s"  # online linear-finetuning epoch, sparse backbone
+DENSE_EPOCH_TIME_S = "dense_epoch_time_s"
+SPEEDUP_EPOCH = "speedup_epoch"

@@ -1,0 +1,32 @@
+"""The optimiser recipe shared by linear and full finetuning (study.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """SGD with momentum and step decay: the paper's finetuning recipe.
+
+    The paper: momentum 0.9, weight decay 5e-4, batch 64, 150 epochs, lr divided by 10 at
+    epochs 50 and 100. Tiny studies scale ``epochs`` and ``milestones`` down.
+    """
+
+    epochs: int = 150
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 64
+    milestones: tuple[int, ...] = (50, 100)
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if list(self.milestones) != sorted(self.milestones):
+            raise ValueError(f"milestones must be increasing, got {list(self.milestones)}")
