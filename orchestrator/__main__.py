@@ -1,0 +1,5 @@
+import sys
+
+from orchestrator.sweep import main
+
+sys.exit(main())

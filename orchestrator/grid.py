@@ -1,0 +1,243 @@
+"""Expanding a study into trials, stage by stage, with stable ids.
+
+Stages run in dependency order: ``pretrain`` -> ``prune`` (tiny study only: they make the
+zoo), then ``linear`` and ``full`` transfer trials (features are extracted once per backbone
+and dataset before the linear trials), then ``speed``. Paths depend on the output folder;
+ids do not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from search_spaces.schema import MethodSpec, Study
+from search_spaces.trial import TrialSpec
+
+STAGE_ORDER = ("pretrain", "prune", "linear", "full", "speed")
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A sparse (or dense) upstream model that transfer trials start from."""
+
+    arch: str
+    method: str
+    sparsity: int
+    checkpoint: str
+    checkpoint_hash: str | None
+    mask_checkpoint: str | None = None
+    mask_checkpoint_hash: str | None = None
+    interpolation: str = "bilinear"
+    transfer: bool = True
+
+
+@dataclass
+class Grid:
+    study: Study
+    out_dir: Path
+    stages: dict[str, list[TrialSpec]] = field(default_factory=dict)
+    backbones: list[Backbone] = field(default_factory=list)
+
+    def all_trials(self) -> list[TrialSpec]:
+        return [t for s in STAGE_ORDER for t in self.stages.get(s, [])]
+
+
+def zoo_path(out_dir: Path, arch: str, method: str, sparsity: int) -> Path:
+    """Where the tiny study's upstream checkpoints live: the paper's checkpoint_dir layout."""
+    return out_dir / "zoo" / arch / f"{method}_{sparsity}.pth"
+
+
+class FileHashes:
+    """sha256 of checkpoint files, remembered by (path, size, mtime) so reruns skip re-reading."""
+
+    def __init__(self, cache_file: Path | None) -> None:
+        self.cache_file = cache_file
+        self._cache: dict[str, str] = {}
+        if cache_file and cache_file.exists():
+            try:
+                self._cache = json.loads(cache_file.read_text())
+            except (OSError, ValueError):
+                self._cache = {}
+
+    def __call__(self, path: Path) -> str | None:
+        if not path.is_file():
+            return None
+        st = path.stat()
+        key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        if key not in self._cache:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            self._cache[key] = h.hexdigest()
+            self._save()
+        return self._cache[key]
+
+    def _save(self) -> None:
+        if not self.cache_file:
+            return
+        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache_file.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(self._cache))
+        os.replace(tmp, self.cache_file)
+
+
+def _checkpoint_file(study: Study, m: MethodSpec, arch: str, sparsity: int) -> Path:
+    given = m.checkpoint_for(sparsity)
+    if given:
+        return Path(given)
+    base = Path(study.checkpoint_dir or "checkpoints")
+    return base / study.checkpoint_pattern.format(arch=arch, method=m.name, sparsity=sparsity)
+
+
+def _upstream(study: Study, out_dir: Path, grid: Grid) -> None:
+    """Tiny study: one dense pretraining trial and one pruning trial per method x sparsity."""
+    u = study.upstream
+    assert u is not None
+    common = dict(
+        arch=study.arch, dataset=u.dataset, num_classes=u.num_classes, metric="top1",
+        image_size=study.image_size,
+    )
+    pre = TrialSpec(
+        stage="pretrain", method="dense", sparsity=0, seed=u.seed, recipe=u.pretrain,
+        params=(("images_per_class", u.images_per_class),
+                ("val_images_per_class", u.val_images_per_class)),
+        **common,
+    )
+    dense_ckpt = zoo_path(out_dir, study.arch, "dense", 0)
+    grid.stages["pretrain"] = [pre]
+    prunes = []
+    overrides = dict(u.prune_overrides)
+    by_name = {m.name: m for m in study.methods}
+    for m in study.methods:
+        if m.family == "dense":
+            grid.backbones.append(Backbone(study.arch, "dense", 0, str(dense_ckpt), pre.trial_id))
+            continue
+        if m.mask_from:
+            continue
+        for s in m.sparsities:
+            cfg = tuple(sorted({**dict(u.prune), **dict(overrides.get(m.name, ()))}.items()))
+            t = TrialSpec(
+                stage="prune", method=m.name, sparsity=s, seed=u.seed, recipe=None,
+                checkpoint=str(dense_ckpt), checkpoint_hash=pre.trial_id,
+                params=cfg + (("images_per_class", u.images_per_class),
+                              ("val_images_per_class", u.val_images_per_class)),
+                **common,
+            )
+            prunes.append(t)
+            grid.backbones.append(
+                Backbone(study.arch, m.name, s, str(zoo_path(out_dir, study.arch, m.name, s)),
+                         t.trial_id, interpolation=m.interpolation, transfer=m.transfer)
+            )
+    for m in study.methods:
+        if m.mask_from:
+            src = {(b.method, b.sparsity): b for b in grid.backbones}
+            for s in m.sparsities:
+                if (m.mask_from, s) not in src:
+                    raise ValueError(
+                        f"methods.{m.name}: mask_from {m.mask_from!r} has no sparsity {s}; "
+                        f"it has {list(by_name[m.mask_from].sparsities)}"
+                    )
+                b = src[(m.mask_from, s)]
+                grid.backbones.append(
+                    Backbone(study.arch, m.name, s, str(dense_ckpt), pre.trial_id,
+                             b.checkpoint, b.checkpoint_hash, interpolation=m.interpolation,
+                             transfer=m.transfer)
+                )
+    grid.stages["prune"] = prunes
+
+
+def _given_checkpoints(study: Study, hashes: FileHashes, grid: Grid) -> None:
+    """Paper-style study: backbones are files the user points at."""
+    for arch in study.archs:
+        dense_m = next(m for m in study.methods if m.family == "dense")
+        dense_file = _checkpoint_file(study, dense_m, arch, 0)
+        dense_hash = hashes(dense_file)
+        for m in study.methods:
+            for s in m.sparsities:
+                if m.mask_from:
+                    src = study.method(m.mask_from)
+                    mf = _checkpoint_file(study, src, arch, s)
+                    grid.backbones.append(
+                        Backbone(arch, m.name, s, str(dense_file), dense_hash, str(mf),
+                                 hashes(mf), m.interpolation, m.transfer)
+                    )
+                else:
+                    f = _checkpoint_file(study, m, arch, s)
+                    grid.backbones.append(
+                        Backbone(arch, m.name, s, str(f), hashes(f), None, None,
+                                 m.interpolation, m.transfer)
+                    )
+
+
+def expand(study: Study, out_dir: Path, hash_files: bool = True) -> Grid:
+    """All trials of a study. ``hash_files=False`` (dry run) skips reading checkpoints."""
+    grid = Grid(study=study, out_dir=out_dir)
+    hashes = FileHashes(out_dir / ".checkpoint_hashes.json") if hash_files else (lambda p: None)
+    if study.upstream is not None:
+        _upstream(study, out_dir, grid)
+    else:
+        _given_checkpoints(study, hashes, grid)  # type: ignore[arg-type]
+    for mode in study.modes:
+        trials = []
+        for b in grid.backbones:
+            if not b.transfer:
+                continue
+            for d in study.datasets:
+                recipe = mode.recipe
+                if mode.name == "full":
+                    recipe = dataclasses.replace(recipe, lr=d.full_lr)
+                for seed in mode.seeds:
+                    trials.append(
+                        TrialSpec(
+                            stage=mode.name, method=b.method, sparsity=b.sparsity, arch=b.arch,
+                            dataset=d.name, seed=seed, recipe=recipe, num_classes=d.classes,
+                            metric=d.metric, group=d.group, image_size=study.image_size,
+                            interpolation=b.interpolation, checkpoint=b.checkpoint,
+                            checkpoint_hash=b.checkpoint_hash,
+                            mask_checkpoint=b.mask_checkpoint,
+                            mask_checkpoint_hash=b.mask_checkpoint_hash,
+                        )
+                    )
+        grid.stages[mode.name] = trials
+    grid.stages["speed"] = _speed_trials(study, grid) if study.speed.enabled else []
+    return grid
+
+
+def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:
+    sp = study.speed
+    params = (
+        ("batch_sizes", sp.batch_sizes), ("warmup", sp.warmup), ("reps", sp.reps),
+        ("online_dataset", sp.online_dataset), ("online_batches", sp.online_batches),
+    )
+    online = sp.online_dataset or (study.datasets[0].name if study.datasets else "")
+    trials = []
+    if sp.backbones:
+        for b in grid.backbones:
+            if not b.transfer:
+                continue
+            trials.append(
+                TrialSpec(
+                    stage="speed", method=b.method, sparsity=b.sparsity, arch=b.arch,
+                    dataset=online, seed=0, image_size=study.image_size,
+                    checkpoint=b.checkpoint, checkpoint_hash=b.checkpoint_hash,
+                    mask_checkpoint=b.mask_checkpoint,
+                    mask_checkpoint_hash=b.mask_checkpoint_hash,
+                    params=params + (("weights", "trained"),),
+                )
+            )
+    if sp.random_arch:
+        for s in sorted({0, *sp.random_sparsities}):
+            trials.append(
+                TrialSpec(
+                    stage="speed", method="dense" if s == 0 else "random_magnitude",
+                    sparsity=s, arch=sp.random_arch, dataset=online, seed=0, image_size=224,
+                    params=params + (("weights", "random"),),
+                )
+            )
+    return trials

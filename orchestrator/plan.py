@@ -1,0 +1,95 @@
+"""What a sweep will do, before it does it: the dry run's tables and compute estimate."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from orchestrator.grid import STAGE_ORDER, Grid
+from search_spaces.schema import Study
+
+
+def resources(study: Study) -> dict[str, str]:
+    """What each trial kind asks of the cluster, in words."""
+    out: dict[str, str] = {}
+    if study.upstream is not None:
+        out["pretrain / prune"] = "1 CPU each (upstream zoo, tiny study)"
+    for m in study.modes:
+        if m.name == "linear":
+            out["features"] = "one Ray task per (backbone, dataset): 1 CPU, or 1 GPU if present"
+            out["linear"] = f"{m.cpus:g} CPU" + (f", {m.gpus:g} GPU" if m.gpus else "")
+        else:
+            gpu = {"auto": "GPU if the cluster has GPUs", "yes": "GPU", "no": "CPU only"}[m.use_gpu]
+            out["full"] = (
+                f"Ray Train: {m.workers} worker(s) x ({m.cpus:g} CPU"
+                + (f" + {m.gpus:g} GPU" if m.use_gpu != "no" else "")
+                + f"), {gpu}; plus 0.2 CPU for the Tune trial"
+            )
+    if study.speed.enabled:
+        out["speed"] = 'one DeepSparse actor per node with {"speed_node": 1}, all its CPUs'
+    return out
+
+
+def estimate_gpu_hours(study: Study, grid: Grid) -> dict[str, float]:
+    """GPU-hours from image counts x epochs and the study's assumed throughputs."""
+    est = study.estimate
+    ds = {d.name: d for d in study.datasets}
+    full = 0.0
+    for t in grid.stages.get("full", []):
+        d = ds[t.dataset]
+        epochs = t.recipe.epochs if t.recipe else 0
+        full += epochs * (d.train_images / est.train_images_per_gpu_s
+                          + d.test_images / est.inference_images_per_gpu_s)
+    pairs = {(t.arch, t.method, t.sparsity, t.dataset) for t in grid.stages.get("linear", [])}
+    feats = sum(
+        (ds[p[3]].train_images + ds[p[3]].test_images) / est.inference_images_per_gpu_s
+        for p in pairs
+    )
+    return {"full finetuning": full / 3600, "feature extraction": feats / 3600}
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = lambda r: "  ".join(str(x).rjust(w) if i else str(x).ljust(w)  # noqa: E731
+                              for i, (x, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def describe(grid: Grid) -> str:
+    """The dry run's printout: trials per method and mode, resources, compute estimate."""
+    study = grid.study
+    stages = [s for s in STAGE_ORDER if grid.stages.get(s)]
+    per = Counter((t.method, t.stage) for t in grid.all_trials())
+    methods = [m.name for m in study.methods] + sorted(
+        {t.method for t in grid.all_trials()} - {m.name for m in study.methods}
+    )
+    rows = []
+    for m in methods:
+        counts = [per[(m, s)] for s in stages]
+        if any(counts):
+            rows.append([m, *map(str, counts), str(sum(counts))])
+    totals = [sum(per[(m, s)] for m in methods) for s in stages]
+    rows.append(["total", *map(str, totals), str(sum(totals))])
+    lines = [
+        f"Study {study.name!r}: {study.description}".rstrip(": "),
+        f"architectures: {', '.join(study.archs)}; datasets ({len(study.datasets)}): "
+        + ", ".join(d.name for d in study.datasets),
+        "seeds: " + "; ".join(f"{m.name} {list(m.seeds)}" for m in study.modes),
+        f"backbones: {sum(b.transfer for b in grid.backbones)}",
+        "",
+        "Trials per method and stage",
+        _table(rows, ["method", *stages, "total"]),
+        "",
+        "Resources per trial kind",
+    ]
+    lines += [f"  {k:<18} {v}" for k, v in resources(study).items()]
+    est = estimate_gpu_hours(study, grid)
+    lines += [
+        "",
+        "Compute estimate (image counts x epochs at "
+        f"{study.estimate.train_images_per_gpu_s:g} train / "
+        f"{study.estimate.inference_images_per_gpu_s:g} inference images/s per GPU)",
+    ]
+    lines += [f"  {k:<18} {v:10.1f} GPU-hours" for k, v in est.items()]
+    lines.append(f"  {'total':<18} {sum(est.values()):10.1f} GPU-hours")
+    lines.append("  linear heads train on cached features on CPU (minutes per trial)")
+    return "\n".join(lines)

@@ -1,0 +1,155 @@
+"""``python -m orchestrator.sweep``: run a whole transfer study as one resumable Ray sweep.
+
+With no arguments it runs the built-in ``tiny`` study (upstream pretraining and pruning on
+procedural images, transfer to datasets that ship with installed packages, DeepSparse speed
+trials, report) on the local machine. Rerunning the same command resumes: finished trials
+are skipped, interrupted ones continue from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from search_spaces.loader import builtin_studies, load_study, narrow
+from search_spaces.schema import Study, StudyError
+
+EXAMPLES = """\
+examples:
+  python -m orchestrator.sweep                              # the tiny study, end to end, on this machine
+  python -m orchestrator.sweep --smoke-test                 # a minimal version for CI (about 2 minutes)
+  python -m orchestrator.sweep --study paper --dry-run      # print the paper's grid and compute estimate
+  python -m orchestrator.sweep --study paper --data-root /data --checkpoint-dir /ckpt \\
+      --methods gmp,acdc --sparsities 90,95 --datasets pets,dtd --modes linear --seeds 2
+  python -m orchestrator.sweep --study my_study.yaml --address auto --tracking-uri http://head:5000
+  python -m orchestrator.sweep --retry-failed               # rerun only the trials that failed
+
+Rerunning the same command after a crash or kill finishes only what is missing.
+Open the results: mlflow ui --backend-store-uri sqlite:///runs/tiny/mlflow.db --host 127.0.0.1
+"""
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """Everything about a run that is not the study itself."""
+
+    out_dir: Path
+    tracking_uri: str | None = None
+    address: str | None = None
+    retry_failed: bool = False
+    num_cpus: int | None = None
+    max_concurrent: int | None = None
+    max_failures: int = 2
+    speed: bool = True
+    report: bool = True
+    smoke_test: bool = False
+    verbose: int = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m orchestrator.sweep",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = p.add_argument_group("study")
+    g.add_argument(
+        "--study", default="tiny",
+        help=f"built-in study name ({', '.join(builtin_studies())}) or a YAML file path "
+        "(default: tiny)",
+    )
+    g.add_argument("--methods", help="comma list of methods to keep, e.g. gmp,acdc "
+                   "(the dense baseline is always kept)")
+    g.add_argument("--sparsities", help="comma list of sparsities in percent, e.g. 90,95")
+    g.add_argument("--datasets", help="comma list of datasets, e.g. pets,dtd")
+    g.add_argument("--modes", help="linear, full, or linear,full")
+    g.add_argument("--seeds", type=int, help="keep the first N seeds of each mode")
+    g.add_argument("--archs", help="architectures to run, e.g. resnet50,resnet18")
+    g.add_argument("--data-root", help="folder holding the downstream datasets "
+                   "(overrides the study's data_root)")
+    g.add_argument("--checkpoint-dir", help="folder holding <arch>/<method>_<sparsity>.pth "
+                   "checkpoints (overrides the study's checkpoint_dir)")
+    r = p.add_argument_group("run")
+    r.add_argument("--out", type=Path, help="output folder (default: runs/<study name>/): "
+                   "Ray results, feature cache, MLflow store, results.parquet, report")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the grid, resources and compute estimate; start nothing")
+    r.add_argument("--smoke-test", action="store_true",
+                   help="a minimal version of the study (Ray's convention for CI)")
+    r.add_argument("--address", help="Ray cluster address ('auto' on a cluster's head node); "
+                   "default: start a local Ray")
+    r.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
+    r.add_argument("--max-concurrent", type=int, help="cap on trials running at once")
+    r.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else a SQLite "
+                   "file in the output folder)")
+    r.add_argument("--retry-failed", action="store_true",
+                   help="rerun the trials recorded as failed (others are never rerun)")
+    r.add_argument("--max-failures", type=int, default=2,
+                   help="retries of a trial whose worker process dies (default: 2)")
+    r.add_argument("--no-speed", action="store_true", help="skip the DeepSparse speed trials")
+    r.add_argument("--no-report", action="store_true", help="skip writing the report")
+    r.add_argument("-q", "--quiet", action="store_true", help="less progress output")
+    return p
+
+
+def study_from_args(args: argparse.Namespace) -> Study:
+    study = load_study(args.study)
+    if args.smoke_test:
+        from orchestrator.smoke import smoke_study
+
+        study = smoke_study(study)
+    study = narrow(
+        study, methods=args.methods, sparsities=args.sparsities, datasets=args.datasets,
+        modes=args.modes, seeds=args.seeds, archs=args.archs,
+    )
+    changes = {}
+    if args.data_root:
+        changes["data_root"] = args.data_root
+    if args.checkpoint_dir:
+        changes["checkpoint_dir"] = args.checkpoint_dir
+    if args.no_speed:
+        changes["speed"] = dataclasses.replace(study.speed, enabled=False)
+    return dataclasses.replace(study, **changes) if changes else study
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        study = study_from_args(args)
+    except StudyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out_dir = (args.out or Path("runs") / (study.name + ("-smoke" if args.smoke_test else "")))
+    from orchestrator.grid import expand
+
+    if args.dry_run:
+        from orchestrator.plan import describe
+
+        try:
+            grid = expand(study, out_dir, hash_files=False)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(describe(grid))
+        print(f"\noutput folder: {out_dir}  (dry run: nothing was started)")
+        return 0
+    from orchestrator.runner import run_sweep
+
+    options = SweepOptions(
+        out_dir=out_dir.resolve(), tracking_uri=args.tracking_uri, address=args.address,
+        retry_failed=args.retry_failed, num_cpus=args.num_cpus,
+        max_concurrent=args.max_concurrent, max_failures=args.max_failures,
+        speed=not args.no_speed, report=not args.no_report, smoke_test=args.smoke_test,
+        verbose=0 if args.quiet else 1,
+    )
+    return run_sweep(study, options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

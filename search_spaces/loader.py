@@ -1,0 +1,134 @@
+"""Finding, reading and narrowing studies: built-in names or a user's YAML file."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from search_spaces.schema import Study, StudyError, sparsity_percent, study_from_dict
+
+BUILTIN_DIR = Path(__file__).resolve().parent
+
+
+def builtin_studies() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+
+
+def load_study(name_or_path: str | Path) -> Study:
+    """A built-in study by name (``paper``, ``tiny``) or a YAML file by path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if not path.suffix and (BUILTIN_DIR / f"{text}.yaml").exists():
+        path = BUILTIN_DIR / f"{text}.yaml"
+    if not path.exists():
+        raise StudyError(
+            f"study {text!r}: no such file, and not a built-in study "
+            f"(built-in: {', '.join(builtin_studies())})"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise StudyError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise StudyError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return study_from_dict(raw)
+    except StudyError as e:
+        raise StudyError(f"{path}: {e}") from None
+
+
+def _parse_list(value: str | Iterable[Any] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
+
+
+def narrow(
+    study: Study,
+    *,
+    methods: str | Iterable[str] | None = None,
+    sparsities: str | Iterable[Any] | None = None,
+    datasets: str | Iterable[str] | None = None,
+    modes: str | Iterable[str] | None = None,
+    seeds: int | None = None,
+    archs: str | Iterable[str] | None = None,
+) -> Study:
+    """Restrict any axis of a study (the CLI's ``--methods gmp,acdc --seeds 2`` ...).
+
+    The dense baseline is always kept: every metric of the study is relative to it.
+    ``seeds`` keeps the first N seeds of each mode.
+    """
+    out = study
+    if methods is not None:
+        wanted = _parse_list(methods) or []
+        valid = [m.name for m in study.methods]
+        for w in wanted:
+            if w not in valid:
+                raise StudyError(f"--methods: unknown method {w!r}; valid: {', '.join(valid)}")
+        keep = set(wanted) | {m.name for m in study.methods if m.family == "dense"}
+        # LTH-T borrows another method's mask: that method stays, upstream only.
+        sources = {m.mask_from for m in study.methods if m.name in keep and m.mask_from}
+        out = dataclasses.replace(
+            out,
+            methods=tuple(
+                m if m.name in keep else dataclasses.replace(m, transfer=False)
+                for m in out.methods
+                if m.name in keep | sources
+            ),
+        )
+    if sparsities is not None:
+        wanted_sp = {sparsity_percent("--sparsities", _num(s)) for s in _parse_list(sparsities) or []}
+        all_sp = {s for m in study.methods for s in m.sparsities if s}
+        bad = sorted(wanted_sp - all_sp)
+        if bad:
+            raise StudyError(
+                f"--sparsities: {bad[0]} is not in the study; valid: {', '.join(map(str, sorted(all_sp)))}"
+            )
+        new_methods = []
+        for m in out.methods:
+            if m.family == "dense":
+                new_methods.append(m)
+                continue
+            sps = tuple(s for s in m.sparsities if s in wanted_sp)
+            if sps:
+                new_methods.append(dataclasses.replace(m, sparsities=sps))
+        out = dataclasses.replace(out, methods=tuple(new_methods))
+    if datasets is not None:
+        wanted = _parse_list(datasets) or []
+        for w in wanted:
+            study.dataset(w)  # raises with the valid names
+        out = dataclasses.replace(out, datasets=tuple(d for d in out.datasets if d.name in wanted))
+    if modes is not None:
+        wanted = _parse_list(modes) or []
+        for w in wanted:
+            study.mode(w)
+        out = dataclasses.replace(out, modes=tuple(m for m in out.modes if m.name in wanted))
+    if seeds is not None:
+        if seeds < 1:
+            raise StudyError(f"--seeds: expected a count >= 1, got {seeds}")
+        out = dataclasses.replace(
+            out, modes=tuple(dataclasses.replace(m, seeds=m.seeds[:seeds]) for m in out.modes)
+        )
+    if archs is not None:
+        wanted = _parse_list(archs) or []
+        valid = [study.arch, *study.extra_archs]
+        for w in wanted:
+            if w not in valid:
+                raise StudyError(f"--archs: unknown architecture {w!r}; valid: {', '.join(valid)}")
+        out = dataclasses.replace(out, archs=tuple(wanted))
+    return out
+
+
+def _num(s: str) -> float | int:
+    try:
+        return int(s)
+    except ValueError:
+        try:
+            return float(s)
+        except ValueError:
+            raise StudyError(f"--sparsities: {s!r} is not a number") from None

@@ -1,0 +1,471 @@
+"""Typed study definitions: YAML maps onto frozen dataclasses, errors name the key.
+
+A study is the whole grid of the paper (or a laptop-sized stand-in): which sparse backbones
+exist, which downstream datasets, which finetuning modes with which seeds and recipes, and,
+for the tiny study, how the upstream zoo is made. Nothing here imports torch, so a dry run
+stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from search_spaces.recipe import Recipe
+
+METRICS = ("top1", "mean_per_class")
+GROUPS = ("general", "specialized")
+MODES = ("linear", "full")
+FAMILIES = ("dense", "progressive", "regularization", "lottery")
+SPARSITY_RANGE = (0, 99)
+# Method names a study may use: the dense baseline plus every registered pruning method
+# (trainables.pruning.METHODS; a test keeps the two in step without importing torch here).
+KNOWN_METHODS = ("dense", "gmp", "woodfisher", "acdc", "str", "rigl_erk1x", "rigl_erk5x", "lth_t")
+
+
+class StudyError(ValueError):
+    """A study file or override is invalid; the message names the key and the valid values."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A downstream task as the study uses it (paper Table 2)."""
+
+    name: str
+    classes: int
+    metric: str
+    group: str
+    full_lr: float = 0.001
+    train_images: int = 0
+    test_images: int = 0
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A pruning method and the sparsities for which a backbone exists.
+
+    ``checkpoints`` maps a sparsity to a file; when absent the path comes from the study's
+    ``checkpoint_pattern``. ``mask_from`` is set for LTH-T (whose mask comes from another
+    method's checkpoint at the same sparsity, applied to the dense weights).
+    """
+
+    name: str
+    label: str
+    family: str
+    sparsities: tuple[int, ...]
+    checkpoints: tuple[tuple[int, str], ...] = ()
+    mask_from: str | None = None
+    interpolation: str = "bilinear"
+    transfer: bool = True  # False: kept only as LTH-T's mask source, not transferred
+
+    def checkpoint_for(self, sparsity: int) -> str | None:
+        return dict(self.checkpoints).get(sparsity)
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """A finetuning mode: its seeds, its recipe and what each trial asks of the cluster."""
+
+    name: str
+    seeds: tuple[int, ...]
+    recipe: Recipe
+    cpus: float = 1.0
+    gpus: float = 0.0
+    workers: int = 1  # Ray Train workers per full-finetuning trial
+    use_gpu: str = "auto"  # "auto" | "yes" | "no"
+
+
+@dataclass(frozen=True)
+class UpstreamSpec:
+    """How the tiny study makes its own zoo (the paper study reads checkpoints instead)."""
+
+    dataset: str = "shapes64"
+    num_classes: int = 64
+    images_per_class: int = 300
+    val_images_per_class: int = 50
+    seed: int = 0
+    pretrain: Recipe = field(default_factory=lambda: Recipe(epochs=3, lr=0.1, milestones=()))
+    prune: tuple[tuple[str, Any], ...] = ()  # passed to the pruning methods' PruneConfig
+    prune_overrides: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # per method
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    """DeepSparse speed trials: every study backbone, plus random-weight reference archs."""
+
+    enabled: bool = True
+    backbones: bool = True  # one trial per backbone of the study (its real weights)
+    random_arch: str | None = None  # e.g. "resnet50": random weights pruned to each sparsity
+    random_sparsities: tuple[int, ...] = ()
+    batch_sizes: tuple[int, ...] = (1, 64)
+    warmup: int = 2
+    reps: int = 5
+    online_dataset: str | None = None
+    online_batches: int = 4
+
+
+@dataclass(frozen=True)
+class EstimateSettings:
+    """Throughputs behind the dry run's compute estimate (images per second on one GPU)."""
+
+    train_images_per_gpu_s: float = 1200.0
+    inference_images_per_gpu_s: float = 3000.0
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    description: str
+    arch: str
+    archs: tuple[str, ...]
+    image_size: int
+    methods: tuple[MethodSpec, ...]
+    datasets: tuple[DatasetSpec, ...]
+    modes: tuple[ModeSpec, ...]
+    data_root: str | None = None
+    checkpoint_dir: str | None = None
+    checkpoint_pattern: str = "{arch}/{method}_{sparsity}.pth"
+    upstream: UpstreamSpec | None = None
+    speed: SpeedSettings = field(default_factory=SpeedSettings)
+    estimate: EstimateSettings = field(default_factory=EstimateSettings)
+    extra_archs: tuple[str, ...] = ()
+
+    def method(self, name: str) -> MethodSpec:
+        for m in self.methods:
+            if m.name == name:
+                return m
+        raise StudyError(f"unknown method {name!r}; valid: {[m.name for m in self.methods]}")
+
+    def dataset(self, name: str) -> DatasetSpec:
+        for d in self.datasets:
+            if d.name == name:
+                return d
+        raise StudyError(f"unknown dataset {name!r}; valid: {[d.name for d in self.datasets]}")
+
+    def mode(self, name: str) -> ModeSpec:
+        for m in self.modes:
+            if m.name == name:
+                return m
+        raise StudyError(f"unknown mode {name!r}; valid: {[m.name for m in self.modes]}")
+
+
+# ---------------------------------------------------------------------------------------
+# YAML (plain mappings) -> dataclasses, with errors that name the key path.
+
+
+def _check_keys(where: str, raw: Mapping[str, Any], allowed: set[str], required=()) -> None:
+    if not isinstance(raw, Mapping):
+        raise StudyError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise StudyError(
+            f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(allowed))}"
+        )
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise StudyError(f"{where}: missing required key {missing[0]!r}")
+
+
+def _fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def _choice(where: str, value: Any, valid: tuple[str, ...]) -> str:
+    if value not in valid:
+        raise StudyError(f"{where}: {value!r} is not valid; valid values: {', '.join(valid)}")
+    return value
+
+
+def _int(where: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise StudyError(f"{where}: expected an integer, got {value!r}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise StudyError(f"{where}: {value} is out of range [{lo}, {hi}]")
+    return value
+
+
+def _float(where: str, value: Any, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise StudyError(f"{where}: expected a number, got {value!r}")
+    if positive and value <= 0:
+        raise StudyError(f"{where}: expected a positive number, got {value}")
+    return float(value)
+
+
+def sparsity_percent(where: str, value: Any) -> int:
+    """Sparsity as an int percent; fractions like 0.9 are accepted and converted."""
+    if isinstance(value, float) and 0 < value < 1:
+        value = round(value * 100)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return _int(where, value, *SPARSITY_RANGE)
+
+
+def recipe_from(where: str, raw: Mapping[str, Any], base: Recipe | None = None) -> Recipe:
+    _check_keys(where, raw, _fields(Recipe))
+    values = dataclasses.asdict(base) if base else {}
+    for k, v in raw.items():
+        if k == "milestones":
+            if not isinstance(v, (list, tuple)):
+                raise StudyError(f"{where}.milestones: expected a list of epochs, got {v!r}")
+            v = tuple(_int(f"{where}.milestones", e, 0) for e in v)
+        elif k in ("epochs", "batch_size"):
+            v = _int(f"{where}.{k}", v, 1)
+        else:
+            v = _float(f"{where}.{k}", v)
+        values[k] = v
+    try:
+        return Recipe(**values)
+    except ValueError as e:
+        raise StudyError(f"{where}: {e}") from None
+
+
+def dataset_from(name: str, raw: Mapping[str, Any]) -> DatasetSpec:
+    where = f"datasets.{name}"
+    _check_keys(where, raw, _fields(DatasetSpec) - {"name"}, required=("classes", "metric", "group"))
+    return DatasetSpec(
+        name=name,
+        classes=_int(f"{where}.classes", raw["classes"], 2),
+        metric=_choice(f"{where}.metric", raw["metric"], METRICS),
+        group=_choice(f"{where}.group", raw["group"], GROUPS),
+        full_lr=_float(f"{where}.full_lr", raw.get("full_lr", 0.001), positive=True),
+        train_images=_int(f"{where}.train_images", raw.get("train_images", 0), 0),
+        test_images=_int(f"{where}.test_images", raw.get("test_images", 0), 0),
+    )
+
+
+def method_from(name: str, raw: Mapping[str, Any]) -> MethodSpec:
+    where = f"methods.{name}"
+    _check_keys(where, raw, _fields(MethodSpec) - {"name"}, required=("sparsities",))
+    sps = raw["sparsities"]
+    if not isinstance(sps, (list, tuple)) or not sps:
+        raise StudyError(f"{where}.sparsities: expected a non-empty list of percents, got {sps!r}")
+    sparsities = tuple(sparsity_percent(f"{where}.sparsities", s) for s in sps)
+    family = _choice(f"{where}.family", raw.get("family", "progressive"), FAMILIES)
+    if family == "dense" and sparsities != (0,):
+        raise StudyError(f"{where}.sparsities: the dense baseline has sparsity [0], got {list(sps)}")
+    if family != "dense" and 0 in sparsities:
+        raise StudyError(f"{where}.sparsities: sparsity 0 is the dense baseline's; use 1-99")
+    ckpts = raw.get("checkpoints", {}) or {}
+    if not isinstance(ckpts, Mapping):
+        raise StudyError(f"{where}.checkpoints: expected a mapping sparsity -> path")
+    checkpoints = tuple(
+        sorted((sparsity_percent(f"{where}.checkpoints", k), str(v)) for k, v in ckpts.items())
+    )
+    return MethodSpec(
+        name=name,
+        label=str(raw.get("label", name)),
+        family=family,
+        sparsities=sparsities,
+        checkpoints=checkpoints,
+        mask_from=raw.get("mask_from"),
+        interpolation=_choice(
+            f"{where}.interpolation", raw.get("interpolation", "bilinear"), ("bilinear", "bicubic")
+        ),
+    )
+
+
+def mode_from(name: str, raw: Mapping[str, Any]) -> ModeSpec:
+    where = f"modes.{name}"
+    _choice("modes", name, MODES)
+    _check_keys(where, raw, _fields(ModeSpec) - {"name"}, required=("seeds", "recipe"))
+    seeds = raw["seeds"]
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise StudyError(f"{where}.seeds: seed count must be >= 1, got {seeds}")
+        seeds = list(range(seeds))
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise StudyError(f"{where}.seeds: expected a non-empty list of seeds, got {seeds!r}")
+    seeds = tuple(_int(f"{where}.seeds", s, 0) for s in seeds)
+    if len(set(seeds)) != len(seeds):
+        raise StudyError(f"{where}.seeds: seeds repeat: {list(seeds)}")
+    return ModeSpec(
+        name=name,
+        seeds=seeds,
+        recipe=recipe_from(f"{where}.recipe", raw["recipe"]),
+        cpus=_float(f"{where}.cpus", raw.get("cpus", 1.0), positive=True),
+        gpus=_float(f"{where}.gpus", raw.get("gpus", 0.0)),
+        workers=_int(f"{where}.workers", raw.get("workers", 1), 1),
+        use_gpu=_choice(f"{where}.use_gpu", raw.get("use_gpu", "auto"), ("auto", "yes", "no")),
+    )
+
+
+def _frozen_items(where: str, raw: Any) -> tuple[tuple[str, Any], ...]:
+    if not isinstance(raw, Mapping):
+        raise StudyError(f"{where}: expected a mapping, got {raw!r}")
+    return tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in raw.items()))
+
+
+def upstream_from(raw: Mapping[str, Any]) -> UpstreamSpec:
+    where = "upstream"
+    _check_keys(where, raw, _fields(UpstreamSpec))
+    base = UpstreamSpec()
+    overrides = raw.get("prune_overrides", {}) or {}
+    return UpstreamSpec(
+        dataset=str(raw.get("dataset", base.dataset)),
+        num_classes=_int(f"{where}.num_classes", raw.get("num_classes", base.num_classes), 2),
+        images_per_class=_int(
+            f"{where}.images_per_class", raw.get("images_per_class", base.images_per_class), 1
+        ),
+        val_images_per_class=_int(
+            f"{where}.val_images_per_class",
+            raw.get("val_images_per_class", base.val_images_per_class),
+            1,
+        ),
+        seed=_int(f"{where}.seed", raw.get("seed", base.seed), 0),
+        pretrain=recipe_from(f"{where}.pretrain", raw.get("pretrain", {}), base.pretrain),
+        prune=_frozen_items(f"{where}.prune", raw.get("prune", {}) or {}),
+        prune_overrides=tuple(
+            sorted(
+                (str(m), _frozen_items(f"{where}.prune_overrides.{m}", v))
+                for m, v in overrides.items()
+            )
+        ),
+    )
+
+
+def speed_from(raw: Mapping[str, Any]) -> SpeedSettings:
+    where = "speed"
+    _check_keys(where, raw, _fields(SpeedSettings))
+    values: dict[str, Any] = {}
+    for k, v in raw.items():
+        if k in ("random_sparsities",):
+            v = tuple(sparsity_percent(f"{where}.{k}", s) for s in v)
+        elif k == "batch_sizes":
+            v = tuple(_int(f"{where}.{k}", b, 1) for b in v)
+        elif k in ("warmup", "reps", "online_batches"):
+            v = _int(f"{where}.{k}", v, 0 if k == "warmup" else 1)
+        elif k in ("enabled", "backbones"):
+            if not isinstance(v, bool):
+                raise StudyError(f"{where}.{k}: expected true or false, got {v!r}")
+        values[k] = v
+    return SpeedSettings(**values)
+
+
+STUDY_KEYS = _fields(Study)
+
+
+def study_from_dict(
+    raw: Mapping[str, Any], known_methods: tuple[str, ...] | None = KNOWN_METHODS
+) -> Study:
+    """Validate a parsed YAML mapping into a ``Study``.
+
+    Args:
+        raw: the parsed file.
+        known_methods: pruning-method names a study may use (others are an error naming the
+            valid ones); None skips the check.
+    """
+    _check_keys(
+        "study", raw, STUDY_KEYS, required=("name", "arch", "methods", "datasets", "modes")
+    )
+    for key in ("methods", "datasets", "modes"):
+        if not isinstance(raw[key], Mapping) or not raw[key]:
+            raise StudyError(f"{key}: expected a non-empty mapping of name -> settings")
+    if known_methods is not None:
+        for name in raw["methods"]:
+            if name not in known_methods:
+                raise StudyError(
+                    f"methods: unknown method {name!r}; valid methods: {', '.join(known_methods)}"
+                )
+    methods = tuple(method_from(n, v or {}) for n, v in raw["methods"].items())
+    names = {m.name for m in methods}
+    for m in methods:
+        if m.mask_from is not None and m.mask_from not in names:
+            raise StudyError(
+                f"methods.{m.name}.mask_from: {m.mask_from!r} is not a method of this study; "
+                f"valid: {', '.join(sorted(names))}"
+            )
+    if sum(m.family == "dense" for m in methods) != 1:
+        raise StudyError("methods: a study needs exactly one method with family 'dense'")
+    archs = raw.get("archs", [raw["arch"]])
+    return Study(
+        name=str(raw["name"]),
+        description=str(raw.get("description", "")),
+        arch=str(raw["arch"]),
+        archs=tuple(archs),
+        extra_archs=tuple(raw.get("extra_archs", ())),
+        image_size=_int("image_size", raw.get("image_size", 224), 8),
+        methods=methods,
+        datasets=tuple(dataset_from(n, v or {}) for n, v in raw["datasets"].items()),
+        modes=tuple(mode_from(n, v or {}) for n, v in raw["modes"].items()),
+        data_root=raw.get("data_root"),
+        checkpoint_dir=raw.get("checkpoint_dir"),
+        checkpoint_pattern=str(raw.get("checkpoint_pattern", Study.checkpoint_pattern)),
+        upstream=upstream_from(raw["upstream"]) if raw.get("upstream") else None,
+        speed=speed_from(raw.get("speed", {}) or {}),
+        estimate=EstimateSettings(**_estimate(raw.get("estimate", {}) or {})),
+    )
+
+
+def _estimate(raw: Mapping[str, Any]) -> dict[str, float]:
+    _check_keys("estimate", raw, _fields(EstimateSettings))
+    return {k: _float(f"estimate.{k}", v, positive=True) for k, v in raw.items()}
+
+
+def study_to_dict(study: Study) -> dict[str, Any]:
+    """The inverse of ``study_from_dict`` (YAML round trip)."""
+
+    def recipe(r: Recipe) -> dict[str, Any]:
+        d = dataclasses.asdict(r)
+        d["milestones"] = list(r.milestones)
+        return d
+
+    out: dict[str, Any] = {
+        "name": study.name,
+        "description": study.description,
+        "arch": study.arch,
+        "archs": list(study.archs),
+        "extra_archs": list(study.extra_archs),
+        "image_size": study.image_size,
+        "data_root": study.data_root,
+        "checkpoint_dir": study.checkpoint_dir,
+        "checkpoint_pattern": study.checkpoint_pattern,
+        "methods": {
+            m.name: {
+                "label": m.label,
+                "family": m.family,
+                "sparsities": list(m.sparsities),
+                "checkpoints": dict(m.checkpoints),
+                "mask_from": m.mask_from,
+                "interpolation": m.interpolation,
+            }
+            for m in study.methods
+        },
+        "datasets": {
+            d.name: {k: v for k, v in dataclasses.asdict(d).items() if k != "name"}
+            for d in study.datasets
+        },
+        "modes": {
+            m.name: {
+                "seeds": list(m.seeds),
+                "recipe": recipe(m.recipe),
+                "cpus": m.cpus,
+                "gpus": m.gpus,
+                "workers": m.workers,
+                "use_gpu": m.use_gpu,
+            }
+            for m in study.modes
+        },
+        "speed": {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in dataclasses.asdict(study.speed).items()
+        },
+        "estimate": dataclasses.asdict(study.estimate),
+    }
+    if study.upstream is not None:
+        u = study.upstream
+        out["upstream"] = {
+            "dataset": u.dataset,
+            "num_classes": u.num_classes,
+            "images_per_class": u.images_per_class,
+            "val_images_per_class": u.val_images_per_class,
+            "seed": u.seed,
+            "pretrain": recipe(u.pretrain),
+            "prune": {k: list(v) if isinstance(v, tuple) else v for k, v in u.prune},
+            "prune_overrides": {
+                m: {k: list(v) if isinstance(v, tuple) else v for k, v in items}
+                for m, items in u.prune_overrides
+            },
+        }
+    return out
