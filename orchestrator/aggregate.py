@@ -1,0 +1,92 @@
+"""The long results table and the aggregate MLflow runs computed from it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from orchestrator.ledger import Ledger
+from orchestrator.tracking import Tracker
+from reports import columns as C
+
+SPEC_COLUMNS = ("stage", "mode", "method", "sparsity", "arch", "dataset", "seed", "group",
+                "metric", "num_classes")
+
+
+def _row(entry: dict[str, Any]) -> dict[str, Any]:
+    spec = entry.get("spec", {})
+    row: dict[str, Any] = {C.TRIAL_ID: entry.get("trial_id")}
+    for k in SPEC_COLUMNS:
+        row[k] = spec.get(k)
+    stage = spec.get("stage")
+    row[C.MODE] = {"pretrain": "upstream", "prune": "upstream"}.get(stage, stage)
+    recipe = spec.get("recipe") or {}
+    row[C.EPOCHS] = recipe.get("epochs")
+    row[C.LR] = recipe.get("lr")
+    row[C.STATUS] = entry.get("status")
+    row[C.ERROR] = entry.get("error")
+    for k, v in (entry.get("metrics") or {}).items():
+        if k not in row or row[k] is None:
+            row[k] = v
+    row.setdefault(C.ACCURACY, None)
+    return row
+
+
+def results_frame(ledger: Ledger) -> pd.DataFrame:
+    """One row per recorded trial: config columns, status, error and final metrics."""
+    rows = [_row(e) for e in ledger.entries()]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=[C.TRIAL_ID, *SPEC_COLUMNS, C.STATUS, C.ACCURACY])
+    return df.sort_values([C.MODE, C.METHOD, C.SPARSITY, C.DATASET, C.SEED],
+                          na_position="last").reset_index(drop=True)
+
+
+def write_results(df: pd.DataFrame, path: Path) -> None:
+    """Atomic parquet write: readers see the old table or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def transfer_rows(df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty:
+        return df
+    ok = df[C.MODE].isin(["linear", "full"]) & (df[C.STATUS] == "finished")
+    return df[ok]
+
+
+def log_aggregates(df: pd.DataFrame, tracker: Tracker) -> None:
+    """Per-cell stats over seeds and alpha over datasets, as idempotent MLflow runs."""
+    from reports.tables import alpha_table, cell_stats
+
+    rows = transfer_rows(df)
+    if rows.empty:
+        return
+    cells = cell_stats(rows)
+    for r in cells.to_dict("records"):
+        key = f"cell/{r['mode']}/{r['method']}/{int(r['sparsity'])}/{r['dataset']}"
+        tracker.log_aggregate(
+            key,
+            params={k: r[k] for k in ("mode", "method", "sparsity", "dataset")},
+            metrics={k: r[k] for k in ("mean", "std", "se", "count")},
+            step=int(r["count"]),
+        )
+    alpha = alpha_table(rows)
+    for r in alpha.to_dict("records"):
+        key = f"alpha/{r['mode']}/{r['method']}/{int(r['sparsity'])}/{r['group']}"
+        tracker.log_aggregate(
+            key,
+            params={k: r[k] for k in ("mode", "method", "sparsity", "group")},
+            metrics={"alpha_mean": r["alpha_mean"], "alpha_se": r["alpha_se"],
+                     "n_datasets": r["n_datasets"]},
+            step=int(r["n_datasets"]),
+        )

@@ -1,0 +1,308 @@
+"""Running a study: stages in order, each a Ray Tune run of the trials not yet done.
+
+Resume works through the ledger (``<out>/trials``): a trial whose id is recorded as finished
+is never run again, one recorded as failed only with ``--retry-failed``; an interrupted
+full-finetuning trial restarts from its last Ray Train checkpoint (stored by trial id).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from orchestrator.grid import STAGE_ORDER, Grid, expand
+from orchestrator.ledger import FAILED, FINISHED, Ledger
+from orchestrator.sweep import SweepOptions
+from orchestrator.tracking import Tracker, TrackingError, default_tracking_uri, redact
+from search_spaces.schema import Study
+from search_spaces.trial import TrialSpec, to_dict
+
+log = logging.getLogger("orchestrator")
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What every trial needs to know about where things live (paths; not part of ids)."""
+
+    out_dir: str
+    data_root: str | None
+    threads: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def pending(trials: list[TrialSpec], ledger: Ledger, retry_failed: bool) -> list[TrialSpec]:
+    todo = []
+    for t in trials:
+        status = ledger.status(t.trial_id)
+        if status == FINISHED or (status == FAILED and not retry_failed):
+            continue
+        todo.append(t)
+    return todo
+
+
+def init_ray(options: SweepOptions) -> None:
+    import ray
+
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = dict(
+        include_dashboard=False, logging_level=logging.WARNING, log_to_driver=options.verbose > 1,
+    )
+    if options.address:
+        ray.init(address=options.address, **kwargs)
+    else:
+        ray.init(num_cpus=options.num_cpus, **kwargs)
+
+
+def cluster_resources() -> dict[str, float]:
+    import ray
+
+    return dict(ray.cluster_resources())
+
+
+def stage_resources(study: Study, stage: str) -> dict[str, float]:
+    if stage in ("pretrain", "prune"):
+        return {"cpu": 1}
+    mode = study.mode(stage)
+    if stage == "linear":
+        return {"cpu": mode.cpus, "gpu": mode.gpus}
+    return {"cpu": 0.2}  # the Tune trial only drives a TorchTrainer, whose workers ask more
+
+
+def full_worker_plan(study: Study, res: dict[str, float]) -> dict[str, Any]:
+    """Ray Train workers of a full-finetuning trial: GPUs when present (auto), else CPU."""
+    mode = study.mode("full")
+    has_gpu = res.get("GPU", 0) >= 1
+    use_gpu = mode.use_gpu == "yes" or (mode.use_gpu == "auto" and has_gpu)
+    cpus = min(mode.cpus, max(1.0, res.get("CPU", 1) - 0.2))
+    return {"num_workers": mode.workers, "use_gpu": use_gpu, "cpus_per_worker": cpus,
+            "gpus_per_worker": mode.gpus if use_gpu else 0}
+
+
+def max_concurrent(stage: str, study: Study, res: dict[str, float],
+                   options: SweepOptions) -> int | None:
+    cap = options.max_concurrent
+    if stage == "full":
+        plan = full_worker_plan(study, res)
+        per = plan["num_workers"] * plan["cpus_per_worker"] + 0.2
+        n = max(1, math.floor(res.get("CPU", 1) / per))
+        if plan["use_gpu"]:
+            n = min(n, max(1, math.floor(res.get("GPU", 1) /
+                                         (plan["num_workers"] * plan["gpus_per_worker"]))))
+        cap = min(cap, n) if cap else n
+    return cap
+
+
+def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: Context,
+              ledger: Ledger, tracker: Tracker, options: SweepOptions) -> None:
+    from ray import tune
+
+    from orchestrator.progress import Progress, RecordTrials
+    from trainables.trials import tune_entry
+
+    res = cluster_resources()
+    extra: dict[str, Any] = {}
+    if stage == "full":
+        extra["full_plan"] = full_worker_plan(study, res)
+    progress = Progress(stage, len(trials), out=say if options.verbose else (lambda s: None))
+    say(f"[{stage}] {len(trials)} trial(s) to run")
+    space = {
+        "trial": tune.grid_search([{"id": t.trial_id, "spec": to_dict(t)} for t in trials]),
+        "ctx": {**ctx.as_dict(), **extra},
+    }
+    resources = stage_resources(study, stage)
+    tuner = tune.Tuner(
+        tune.with_resources(tune_entry, resources),
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=max_concurrent(stage, study, res, options),
+            reuse_actors=stage == "linear",
+            trial_name_creator=lambda t: t.config["trial"]["id"],
+            trial_dirname_creator=lambda t: t.config["trial"]["id"],
+        ),
+        run_config=tune.RunConfig(
+            name=stage,
+            storage_path=str(Path(ctx.out_dir) / "ray"),
+            callbacks=[RecordTrials(ledger, tracker, progress)],
+            failure_config=tune.FailureConfig(max_failures=options.max_failures),
+            verbose=0,
+        ),
+    )
+    tuner.fit()
+    progress.show(force=True)
+
+
+def run_features(trials: list[TrialSpec], ctx: Context, options: SweepOptions) -> None:
+    """Extract features once per (backbone, dataset) before the linear trials need them."""
+    import ray
+
+    from trainables.trials import ensure_features
+
+    seen: dict[tuple, TrialSpec] = {}
+    for t in trials:
+        seen.setdefault((t.arch, t.method, t.sparsity, t.checkpoint_hash,
+                         t.mask_checkpoint_hash, t.dataset), t)
+    if not seen:
+        return
+    say(f"[features] {len(seen)} (backbone, dataset) pair(s)")
+    task = ray.remote(num_cpus=1, max_retries=options.max_failures)(ensure_features)
+    refs = {task.remote(to_dict(t), ctx.as_dict()): t for t in seen.values()}
+    done = failed = 0
+    t0 = time.monotonic()
+    remaining = list(refs)
+    last = 0.0
+    while remaining:
+        ready, remaining = ray.wait(remaining, num_returns=1, timeout=30)
+        for r in ready:
+            try:
+                ray.get(r)
+                done += 1
+            except Exception as e:  # noqa: BLE001 - the linear trials will record the error
+                failed += 1
+                t = refs[r]
+                say(f"[features] {t.method} {t.sparsity}% on {t.dataset} failed: "
+                    f"{str(e).strip().splitlines()[-1][:300]} (its linear trials will fail too)")
+        if options.verbose and (time.monotonic() - last > 10 or not remaining):
+            last = time.monotonic()
+            say(f"[features] {done + failed}/{len(seen)} done ({failed} failed) · "
+                f"{int(time.monotonic() - t0)}s")
+
+
+def run_speed(trials: list[TrialSpec], ctx: Context, ledger: Ledger, tracker: Tracker,
+              options: SweepOptions) -> None:
+    from orchestrator.progress import Progress, record_failure, record_success
+    from orchestrator.speed_pool import run_speed_trials
+    from trainables.trials import speed_spec_from
+
+    progress = Progress("speed", len(trials), out=say if options.verbose else (lambda s: None))
+    say(f"[speed] {len(trials)} DeepSparse speed trial(s)")
+    specs, by_key = [], {}
+    for t in trials:
+        try:
+            s = speed_spec_from(t, ctx.as_dict())
+        except Exception as e:  # noqa: BLE001
+            record_failure(ledger, tracker, t, f"{type(e).__name__}: {e}")
+            progress.failed += 1
+            continue
+        tracker.ensure_run(t)
+        specs.append(s)
+        by_key[id(s)] = t
+
+    def on_result(spec: Any, result: dict[str, Any]) -> None:
+        t = by_key[id(spec)]
+        if result.get("status") == FAILED:
+            record_failure(ledger, tracker, t, str(result.get("error", "")))
+            progress.failed += 1
+        else:
+            record_success(ledger, tracker, t, result)
+            progress.finished += 1
+        progress.show()
+
+    if specs:
+        run_speed_trials(specs, on_result=on_result)
+    progress.show(force=True)
+
+
+def write_outputs(study: Study, ctx: Context, ledger: Ledger, tracker: Tracker,
+                  options: SweepOptions, final: bool) -> None:
+    """results.parquet, MLflow aggregates and (at the end) the report."""
+    from orchestrator.aggregate import log_aggregates, results_frame, write_results
+
+    df = results_frame(ledger)
+    out = Path(ctx.out_dir)
+    write_results(df, out / "results.parquet")
+    log_aggregates(df, tracker)
+    if final and options.report and not df.empty:
+        from reports.report import write_report
+
+        paths = write_report(df, out / "report", title=f"Study {study.name}")
+        tracker.log_artifacts("report", out / "report")
+        say(f"report: {getattr(paths, 'markdown', out / 'report' / 'report.md')}")
+
+
+def summary(grid: Grid, ledger: Ledger) -> tuple[str, int]:
+    lines, failed_total = [], 0
+    for stage in STAGE_ORDER:
+        trials = grid.stages.get(stage, [])
+        if not trials:
+            continue
+        st = [ledger.status(t.trial_id) for t in trials]
+        fin, fail = st.count(FINISHED), st.count(FAILED)
+        failed_total += fail
+        lines.append(f"  {stage:<9} {fin:>5} finished  {fail:>4} failed  "
+                     f"{len(trials) - fin - fail:>4} not run")
+    return "\n".join(lines), failed_total
+
+
+def run_sweep(study: Study, options: SweepOptions) -> int:
+    """Run (or resume) the study; exit code 0 if every trial finished, 1 if some failed."""
+    out = options.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    try:
+        grid = expand(study, out)
+    except ValueError as e:
+        say(f"error: {e}")
+        return 2
+    uri = options.tracking_uri or default_tracking_uri(out)
+    try:
+        tracker = Tracker(uri, experiment=f"sparse-transfer/{study.name}")
+    except TrackingError as e:
+        say(f"error: {e}")
+        return 2
+    ledger = Ledger(out / "trials")
+    say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {out} · "
+        f"MLflow {redact(uri)}")
+    init_ray(options)
+    threads = 1
+    ctx = Context(out_dir=str(out), data_root=study.data_root, threads=threads)
+    try:
+        for stage in STAGE_ORDER:
+            trials = grid.stages.get(stage, [])
+            todo = pending(trials, ledger, options.retry_failed)
+            if trials and not todo:
+                say(f"[{stage}] all {len(trials)} trial(s) already done")
+            if not todo:
+                continue
+            if stage == "speed":
+                if options.speed:
+                    run_speed(todo, ctx, ledger, tracker, options)
+            else:
+                if stage == "linear":
+                    run_features(todo, ctx, options)
+                run_stage(stage, todo, study, ctx, ledger, tracker, options)
+            if stage in ("linear", "full"):
+                write_outputs(study, ctx, ledger, tracker, options, final=False)
+        write_outputs(study, ctx, ledger, tracker, options, final=True)
+    except KeyboardInterrupt:
+        say("interrupted: finished trials are saved; rerun the same command to resume")
+        return 130
+    except Exception:  # noqa: BLE001 - say what broke, keep what finished
+        traceback.print_exc()
+        say("the sweep stopped on an error; finished trials are saved; rerun to resume")
+        return 3
+    text, failed = summary(grid, ledger)
+    el = int(time.monotonic() - t0)
+    say(f"\nsummary ({el // 60}m{el % 60:02d}s):\n{text}")
+    if failed:
+        say(f"{failed} trial(s) failed: their errors are in MLflow and results.parquet; "
+            "rerun with --retry-failed to try them again")
+    say(f"results: {out / 'results.parquet'}\n"
+        f"MLflow UI: mlflow ui --backend-store-uri {redact(uri)} --host 127.0.0.1")
+    return 1 if failed else 0
