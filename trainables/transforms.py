@@ -89,5 +89,7 @@ def build_transform(kind: str, image_size: int, interpolation: str = "bilinear")
     try:
         preset = PRESETS[kind]
     except KeyError:
-        raise ValueError(f"unknown transform preset {kind!r}; valid: {', '.join(PRESETS)}") from None
+        raise ValueError(
+            f"unknown transform preset {kind!r}; valid: {', '.join(PRESETS)}"
+        ) from None
     return preset(image_size, interpolation)
