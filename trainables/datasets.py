@@ -559,5 +559,38 @@ def dataset_info(name: str, data_root: str | Path | None = None) -> DatasetInfo:
     return DatasetInfo(name, meta["classes"], meta["metric"], meta["group"], meta["layout"])
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m trainables.datasets --layouts`` prints where each dataset is expected;
+    ``--check DATA_ROOT [NAME ...]`` opens both splits of each and reports sizes or errors."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m trainables.datasets", description=main.__doc__)
+    parser.add_argument("--layouts", action="store_true", help="print each dataset's layout")
+    parser.add_argument("--check", metavar="DATA_ROOT", help="open every dataset under DATA_ROOT")
+    parser.add_argument("names", nargs="*", help="datasets to show (default: all registered)")
+    args = parser.parse_args(argv)
+    names = args.names or DATASETS.names()
+    failed = 0
+    for name in names:
+        info = dataset_info(name, args.check)
+        print(f"{name}: {info.classes} classes, metric {info.metric}, group {info.group}")
+        if args.layouts or not args.check:
+            print(f"    layout: {info.layout}")
+        if args.check:
+            try:
+                sizes = [len(build_dataset(name, args.check, s, None)) for s in SPLITS]
+                print(f"    ok: {sizes[0]} train / {sizes[1]} test images")
+            except (DatasetError, KeyError) as exc:
+                failed += 1
+                print(f"    ERROR: {exc}")
+    return 1 if failed else 0
+
+
 # Built-in tasks register themselves in DATASETS; imported last so they see the names above.
 from trainables import embedded as _embedded  # noqa: E402,F401
+
+if __name__ == "__main__":
+    # Run the imported module's main, whose DATASETS holds the built-in tasks too.
+    from trainables.datasets import main as _main
+
+    raise SystemExit(_main())

@@ -144,3 +144,14 @@ def test_caltech101_reference_split(tmp_path):
     assert len(train) == 30 + 101 and len(test) == 2
     assert [f.name for f in test.files] == ["image_0031.jpg", "image_0032.jpg"]
     assert test.labels == [0, 0]
+
+
+def test_cli_prints_layouts_and_checks(tmp_path, capsys):
+    from trainables.datasets import main
+
+    assert main(["--layouts"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{name}:" in out for name in STUDY_TABLE) and "digits:" in out
+    assert main(["--check", str(tmp_path), "pets", "lfw_faces"]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR" in out and "140 train / 60 test" in out
