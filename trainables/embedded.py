@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from trainables import procedural
 from trainables.datasets import DATASETS, DatasetError, Transform
 
 MIN_SIDE = 32
@@ -174,6 +175,24 @@ def load_lfw_faces_task() -> EmbeddedTask:
     return EmbeddedTask(train, test, ("face", "non-face"))
 
 
+FINE_TRAIN_PER_CLASS = 100
+FINE_TEST_PER_CLASS = 40
+FINE_SEED = 1  # not the upstream stand-in's seed, so no image is shared with pretraining
+
+
+@functools.lru_cache(maxsize=None)
+def load_fine_grained_task(variant: str) -> EmbeddedTask:
+    """Procedural near-identical classes (``procedural.FINE_GRAINED[variant]``), 32 px RGB.
+
+    Train and test come from the generator's separate train/test streams, so they never
+    share an image; both are class-balanced.
+    """
+    spec = procedural.fine_grained_spec(variant, image_size=MIN_SIDE)
+    train = ArraySplit(*procedural.generate(spec, FINE_TRAIN_PER_CLASS, FINE_SEED, "train"))
+    test = ArraySplit(*procedural.generate(spec, FINE_TEST_PER_CLASS, FINE_SEED, "test"))
+    return EmbeddedTask(train, test, tuple(spec.class_name(c) for c in range(spec.num_classes)))
+
+
 # --------------------------------------------------------------------------------------------
 # Registration
 
@@ -185,7 +204,7 @@ def _builder(loader: Callable[[], EmbeddedTask]) -> Callable[[Path | None, str, 
         return ArrayImageDataset(task.train if split == "train" else task.test, transform,
                                  task.classes)
 
-    build.__doc__ = loader.__doc__
+    build.__doc__ = getattr(loader, "func", loader).__doc__
     return build
 
 
@@ -211,3 +230,11 @@ _register("textures", load_textures_task, classes=len(TEXTURE_IMAGES), metric="m
 # (aircraft variants, bird/flower/pet species, car models, dishes), so it counts as general.
 _register("lfw_faces", load_lfw_faces_task, classes=2, metric="mean_per_class", group="general",
           source="skimage.data.lfw_subset, 25x25 face vs non-face, 140 train / 60 test")
+
+# Stand-ins for the paper's "specialized" (fine-grained) datasets: classes differ in one
+# small detail, so they are scored per class like Aircraft, Flowers and Pets.
+for _variant, (_classes, _about) in procedural.FINE_GRAINED.items():
+    _register(f"fine_{_variant}", functools.partial(load_fine_grained_task, _variant),
+              classes=_classes, metric="mean_per_class", group="specialized",
+              source=f"trainables.procedural fine-grained {_variant!r}: {_about}, "
+              f"{_classes * FINE_TRAIN_PER_CLASS} train / {_classes * FINE_TEST_PER_CLASS} test")

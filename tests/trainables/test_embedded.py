@@ -1,0 +1,36 @@
+import pytest
+import torch
+
+from trainables.datasets import DATASETS, build_dataset, dataset_info
+from trainables.transforms import eval_transform
+
+EMBEDDED = [e.name for e in DATASETS if e.meta.get("builtin")]
+
+
+def test_expected_tasks_are_registered():
+    assert {"digits", "mnist", "textures", "lfw_faces"} <= set(EMBEDDED)
+    specialized = [n for n in EMBEDDED if dataset_info(n).group == "specialized"]
+    assert len(specialized) >= 2
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_task_loads_offline_with_declared_classes(name, tmp_path):
+    info = dataset_info(name)
+    assert info.metric in ("top1", "mean_per_class") and "built in" in info.layout
+    train = build_dataset(name, tmp_path / "ignored", "train", eval_transform(32))
+    test = build_dataset(name, None, "test", eval_transform(32))
+    assert 0 < len(train) <= 2000 and 0 < len(test) <= 800
+    assert sorted(set(train.labels.tolist())) == list(range(info.classes))
+    assert set(test.labels.tolist()) <= set(range(info.classes))
+    image, label = test[0]
+    assert isinstance(label, int)
+    assert image.shape == (3, 32, 32) and image.dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_split_is_deterministic(name):
+    first = build_dataset(name, None, "train", None)
+    again = build_dataset(name, None, "train", None)
+    assert first.labels[:20].tolist() == again.labels[:20].tolist()
+    assert first[0][0].tobytes() == again[0][0].tobytes()
+    assert first[0][0].mode == "RGB" and min(first[0][0].size) >= 32
