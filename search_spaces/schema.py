@@ -263,6 +263,7 @@ def method_from(name: str, raw: Mapping[str, Any]) -> MethodSpec:
         interpolation=_choice(
             f"{where}.interpolation", raw.get("interpolation", "bilinear"), ("bilinear", "bicubic")
         ),
+        transfer=bool(raw.get("transfer", True)),
     )
 
 
@@ -429,6 +430,7 @@ def study_to_dict(study: Study) -> dict[str, Any]:
                 "checkpoints": dict(m.checkpoints),
                 "mask_from": m.mask_from,
                 "interpolation": m.interpolation,
+                "transfer": m.transfer,
             }
             for m in study.methods
         },

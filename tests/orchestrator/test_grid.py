@@ -1,0 +1,91 @@
+"""Grid expansion and the dry run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from orchestrator.grid import expand
+from search_spaces.loader import load_study, narrow
+
+
+def test_paper_grid_counts_by_hand(tmp_path):
+    grid = expand(load_study("paper"), tmp_path, hash_files=False)
+    # backbones: dense 1 + GMP 2 + WF 4 + AC/DC 4 + STR 4 + RigL 1x 3 + RigL 5x 3 + LTH-T 4 = 25
+    assert len(grid.backbones) == 25
+    assert len(grid.stages["linear"]) == 25 * 12 * 5 == 1500
+    assert len(grid.stages["full"]) == 25 * 12 * 3 == 900
+    assert len(grid.stages["speed"]) == 25
+    assert not grid.stages.get("pretrain") and not grid.stages.get("prune")
+    ids = [t.trial_id for t in grid.all_trials()]
+    assert len(set(ids)) == len(ids)
+
+
+def test_paper_grid_narrowed(tmp_path):
+    s = narrow(load_study("paper"), methods="gmp,acdc", sparsities="90,95",
+               datasets="pets,dtd", modes="linear", seeds=2)
+    grid = expand(s, tmp_path, hash_files=False)
+    # backbones: dense, gmp 90, acdc 90, acdc 95 = 4; x 2 datasets x 2 seeds
+    assert len(grid.stages["linear"]) == 4 * 2 * 2
+    assert "full" not in grid.stages
+
+
+def test_full_lr_per_dataset(tmp_path):
+    grid = expand(load_study("paper"), tmp_path, hash_files=False)
+    lr = {t.dataset: t.recipe.lr for t in grid.stages["full"]}
+    assert lr["aircraft"] == lr["cars"] == 0.01 and lr["pets"] == 0.001
+
+
+def test_lth_uses_dense_weights_and_source_mask(tmp_path):
+    grid = expand(load_study("paper"), tmp_path, hash_files=False)
+    lth = [b for b in grid.backbones if b.method == "lth_t"]
+    dense = next(b for b in grid.backbones if b.method == "dense")
+    assert all(b.checkpoint == dense.checkpoint and "woodfisher" in b.mask_checkpoint for b in lth)
+
+
+def test_checkpoint_hash_enters_the_id(tmp_path):
+    ck = tmp_path / "ck" / "resnet50"
+    ck.mkdir(parents=True)
+    (ck / "gmp_90.pth").write_bytes(b"one")
+    s = narrow(load_study("paper"), methods="gmp", sparsities="90", datasets="pets",
+               modes="linear", seeds=1)
+    import dataclasses
+    s = dataclasses.replace(s, checkpoint_dir=str(tmp_path / "ck"))
+    before = [t.trial_id for t in expand(s, tmp_path / "o1").stages["linear"]]
+    time.sleep(0.01)
+    (ck / "gmp_90.pth").write_bytes(b"two")
+    after = [t.trial_id for t in expand(s, tmp_path / "o2").stages["linear"]]
+    changed = [a != b for a, b in zip(before, after)]
+    assert changed.count(True) == 1  # the gmp trial; the dense one has no file either way
+
+
+def test_dry_run_is_fast_and_starts_nothing():
+    root = Path(__file__).resolve().parents[2]
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "orchestrator.sweep", "--study", "paper",
+                          "--dry-run"], cwd=root, capture_output=True, text=True)
+    elapsed = time.monotonic() - t0
+    assert out.returncode == 0, out.stderr
+    assert elapsed < 2.0, elapsed
+    for word in ("gmp", "linear", "full", "total", "2425", "GPU-hours", "Ray Train"):
+        assert word in out.stdout
+    assert "ray" not in sys.modules or True  # the subprocess never imported it:
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, orchestrator.sweep as s; s.main(['--study','paper',"
+         "'--dry-run']); print('RAY' if 'ray' in sys.modules else 'NORAY',"
+         "'TORCH' if 'torch' in sys.modules else 'NOTORCH')"],
+        cwd=root, capture_output=True, text=True)
+    assert "NORAY NOTORCH" in probe.stdout
+
+
+def test_help_explains_with_examples():
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-m", "orchestrator.sweep", "--help"], cwd=root,
+                         capture_output=True, text=True)
+    assert out.returncode == 0
+    for opt in ("--study", "--methods", "--sparsities", "--datasets", "--modes", "--seeds",
+                "--out", "--dry-run", "--smoke-test", "--tracking-uri", "--retry-failed",
+                "--address", "examples:"):
+        assert opt in out.stdout

@@ -1,0 +1,113 @@
+"""Study files: validation errors that name the key, YAML round trip, overrides."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from search_spaces.loader import builtin_studies, load_study, narrow
+from search_spaces.schema import KNOWN_METHODS, StudyError, study_from_dict, study_to_dict
+
+PAPER = Path(__file__).resolve().parents[2] / "search_spaces" / "paper.yaml"
+
+
+def raw_paper() -> dict:
+    return yaml.safe_load(PAPER.read_text())
+
+
+def test_builtin_studies_load():
+    assert {"paper", "tiny"} <= set(builtin_studies())
+    for name in builtin_studies():
+        assert load_study(name).name == name
+
+
+def test_paper_study_matches_study_md():
+    s = load_study("paper")
+    assert s.arch == "resnet50" and set(s.extra_archs) == {"resnet18", "resnet34", "mobilenet_v1"}
+    assert len(s.datasets) == 12
+    assert s.mode("linear").seeds == (21, 51, 81, 111, 141)
+    assert len(s.mode("full").seeds) == 3
+    r = s.mode("linear").recipe
+    assert (r.epochs, r.lr, r.momentum, r.weight_decay, r.batch_size, r.milestones) == (
+        150, 0.01, 0.9, 5e-4, 64, (50, 100))
+    lrs = {d.name: d.full_lr for d in s.datasets}
+    assert lrs.pop("aircraft") == lrs.pop("cars") == 0.01
+    assert set(lrs.values()) == {0.001}
+    assert s.method("lth_t").mask_from in ("gmp", "woodfisher")
+    assert {m.name for m in s.methods} == set(KNOWN_METHODS)
+
+
+def test_yaml_round_trip(tmp_path):
+    for name in ("paper", "tiny"):
+        s = load_study(name)
+        p = tmp_path / f"{name}.yaml"
+        p.write_text(yaml.safe_dump(study_to_dict(s), sort_keys=False))
+        assert load_study(p) == s
+
+
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda r: r.update(bogus=1), ["bogus", "valid keys", "methods"]),
+        (lambda r: r["methods"].update(magic={"sparsities": [90]}), ["magic", "gmp"]),
+        (lambda r: r["methods"]["gmp"].update(sparsities=[80, 120]), ["methods.gmp", "120"]),
+        (lambda r: r["modes"]["linear"].update(seeds=-2), ["modes.linear.seeds", "-2"]),
+        (lambda r: r["datasets"]["pets"].update(metric="top5"), ["datasets.pets.metric",
+                                                                  "mean_per_class"]),
+        (lambda r: r["modes"]["linear"]["recipe"].update(lrr=0.1), ["lrr", "weight_decay"]),
+        (lambda r: r["modes"].update(online={"seeds": [1], "recipe": {}}), ["online", "linear"]),
+        (lambda r: r["methods"]["lth_t"].update(mask_from="nope"), ["mask_from", "nope"]),
+    ],
+)
+def test_validation_errors_name_the_key(mutate, words):
+    raw = copy.deepcopy(raw_paper())
+    mutate(raw)
+    with pytest.raises(StudyError) as e:
+        study_from_dict(raw)
+    for w in words:
+        assert w in str(e.value), (w, str(e.value))
+
+
+def test_error_names_the_file(tmp_path):
+    p = tmp_path / "mine.yaml"
+    p.write_text("name: x\narch: resnet50\nmethods: {dense: {family: dense, sparsities: [0]}}\n"
+                 "datasets: {a: {classes: 3, metric: top1, group: nowhere}}\n"
+                 "modes: {linear: {seeds: [1], recipe: {}}}\n")
+    with pytest.raises(StudyError, match=r"mine\.yaml.*datasets\.a\.group.*general"):
+        load_study(p)
+    with pytest.raises(StudyError, match="built-in"):
+        load_study(tmp_path / "missing.yaml")
+
+
+def test_sparsity_fraction_accepted():
+    raw = copy.deepcopy(raw_paper())
+    raw["methods"]["gmp"]["sparsities"] = [0.8, 0.9]
+    assert study_from_dict(raw).method("gmp").sparsities == (80, 90)
+
+
+def test_narrow_every_axis():
+    s = narrow(load_study("paper"), methods="gmp,acdc", sparsities="90,95",
+               datasets="pets,dtd", modes="linear", seeds=2)
+    assert [m.name for m in s.methods] == ["dense", "gmp", "acdc"]
+    assert s.method("gmp").sparsities == (90,)
+    assert s.method("acdc").sparsities == (90, 95)
+    assert [d.name for d in s.datasets] == ["dtd", "pets"]
+    assert [m.name for m in s.modes] == ["linear"] and s.mode("linear").seeds == (21, 51)
+
+
+def test_narrow_keeps_lth_mask_source_upstream_only():
+    s = narrow(load_study("paper"), methods="lth_t")
+    src = s.method(s.method("lth_t").mask_from)
+    assert src.transfer is False and s.method("lth_t").transfer is True
+
+
+@pytest.mark.parametrize("kw, word", [({"methods": "gmp,nope"}, "nope"),
+                                      ({"sparsities": "85"}, "85"),
+                                      ({"datasets": "imagenet"}, "imagenet"),
+                                      ({"seeds": 0}, "seeds")])
+def test_narrow_errors(kw, word):
+    with pytest.raises(StudyError, match=word):
+        narrow(load_study("paper"), **kw)
