@@ -1,0 +1,463 @@
+"""Checkpoint formats, safe loading, normalisation, sparsity checks, LTH-T and the CLI.
+
+Files are written by the tests from resnet_tiny with a known magnitude sparsity. Full-size
+layouts (resnet18/50, mobilenet_v1) use stride-0 expanded tensors, which torch.save stores
+as one element each, so their files stay a few kilobytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import pickle
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from trainables import checkpoints as ck
+from trainables import masks as masks_lib
+from trainables import models
+
+ARCH = "resnet_tiny"
+NUM_CLASSES = 10
+FRACTION = 0.8
+
+
+def pruned_tiny(seed: int = 0, fraction: float = FRACTION, num_classes: int = NUM_CLASSES):
+    """resnet_tiny with the smallest-|w| ``int(fraction * numel)`` entries of every prunable
+    weight set to zero; returns (model, zeros, total) counted by hand."""
+    torch.manual_seed(seed)
+    model = models.build_model(ARCH, num_classes)
+    zeros = total = 0
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name in masks_lib.prunable_names(model):
+                k = int(fraction * p.numel())
+                p.view(-1)[p.abs().flatten().argsort()[:k]] = 0.0
+                zeros += k
+                total += p.numel()
+    return model, zeros, total
+
+
+def fake_state_dict(arch: str, value: float = 0.5) -> dict[str, torch.Tensor]:
+    """A full state dict of ``arch`` (1000 classes) whose tensors are stride-0 expansions."""
+    with torch.device("meta"):
+        template = models.build_model(arch, 1000).state_dict()
+    return {k: torch.full((), value, dtype=v.dtype).expand(v.shape) for k, v in template.items()}
+
+
+def write(path, kind: str, model: nn.Module) -> None:
+    sd = model.state_dict()
+    if kind == "reference":
+        ck.save_reference_checkpoint(path, model, ARCH, "imagenet")
+    elif kind == "reference_wrapped_module":
+        ck.save_reference_checkpoint(
+            path, model, ARCH, "imagenet", wrapped=True, module_prefix=True
+        )
+    elif kind == "torchvision":
+        torch.save(sd, path)
+    elif kind == "sparseml":
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        torch.save(
+            {"state_dict": sd, "epoch": 7, "arch_key": ARCH, "optimizer": opt.state_dict()}, path
+        )
+    else:
+        raise AssertionError(kind)
+
+
+def assert_same_weights(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
+    assert set(got) == set(want)
+    for k in want:
+        assert torch.equal(got[k], want[k]), k
+
+
+@pytest.mark.parametrize(
+    "kind, fmt",
+    [
+        ("reference", "reference"),
+        ("reference_wrapped_module", "reference"),
+        ("torchvision", "torchvision"),
+        ("sparseml", "sparseml"),
+    ],
+)
+def test_every_format_loads_back_identical_weights_and_hand_counted_sparsity(tmp_path, kind, fmt):
+    model, zeros, total = pruned_tiny()
+    path = tmp_path / f"{kind}.pt"
+    write(path, kind, model)
+
+    ckpt = ck.load_checkpoint(path)  # no arch given: from the file, or inferred
+
+    assert ckpt.format == fmt
+    assert ckpt.arch == ARCH
+    assert ckpt.path == str(path)
+    assert ckpt.upstream_dataset == ("imagenet" if fmt == "reference" else None)
+    assert_same_weights(ckpt.state_dict, model.state_dict())
+    assert ckpt.sparsity == pytest.approx(100.0 * zeros / total)
+    assert set(ckpt.masks) == set(masks_lib.prunable_names(model))
+    for name, mask in ckpt.masks.items():
+        w = model.state_dict()[name]
+        assert mask.dtype == torch.bool and torch.equal(mask, w != 0)
+        hand = 100.0 * int(FRACTION * w.numel()) / w.numel()
+        assert ckpt.layer_sparsity[name] == pytest.approx(hand)
+    assert ckpt.num_classes == NUM_CLASSES
+
+
+def test_wrapped_layers_multiply_their_masks_in(tmp_path):
+    model, _, _ = pruned_tiny()
+    path = tmp_path / "wrapped.pt"
+    ck.save_reference_checkpoint(path, model, ARCH, "imagenet", wrapped=True, module_prefix=True)
+    raw = torch.load(path, weights_only=True)
+    sd = raw["model_state_dict"]
+    assert "module.conv1._layer.weight" in sd and "module.conv1._weight_mask" in sd
+    assert "module.fc._layer.bias" in sd and "module.fc._bias_mask" in sd
+    # The reference wrapper may keep stale values under a zero mask: they must not survive.
+    key = "module.layer1.0.conv1._layer.weight"
+    mask = sd["module.layer1.0.conv1._weight_mask"]
+    sd[key] = torch.where(mask == 0, torch.full_like(sd[key], 3.0), sd[key])
+    sd["module.fc._bias_mask"][0] = 0.0
+    torch.save(raw, path)
+
+    ckpt = ck.load_checkpoint(path)
+
+    want = dict(model.state_dict())
+    want["fc.bias"] = want["fc.bias"].clone()
+    want["fc.bias"][0] = 0.0
+    assert_same_weights(ckpt.state_dict, want)
+    for k in ckpt.state_dict:
+        assert "_layer" not in k and "_mask" not in k and not k.startswith("module.")
+
+
+def test_str_style_conv_classifier_is_read_as_linear(tmp_path):
+    model, _, _ = pruned_tiny()
+    sd = dict(model.state_dict())
+    fc_weight = sd["fc.weight"]
+    sd["fc.weight"] = fc_weight.reshape(NUM_CLASSES, 64, 1, 1).clone()
+    del sd["fc.bias"]  # STR's 1x1 classifier convolution has no bias
+    path = tmp_path / "str.pt"
+    ck.save_reference_checkpoint(path, sd, ARCH, "imagenet", wrapped=True, module_prefix=True)
+
+    ckpt = ck.load_checkpoint(path, expect_sparsity=80)
+
+    assert ckpt.state_dict["fc.weight"].shape == (NUM_CLASSES, 64)
+    assert torch.equal(ckpt.state_dict["fc.weight"], fc_weight)
+    assert torch.equal(ckpt.state_dict["fc.bias"], torch.zeros(NUM_CLASSES))
+    net = ck.build_backbone_model(ckpt)
+    assert torch.equal(net.fc.weight.detach(), fc_weight)
+
+
+def _fc_only(tmp_path, zeros: int):
+    w = torch.arange(1, 1001, dtype=torch.float32).reshape(10, 100)
+    w.view(-1)[:zeros] = 0
+    path = tmp_path / "fc.pt"
+    torch.save({"fc.weight": w, "fc.bias": torch.ones(10)}, path)
+    return path
+
+
+def test_expected_sparsity_within_one_point_is_accepted(tmp_path):
+    path = _fc_only(tmp_path, 906)
+    ckpt = ck.load_checkpoint(path, expect_sparsity=90)
+    assert ckpt.sparsity == pytest.approx(90.6)
+    assert ckpt.arch is None  # no registered architecture is just a classifier
+
+
+def test_expected_sparsity_off_by_more_than_one_point_is_refused(tmp_path):
+    path = _fc_only(tmp_path, 800)
+    with pytest.raises(ValueError) as err:
+        ck.load_checkpoint(path, expect_sparsity=90)
+    message = str(err.value)
+    assert str(path) in message and "80.00" in message and "90" in message
+
+
+def test_unknown_format_lists_keys_and_formats(tmp_path):
+    path = tmp_path / "odd.pt"
+    torch.save({"weights_blob": [1, 2], "note": "hello"}, path)
+    with pytest.raises(ValueError) as err:
+        ck.load_checkpoint(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "'weights_blob'" in message and "'note'" in message
+    for name in ("reference", "sparseml", "torchvision", "rigl_tf_port"):
+        assert name in message
+    assert "model_config" in message  # what the reference format expects
+
+
+def test_non_dict_file_is_unknown_format(tmp_path):
+    path = tmp_path / "list.pt"
+    torch.save([torch.zeros(2)], path)
+    with pytest.raises(ValueError, match="top-level list"):
+        ck.load_checkpoint(path)
+
+
+class _Evil:
+    """Unpickling this would create ``marker``: proof that code ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
+def test_malicious_pickle_is_refused_and_not_executed(tmp_path, writer):
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "evil.pt"
+    payload = {
+        "model_config": {"arch": ARCH, "dataset": "x"},
+        "model_state_dict": _Evil(str(marker)),
+    }
+    if writer == "torch.save":
+        torch.save(payload, path)
+    else:
+        with open(path, "wb") as f:
+            pickle.dump(payload, f)
+    with pytest.raises(ValueError) as err:
+        ck.load_checkpoint(path)
+    assert str(path) in str(err.value) and "NOT executed" in str(err.value)
+    assert not marker.exists()
+
+
+def test_truncated_file_is_a_clear_error(tmp_path):
+    model, _, _ = pruned_tiny()
+    path = tmp_path / "cut.pt"
+    ck.save_reference_checkpoint(path, model, ARCH, "imagenet")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ".*could not be read"):
+        ck.load_checkpoint(path)
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    path = tmp_path / "absent.pt"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(path))):
+        ck.load_checkpoint(path)
+
+
+def test_resnet18_weights_do_not_fit_resnet_tiny_and_the_error_names_keys(tmp_path):
+    path = tmp_path / "r18.pt"
+    torch.save(fake_state_dict("resnet18"), path)
+    assert ck.load_checkpoint(path).arch == "resnet18"  # inferred from keys and shapes
+    with pytest.raises(ValueError) as err:
+        ck.load_checkpoint(path, arch="resnet_tiny")
+    message = str(err.value)
+    assert "'resnet_tiny'" in message
+    assert "conv1.weight: checkpoint [64, 3, 7, 7] vs model [16, 3, 3, 3]" in message
+    assert "unexpected keys" in message and "layer1.1." in message
+
+
+def test_build_backbone_model_checks_every_key(tmp_path):
+    model, _, _ = pruned_tiny()
+    path = tmp_path / "tiny.pt"
+    ck.save_reference_checkpoint(path, model, ARCH, "imagenet")
+    ckpt = dataclasses.replace(ck.load_checkpoint(path), arch="resnet18")
+    with pytest.raises(ValueError, match=r"does not fit architecture 'resnet18'.*missing keys"):
+        ck.build_backbone_model(ckpt)
+
+
+def test_file_and_caller_architectures_must_agree(tmp_path):
+    model, _, _ = pruned_tiny()
+    path = tmp_path / "tiny.pt"
+    ck.save_reference_checkpoint(path, model, ARCH, "imagenet")
+    with pytest.raises(ValueError, match="'resnet_tiny'.*'resnet18'"):
+        ck.load_checkpoint(path, arch="resnet18")
+    with pytest.raises(ValueError, match="'vgg19', which is not registered"):
+        ck.load_checkpoint(path, arch="vgg19")
+
+
+def test_build_backbone_model_same_and_new_classifier(tmp_path):
+    model, _, _ = pruned_tiny()
+    path = tmp_path / "tiny.pt"
+    ck.save_reference_checkpoint(path, model, ARCH, "imagenet")
+    ckpt = ck.load_checkpoint(path, arch=ARCH)
+
+    same = ck.build_backbone_model(ckpt)
+    assert_same_weights(same.state_dict(), model.state_dict())
+
+    new = ck.build_backbone_model(ckpt, num_classes=5)
+    assert isinstance(new.fc, nn.Linear) and new.fc.out_features == 5 and new.fc.in_features == 64
+    assert (new.fc.weight != 0).all()  # fresh and dense
+    backbone = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
+    new_backbone = {k: v for k, v in new.state_dict().items() if not k.startswith("fc.")}
+    assert_same_weights(new_backbone, backbone)
+    assert set(ck.backbone_masks(ckpt)) == set(ckpt.masks) - {"fc.weight"}
+
+
+def test_save_reference_checkpoint_is_atomic_and_keeps_extra(tmp_path):
+    model, _, _ = pruned_tiny()
+    path = tmp_path / "zoo" / "gmp-80.pt"
+    ck.save_reference_checkpoint(path, model, ARCH, "imagenet", extra={"method": "gmp", "epoch": 3})
+    assert os.listdir(path.parent) == ["gmp-80.pt"]
+    raw = torch.load(path, weights_only=True)
+    assert raw["model_config"] == {"arch": ARCH, "dataset": "imagenet"}
+    assert raw["method"] == "gmp" and raw["epoch"] == 3
+    with pytest.raises(ValueError, match="model_config"):
+        ck.save_reference_checkpoint(path, model, ARCH, "imagenet", extra={"model_config": {}})
+
+
+def test_lth_transfer_masks_dense_weights(tmp_path):
+    torch.manual_seed(1)
+    dense_model = models.build_model(ARCH, NUM_CLASSES)
+    with torch.no_grad():
+        dense_model.bn1.running_mean.fill_(0.25)
+    sparse_model, _, _ = pruned_tiny(seed=2)
+    ck.save_reference_checkpoint(tmp_path / "dense.pt", dense_model, ARCH, "imagenet")
+    ck.save_reference_checkpoint(tmp_path / "gmp.pt", sparse_model, ARCH, "imagenet")
+    dense = ck.load_checkpoint(tmp_path / "dense.pt")
+    source = ck.load_checkpoint(tmp_path / "gmp.pt")
+
+    out = ck.lth_transfer(dense, source)
+
+    dense_sd, sparse_sd = dense_model.state_dict(), sparse_model.state_dict()
+    assert set(out) == set(dense_sd)
+    for k, v in out.items():
+        if k in source.masks:
+            kept = sparse_sd[k] != 0
+            assert torch.equal(v == 0, ~kept), k  # zeros exactly where the source has zeros
+            assert torch.equal(v[kept], dense_sd[k][kept]), k
+        else:
+            assert torch.equal(v, dense_sd[k]), k
+    ck.save_reference_checkpoint(tmp_path / "lth.pt", out, ARCH, "imagenet")
+    assert ck.load_checkpoint(tmp_path / "lth.pt").sparsity == pytest.approx(source.sparsity)
+
+
+def test_lth_transfer_refuses_different_shapes(tmp_path):
+    dense_model, _, _ = pruned_tiny(fraction=0.0)
+    other, _, _ = pruned_tiny(num_classes=5)
+    ck.save_reference_checkpoint(tmp_path / "dense.pt", dense_model, ARCH, "imagenet")
+    ck.save_reference_checkpoint(tmp_path / "other.pt", other, ARCH, "imagenet")
+    with pytest.raises(ValueError, match=r"fc\.weight: dense \[10, 64\] vs mask \[5, 64\]"):
+        ck.lth_transfer(
+            ck.load_checkpoint(tmp_path / "dense.pt"), ck.load_checkpoint(tmp_path / "other.pt")
+        )
+
+
+def test_filters_pruned_share_on_a_hand_made_state_dict():
+    a = torch.ones(4, 2, 3, 3)
+    a[0] = 0
+    a[2] = 0
+    a[1, 0, 0, 0] = 0  # a partly zero filter is not pruned
+    b = torch.ones(2, 4, 1, 1)
+    b[1] = 0
+    sd = {"a.weight": a, "b.weight": b, "fc.weight": torch.zeros(3, 2), "bn.weight": torch.zeros(4)}
+    assert ck.per_layer_filters_pruned(sd) == {"a.weight": (2, 4), "b.weight": (1, 2)}
+    assert ck.filters_pruned_share(sd) == pytest.approx(3 / 6)
+    assert ck.filters_pruned_share({"fc.weight": torch.zeros(2, 2)}) == 0.0
+
+
+def test_file_sha256_matches_hashlib(tmp_path):
+    path = tmp_path / "blob"
+    data = os.urandom(3000)
+    path.write_bytes(data)
+    assert ck.file_sha256(path, chunk_bytes=512) == hashlib.sha256(data).hexdigest()
+
+
+def test_rigl_tf_port_keys_map_onto_torchvision_resnet50(tmp_path):
+    torchvision_sd = fake_state_dict("resnet50")
+
+    def tf_name(key: str) -> str:
+        key = re.sub(r"^conv1\.", "initial_conv.conv.", key)
+        key = re.sub(r"^bn1\.", "initial_conv.bn.", key)
+        key = re.sub(r"^(layer\d)\.(\d+)\.downsample\.0\.", r"\1.block.\2.shortcut.conv.", key)
+        key = re.sub(r"^(layer\d)\.(\d+)\.downsample\.1\.", r"\1.block.\2.shortcut.bn.", key)
+        key = re.sub(r"^(layer\d)\.(\d+)\.conv(\d)\.", r"\1.block.\2.conv\3.conv.", key)
+        return re.sub(r"^(layer\d)\.(\d+)\.bn(\d)\.", r"\1.block.\2.conv\3.bn.", key)
+
+    path = tmp_path / "rigl.pt"
+    torch.save(
+        {
+            "model_config": {"arch": "resnet50_rigl", "dataset": "imagenet"},
+            "model_state_dict": {f"module.{tf_name(k)}": v for k, v in torchvision_sd.items()},
+        },
+        path,
+    )
+    ckpt = ck.load_checkpoint(path, arch="resnet50")
+    assert ckpt.format == "rigl_tf_port" and ckpt.arch == "resnet50"
+    assert set(ckpt.state_dict) == set(torchvision_sd)
+    assert ckpt.sparsity == 0.0
+
+
+def test_reference_mobilenet_names_map_onto_mobilenet_v1(tmp_path):
+    sd = fake_state_dict("mobilenet_v1")
+    path = tmp_path / "mobilenet.pt"
+    renamed = {k.replace("features.", "model.", 1): v for k, v in sd.items()}
+    ck.save_reference_checkpoint(path, renamed, "mobilenet", "imagenet")
+    ckpt = ck.load_checkpoint(path)
+    assert ckpt.arch == "mobilenet_v1" and set(ckpt.state_dict) == set(sd)
+
+
+@pytest.mark.parametrize("arch", models.ARCHITECTURES.names())
+def test_prunable_weight_names_match_the_masks_module(arch):
+    with torch.device("meta"):
+        model = models.build_model(arch, 3)
+    assert ck.prunable_weight_names(model.state_dict()) == masks_lib.prunable_names(model)
+
+
+def test_load_logs_format_arch_and_sparsity(tmp_path, caplog):
+    model, _, _ = pruned_tiny()
+    path = tmp_path / "tiny.pt"
+    ck.save_reference_checkpoint(path, model, ARCH, "imagenet")
+    with caplog.at_level(logging.INFO, logger="trainables.checkpoints"):
+        ckpt = ck.load_checkpoint(path)
+    text = caplog.text
+    assert "format=reference" in text and "arch=resnet_tiny" in text
+    assert f"{ckpt.sparsity:.2f}%" in text
+
+
+def test_cli_prints_a_table(tmp_path, capsys):
+    model, _, _ = pruned_tiny()
+    path = tmp_path / "tiny.pt"
+    ck.save_reference_checkpoint(path, model, ARCH, "imagenet", wrapped=True)
+    assert ck.main([str(path), "--expect-sparsity", "80"]) == 0
+    out = capsys.readouterr().out
+    assert "format:               reference" in out
+    assert "architecture:         resnet_tiny" in out
+    assert "upstream dataset:     imagenet" in out
+    assert re.search(r"global sparsity:\s+8\d\.\d\d %", out)
+    assert "filters fully pruned:" in out
+    # int(0.8 * 2304) = 1843 zeros -> 79.99 %
+    assert re.search(r"layer1\.0\.conv1\.weight\s+16x16x3x3\s+2304\s+79\.99\s+0/16", out)
+
+
+def test_cli_json(tmp_path, capsys):
+    model, zeros, total = pruned_tiny()
+    path = tmp_path / "tiny.pt"
+    torch.save(model.state_dict(), path)
+    assert ck.main([str(path), "--json", "--arch", ARCH]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["format"] == "torchvision" and info["arch"] == ARCH
+    assert info["upstream_dataset"] is None
+    assert info["global_sparsity"] == pytest.approx(100.0 * zeros / total, abs=1e-4)
+    assert info["sha256"] == ck.file_sha256(path)
+    names = [row["name"] for row in info["layers"]]
+    assert names == masks_lib.prunable_names(model)
+    assert info["layers"][0]["shape"] == [16, 3, 3, 3]
+
+
+@pytest.mark.parametrize("problem", ["garbage", "missing", "sparsity"])
+def test_cli_errors_exit_2_without_traceback(tmp_path, capsys, problem):
+    path = tmp_path / "bad.pt"
+    args = [str(path)]
+    if problem == "garbage":
+        path.write_bytes(b"not a checkpoint at all")
+    elif problem == "sparsity":
+        model, _, _ = pruned_tiny()
+        ck.save_reference_checkpoint(path, model, ARCH, "imagenet")
+        args += ["--expect-sparsity", "95"]
+    assert ck.main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: ") and str(path) in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_cli_help_has_an_example(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ck.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "example:" in out and "--expect-sparsity" in out

@@ -1,0 +1,879 @@
+"""Upstream checkpoints: recognise a file's format, load it safely, normalise it, check sparsity.
+
+Why one module: the study's sparse backbones come from several sources (the reference study's
+own files, plain torchvision state dicts, SparseML, the TensorFlow port of RigL) and every
+later stage (feature extraction, full finetuning, LTH-T, DeepSparse export) wants the same
+thing: torchvision-named weights with the pruning masks already applied, the architecture, and
+a sparsity figure that has been measured rather than trusted.
+
+Formats are entries of ``FORMATS``; each declares a ``detect`` rule and what it ``expects``.
+A file is tried against them in registration order, first match wins:
+
+1. ``rigl_tf_port``: weights named like the reference's PyTorch port of the TensorFlow RigL
+   ResNet50 (``initial_conv.conv.weight``, ``layer1.block.0.shortcut.conv.weight``...), bare
+   or inside a reference/SparseML container. It comes first because its key names, not its
+   container, decide how it must be read.
+2. ``reference``: a dict with ``model_config`` = {``arch``, ``dataset``} and
+   ``model_state_dict`` (IST-DASLab/sparse-imagenet-transfer).
+3. ``sparseml``: a dict with a ``state_dict`` entry (and optionally ``epoch``, ``arch_key``,
+   ``optimizer``...).
+4. ``torchvision``: a plain ``{name: tensor}`` state dict.
+
+Every format goes through the same cleaning: a leading ``module.`` (DataParallel) is
+dropped; wrapped pruned layers (``X._layer.weight`` with a ``X._weight_mask`` buffer, and
+``X._bias_mask`` for a bias) become ``X.weight = weight * mask``; a classifier stored as a
+1x1 convolution (STR ResNet50) becomes a Linear weight, with a zero bias since that
+convolution has none.
+
+Files are read with ``torch.load(weights_only=True)``: a file that would need arbitrary code
+to unpickle is refused, never executed.
+
+Command line: ``python -m trainables.checkpoints FILE [--arch ARCH] [--expect-sparsity 90]
+[--json]`` prints what a file holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import logging
+import os
+import pickle
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainables import masks as masks_lib
+from trainables import models
+from trainables.registry import Registry
+
+log = logging.getLogger("trainables.checkpoints")
+
+StateDict = dict[str, torch.Tensor]
+
+# |measured - declared| sparsity, in percentage points, above which a checkpoint is refused.
+SPARSITY_TOLERANCE = 1.0
+
+# Architecture names used by the reference study's model_config (and SparseML arch_key) that
+# map onto a registered architecture; the optional function renames the file's keys to
+# torchvision-style names. The reference's "mobilenet" nests its layers under ``model.``
+# where ours uses ``features.`` with the same indices.
+_REFERENCE_MOBILENET_PREFIX = ("model.", "features.")
+ARCH_ALIASES: dict[str, str] = {
+    "resnet50_torch": "resnet50",
+    "resnet50_str": "resnet50",
+    "resnet50_rigl": "resnet50",
+    "mobilenet": "mobilenet_v1",
+}
+# Reference architectures whose key layout has no mapping here (yet).
+UNSUPPORTED_ARCHS: dict[str, str] = {
+    "mobilenet_str": "STR MobileNet uses its own layer names; no mapping to mobilenet_v1 yet",
+    "mobilenet_amc": "AMC MobileNet uses its own layer names; no mapping to mobilenet_v1 yet",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedCheckpoint:
+    """A checkpoint normalised to torchvision-style names, masks applied, sparsity measured.
+
+    Attributes:
+        path: the file it came from.
+        format: the ``FORMATS`` entry that recognised it.
+        arch: registered architecture name (from the file, the caller, or inferred from the
+            keys and shapes), or None when none of these says.
+        state_dict: clean names, masks multiplied in, classifier as a Linear weight.
+        masks: ``{weight name: bool tensor}`` (True = kept) over prunable weights: the
+            ``.weight`` of every convolution (4-D) and linear layer (2-D).
+        sparsity: global sparsity over prunable weights, in percent.
+        layer_sparsity: ``{weight name: percent}`` per prunable weight.
+        upstream_dataset: the dataset the file says it was trained on, if it says.
+    """
+
+    path: str
+    format: str
+    arch: str | None
+    state_dict: StateDict = field(repr=False)
+    masks: masks_lib.Masks = field(repr=False)
+    sparsity: float
+    layer_sparsity: dict[str, float] = field(repr=False)
+    upstream_dataset: str | None
+
+    @property
+    def classifier(self) -> str:
+        return models.classifier_name(self.arch) if self.arch else "fc"
+
+    @property
+    def num_classes(self) -> int | None:
+        """Output width of the stored classifier, or None when the file has none."""
+        w = self.state_dict.get(f"{self.classifier}.weight")
+        return int(w.shape[0]) if w is not None else None
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """What a format loader extracts before the shared cleaning."""
+
+    state_dict: Mapping[str, Any]
+    arch: str | None = None
+    dataset: str | None = None
+    rename: Callable[[str], str] | None = None
+
+
+FORMATS: Registry[Callable[[Any], _Parsed]] = Registry("checkpoint format")
+
+
+def _inner_state_dict(obj: Any) -> Mapping[str, Any] | None:
+    """The weights mapping of any known container, or the object itself if it is one."""
+    if not isinstance(obj, Mapping):
+        return None
+    for key in ("model_state_dict", "state_dict"):
+        inner = obj.get(key)
+        if isinstance(inner, Mapping):
+            return inner
+    return obj
+
+
+def _is_tensor_dict(obj: Any) -> bool:
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    )
+
+
+# ---- rigl_tf_port ----------------------------------------------------------------------------
+
+_RIGL_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^initial_conv\.conv\.(.+)$"), r"conv1.\1"),
+    (re.compile(r"^initial_conv\.bn\.(.+)$"), r"bn1.\1"),
+    (re.compile(r"^(layer\d)\.block\.(\d+)\.conv(\d)\.conv\.(.+)$"), r"\1.\2.conv\3.\4"),
+    (re.compile(r"^(layer\d)\.block\.(\d+)\.conv(\d)\.bn\.(.+)$"), r"\1.\2.bn\3.\4"),
+    (re.compile(r"^(layer\d)\.block\.(\d+)\.shortcut\.conv\.(.+)$"), r"\1.\2.downsample.0.\3"),
+    (re.compile(r"^(layer\d)\.block\.(\d+)\.shortcut\.bn\.(.+)$"), r"\1.\2.downsample.1.\3"),
+    (re.compile(r"^(fc\.(?:weight|bias))$"), r"\1"),
+]
+
+
+def _rigl_key(key: str) -> str:
+    for pattern, repl in _RIGL_RULES:
+        if pattern.match(key):
+            return pattern.sub(repl, key)
+    raise ValueError(f"RigL TF-port key {key!r} has no torchvision ResNet50 counterpart")
+
+
+def _detect_rigl(obj: Any) -> bool:
+    inner = _inner_state_dict(obj)
+    return inner is not None and any(
+        isinstance(k, str) and _strip_module(k).startswith("initial_conv.") for k in inner
+    )
+
+
+@FORMATS.register(
+    "rigl_tf_port",
+    detect=_detect_rigl,
+    expects="weights named like the reference's ResnetTF port (initial_conv.conv.weight, "
+    "layerN.block.I.convK.conv.weight, ...), bare or in model_state_dict/state_dict",
+    description="RigL ResNet50 ported from TensorFlow. Keys map one-to-one onto torchvision's "
+    "resnet50 (initial_conv->conv1/bn1, block.I.convK.{conv,bn}->I.{convK,bnK}, "
+    "shortcut->downsample). Caveat: the port's stem max-pool pads like TF 'SAME' (one pixel "
+    "right/bottom) where torchvision pads one pixel each side, so features computed by "
+    "torchvision's resnet50 differ slightly from the reference's ResnetTF.",
+)
+def _load_rigl(obj: Any) -> _Parsed:
+    config = obj.get("model_config") if isinstance(obj, Mapping) else None
+    config = config if isinstance(config, Mapping) else {}
+    log.warning(
+        "RigL TF-port weights are loaded into torchvision's resnet50; its stem max-pool is "
+        "aligned differently from the TF original, so features differ slightly"
+    )
+    return _Parsed(
+        state_dict=_inner_state_dict(obj) or {},
+        arch="resnet50",
+        dataset=_str_or_none(config.get("dataset")),
+        rename=_rigl_key,
+    )
+
+
+# ---- reference -------------------------------------------------------------------------------
+
+
+def _detect_reference(obj: Any) -> bool:
+    return (
+        isinstance(obj, Mapping)
+        and isinstance(obj.get("model_config"), Mapping)
+        and isinstance(obj.get("model_state_dict"), Mapping)
+    )
+
+
+@FORMATS.register(
+    "reference",
+    detect=_detect_reference,
+    expects="a dict with 'model_config' = {'arch', 'dataset'} and 'model_state_dict'",
+    description="The reference study's checkpoints (IST-DASLab/sparse-imagenet-transfer), and "
+    "this project's upstream zoo; layers may be wrapped (X._layer.weight + X._weight_mask).",
+)
+def _load_reference(obj: Mapping[str, Any]) -> _Parsed:
+    config = obj["model_config"]
+    arch = _str_or_none(config.get("arch"))
+    rename = _prefix_renamer(*_REFERENCE_MOBILENET_PREFIX) if arch == "mobilenet" else None
+    return _Parsed(
+        state_dict=obj["model_state_dict"],
+        arch=arch,
+        dataset=_str_or_none(config.get("dataset")),
+        rename=rename,
+    )
+
+
+# ---- sparseml --------------------------------------------------------------------------------
+
+
+def _detect_sparseml(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping)
+
+
+@FORMATS.register(
+    "sparseml",
+    detect=_detect_sparseml,
+    expects="a dict with a 'state_dict' entry (optionally 'epoch', 'arch_key', 'optimizer')",
+    description="SparseML-style training checkpoints; 'arch_key' is used as the architecture. "
+    "SparseML's own model classes name layers differently from torchvision and are refused "
+    "by the architecture check.",
+)
+def _load_sparseml(obj: Mapping[str, Any]) -> _Parsed:
+    arch = _str_or_none(obj.get("arch_key"))
+    rename = _prefix_renamer(*_REFERENCE_MOBILENET_PREFIX) if arch == "mobilenet" else None
+    return _Parsed(
+        state_dict=obj["state_dict"],
+        arch=arch,
+        dataset=_str_or_none(obj.get("dataset")),
+        rename=rename,
+    )
+
+
+# ---- torchvision -----------------------------------------------------------------------------
+
+
+@FORMATS.register(
+    "torchvision",
+    detect=_is_tensor_dict,
+    expects="a plain non-empty {name: tensor} state dict with torchvision layer names",
+    description="A bare state dict (torch.save(model.state_dict())); the architecture comes "
+    "from the caller or is inferred from the key names and shapes.",
+)
+def _load_torchvision(obj: Mapping[str, torch.Tensor]) -> _Parsed:
+    return _Parsed(state_dict=obj)
+
+
+# ---- shared cleaning -------------------------------------------------------------------------
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _prefix_renamer(old: str, new: str) -> Callable[[str], str]:
+    def rename(key: str) -> str:
+        return new + key[len(old) :] if key.startswith(old) else key
+
+    return rename
+
+
+def _strip_module(key: str) -> str:
+    while key.startswith("module."):
+        key = key[len("module.") :]
+    return key
+
+
+def _drop_layer_segments(key: str) -> str:
+    return ".".join(part for part in key.split(".") if part != "_layer")
+
+
+def _clean_state_dict(
+    raw: Mapping[str, Any], path: str, rename: Callable[[str], str] | None
+) -> StateDict:
+    """Drop ``module.``, unwrap masked layers (weight * mask), apply a format's renames."""
+    tensors: StateDict = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise ValueError(
+                f"checkpoint {path}: state dict entry {key!r} is a {type(value).__name__}, "
+                "expected a tensor"
+            )
+        tensors[_strip_module(key)] = value
+
+    wrapped_masks: dict[str, torch.Tensor] = {}
+    plain: StateDict = {}
+    for key, value in tensors.items():
+        for suffix, param in (("._weight_mask", "weight"), ("._bias_mask", "bias")):
+            if key.endswith(suffix):
+                module = _drop_layer_segments(key[: -len(suffix)])
+                wrapped_masks[f"{module}.{param}"] = value
+                break
+        else:
+            plain[_drop_layer_segments(key)] = value
+
+    for name, mask in wrapped_masks.items():
+        if name not in plain:
+            raise ValueError(
+                f"checkpoint {path}: mask for {name!r} found but no such weight in the file"
+            )
+        weight = plain[name]
+        if mask.shape != weight.shape:
+            raise ValueError(
+                f"checkpoint {path}: mask for {name!r} has shape {list(mask.shape)}, "
+                f"weight has {list(weight.shape)}"
+            )
+        plain[name] = weight * mask.to(weight.dtype)
+
+    if rename is None:
+        return plain
+    out: StateDict = {}
+    for key, value in plain.items():
+        try:
+            new = rename(key)
+        except ValueError as err:
+            raise ValueError(f"checkpoint {path}: {err}") from None
+        if new in out:
+            raise ValueError(f"checkpoint {path}: two keys map onto {new!r}")
+        out[new] = value
+    return out
+
+
+def _conv_classifier_to_linear(sd: StateDict, classifier: str, path: str) -> None:
+    """STR ResNet50 stores its classifier as a bias-free 1x1 convolution: make it a Linear."""
+    key = f"{classifier}.weight"
+    w = sd.get(key)
+    if w is None or w.dim() != 4:
+        return
+    if tuple(w.shape[2:]) != (1, 1):
+        raise ValueError(
+            f"checkpoint {path}: classifier {key} has shape {list(w.shape)}; only a 1x1 "
+            "convolution can be read as a linear layer"
+        )
+    sd[key] = w.reshape(w.shape[0], w.shape[1])
+    if f"{classifier}.bias" not in sd:
+        sd[f"{classifier}.bias"] = torch.zeros(w.shape[0], dtype=w.dtype)
+    log.info("%s: classifier stored as a 1x1 convolution, read as a Linear", path)
+
+
+def prunable_weight_names(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
+    """Conv (4-D) and linear (2-D) ``.weight`` entries: for every registered architecture
+    exactly the names ``trainables.masks.prunable_names`` yields, without building a model."""
+    return [k for k, v in state_dict.items() if k.endswith(".weight") and v.dim() in (2, 4)]
+
+
+# ---- architectures ---------------------------------------------------------------------------
+
+
+def resolve_arch(name: str, source: str) -> str:
+    """A registered architecture name for ``name`` (registered or a known reference alias).
+
+    Args:
+        name: the name as given.
+        source: who gave it, for the error message (e.g. "file x.pt declares").
+    """
+    if name in models.ARCHITECTURES:
+        return name
+    if name in ARCH_ALIASES:
+        return ARCH_ALIASES[name]
+    if name in UNSUPPORTED_ARCHS:
+        raise ValueError(f"{source} architecture {name!r}: {UNSUPPORTED_ARCHS[name]}")
+    raise ValueError(
+        f"{source} architecture {name!r}, which is not registered; known: "
+        f"{', '.join(models.ARCHITECTURES.names())}; reference names understood: "
+        f"{', '.join(f'{k}->{v}' for k, v in ARCH_ALIASES.items())}"
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _arch_shapes(arch: str) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of an architecture's state dict, built on the meta device (no memory)."""
+    with torch.device("meta"):
+        model = models.build_model(arch, 1)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _fit_problems(
+    sd: Mapping[str, torch.Tensor], expected: Mapping[str, tuple[int, ...]], classifier: str
+) -> tuple[list[str], list[str], list[str]]:
+    """(missing, unexpected, shape mismatches) of ``sd`` against an architecture's shapes.
+
+    The classifier may have any number of outputs, but its input width must fit. A missing
+    BatchNorm ``num_batches_tracked`` counter is not a problem (older files lack it).
+    """
+    cls_prefix = f"{classifier}."
+    missing = [
+        k
+        for k in expected
+        if k not in sd and not k.startswith(cls_prefix) and not k.endswith("num_batches_tracked")
+    ]
+    unexpected = [k for k in sd if k not in expected]
+    mismatched = []
+    for k, v in sd.items():
+        if k not in expected:
+            continue
+        got, want = tuple(v.shape), expected[k]
+        if k.startswith(cls_prefix):
+            ok = len(got) == len(want) and got[1:] == want[1:]
+        else:
+            ok = got == want
+        if not ok:
+            mismatched.append(f"{k}: checkpoint {list(got)} vs model {list(want)}")
+    return missing, unexpected, mismatched
+
+
+def _raise_if_unfit(
+    sd: Mapping[str, torch.Tensor], expected: Mapping[str, tuple[int, ...]], arch: str, path: str
+) -> None:
+    missing, unexpected, mismatched = _fit_problems(sd, expected, models.classifier_name(arch))
+    if not (missing or unexpected or mismatched):
+        return
+
+    def few(items: list[str]) -> str:
+        shown = "; ".join(items[:5])
+        return shown + (f"; ... {len(items) - 5} more" if len(items) > 5 else "")
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys ({few(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys ({few(unexpected)})")
+    if mismatched:
+        parts.append(f"{len(mismatched)} shape mismatches ({few(mismatched)})")
+    raise ValueError(
+        f"checkpoint {path} does not fit architecture {arch!r}: " + "; ".join(parts)
+    )
+
+
+def _infer_arch(sd: Mapping[str, torch.Tensor]) -> str | None:
+    """The one registered architecture whose keys and shapes the state dict matches."""
+    fits = [
+        arch
+        for arch in models.ARCHITECTURES.names()
+        if not any(_fit_problems(sd, _arch_shapes(arch), models.classifier_name(arch)))
+    ]
+    return fits[0] if len(fits) == 1 else None
+
+
+# ---- loading ---------------------------------------------------------------------------------
+
+
+def _torch_load(path: Path) -> Any:
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint file {path} does not exist")
+    if path.is_dir():
+        raise ValueError(f"checkpoint path {path} is a directory, expected a file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pickle-protocol notices from old files
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights only" in str(err).lower():
+            lines = str(err).splitlines()
+            detail = next((ln.strip() for ln in lines if "GLOBAL" in ln), "")
+            raise ValueError(
+                f"checkpoint {path} was refused: it needs arbitrary Python objects to be "
+                "unpickled, which could run code; it was NOT executed. Only files of tensors "
+                "and plain containers are accepted."
+                + (f" (torch: {detail})" if detail else "")
+            ) from None
+        raise ValueError(f"checkpoint {path} is corrupt or not a torch file: {err}") from None
+    except Exception as err:  # truncated zip, EOF, random bytes: torch raises many kinds
+        raise ValueError(
+            f"checkpoint {path} could not be read (truncated, corrupt or not a torch file): "
+            f"{type(err).__name__}: {err}"
+        ) from None
+
+
+def detect_format(obj: Any, path: str = "<object>") -> str:
+    """Name of the first ``FORMATS`` entry whose detector accepts ``obj``.
+
+    Raises:
+        ValueError: nothing matches; lists the object's top-level keys and what each known
+            format expects.
+    """
+    for entry in FORMATS:
+        if entry.meta["detect"](obj):
+            return entry.name
+    if isinstance(obj, Mapping):
+        keys = [repr(k) for k in list(obj)[:8]]
+        more = f" (+{len(obj) - 8} more)" if len(obj) > 8 else ""
+        found = f"top-level keys {', '.join(keys) or '(none)'}{more}"
+    else:
+        found = f"a top-level {type(obj).__name__}, not a dict"
+    known = "; ".join(f"{e.name}: {e.meta['expects']}" for e in FORMATS)
+    raise ValueError(
+        f"checkpoint {path} is in no known format: found {found}. Known formats, tried in "
+        f"order: {known}"
+    )
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    arch: str | None = None,
+    expect_sparsity: float | None = None,
+) -> LoadedCheckpoint:
+    """Load, recognise and normalise a checkpoint file; measure its sparsity.
+
+    Args:
+        path: the file.
+        arch: the architecture, when the file does not say (reference aliases such as
+            ``resnet50_str`` are accepted). If the file says too, both must agree.
+        expect_sparsity: declared global sparsity in percent; the measured value must be
+            within ``SPARSITY_TOLERANCE`` (1 point) of it.
+
+    Returns:
+        A ``LoadedCheckpoint``; its weights already fit ``arch`` when one is known.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unsafe, corrupt or unrecognised file; architectures disagree or do not
+            fit the weights; sparsity differs from ``expect_sparsity``.
+    """
+    p = Path(path)
+    obj = _torch_load(p)
+    fmt = detect_format(obj, str(p))
+    parsed: _Parsed = FORMATS.get(fmt).fn(obj)
+    sd = _clean_state_dict(parsed.state_dict, str(p), parsed.rename)
+
+    file_arch = resolve_arch(parsed.arch, f"file {p} declares") if parsed.arch else None
+    caller_arch = resolve_arch(arch, "caller asked for") if arch else None
+    if file_arch and caller_arch and file_arch != caller_arch:
+        raise ValueError(
+            f"checkpoint {p} declares architecture {parsed.arch!r} ({file_arch}) but the "
+            f"caller asked for {arch!r} ({caller_arch})"
+        )
+    resolved = file_arch or caller_arch
+
+    _conv_classifier_to_linear(sd, models.classifier_name(resolved) if resolved else "fc", str(p))
+    if resolved:
+        _raise_if_unfit(sd, _arch_shapes(resolved), resolved, str(p))
+    else:
+        resolved = _infer_arch(sd)
+        if resolved:
+            log.info("%s: architecture inferred from keys and shapes: %s", p, resolved)
+
+    names = prunable_weight_names(sd)
+    masks = masks_lib.masks_from_weights(sd, names)
+    zeros, total = masks_lib.count_zeros(sd, names)
+    sparsity = 100.0 * zeros / total if total else 0.0
+    per_layer = {n: 100.0 * s for n, s in masks_lib.layer_sparsity(sd, names).items()}
+
+    log.info(
+        "loaded %s: format=%s arch=%s global sparsity=%.2f%% over %d prunable weights",
+        p, fmt, resolved, sparsity, total,
+    )
+    for name, s in per_layer.items():
+        log.debug("  %s %s: %.2f%%", name, list(sd[name].shape), s)
+
+    if expect_sparsity is not None and abs(sparsity - expect_sparsity) > SPARSITY_TOLERANCE:
+        raise ValueError(
+            f"checkpoint {p} has measured global sparsity {sparsity:.2f}% but "
+            f"{expect_sparsity:g}% was declared (tolerance {SPARSITY_TOLERANCE:g} point)"
+        )
+
+    return LoadedCheckpoint(
+        path=str(p),
+        format=fmt,
+        arch=resolved,
+        state_dict=sd,
+        masks=masks,
+        sparsity=sparsity,
+        layer_sparsity=per_layer,
+        upstream_dataset=parsed.dataset,
+    )
+
+
+def build_backbone_model(ckpt: LoadedCheckpoint, num_classes: int | None = None) -> nn.Module:
+    """A model of ``ckpt.arch`` carrying the checkpoint's weights (train mode, as built).
+
+    Every non-classifier key is checked strictly. With ``num_classes`` equal to the stored
+    classifier's width (or None), the classifier is loaded too; otherwise it is a fresh dense
+    ``nn.Linear`` (``models.replace_classifier``) and only the backbone comes from the file.
+
+    Raises:
+        ValueError: unknown architecture, no class count to build with, or a key/shape
+            mismatch (lists a few missing, unexpected and mismatched keys with both shapes).
+    """
+    if ckpt.arch is None:
+        raise ValueError(
+            f"checkpoint {ckpt.path}: architecture unknown; load it with arch=... "
+            f"(known: {', '.join(models.ARCHITECTURES.names())})"
+        )
+    stored = ckpt.num_classes
+    n = num_classes if num_classes is not None else stored
+    if n is None:
+        raise ValueError(
+            f"checkpoint {ckpt.path} has no classifier; pass num_classes to build a model"
+        )
+    model = models.build_model(ckpt.arch, n)
+    target = model.state_dict()
+    _raise_if_unfit(
+        ckpt.state_dict, {k: tuple(v.shape) for k, v in target.items()}, ckpt.arch, ckpt.path
+    )
+    cls_prefix = f"{models.classifier_name(ckpt.arch)}."
+    keep_classifier = stored == n
+    absent = [k for k in target if k.startswith(cls_prefix) and k not in ckpt.state_dict]
+    if keep_classifier and absent:
+        raise ValueError(
+            f"checkpoint {ckpt.path}: classifier entries {absent} are missing; pass a "
+            f"num_classes other than {n} to build a fresh classifier instead"
+        )
+    if not keep_classifier:
+        models.replace_classifier(model, ckpt.arch, n)
+        target = model.state_dict()
+    for k, v in ckpt.state_dict.items():
+        if keep_classifier or not k.startswith(cls_prefix):
+            target[k] = v
+    model.load_state_dict(target, strict=True)
+    return model
+
+
+def backbone_masks(ckpt: LoadedCheckpoint) -> masks_lib.Masks:
+    """The checkpoint's masks without the classifier's: what full finetuning keeps fixed
+    once the classifier is replaced by a new dense layer."""
+    cls_prefix = f"{ckpt.classifier}."
+    return {k: m for k, m in ckpt.masks.items() if not k.startswith(cls_prefix)}
+
+
+def save_reference_checkpoint(
+    path: str | os.PathLike[str],
+    state_dict_or_model: Mapping[str, torch.Tensor] | nn.Module,
+    arch: str,
+    dataset: str,
+    wrapped: bool = False,
+    module_prefix: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a checkpoint in the reference format, atomically (tmp file, then os.replace).
+
+    Args:
+        path: destination file; its folder is created if needed.
+        state_dict_or_model: the weights.
+        arch: ``model_config.arch`` (a registered name or a reference alias).
+        dataset: ``model_config.dataset`` (``"imagenet"`` for upstream models).
+        wrapped: store every conv/linear layer as the reference's pruning wrapper does:
+            ``X._layer.weight`` (and ``X._layer.bias``), ``X._weight_mask`` = (weight != 0)
+            and ``X._bias_mask`` = ones.
+        module_prefix: prefix every key with ``module.`` (as DataParallel does).
+        extra: more top-level entries (``epoch``, ``method``...), plain Python values only.
+    """
+    resolve_arch(arch, "save_reference_checkpoint got")
+    if isinstance(state_dict_or_model, nn.Module):
+        sd = dict(state_dict_or_model.state_dict())
+        prunable = [n for n in masks_lib.prunable_names(state_dict_or_model) if n in sd]
+    else:
+        sd = dict(state_dict_or_model)
+        prunable = prunable_weight_names(sd)
+    sd = {k: v.detach().cpu().clone() for k, v in sd.items()}
+
+    if wrapped:
+        out: StateDict = {}
+        modules = {n[: -len(".weight")] for n in prunable}
+        for key, value in sd.items():
+            module, _, param = key.rpartition(".")
+            if module in modules and param in ("weight", "bias"):
+                out[f"{module}._layer.{param}"] = value
+                if param == "weight":
+                    out[f"{module}._weight_mask"] = (value != 0).to(value.dtype)
+                else:
+                    out[f"{module}._bias_mask"] = torch.ones_like(value)
+            else:
+                out[key] = value
+        sd = out
+    if module_prefix:
+        sd = {f"module.{k}": v for k, v in sd.items()}
+
+    payload: dict[str, Any] = {
+        "model_config": {"arch": arch, "dataset": dataset},
+        "model_state_dict": sd,
+    }
+    for key, value in (extra or {}).items():
+        if key in payload:
+            raise ValueError(f"extra entry {key!r} would overwrite the checkpoint's own {key}")
+        payload[key] = value
+
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def lth_transfer(dense: LoadedCheckpoint, mask_source: LoadedCheckpoint) -> StateDict:
+    """LTH-T: the dense ImageNet weights with a sparse (GMP/WF) checkpoint's mask applied.
+
+    Non-prunable entries (BatchNorm, biases) come from ``dense``. The result can be saved
+    with ``save_reference_checkpoint`` or loaded into ``build_backbone_model``'s model.
+
+    Raises:
+        ValueError: the architectures differ, or the prunable weights' names or shapes do.
+    """
+    if dense.arch != mask_source.arch:
+        raise ValueError(
+            f"LTH-T needs one architecture: dense {dense.path} is {dense.arch!r}, mask source "
+            f"{mask_source.path} is {mask_source.arch!r}"
+        )
+    only_dense = sorted(set(dense.masks) - set(mask_source.masks))
+    only_mask = sorted(set(mask_source.masks) - set(dense.masks))
+    shape_diff = [
+        f"{k}: dense {list(dense.masks[k].shape)} vs mask {list(m.shape)}"
+        for k, m in mask_source.masks.items()
+        if k in dense.masks and m.shape != dense.masks[k].shape
+    ]
+    if only_dense or only_mask or shape_diff:
+        raise ValueError(
+            f"LTH-T: {dense.path} and {mask_source.path} do not match: "
+            f"only in dense {only_dense[:5]}, only in mask source {only_mask[:5]}, "
+            f"shape differences {shape_diff[:5]}"
+        )
+    out = {k: v.clone() for k, v in dense.state_dict.items()}
+    for name, mask in mask_source.masks.items():
+        out[name] = dense.state_dict[name] * mask.to(out[name].dtype)
+    return out
+
+
+def per_layer_filters_pruned(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, int]]:
+    """``{conv weight name: (fully zero filters, filters)}``; a filter is one output channel
+    ``weight[o]`` of a 4-D convolution weight."""
+    out = {}
+    for name, w in state_dict.items():
+        if name.endswith(".weight") and w.dim() == 4:
+            zero = int((w.reshape(w.shape[0], -1) == 0).all(dim=1).sum())
+            out[name] = (zero, int(w.shape[0]))
+    return out
+
+
+def filters_pruned_share(state_dict: Mapping[str, torch.Tensor]) -> float:
+    """Fraction in [0, 1] of all convolution filters that are entirely zero (paper App. E)."""
+    counts = per_layer_filters_pruned(state_dict).values()
+    total = sum(t for _, t in counts)
+    return sum(z for z, _ in counts) / total if total else 0.0
+
+
+def file_sha256(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (checkpoints can be hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_bytes), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---- command line ----------------------------------------------------------------------------
+
+
+def describe(ckpt: LoadedCheckpoint) -> dict[str, Any]:
+    """A JSON-ready summary of a loaded checkpoint (what the CLI prints)."""
+    filters = per_layer_filters_pruned(ckpt.state_dict)
+    layers = []
+    for name in ckpt.masks:
+        w = ckpt.state_dict[name]
+        row: dict[str, Any] = {
+            "name": name,
+            "shape": list(w.shape),
+            "params": w.numel(),
+            "sparsity": round(ckpt.layer_sparsity[name], 4),
+        }
+        if name in filters:
+            row["filters_pruned"], row["filters"] = filters[name]
+        layers.append(row)
+    return {
+        "path": ckpt.path,
+        "sha256": file_sha256(ckpt.path),
+        "format": ckpt.format,
+        "arch": ckpt.arch,
+        "upstream_dataset": ckpt.upstream_dataset,
+        "num_classes": ckpt.num_classes,
+        "global_sparsity": round(ckpt.sparsity, 4),
+        "filters_fully_pruned": round(100.0 * filters_pruned_share(ckpt.state_dict), 4),
+        "layers": layers,
+    }
+
+
+def _table(info: Mapping[str, Any]) -> str:
+    lines = [
+        f"file:                 {info['path']}",
+        f"sha256:               {info['sha256']}",
+        f"format:               {info['format']}",
+        f"architecture:         {info['arch'] or 'unknown (pass --arch)'}",
+        f"upstream dataset:     {info['upstream_dataset'] or 'not stated'}",
+        f"classes:              {info['num_classes']}",
+        f"global sparsity:      {info['global_sparsity']:.2f} %",
+        f"filters fully pruned: {info['filters_fully_pruned']:.2f} %",
+        "",
+    ]
+    rows = [
+        (
+            r["name"],
+            "x".join(map(str, r["shape"])),
+            str(r["params"]),
+            f"{r['sparsity']:.2f}",
+            f"{r['filters_pruned']}/{r['filters']}" if "filters" in r else "-",
+        )
+        for r in info["layers"]
+    ]
+    header = ("layer", "shape", "params", "sparsity %", "zero filters")
+    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
+    for i, row in enumerate([header, *rows]):
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    """``python -m trainables.checkpoints``: print what a checkpoint holds. Returns the exit
+    code (2 on any error, with the message on stderr)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m trainables.checkpoints",
+        description="Recognise a checkpoint's format (safely: weights-only unpickling),\n"
+        "normalise it and report architecture, upstream dataset, global and per-layer\n"
+        "sparsity and the share of fully pruned convolution filters.\n"
+        f"Formats, tried in order: {', '.join(FORMATS.names())}.",
+        epilog="example:\n  python -m trainables.checkpoints runs/paper/zoo/gmp-90.pt "
+        "--expect-sparsity 90\n  python -m trainables.checkpoints resnet50.pth --arch resnet50 "
+        "--json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("file", help="checkpoint file to inspect")
+    parser.add_argument(
+        "--arch",
+        help="architecture, when the file does not name it "
+        f"({', '.join(models.ARCHITECTURES.names())})",
+    )
+    parser.add_argument(
+        "--expect-sparsity",
+        type=float,
+        metavar="PERCENT",
+        help=f"fail unless measured global sparsity is within {SPARSITY_TOLERANCE:g} point",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    args = parser.parse_args(None if argv is None else list(argv))
+    try:
+        ckpt = load_checkpoint(args.file, arch=args.arch, expect_sparsity=args.expect_sparsity)
+        info = describe(ckpt)
+    except (ValueError, OSError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    print(json.dumps(info) if args.json else _table(info))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
