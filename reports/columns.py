@@ -44,3 +44,24 @@ SPEEDUP_INFERENCE = "speedup_inference"  # DeepSparse dense / DeepSparse sparse 
 EPOCH_TIME_S = "epoch_time_s"  # online linear-finetuning epoch, sparse backbone
 DENSE_EPOCH_TIME_S = "dense_epoch_time_s"
 SPEEDUP_EPOCH = "speedup_epoch"
+# Speed rows, more: speed-ups over the other dense runtimes, online epoch details, spread.
+SPEEDUP_VS_ORT = "speedup_vs_onnxruntime"  # ONNX Runtime dense / DeepSparse sparse, batch 64
+SPEEDUP_VS_TORCH = "speedup_vs_torch"  # PyTorch dense / DeepSparse sparse, batch 64
+TORCH_DENSE_EPOCH_TIME_S = "torch_dense_epoch_time_s"  # online epoch, PyTorch dense backbone
+SPEEDUP_EPOCH_VS_TORCH = "speedup_epoch_vs_torch"
+EPOCH_BATCHES = "epoch_batches"  # batches in the online epoch
+EPOCH_TIMED_BATCHES = "epoch_timed_batches"  # batches actually timed
+EPOCH_EXTRAPOLATED = "epoch_extrapolated"  # True: epoch = epoch_batches x median batch time
+IMAGE_SIZE = "image_size"
+REPS = "reps"
+P10_SUFFIX = "_p10"  # appended to a *_ms_* column: 10th percentile over repetitions
+P90_SUFFIX = "_p90"
+# Where a speed row was measured.
+CPU_MODEL = "cpu_model"
+NUM_CORES = "num_cores"
+DEEPSPARSE_ISA = "deepsparse_isa"  # e.g. "avx512,vnni"
+DEEPSPARSE_VERSION = "deepsparse_version"
+ONNXRUNTIME_VERSION = "onnxruntime_version"
+TORCH_VERSION = "torch_version"
+HOSTNAME = "hostname"
+NODE_ID = "node_id"  # Ray node of the actor that ran the trial
