@@ -1,0 +1,223 @@
+"""A pool of Ray actors that run DeepSparse speed trials, each on a whole CPU node.
+
+Why whole nodes: a speed trial compares runtimes by their wall-clock time, so nothing else
+may share the cores it measures on, and DeepSparse ignores Ray's CPU accounting (it uses every
+core unless told ``num_cores``). Each actor therefore reserves all the CPUs of one node and
+passes that count to the trial.
+
+Placement:
+- Cluster: every alive node advertising the custom resource ``resource`` (``"speed_node"``, set
+  on a node type of the cluster config) gets one actor, pinned to it, requesting
+  ``{resource: 1}`` plus all the node's CPUs.
+- Laptop (no node advertises it): one actor on the driver's node requesting all its CPUs; it
+  starts only when nothing else holds CPUs there, so call the pool after the transfer stage.
+
+A trial that raises becomes a row with ``status="failed"`` and the error; an actor that dies is
+replaced (while its node lives) and the pool goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from reports import columns as C
+from trainables.speed import SpeedSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RESOURCE = "speed_node"
+
+
+@dataclass(frozen=True)
+class SpeedNode:
+    """A node the pool places one actor on, and the CPUs that actor reserves."""
+
+    node_id: str
+    cpus: int
+    use_resource: bool
+
+
+def speed_nodes(resource: str = DEFAULT_RESOURCE) -> list[SpeedNode]:
+    """Alive nodes advertising ``resource``; else the driver's node alone (laptop mode)."""
+    alive = [n for n in ray.nodes() if n.get("Alive")]
+    tagged = [
+        SpeedNode(n["NodeID"], int(n["Resources"].get("CPU", 0)), True)
+        for n in alive
+        if n["Resources"].get(resource, 0) >= 1
+    ]
+    if tagged:
+        missing = [n.node_id for n in tagged if n.cpus < 1]
+        if missing:
+            raise ValueError(f"nodes {missing} advertise {resource!r} but have no CPU resource")
+        return tagged
+    here = ray.get_runtime_context().get_node_id()
+    for n in alive:
+        if n["NodeID"] == here:
+            cpus = int(n["Resources"].get("CPU", 0))
+            if cpus < 1:
+                raise ValueError(f"the driver's node {here} has no CPU resource for a speed actor")
+            return [SpeedNode(here, cpus, False)]
+    raise RuntimeError(f"the driver's node {here} is not among Ray's alive nodes")
+
+
+@ray.remote
+class SpeedActor:
+    """Holds one node's CPUs and runs speed trials there, one at a time."""
+
+    def __init__(self, num_cores: int) -> None:
+        os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
+        self.num_cores = num_cores
+        self.where = {
+            C.NODE_ID: ray.get_runtime_context().get_node_id(),
+            C.HOSTNAME: socket.gethostname(),
+        }
+
+    def location(self) -> dict[str, str]:
+        return dict(self.where)
+
+    def run(self, spec: SpeedSpec) -> dict[str, Any]:
+        from trainables.speed import speed_trial
+
+        cores = min(spec.num_cores or self.num_cores, self.num_cores)
+        try:
+            row = speed_trial(replace(spec, num_cores=cores))
+        except Exception as exc:  # one bad trial must not take the pool down
+            log.warning("speed trial %s failed:\n%s", spec.label(), traceback.format_exc())
+            row = failed_row(spec, f"{type(exc).__name__}: {exc}")
+        row.update(self.where)
+        return row
+
+
+def failed_row(spec: SpeedSpec, error: str) -> dict[str, Any]:
+    """The results row of a speed trial that did not finish."""
+    return {
+        C.TRIAL_ID: spec.trial_id,
+        C.MODE: "speed",
+        C.STATUS: "failed",
+        C.ERROR: error,
+        C.ARCH: spec.arch,
+        C.METHOD: spec.method,
+        C.SPARSITY: spec.sparsity,
+        C.DATASET: spec.online_dataset_name,
+        C.SEED: spec.seed,
+        C.ACCURACY: float("nan"),
+        C.WEIGHTS: spec.weights,
+        C.BATCH: spec.batch,
+    }
+
+
+def _start_actor(node: SpeedNode, resource: str) -> Any:
+    return SpeedActor.options(
+        num_cpus=node.cpus,
+        resources={resource: 1} if node.use_resource else None,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
+        runtime_env={"env_vars": {"NM_DISABLE_ANALYTICS": "1"}},
+    ).remote(node.cpus)
+
+
+def _node_alive(node_id: str) -> bool:
+    return any(n["NodeID"] == node_id and n.get("Alive") for n in ray.nodes())
+
+
+def run_speed_trials(
+    specs: Sequence[SpeedSpec],
+    *,
+    resource: str = DEFAULT_RESOURCE,
+    on_result: Callable[[SpeedSpec, dict], None] | None = None,
+) -> list[dict]:
+    """Run speed trials on whole CPU nodes, one actor per speed node.
+
+    Args:
+        specs: the trials; each actor runs one at a time with ``num_cores`` = the CPUs it holds
+            (or fewer, if the spec asks for fewer).
+        resource: custom resource marking the nodes meant for timing.
+        on_result: called in the driver as each trial ends (finished or failed), e.g. to write
+            the ledger; an exception raised there stops the pool.
+
+    Returns:
+        One row per spec, in spec order; every row carries ``node_id`` and ``hostname`` of the
+        actor that ran it (absent only if no actor was left to run it). Failed trials have
+        ``status="failed"`` and ``error``.
+
+    Uses the running Ray; if none is initialised, starts a local one and shuts it down after.
+    """
+    specs = list(specs)
+    if not specs:
+        return []
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init()
+    actors: list[Any] = []
+    try:
+        nodes = speed_nodes(resource)
+        log.info(
+            "speed pool: %d actor(s) on %s",
+            len(nodes),
+            ", ".join(f"{n.node_id[:8]} ({n.cpus} CPUs)" for n in nodes),
+        )
+        idle: deque[tuple[Any, SpeedNode]] = deque()
+        for node in nodes:
+            actor = _start_actor(node, resource)
+            actors.append(actor)
+            idle.append((actor, node))
+        queue = deque(range(len(specs)))
+        pending: dict[Any, tuple[Any, SpeedNode, int]] = {}
+        results: list[dict | None] = [None] * len(specs)
+
+        def finish(i: int, row: dict) -> None:
+            results[i] = row
+            if on_result is not None:
+                on_result(specs[i], row)
+
+        while queue or pending:
+            while idle and queue:
+                actor, node = idle.popleft()
+                i = queue.popleft()
+                try:
+                    ref = actor.run.remote(specs[i])
+                except Exception as exc:  # e.g. a spec that cannot be pickled
+                    idle.appendleft((actor, node))
+                    finish(i, failed_row(specs[i], f"submitting failed: {exc!r}"))
+                    continue
+                pending[ref] = (actor, node, i)
+            if not pending:
+                if queue:  # every actor is gone
+                    for i in queue:
+                        finish(i, failed_row(specs[i], "no speed actor left to run the trial"))
+                    queue.clear()
+                break
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            actor, node, i = pending.pop(ref)
+            try:
+                row = ray.get(ref)
+            except ray.exceptions.RayActorError as exc:
+                row = failed_row(specs[i], f"speed actor died: {exc}")
+                row[C.NODE_ID] = node.node_id
+                ray.kill(actor)
+                if _node_alive(node.node_id):
+                    actor = _start_actor(node, resource)
+                    actors.append(actor)
+                    idle.append((actor, node))
+                finish(i, row)
+                continue
+            except ray.exceptions.RayError as exc:
+                row = failed_row(specs[i], f"{type(exc).__name__}: {exc}")
+                row[C.NODE_ID] = node.node_id
+            idle.append((actor, node))
+            finish(i, row)
+        return [r for r in results if r is not None]
+    finally:
+        for actor in actors:
+            ray.kill(actor)  # give the nodes' CPUs back
+        if started_ray:
+            ray.shutdown()
