@@ -1,0 +1,320 @@
+"""Entry points of one trial: turn a ``TrialSpec`` into the plain loops and report back.
+
+This is the thin layer the sweep calls (``tune_entry`` for Ray Tune, ``ensure_features`` as a
+Ray task, ``speed_spec_from`` for the speed pool). The loops themselves (``upstream``,
+``pruning``, ``linear_finetune``, ``full_finetune``, ``speed``) know nothing of Ray or of
+other trials. A deterministic failure (bad checkpoint, missing dataset, NaN loss) is reported
+as a result with ``status="failed"`` instead of raised, so Ray Tune does not retry it; a dead
+worker process is a real error and is retried.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from search_spaces.trial import TrialSpec, from_dict
+
+log = logging.getLogger(__name__)
+Report = Callable[[dict[str, Any]], None]
+
+# Failures that rerunning cannot fix: recorded once, never retried by Tune.
+DETERMINISTIC = (ValueError, FileNotFoundError, FloatingPointError, KeyError, RuntimeError,
+                 OSError, TypeError)
+
+
+def _out(ctx: dict[str, Any]) -> Path:
+    return Path(ctx["out_dir"])
+
+
+def _zoo(ctx: dict[str, Any], spec: TrialSpec) -> Path:
+    return _out(ctx) / "zoo" / spec.arch / f"{spec.method}_{spec.sparsity}.pth"
+
+
+# ---------------------------------------------------------------------------------------
+# Backbones
+
+
+def load_backbone(spec: TrialSpec) -> Any:
+    """The trial's upstream checkpoint, LTH-T's dense-weights-with-borrowed-mask included.
+
+    The sparsity the study declares is checked against the file (1 point of tolerance).
+    """
+    from trainables.checkpoints import lth_transfer, load_checkpoint
+    from trainables.masks import masks_from_weights
+
+    if spec.checkpoint is None:
+        raise ValueError(f"trial {spec.trial_id}: no checkpoint file given")
+    if spec.mask_checkpoint is None:
+        return load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=spec.sparsity)
+    dense = load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=0)
+    source = load_checkpoint(spec.mask_checkpoint, arch=spec.arch, expect_sparsity=spec.sparsity)
+    state = lth_transfer(dense, source)
+    names = list(source.masks)
+    return dataclasses.replace(
+        dense, state_dict=state, masks=masks_from_weights(state, names),
+        sparsity=source.sparsity, layer_sparsity=dict(source.layer_sparsity),
+        path=f"{spec.checkpoint} + mask of {spec.mask_checkpoint}",
+    )
+
+
+def feature_key(spec: TrialSpec, split: str) -> dict[str, Any]:
+    return {
+        "checkpoint": spec.checkpoint_hash, "mask": spec.mask_checkpoint_hash,
+        "arch": spec.arch, "method": spec.method, "sparsity": spec.sparsity,
+        "dataset": spec.dataset, "split": split, "transform": "eval",
+        "image_size": spec.image_size, "interpolation": spec.interpolation,
+    }
+
+
+def _dataset(spec: TrialSpec, ctx: dict[str, Any], split: str, train_aug: bool) -> Any:
+    from trainables.datasets import build_dataset
+    from trainables.transforms import eval_transform, train_transform
+
+    tf = (train_transform if train_aug else eval_transform)(spec.image_size, spec.interpolation)
+    return build_dataset(spec.dataset, ctx.get("data_root"), split, tf)
+
+
+def features(spec: TrialSpec, ctx: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Train and test features of the trial's backbone, from the cache or computed once."""
+    from trainables.features import FeatureCache, extract_features
+    from trainables.models import backbone
+
+    cache = FeatureCache(_out(ctx) / "features")
+    net_holder: dict[str, Any] = {}
+
+    def net() -> Any:
+        if "net" not in net_holder:
+            from trainables.checkpoints import build_backbone_model
+
+            ckpt = load_backbone(spec)
+            net_holder["net"] = backbone(build_backbone_model(ckpt), spec.arch)
+        return net_holder["net"]
+
+    out = {}
+    for split in ("train", "test"):
+        out[split] = cache.get_or_compute(
+            feature_key(spec, split),
+            lambda split=split: extract_features(net(), _dataset(spec, ctx, split, False)),
+        )
+    return out
+
+
+def ensure_features(spec_dict: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """A Ray task: fill the feature cache for one (backbone, dataset) pair."""
+    _threads(ctx)
+    features(from_dict(spec_dict), ctx)
+
+
+def _threads(ctx: dict[str, Any]) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(ctx.get("threads", 1))))
+
+
+# ---------------------------------------------------------------------------------------
+# Stages
+
+
+def run_pretrain(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+    from trainables.checkpoints import filters_pruned_share, save_reference_checkpoint
+    from trainables.models import build_model
+    from trainables.procedural import ProceduralSpec
+    from trainables.upstream import pretrain, upstream_datasets
+
+    train, val = upstream_datasets(
+        ProceduralSpec(num_classes=spec.num_classes, image_size=spec.image_size),
+        spec.param("images_per_class"), spec.param("val_images_per_class"), spec.seed,
+        cache_dir=_out(ctx) / "data_cache",
+    )
+    model = build_model(spec.arch, spec.num_classes)
+    res = pretrain(model, train, val, spec.recipe, spec.seed,
+                   report=lambda r: report({**r, "accuracy": r.get("val_accuracy")}))
+    save_reference_checkpoint(_zoo(ctx, spec), model, spec.arch, spec.dataset,
+                              extra={"trial_id": spec.trial_id})
+    return {"accuracy": res["val_accuracy"], "train_time_s": res["seconds"],
+            "sparsity_measured": 0.0,
+            "filters_pruned_share": filters_pruned_share(model.state_dict()),
+            "history": res.get("history", [])}
+
+
+def run_prune(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+    from trainables.checkpoints import (build_backbone_model, filters_pruned_share,
+                                        load_checkpoint, save_reference_checkpoint)
+    from trainables.masks import global_sparsity
+    from trainables.procedural import ProceduralSpec
+    from trainables.pruning import METHODS, prune_config
+    from trainables.upstream import make_loader, upstream_datasets
+
+    dense = load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=0)
+    model = build_backbone_model(dense)
+    train, val = upstream_datasets(
+        ProceduralSpec(num_classes=spec.num_classes, image_size=spec.image_size),
+        spec.param("images_per_class"), spec.param("val_images_per_class"), spec.seed,
+        cache_dir=_out(ctx) / "data_cache",
+    )
+    params = {k: v for k, v in spec.params if k not in ("images_per_class",
+                                                        "val_images_per_class")}
+    cfg = prune_config(spec.method, params)
+    t0 = time.perf_counter()
+    result = METHODS.get(spec.method).fn(
+        model, make_loader(train, cfg.batch_size, True, spec.seed),
+        make_loader(val, 256, False, spec.seed), spec.sparsity / 100, cfg, spec.seed,
+        report=report,
+    )
+    pruned = result.model
+    measured = 100 * global_sparsity(pruned)
+    save_reference_checkpoint(_zoo(ctx, spec), pruned, spec.arch, spec.dataset,
+                              wrapped=True, extra={"trial_id": spec.trial_id})
+    info = {k: v for k, v in (result.info or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    history = (result.info or {}).get("history", [])
+    return {**info, "accuracy": info.get("val_accuracy", info.get("accuracy")),
+            "sparsity_measured": measured,
+            "filters_pruned_share": filters_pruned_share(pruned.state_dict()),
+            "train_time_s": time.perf_counter() - t0,
+            "history": history if isinstance(history, list) else []}
+
+
+def run_linear(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+    from trainables.linear_finetune import linear_finetune
+
+    feats = features(spec, ctx)
+    res = linear_finetune(feats["train"], feats["test"], num_classes=spec.num_classes,
+                          metric=spec.metric, recipe=spec.recipe, seed=spec.seed, report=report)
+    return {"accuracy": res.accuracy_best, "accuracy_last": res.accuracy_last,
+            "best_epoch": res.best_epoch, "train_time_s": res.train_time_s,
+            "history": res.history}
+
+
+def _build_full(spec_dict: dict[str, Any], ctx: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """Runs on every Ray Train worker: the sparse model with its new dense classifier."""
+    from trainables.checkpoints import backbone_masks, build_backbone_model
+
+    spec = from_dict(spec_dict)
+    ckpt = load_backbone(spec)
+    model = build_backbone_model(ckpt, num_classes=spec.num_classes)
+    masks = backbone_masks(ckpt)
+    return (model, masks, _dataset(spec, ctx, "train", True), _dataset(spec, ctx, "test", False))
+
+
+def run_full(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+    import torch
+
+    from search_spaces.trial import to_dict
+    from trainables.full_finetune import STATE_FILE, run_full_finetune_trainer
+
+    # Fail fast, in the trial, on a bad checkpoint or dataset (clear message, no retries).
+    load_backbone(spec)
+    _dataset(spec, ctx, "test", False)
+    plan = ctx.get("full_plan") or {"num_workers": 1, "use_gpu": False, "cpus_per_worker": 1}
+    storage = _out(ctx) / "ray" / "train"
+    t0 = time.perf_counter()
+    metrics = run_full_finetune_trainer(
+        {"build": functools.partial(_build_full, to_dict(spec), dict(ctx)),
+         "arch": spec.arch, "num_classes": spec.num_classes, "metric": spec.metric,
+         "recipe": spec.recipe, "seed": spec.seed},
+        num_workers=int(plan["num_workers"]), use_gpu=bool(plan["use_gpu"]),
+        storage_path=storage, name=spec.trial_id,
+        cpus_per_worker=float(plan.get("cpus_per_worker", 1)),
+        max_failures=2,  # a dead worker restarts from the last epoch checkpoint
+    )
+    history: list[dict[str, Any]] = []
+    ckpts = sorted((storage / spec.trial_id).glob(f"checkpoint_*/{STATE_FILE}"))
+    if ckpts:
+        bundle = torch.load(ckpts[-1], map_location="cpu", weights_only=False)
+        history = [dict(r) for r in bundle.get("history", [])]
+    last = history[-1] if history else metrics
+    return {"accuracy": last.get("accuracy_best", metrics.get("accuracy_best")),
+            "accuracy_last": last.get("accuracy_last", metrics.get("accuracy_last")),
+            "best_epoch": last.get("best_epoch", metrics.get("best_epoch")),
+            "masked_zeros": metrics.get("masked_zeros"),
+            "masked_total": metrics.get("masked_total"),
+            "train_time_s": time.perf_counter() - t0, "history": history}
+
+
+STAGES: dict[str, Callable[[TrialSpec, dict[str, Any], Report], dict[str, Any]]] = {
+    "pretrain": run_pretrain, "prune": run_prune, "linear": run_linear, "full": run_full,
+}
+
+
+def run_trial(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+    """Run one trial; returns its final result (``status`` finished or failed)."""
+    _threads(ctx)
+    try:
+        out = STAGES[spec.stage](spec, ctx, report)
+    except DETERMINISTIC as e:
+        log.warning("trial %s failed: %s", spec.trial_id, e)
+        return {"status": "failed", "error": _message(e), "final": True}
+    history = out.pop("history", [])
+    return {**{k: v for k, v in out.items() if v is not None}, "status": "finished",
+            "final": True, "history_json": json.dumps(history, default=float)}
+
+
+def _message(e: BaseException) -> str:
+    text = f"{type(e).__name__}: {e}"
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return (text + where)[:4000]
+
+
+def tune_entry(config: dict[str, Any]) -> None:
+    """The Ray Tune function trainable: one trial per config, per-epoch reports."""
+    from ray import tune
+
+    spec = from_dict(config["trial"]["spec"])
+    ctx = config["ctx"]
+    if spec.stage == "full":
+        # Ray Train's TuneReportCallback reports every epoch; report only the final result.
+        final = run_trial(spec, ctx, report=lambda r: None)
+    else:
+        final = run_trial(spec, ctx, report=lambda r: tune.report(_numeric(r)))
+    tune.report(final)
+
+
+def _numeric(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+# ---------------------------------------------------------------------------------------
+# Speed
+
+
+def speed_spec_from(spec: TrialSpec, ctx: dict[str, Any]) -> Any:
+    """The DeepSparse speed trial of a backbone (trained weights) or of random weights."""
+    from trainables.speed import SpeedSpec
+
+    weights = spec.param("weights", "trained")
+    load = None
+    if weights == "trained":
+        load = functools.partial(_speed_model, spec)
+    online = spec.param("online_dataset") or spec.dataset
+    batch_sizes = spec.param("batch_sizes", (64,))
+    return SpeedSpec(
+        arch=spec.arch, method=spec.method, sparsity=spec.sparsity, load_model=load,
+        image_size=spec.image_size, batch=max(batch_sizes), warmup=spec.param("warmup", 2),
+        reps=spec.param("reps", 5),
+        online_dataset=(functools.partial(_raw_dataset, online, ctx.get("data_root"))
+                        if online and weights == "trained" else None),
+        online_dataset_name=online if weights == "trained" else "synthetic",
+        online_batches=spec.param("online_batches", 4), seed=spec.seed,
+        work_dir=str(_out(ctx) / "onnx" / spec.trial_id), trial_id=spec.trial_id,
+    )
+
+
+def _speed_model(spec: TrialSpec) -> Any:
+    from trainables.checkpoints import build_backbone_model
+
+    return build_backbone_model(load_backbone(spec))
+
+
+def _raw_dataset(name: str, data_root: str | None) -> Any:
+    from trainables.datasets import build_dataset
+
+    return build_dataset(name, data_root, "train", None)
