@@ -59,6 +59,9 @@ def init_ray(options: SweepOptions) -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
+    # Tune's ResultGrid warns that it cannot read result.json, which the sweep turns off on
+    # purpose (the ledger and MLflow hold every result); the warning would only alarm users.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = dict(
