@@ -1,0 +1,190 @@
+"""full_finetune: the mask holds, the classifier is dense, resume replays, Ray Train DDP works."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from search_spaces.recipe import Recipe
+from trainables.full_finetune import (
+    STATE_FILE,
+    FixedMask,
+    FullResult,
+    full_finetune,
+    run_full_finetune_trainer,
+)
+from trainables.linear_finetune import REPORT_KEYS
+from trainables.masks import count_zeros, global_sparsity, masks_of, prunable_names
+from trainables.models import build_model, replace_classifier
+
+ARCH = "resnet_tiny"
+RECIPE = Recipe(epochs=2, lr=0.01, batch_size=16, milestones=(1,), gamma=0.1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest on one thread on a shared 2-core machine; restore after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def sparse_model(seed: int = 0, target: float = 0.8, num_classes: int = 3):
+    """resnet_tiny pruned globally by magnitude to ``target`` (fraction), new 3-way head."""
+    torch.manual_seed(seed)
+    model = build_model(ARCH, num_classes=10)
+    names = prunable_names(model, exclude=["fc"])
+    params = dict(model.named_parameters())
+    magnitudes = torch.cat([params[n].detach().abs().flatten() for n in names])
+    threshold = magnitudes.kthvalue(int(target * magnitudes.numel())).values
+    with torch.no_grad():
+        for n in names:
+            params[n].mul_(params[n].abs() > threshold)
+    replace_classifier(model, ARCH, num_classes)
+    return model, masks_of(model, exclude=["fc"])
+
+
+def toy_data(seed: int = 0, n_train: int = 48, n_test: int = 24):
+    g = torch.Generator().manual_seed(seed)
+    def split(n: int) -> TensorDataset:
+        return TensorDataset(torch.randn(n, 3, 32, 32, generator=g), torch.arange(n) % 3)
+    return split(n_train), split(n_test)
+
+
+def _zeros(model) -> int:
+    names = prunable_names(model, exclude=["fc"])
+    return count_zeros(dict(model.named_parameters()), names)[0]
+
+
+def test_mask_holds_and_classifier_stays_dense() -> None:
+    model, masks = sparse_model()
+    assert global_sparsity(model, exclude=["fc"]) == pytest.approx(0.8, abs=0.01)
+    zeros_before = _zeros(model)
+    train, test = toy_data()
+    reports: list[dict] = []
+    result = full_finetune(model, masks, train, test, arch=ARCH, num_classes=3, metric="top1",
+                           recipe=RECIPE, seed=0, report=reports.append)
+    assert isinstance(result, FullResult)
+    assert _zeros(model) == zeros_before == result.masked_zeros
+    assert int((model.fc.weight == 0).sum()) == 0
+    assert [r["epoch"] for r in reports] == [1, 2]
+    assert set(reports[0]) == set(REPORT_KEYS)
+    assert set(reports[-1]) == set(REPORT_KEYS) | {"masked_zeros", "masked_total"}
+    assert result.history == reports
+    # the kept weights did train
+    fresh, _ = sparse_model()
+    assert not torch.equal(fresh.layer1[0].conv1.weight, model.layer1[0].conv1.weight)
+
+
+def test_resume_from_a_mid_run_state_replays_the_same_run() -> None:
+    train, test = toy_data()
+    model, masks = sparse_model()
+    initial = copy.deepcopy(model)
+    saved: dict[int, dict] = {}
+    full = full_finetune(model, masks, train, test, arch=ARCH, num_classes=3, metric="top1",
+                         recipe=RECIPE, seed=5,
+                         checkpoint_fn=lambda e, b: saved.__setitem__(e, copy.deepcopy(b)))
+    assert sorted(saved) == [1, 2]
+
+    resumed_model = initial
+    resumed = full_finetune(resumed_model, masks, train, test, arch=ARCH, num_classes=3,
+                            metric="top1", recipe=RECIPE, seed=5, state=saved[1], start_epoch=1)
+    assert resumed.history == full.history
+    for (name, a), b in zip(model.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_freeze_bn_keeps_batchnorm_fixed() -> None:
+    model, masks = sparse_model()
+    before = {k: v.clone() for k, v in model.state_dict().items() if "bn" in k}
+    train, test = toy_data(n_train=16, n_test=8)
+    full_finetune(model, masks, train, test, arch=ARCH, num_classes=3, metric="top1",
+                  recipe=Recipe(epochs=1, batch_size=16, milestones=()), seed=0, freeze_bn=True)
+    after = model.state_dict()
+    assert before and all(torch.equal(v, after[k]) for k, v in before.items())
+
+
+def test_nan_loss_raises_with_the_epoch() -> None:
+    model, masks = sparse_model()
+    train, test = toy_data(n_train=16, n_test=8)
+    train.tensors[0][0, 0, 0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="epoch 1"):
+        full_finetune(model, masks, train, test, arch=ARCH, num_classes=3, metric="top1",
+                      recipe=Recipe(epochs=1, batch_size=16, milestones=()), seed=0)
+
+
+def test_masks_must_not_cover_the_classifier() -> None:
+    model, _ = sparse_model()
+    train, test = toy_data(n_train=16, n_test=8)
+    with pytest.raises(ValueError, match="classifier"):
+        full_finetune(model, masks_of(model), train, test, arch=ARCH, num_classes=3,
+                      metric="top1", recipe=RECIPE, seed=0)
+
+
+def test_fixed_mask_detects_a_broken_mask() -> None:
+    model, masks = sparse_model()
+    fixed = FixedMask(model, masks)
+    assert fixed.violations() == 0
+    with torch.no_grad():
+        model.conv1.weight.add_(1.0)
+    assert fixed.violations() > 0
+    fixed.apply()
+    assert fixed.violations() == 0
+
+
+# --- Ray Train (DDP over 2 CPU workers) --------------------------------------------------
+
+
+def _build(seed: int):
+    """Everything a worker needs; module-level so Ray can pickle it by reference."""
+    model, masks = sparse_model(seed=seed)
+    train, test = toy_data(seed=seed, n_train=32, n_test=16)
+    return model, masks, train, test
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _latest_state(run_dir: Path) -> dict:
+    files = sorted(run_dir.glob(f"checkpoint_*/{STATE_FILE}"))
+    assert files, f"no checkpoint under {run_dir}"
+    return torch.load(files[-1], map_location="cpu", weights_only=False)
+
+
+@pytest.mark.slow
+def test_two_worker_ddp_keeps_mask_and_resumes(ray_cluster, tmp_path: Path) -> None:
+    zeros_before = _zeros(_build(3)[0])
+    config = {
+        "build": functools.partial(_build, 3),
+        "arch": ARCH,
+        "num_classes": 3,
+        "metric": "top1",
+        "recipe": Recipe(epochs=1, lr=0.01, batch_size=16, milestones=()),
+        "seed": 3,
+    }
+    kwargs = dict(num_workers=2, use_gpu=False, storage_path=tmp_path, name="ddp")
+    metrics = run_full_finetune_trainer(config, **kwargs)
+    assert metrics["epoch"] == 1 and metrics["masked_zeros"] == zeros_before
+
+    # same storage_path and name: Train V2 resumes from the latest checkpoint (epoch 1)
+    config["recipe"] = Recipe(epochs=2, lr=0.01, batch_size=16, milestones=())
+    metrics = run_full_finetune_trainer(config, **kwargs)
+    assert metrics["epoch"] == 2 and metrics["masked_zeros"] == zeros_before
+
+    state = _latest_state(tmp_path / "ddp")
+    assert [r["epoch"] for r in state["history"]] == [1, 2]
+    model = _build(3)[0]
+    model.load_state_dict(state["model"])
+    assert _zeros(model) == zeros_before
+    assert int((model.fc.weight == 0).sum()) == 0

@@ -1,0 +1,522 @@
+"""Full finetuning of a sparse backbone with its sparsity mask kept fixed.
+
+The paper (section 3.1): the final layer is replaced by a new dense layer, and "with the
+exception of the final classification layer, only the nonzero weights of the original model
+are optimized, and the mask is kept fixed". The loop here is plain SGD + MultiStepLR that
+re-applies the mask after every optimizer step; sparsity is checked at the end.
+
+BatchNorm (``freeze_bn``, default False). The same sentence of the paper goes on "..., as well
+as the batch normalization (BN) parameters", which can be read either as "BN parameters are
+kept fixed" or "BN parameters are optimized as well". The reference implementation settles it:
+its full-network transfer configs set ``freeze_modules: []``, its optimizer receives every
+parameter of the model and it calls ``model.train()`` before every minibatch, so BN affine
+parameters are trained and BN running statistics are updated. We follow the code that produced
+the paper's numbers; ``freeze_bn=True`` keeps BN affine parameters and running statistics at
+the checkpoint's values for those who read the sentence the other way.
+
+The Ray Train wrapper (``train_loop_per_worker``, ``run_full_finetune_trainer``) lives at the
+bottom of this file and imports Ray lazily, so the loop itself has no Ray dependency.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from search_spaces.recipe import Recipe
+from trainables.linear_finetune import check_finite_loss, epoch_record
+from trainables.masks import count_zeros
+from trainables.metrics import compute_metric
+from trainables.models import classifier_name
+
+Reporter = Callable[[dict], None]
+CheckpointFn = Callable[[int, dict], None]
+
+#: File name of the training state inside a Ray Train checkpoint directory.
+STATE_FILE = "full_finetune_state.pt"
+
+
+@dataclass
+class FullResult:
+    """Outcome of one full-finetuning run; accuracies in percent of the dataset's metric.
+
+    ``masked_zeros`` / ``masked_total`` count the zeros over the masked (prunable, non
+    classifier) weights at the end; they equal the counts at the start (checked).
+    """
+
+    accuracy_best: float
+    best_epoch: int
+    accuracy_last: float
+    history: list[dict] = field(default_factory=list)
+    train_time_s: float = 0.0
+    masked_zeros: int = 0
+    masked_total: int = 0
+
+
+class FixedMask:
+    """Keeps masked-out weights at exactly zero, cheaply enough to run after every step.
+
+    The boolean masks are converted once to float tensors on each parameter's device and
+    dtype; ``apply`` is then a single fused in-place multiply over all masked tensors (no
+    per-step dict lookups, dtype conversions or host-device copies).
+
+    Args:
+        model: the unwrapped module (not a DDP wrapper) whose parameters the mask names;
+            build the FixedMask after the model has been moved to its device.
+        masks: ``{parameter name: bool tensor}``, True = kept.
+    """
+
+    def __init__(self, model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
+        params = dict(model.named_parameters())
+        unknown = sorted(set(masks) - set(params))
+        if unknown:
+            raise ValueError(f"masks name parameters the model does not have: {unknown}")
+        self.names = list(masks)
+        self.params = [params[n] for n in self.names]
+        self.masks = []
+        for name, p in zip(self.names, self.params):
+            mask = masks[name]
+            if tuple(mask.shape) != tuple(p.shape):
+                raise ValueError(
+                    f"mask of {name} has shape {tuple(mask.shape)}, the weight {tuple(p.shape)}"
+                )
+            self.masks.append(mask.to(device=p.device, dtype=p.dtype).contiguous())
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        if self.params:
+            torch._foreach_mul_(self.params, self.masks)
+
+    def zeros(self) -> tuple[int, int]:
+        """(zeros, total) over the masked weights."""
+        return count_zeros(dict(zip(self.names, self.params)), self.names)
+
+    def violations(self) -> int:
+        """Masked-out entries that are not zero (0 while the mask holds)."""
+        return sum(int(((m == 0) & (p != 0)).sum()) for p, m in zip(self.params, self.masks))
+
+
+def freeze_batchnorm(model: nn.Module) -> list[nn.Module]:
+    """Stop gradients into every BatchNorm's affine parameters; return the BN modules.
+
+    Call before wrapping the model in DistributedDataParallel (DDP registers only parameters
+    that require grad). The caller also keeps the returned modules in eval mode while training
+    so their running statistics stay the checkpoint's.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        for p in m.parameters(recurse=False):
+            p.requires_grad_(False)
+    return bns
+
+
+def _mix_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """One RNG seed per (run seed, epoch, rank), so a resumed epoch replays exactly.
+
+    Why not ``seed + epoch`` (DistributedSampler's choice): the paper's seeds are 30 apart,
+    so seed 21 at epoch 30 would shuffle like seed 51 at epoch 0.
+    """
+    return (seed * 1_000_003 + epoch * 7_919 + rank) % (2**63 - 1)
+
+
+class EpochSampler(Sampler[int]):
+    """A shuffled, rank-sharded order of a dataset that depends only on (seed, epoch).
+
+    Like DistributedSampler (pads to a multiple of ``world_size`` by repeating the head of
+    the permutation, then takes every ``world_size``-th index), with the seed mixing above.
+    """
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.n, self.seed, self.rank, self.world_size = n, seed, rank, world_size
+        self.epoch = 0
+        self.per_rank = math.ceil(n / world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(_mix_seed(self.seed, self.epoch))
+        order = torch.randperm(self.n, generator=g).tolist()
+        order += order[: self.per_rank * self.world_size - self.n]
+        return iter(order[self.rank :: self.world_size])
+
+    def __len__(self) -> int:
+        return self.per_rank
+
+
+def _shard(n: int, rank: int, world_size: int) -> list[int]:
+    """Test indices of one rank: in order, padded like EpochSampler (duplicates removed later)."""
+    per_rank = math.ceil(n / world_size)
+    order = list(range(n))
+    order += order[: per_rank * world_size - n]
+    return order[rank::world_size]
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+@torch.inference_mode()
+def _predict(
+    net: nn.Module, dataset: Dataset, batch_size: int, device: torch.device, num_workers: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted and true labels over ``dataset`` (all ranks' shards gathered, in order)."""
+    rank, world_size = _world()
+    indices = _shard(len(dataset), rank, world_size)
+    loader = DataLoader(
+        torch.utils.data.Subset(dataset, indices) if world_size > 1 else dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+    )
+    net.eval()
+    preds, targets = [], []
+    for images, labels in loader:
+        preds.append(net(images.to(device, non_blocking=True)).argmax(dim=1))
+        targets.append(torch.as_tensor(labels).to(device).reshape(-1))
+    pred, target = torch.cat(preds), torch.cat(targets)
+    if world_size > 1:
+        idx = torch.tensor(indices, device=device)
+        stacked = torch.stack([idx, pred, target])
+        gathered = [torch.empty_like(stacked) for _ in range(world_size)]
+        dist.all_gather(gathered, stacked)
+        idx, pred, target = torch.cat(gathered, dim=1).cpu()
+        _, first = np.unique(idx.numpy(), return_index=True)
+        pred, target = pred[first], target[first]
+    return pred.cpu().numpy(), target.cpu().numpy()
+
+
+def full_finetune(
+    model: nn.Module,
+    masks: Mapping[str, torch.Tensor],
+    train_ds: Dataset,
+    test_ds: Dataset,
+    *,
+    arch: str,
+    num_classes: int,
+    metric: str,
+    recipe: Recipe,
+    seed: int,
+    device: str | torch.device = "cpu",
+    report: Reporter | None = None,
+    start_epoch: int = 0,
+    state: dict | None = None,
+    checkpoint_fn: CheckpointFn | None = None,
+    num_workers: int = 0,
+    freeze_bn: bool = False,
+) -> FullResult:
+    """Finetune every weight of a sparse model while its zeros stay zero.
+
+    Runs single-process, or as one rank of a torch.distributed group (the Ray Train wrapper
+    below): then ``model`` may be a DistributedDataParallel wrapper, each rank trains on its
+    shard with batch ``recipe.batch_size / world_size`` (same effective batch as one process)
+    and evaluates a shard of the test set, gathered before the metric.
+
+    Args:
+        model: the sparse backbone with its new dense classifier in place
+            (``models.replace_classifier``), optionally wrapped in DDP.
+        masks: ``{parameter name: bool tensor}`` for every prunable weight except the new
+            classifier (which stays dense); names refer to the unwrapped module.
+        train_ds, test_ds: datasets yielding ``(image tensor, int label)``.
+        arch: architecture name (to find the classifier).
+        num_classes: classes of the downstream dataset.
+        metric: ``"top1"`` or ``"mean_per_class"``.
+        recipe: the SGD recipe; the study sets its lr per dataset (0.01 for Aircraft and
+            Cars, 0.001 otherwise).
+        seed: seeds shuffling and augmentation per epoch (any int, 0 included). The new
+            classifier's init is the caller's: seed the global RNG before building it.
+        device: where training runs.
+        report: called after every epoch with a dict of ``linear_finetune.REPORT_KEYS``; the
+            last epoch's dict also has ``masked_zeros`` and ``masked_total``.
+        start_epoch: epochs already done; taken from ``state`` when resuming (0 or equal).
+        state: a bundle previously given to ``checkpoint_fn``; training resumes after it.
+        checkpoint_fn: called after every epoch (after ``report``) as ``fn(epoch, bundle)``
+            with ``bundle = {"epoch", "model", "optimizer", "scheduler", "history",
+            "accuracy_best", "best_epoch", "seed"}``. Its tensors are the live ones: save
+            or copy them during the call.
+        num_workers: DataLoader worker processes for the image datasets.
+        freeze_bn: keep BatchNorm affine parameters and running statistics fixed (see the
+            module docstring for why the default is False).
+
+    Returns:
+        A FullResult (best and last accuracy, history, time, final zero counts).
+
+    Raises:
+        FloatingPointError: the training loss became NaN or infinite (names the epoch).
+        RuntimeError: the masked weights' zero count changed during training.
+        ValueError: the masks cover the classifier, name unknown weights, or the batch size
+            does not divide over the workers; ``start_epoch`` disagrees with ``state``.
+    """
+    device = torch.device(device)
+    net = model.module if isinstance(model, DistributedDataParallel) else model
+    head = classifier_name(arch)
+    if any(name == head or name.startswith(head + ".") for name in masks):
+        raise ValueError(
+            f"masks must not cover the new classifier {head!r} (it stays dense); "
+            f"drop {[n for n in masks if n.split('.')[0] == head]}"
+        )
+    rank, world_size = _world()
+    if recipe.batch_size % world_size:
+        raise ValueError(
+            f"batch_size {recipe.batch_size} does not divide over {world_size} workers"
+        )
+
+    net.to(device)
+    bns = freeze_batchnorm(net) if freeze_bn else []
+    fixed = FixedMask(net, masks)
+    optimizer = torch.optim.SGD(
+        [p for p in net.parameters() if p.requires_grad],
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(recipe.milestones), gamma=recipe.gamma
+    )
+    history: list[dict] = []
+    if state is not None:
+        if start_epoch not in (0, state["epoch"]):
+            raise ValueError(
+                f"start_epoch {start_epoch} disagrees with the state's epoch {state['epoch']}"
+            )
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = [dict(r) for r in state["history"]]
+        start_epoch = state["epoch"]
+    elif start_epoch:
+        raise ValueError(f"start_epoch {start_epoch} needs the state saved after that epoch")
+    fixed.apply()  # a mask from elsewhere (LTH-T) may not match the weights' zeros yet
+    zeros_start, masked_total = fixed.zeros()
+
+    sampler = EpochSampler(len(train_ds), seed, rank, world_size)
+    loader = DataLoader(
+        train_ds,
+        batch_size=recipe.batch_size // world_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=num_workers > 0,
+    )
+    eval_batch = max(recipe.batch_size // world_size, 256)
+    start = time.perf_counter()
+    for epoch in range(start_epoch + 1, recipe.epochs + 1):
+        sampler.set_epoch(epoch)
+        torch.manual_seed(_mix_seed(seed, epoch, rank))  # augmentation, DataLoader workers
+        model.train()
+        for m in bns:
+            m.eval()
+        loss_sum = torch.zeros(2, device=device, dtype=torch.float64)
+        for images, labels in loader:
+            images = images.to(device, non_blocking=True)
+            labels = torch.as_tensor(labels).to(device, non_blocking=True)
+            loss = F.cross_entropy(model(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            fixed.apply()
+            loss_sum[0] += loss.detach() * labels.numel()
+            loss_sum[1] += labels.numel()
+        scheduler.step()
+        if world_size > 1:
+            dist.all_reduce(loss_sum)
+        train_loss = float(loss_sum[0] / loss_sum[1])
+        check_finite_loss(train_loss, epoch)
+
+        preds, targets = _predict(net, test_ds, eval_batch, device, num_workers)
+        accuracy = compute_metric(metric, preds, targets, num_classes)
+        record = epoch_record(epoch, train_loss, accuracy, history)
+        if epoch == recipe.epochs:
+            record.update(_check_mask(fixed, zeros_start, masked_total))
+        history.append(record)
+        if report is not None:
+            report(dict(record))
+        if checkpoint_fn is not None:
+            checkpoint_fn(
+                epoch,
+                {
+                    "epoch": epoch,
+                    "model": net.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "history": [dict(r) for r in history],
+                    "accuracy_best": record["accuracy_best"],
+                    "best_epoch": record["best_epoch"],
+                    "seed": seed,
+                },
+            )
+
+    final = _check_mask(fixed, zeros_start, masked_total)
+    if not history:
+        raise ValueError(f"nothing to train: state is at epoch {start_epoch} of {recipe.epochs}")
+    last = history[-1]
+    return FullResult(
+        accuracy_best=last["accuracy_best"],
+        best_epoch=last["best_epoch"],
+        accuracy_last=last["accuracy_last"],
+        history=history,
+        train_time_s=time.perf_counter() - start,
+        **final,
+    )
+
+
+def _check_mask(fixed: FixedMask, zeros_start: int, total: int) -> dict[str, int]:
+    zeros, _ = fixed.zeros()
+    bad = fixed.violations()
+    if zeros != zeros_start or bad:
+        raise RuntimeError(
+            f"sparsity changed during full finetuning: {zeros} zeros over the masked weights "
+            f"at the end vs {zeros_start} at the start ({bad} masked-out weights are nonzero)"
+        )
+    return {"masked_zeros": zeros, "masked_total": total}
+
+
+# --- Ray Train wrapper -------------------------------------------------------------------
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker of a full-finetuning run (DDP over the trial's workers).
+
+    ``config`` (picklable) holds:
+        ``build``: a zero-argument callable returning ``(model, masks, train_ds, test_ds)``,
+            the model with its new classifier in place. It runs on every worker after
+            ``torch.manual_seed(seed)``, so the classifier init depends on the seed only.
+        ``arch``, ``num_classes``, ``metric``, ``recipe``, ``seed``: as in ``full_finetune``.
+        ``freeze_bn`` (default False), ``loader_workers`` (DataLoader processes, default 0).
+
+    Every worker reports every epoch (``ray.train.report`` is a barrier); rank 0 attaches a
+    checkpoint with the training state. A restarted run finds it with
+    ``ray.train.get_checkpoint()`` and resumes after the last finished epoch.
+    """
+    import ray.train
+    import ray.train.torch
+
+    seed = int(config["seed"])
+    torch.manual_seed(seed)
+    model, masks, train_ds, test_ds = config["build"]()
+    if config.get("freeze_bn", False):
+        freeze_batchnorm(model)  # before DDP, which registers only trainable parameters
+
+    state = None
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+
+    device = ray.train.torch.get_device()
+    model = ray.train.torch.prepare_model(model)  # DDP when world size > 1 (gloo on CPU)
+    rank = ray.train.get_context().get_world_rank()
+
+    def checkpoint_fn(epoch: int, bundle: dict) -> None:
+        metrics = dict(bundle["history"][-1])
+        if rank != 0:
+            ray.train.report(metrics, checkpoint=None)
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(bundle, Path(folder) / STATE_FILE)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
+
+    full_finetune(
+        model,
+        masks,
+        train_ds,
+        test_ds,
+        arch=config["arch"],
+        num_classes=config["num_classes"],
+        metric=config["metric"],
+        recipe=config["recipe"],
+        seed=seed,
+        device=device,
+        state=state,
+        checkpoint_fn=checkpoint_fn,
+        num_workers=int(config.get("loader_workers", 0)),
+        freeze_bn=bool(config.get("freeze_bn", False)),
+    )
+
+
+def run_full_finetune_trainer(
+    config: dict[str, Any],
+    *,
+    num_workers: int,
+    use_gpu: bool,
+    storage_path: str | Path,
+    name: str,
+    tune_callback: bool = True,
+    cpus_per_worker: float = 1.0,
+    num_to_keep: int = 1,
+    max_failures: int = 0,
+) -> dict:
+    """Run ``train_loop_per_worker`` under a TorchTrainer and return its final metrics.
+
+    Called from a Tune function trainable (the Ray 2.60 pattern: Train V2 trainers cannot be
+    passed to a Tuner), it adds ``TuneReportCallback`` so every epoch's rank-0 metrics reach
+    the Tune trial; outside a Tune session (tests, scripts) the callback is left out.
+
+    Resuming, as read in Ray 2.60's Train V2 source (``CheckpointManager.
+    _maybe_load_state_from_storage``): the checkpoint manager snapshot lives under
+    ``storage_path/name``; a new TorchTrainer with the same ``storage_path`` and ``name``
+    loads it, and ``ray.train.get_checkpoint()`` in the workers returns the latest
+    checkpoint. So re-running this function after a crash resumes from the last finished
+    epoch (checked in tests); a fresh run needs a fresh ``name``. Within one ``fit()``,
+    ``max_failures`` worker-group restarts resume the same way. The snapshot refuses to
+    load under another Ray version.
+
+    Args:
+        config: see ``train_loop_per_worker``.
+        num_workers: DDP workers (Ray actors) of this run.
+        use_gpu: one GPU per worker (NCCL) instead of CPU (gloo).
+        storage_path: Ray Train storage root (the study's ``runs/<study>/ray``).
+        name: run folder under ``storage_path``; reuse it to resume.
+        tune_callback: forward reports to the enclosing Tune trial if there is one.
+        cpus_per_worker: CPUs reserved per worker.
+        num_to_keep: checkpoints kept on disk (the latest is always kept).
+        max_failures: worker-group restarts before the run fails.
+
+    Returns:
+        The metrics of the last report (``REPORT_KEYS`` plus ``masked_zeros`` and
+        ``masked_total`` when training finished).
+    """
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    callbacks = []
+    if tune_callback:
+        from ray.tune.integration.ray_train import TuneReportCallback
+
+        try:
+            callbacks.append(TuneReportCallback())
+        except RuntimeError:  # "must be used in a Tune session": plain script or test
+            pass
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=config,
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=num_workers,
+            use_gpu=use_gpu,
+            resources_per_worker={"CPU": cpus_per_worker},
+        ),
+        run_config=ray.train.RunConfig(
+            storage_path=str(storage_path),
+            name=name,
+            callbacks=callbacks,
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=num_to_keep),
+            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+        ),
+    )
+    result = trainer.fit()
+    return dict(result.metrics or {})

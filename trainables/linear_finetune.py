@@ -1,0 +1,187 @@
+"""Linear finetuning: a linear classifier trained on a frozen backbone's cached features.
+
+The paper's recipe (study.md): SGD with momentum 0.9, weight decay 5e-4, batch 64, 150 epochs,
+lr 0.01 divided by 10 at epochs 50 and 100, accuracy taken at the best epoch (and the last).
+The features are small in-memory tensors, so batches are plain index slices of them: no
+DataLoader, no worker processes, no per-sample Python.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from search_spaces.recipe import Recipe
+from trainables.metrics import compute_metric
+
+FeatureArrays = tuple[np.ndarray, np.ndarray]
+Reporter = Callable[[dict], None]
+
+#: Keys of the dict reported after every epoch, by linear and full finetuning alike.
+REPORT_KEYS = ("epoch", "train_loss", "accuracy", "accuracy_best", "best_epoch", "accuracy_last")
+
+
+@dataclass
+class LinearResult:
+    """Outcome of one linear-finetuning run; accuracies in percent of the dataset's metric."""
+
+    accuracy_best: float
+    best_epoch: int
+    accuracy_last: float
+    history: list[dict] = field(default_factory=list)
+    train_time_s: float = 0.0
+
+
+def epoch_record(epoch: int, train_loss: float, accuracy: float, history: list[dict]) -> dict:
+    """The per-epoch report: this epoch's accuracy and the best so far (first epoch on ties).
+
+    Args:
+        epoch: 1-based epoch just finished.
+        train_loss: mean training loss over the epoch's samples.
+        accuracy: this epoch's test accuracy, percent.
+        history: the records of the epochs before this one.
+    """
+    best, best_epoch = accuracy, epoch
+    if history and history[-1]["accuracy_best"] >= accuracy:
+        best, best_epoch = history[-1]["accuracy_best"], history[-1]["best_epoch"]
+    return {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "accuracy": accuracy,
+        "accuracy_best": best,
+        "best_epoch": best_epoch,
+        "accuracy_last": accuracy,
+    }
+
+
+def check_finite_loss(loss: float, epoch: int) -> None:
+    """Raise FloatingPointError when a training loss diverged (the sweep marks it failed)."""
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"training loss is {loss} in epoch {epoch}: the run diverged")
+
+
+def _as_tensors(
+    split: FeatureArrays, what: str, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = split
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(y)).long()
+    if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise ValueError(
+            f"{what} must be (features N x D, labels N) with N > 0, "
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    return x.to(device), y.to(device)
+
+
+def _seeded_linear(in_features: int, out_features: int, generator: torch.Generator) -> nn.Linear:
+    """nn.Linear with its default (Kaiming-uniform) init drawn from ``generator``.
+
+    Why not ``nn.Linear(...)``: its init reads the global RNG, so the head would depend on
+    whatever ran before in the process instead of on the run's seed alone.
+    """
+    head = nn.Linear(in_features, out_features)
+    with torch.no_grad():
+        nn.init.kaiming_uniform_(head.weight, a=math.sqrt(5), generator=generator)
+        bound = 1 / math.sqrt(in_features)
+        head.bias.uniform_(-bound, bound, generator=generator)
+    return head
+
+
+def linear_finetune(
+    train: FeatureArrays,
+    test: FeatureArrays,
+    *,
+    num_classes: int,
+    metric: str,
+    recipe: Recipe,
+    seed: int,
+    report: Reporter | None = None,
+    device: str | torch.device = "cpu",
+) -> LinearResult:
+    """Train a linear head on fixed features with the paper's SGD recipe.
+
+    Args:
+        train: ``(features N x D, labels N)`` of the training split.
+        test: the same for the test split, evaluated after every epoch.
+        num_classes: classes of the downstream dataset (the head's width).
+        metric: ``"top1"`` or ``"mean_per_class"`` (the dataset's metric, percent).
+        recipe: epochs, lr, momentum, weight decay, batch size, lr milestones and gamma.
+        seed: seeds the head's init and the shuffling (any int, 0 included).
+        report: called after every epoch with a dict of ``REPORT_KEYS``.
+        device: where the head and the features live during training.
+
+    Returns:
+        A LinearResult with the best and last accuracy, the per-epoch history and the time.
+
+    Raises:
+        FloatingPointError: the training loss became NaN or infinite (names the epoch).
+        ValueError: malformed features or labels outside ``[0, num_classes)``.
+    """
+    device = torch.device(device)
+    x_train, y_train = _as_tensors(train, "train", device)
+    x_test, y_test = _as_tensors(test, "test", device)
+    if x_train.shape[1] != x_test.shape[1]:
+        raise ValueError(
+            f"train has {x_train.shape[1]} features per sample, test {x_test.shape[1]}"
+        )
+    for name, y in (("train", y_train), ("test", y_test)):
+        if int(y.min()) < 0 or int(y.max()) >= num_classes:
+            raise ValueError(
+                f"{name} labels must lie in [0, {num_classes}), "
+                f"got [{int(y.min())}, {int(y.max())}]"
+            )
+    y_test_np = y_test.cpu().numpy()
+
+    generator = torch.Generator().manual_seed(seed)
+    head = _seeded_linear(x_train.shape[1], num_classes, generator).to(device)
+    optimizer = torch.optim.SGD(
+        head.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(recipe.milestones), gamma=recipe.gamma
+    )
+
+    n = x_train.shape[0]
+    bs = recipe.batch_size
+    history: list[dict] = []
+    start = time.perf_counter()
+    for epoch in range(1, recipe.epochs + 1):
+        head.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        loss_sum = torch.zeros((), device=device)
+        for i in range(0, n, bs):
+            idx = order[i : i + bs]
+            loss = F.cross_entropy(head(x_train[idx]), y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * idx.numel()
+        scheduler.step()
+        train_loss = float(loss_sum) / n
+        check_finite_loss(train_loss, epoch)
+
+        head.eval()
+        with torch.inference_mode():
+            preds = head(x_test).argmax(dim=1).cpu().numpy()
+        accuracy = compute_metric(metric, preds, y_test_np, num_classes)
+        record = epoch_record(epoch, train_loss, accuracy, history)
+        history.append(record)
+        if report is not None:
+            report(dict(record))
+
+    last = history[-1]
+    return LinearResult(
+        accuracy_best=last["accuracy_best"],
+        best_epoch=last["best_epoch"],
+        accuracy_last=last["accuracy_last"],
+        history=history,
+        train_time_s=time.perf_counter() - start,
+    )
