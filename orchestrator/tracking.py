@@ -93,7 +93,7 @@ class Tracker:
             except Exception as e:  # noqa: BLE001 - any failure here means "cannot track"
                 raise TrackingError(
                     f"cannot use the MLflow tracking store at {redact(tracking_uri)}: "
-                    f"{type(e).__name__}: {str(e).splitlines()[0][:300]}. Start the server, "
+                    f"{type(e).__name__}: {redact(str(e).splitlines()[0])[:300]}. Start the server, "
                     "fix --tracking-uri / MLFLOW_TRACKING_URI, or leave both unset to use the "
                     "SQLite file in the output folder."
                 ) from None

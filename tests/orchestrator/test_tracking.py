@@ -1,0 +1,76 @@
+"""MLflow tracking and the ledger, without Ray: idempotent runs, atomic entries."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.ledger import FAILED, FINISHED, Ledger
+from orchestrator.tracking import Tracker, TrackingError, redact
+from search_spaces.recipe import Recipe
+from search_spaces.trial import TrialSpec
+
+SPEC = TrialSpec(stage="linear", method="gmp", sparsity=90, arch="resnet_tiny",
+                 dataset="digits", seed=21, recipe=Recipe(epochs=3), num_classes=10)
+
+
+@pytest.fixture
+def tracker(tmp_path):
+    return Tracker(f"sqlite:///{tmp_path / 'm.db'}", "sparse-transfer/test")
+
+
+def _runs(tr: Tracker):
+    return tr.client.search_runs([tr.experiment_id], max_results=1000)
+
+
+def test_one_run_per_trial_even_across_trackers(tmp_path, tracker):
+    rid = tracker.ensure_run(SPEC)
+    assert tracker.ensure_run(SPEC) == rid
+    again = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "sparse-transfer/test")
+    assert again.ensure_run(SPEC) == rid  # a rerun of the sweep finds it by its tag
+    assert len(_runs(again)) == 1
+
+
+def test_finish_logs_params_history_and_final(tracker):
+    hist = [{"epoch": e, "accuracy": 50.0 + e, "train_loss": 1.0 / e} for e in (1, 2, 3)]
+    tracker.finish(SPEC, {"accuracy": 53.0, "accuracy_last": 53.0, "best_epoch": 3}, hist)
+    run = tracker.client.get_run(tracker.run_id(SPEC.trial_id))
+    assert run.info.status == "FINISHED"
+    p = run.data.params
+    assert (p["method"], p["sparsity"], p["dataset"], p["mode"], p["seed"], p["lr"]) == (
+        "gmp", "90", "digits", "linear", "21", "0.01")
+    assert run.data.metrics["final_accuracy"] == 53.0
+    steps = tracker.client.get_metric_history(run.info.run_id, "accuracy")
+    assert sorted((m.step, m.value) for m in steps) == [(1, 51.0), (2, 52.0), (3, 53.0)]
+    assert run.data.tags["trial_id"] == SPEC.trial_id
+
+
+def test_failure_keeps_the_message(tracker):
+    tracker.fail(SPEC, "FloatingPointError: loss is nan at epoch 2")
+    run = tracker.client.get_run(tracker.run_id(SPEC.trial_id))
+    assert run.info.status == "FAILED" and "nan" in run.data.tags["error"]
+
+
+def test_aggregates_are_updated_not_duplicated(tracker):
+    tracker.log_aggregate("alpha/linear/gmp/90/all", {"mode": "linear"}, {"alpha_mean": 0.1}, 2)
+    tracker.log_aggregate("alpha/linear/gmp/90/all", {"mode": "linear"}, {"alpha_mean": 0.2}, 4)
+    runs = _runs(tracker)
+    assert len(runs) == 1 and runs[0].data.metrics["alpha_mean"] == 0.2
+
+
+def test_unreachable_server_is_a_clear_error():
+    with pytest.raises(TrackingError) as e:
+        Tracker("http://user:pw@127.0.0.1:9", "x")
+    assert "127.0.0.1:9" in str(e.value) and "pw" not in str(e.value)
+    assert redact("http://a:b@h:1/x") == "http://***@h:1/x"
+
+
+def test_ledger_records_atomically(tmp_path):
+    led = Ledger(tmp_path / "trials")
+    assert led.status("t1") is None
+    led.record("t1", {"status": FINISHED, "metrics": {"accuracy": 1.0}})
+    led.record("t2", {"status": FAILED, "error": "boom"})
+    assert led.status("t1") == FINISHED and led.status("t2") == FAILED
+    (tmp_path / "trials" / "t3.json").write_text('{"status": "fini')  # torn by a crash
+    assert led.status("t3") is None  # unreadable entries count as not done
+    assert not list((tmp_path / "trials").glob(".*tmp*"))
+    assert {e["trial_id"] for e in led.entries()} == {"t1", "t2"}
