@@ -1,0 +1,203 @@
+"""Checks and normalises a long results table before anything is computed from it.
+
+Every table function calls `prepare` first, so they accept what the sweep writes and what a
+person types: sparsity as percent (80) or fraction (0.8), modes in any case, a ``group`` column
+or none. `prepare` is idempotent; `prepare_with_notes` also says what it changed, for the report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from reports.columns import (
+    ACCURACY,
+    ARCH,
+    DATASET,
+    GROUP,
+    METHOD,
+    MODE,
+    REQUIRED,
+    SEED,
+    SPARSITY,
+    STATUS,
+)
+from reports.naming import dataset_group, name_key, normalise_group, UNKNOWN
+
+LINEAR = "linear"
+FULL = "full"
+UPSTREAM = "upstream"
+SPEED = "speed"
+TRANSFER_MODES = (LINEAR, FULL)
+MODE_ORDER = (LINEAR, FULL, UPSTREAM, SPEED)
+FAILED = "failed"
+FINISHED = "finished"
+
+
+def check_columns(df: pd.DataFrame, source: str = "results table") -> None:
+    """Raise ValueError naming ``source`` and the required columns it lacks."""
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        have = ", ".join(map(str, df.columns)) or "none"
+        raise ValueError(
+            f"{source} lacks required column(s): {', '.join(missing)} "
+            f"(required: {', '.join(REQUIRED)}; found: {have})"
+        )
+
+
+def _normalise_mode(value: object) -> str:
+    key = name_key(value)
+    if key.startswith("lin"):
+        return LINEAR
+    if key.startswith("full"):
+        return FULL
+    if key.startswith("upstream"):
+        return UPSTREAM
+    if key.startswith("speed"):
+        return SPEED
+    return str(value).strip().lower()
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Strings without surrounding blanks; missing values become ``""``."""
+    return series.astype(object).where(series.notna(), "").astype(str).str.strip()
+
+
+def _normalise_sparsity(raw: pd.Series, source: str, notes: list[str]) -> pd.Series:
+    text = _text(raw)
+    had_percent_sign = bool(text.str.endswith("%").any())
+    values = pd.to_numeric(text.str.rstrip("%").str.strip(), errors="coerce")
+    bad = values.isna()
+    if bad.any():
+        examples = ", ".join(repr(v) for v in raw[bad].astype(str).unique()[:5])
+        raise ValueError(
+            f"{source}: column '{SPARSITY}' must be a number (percent such as 80, or a fraction "
+            f"such as 0.8) in every row; {int(bad.sum())} row(s) have {examples}"
+        )
+    values = values.astype(float)
+    if len(values) and not had_percent_sign and values.max() <= 1.0 and values.max() > 0:
+        values = values * 100.0
+        notes.append(
+            "Sparsity was given as fractions (all values <= 1) and is shown in percent."
+        )
+    if ((values < 0) | (values > 100)).any():
+        raise ValueError(
+            f"{source}: column '{SPARSITY}' must lie in [0, 100] percent; "
+            f"found {sorted(values[(values < 0) | (values > 100)].unique())[:5]}"
+        )
+    values = values.round(6)
+    if (values == values.round()).all():
+        return values.astype("int64")
+    return values
+
+
+def prepare_with_notes(
+    df: pd.DataFrame, source: str = "results table"
+) -> tuple[pd.DataFrame, list[str]]:
+    """Normalised copy of a results table and plain-English notes on what was changed.
+
+    - ``sparsity``: int percent where possible; fractions (every value <= 1) times 100.
+    - ``mode``: ``linear``/``full``/``upstream``/``speed`` whatever the case or suffix.
+    - ``status``: lower case; added as ``"finished"`` when absent.
+    - ``group``: ``general``/``specialized`` from the column where given, else from the paper's
+      12 datasets; ``unknown`` otherwise.
+    - ``accuracy``: numeric; unreadable cells become NaN (the trial then counts as missing).
+    - Transfer rows repeated for the same (arch, method, sparsity, dataset, mode, seed): the
+      last usable row wins; failed attempts of a seed that later succeeded are dropped.
+
+    Raises:
+        ValueError: a required column is missing, or sparsity is not a number in [0, 100].
+    """
+    check_columns(df, source)
+    notes: list[str] = []
+    out = df.copy()
+    out[METHOD] = _text(out[METHOD])
+    out[DATASET] = _text(out[DATASET])
+    out[MODE] = _text(out[MODE]).map(_normalise_mode)
+    out[SPARSITY] = _normalise_sparsity(out[SPARSITY], source, notes)
+
+    accuracy = pd.to_numeric(out[ACCURACY], errors="coerce")
+    unreadable = int((accuracy.isna() & out[ACCURACY].notna()).sum())
+    if unreadable:
+        notes.append(f"{unreadable} accuracy value(s) were not numbers and count as missing.")
+    out[ACCURACY] = accuracy.astype(float)
+
+    if STATUS in out.columns:
+        out[STATUS] = _text(out[STATUS]).str.lower().replace("", FINISHED)
+    else:
+        out[STATUS] = FINISHED
+    if ARCH in out.columns:
+        out[ARCH] = _text(out[ARCH])
+
+    from_map = out[DATASET].map(dataset_group)
+    if GROUP in out.columns:
+        given = out[GROUP].map(normalise_group)
+        out[GROUP] = given.where(given.notna(), from_map).astype(str)
+    else:
+        out[GROUP] = from_map
+
+    transfer = out[MODE].isin(TRANSFER_MODES)
+    unknown = sorted(set(out.loc[transfer & (out[GROUP] == UNKNOWN), DATASET]))
+    if unknown:
+        notes.append(
+            "Dataset(s) not among the paper's 12 and without a group: "
+            + ", ".join(unknown)
+            + "; they count in 'all' but in neither 'general' nor 'specialized'."
+        )
+    other_modes = sorted(set(out[MODE]) - set(MODE_ORDER))
+    if other_modes:
+        notes.append(f"Rows with unknown mode(s) {', '.join(other_modes)} are ignored.")
+
+    out, dedup_notes = _drop_repeats(out)
+    notes.extend(dedup_notes)
+    if transfer.any() and out.loc[out[MODE].isin(TRANSFER_MODES), ACCURACY].max() <= 1.0:
+        notes.append("All accuracies are <= 1: they look like fractions, the paper uses percent.")
+    return out.reset_index(drop=True), notes
+
+
+def prepare(df: pd.DataFrame, source: str = "results table") -> pd.DataFrame:
+    """`prepare_with_notes` without the notes."""
+    return prepare_with_notes(df, source)[0]
+
+
+def usable(df: pd.DataFrame, value: str = ACCURACY) -> pd.Series:
+    """Rows whose ``value`` may enter a number: not failed, value present."""
+    ok = df[value].notna() if value in df.columns else pd.Series(False, index=df.index)
+    return ok & (df[STATUS] != FAILED)
+
+
+def trial_key(df: pd.DataFrame) -> list[str]:
+    """Columns naming one trial's cell: (arch), method, sparsity, dataset, mode."""
+    return ([ARCH] if ARCH in df.columns else []) + [METHOD, SPARSITY, DATASET, MODE]
+
+
+def _drop_repeats(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    transfer = df[MODE].isin(TRANSFER_MODES)
+    if not transfer.any():
+        return df, []
+    key = trial_key(df) + [SEED]
+    t = df[transfer].copy()
+    t["_usable"] = usable(t)
+    t["_order"] = np.arange(len(t))
+    # Usable rows first, then the latest row: the kept row of each key is the first after sorting.
+    t = t.sort_values(["_usable", "_order"], ascending=[False, False], kind="stable")
+    dup = t.duplicated(subset=key, keep="first")
+    key_has_usable = t.groupby(key, dropna=False, sort=False)["_usable"].transform("first")
+    notes = []
+    repeated = int((dup & t["_usable"]).sum())
+    superseded = int((dup & ~t["_usable"] & key_has_usable).sum())
+    retried = int((dup & ~key_has_usable).sum())
+    if repeated:
+        notes.append(
+            f"{repeated} transfer row(s) repeat a (method, sparsity, dataset, mode, seed) "
+            "already present; the last one is used."
+        )
+    if superseded:
+        notes.append(
+            f"{superseded} failed or empty attempt(s) of a seed that also has a usable row "
+            "are not counted as missing."
+        )
+    if retried:
+        notes.append(f"{retried} repeated failed attempt(s) of the same seed are counted once.")
+    kept = t[~dup].sort_values("_order").drop(columns=["_usable", "_order"])
+    return pd.concat([df[~transfer], kept]).sort_index(), notes

@@ -1,0 +1,504 @@
+"""The numbers of the paper's tables and figures, as plain functions of a long results table.
+
+Each function takes the long table (see `reports.columns`), normalises it with
+`reports.prepare.prepare` and returns a new DataFrame. When the input has an ``arch`` column,
+every output is also keyed by ``arch`` (first column), so tables of several backbones never mix.
+Failed trials (``status == "failed"``) and empty accuracies never enter a number.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from reports.columns import (
+    ACCURACY,
+    ARCH,
+    DATASET,
+    DENSE_EPOCH_TIME_S,
+    EPOCH_TIME_S,
+    FILTERS_PRUNED_SHARE,
+    GROUP,
+    METHOD,
+    MODE,
+    SEED,
+    SPARSITY,
+    SPARSITY_MEASURED,
+    SPEEDUP_EPOCH,
+    SPEEDUP_INFERENCE,
+    STATUS,
+)
+from reports.naming import GENERAL, SPECIALIZED, dataset_sort_key, is_lottery_ticket, name_key
+from reports.prepare import (
+    FAILED,
+    FULL,
+    LINEAR,
+    MODE_ORDER,
+    SPEED,
+    TRANSFER_MODES,
+    UPSTREAM,
+    prepare,
+    trial_key,
+    usable,
+)
+
+ALPHA_GROUPS = ("all", GENERAL, SPECIALIZED)
+CELL_STATS_COLUMNS = (METHOD, SPARSITY, DATASET, MODE, GROUP, "mean", "std", "se", "count")
+ALPHA_COLUMNS = (MODE, METHOD, SPARSITY, GROUP, "alpha_mean", "alpha_se", "n_datasets")
+TABLE1_COLUMNS = (
+    DATASET,
+    MODE,
+    SPARSITY,
+    "dense_mean",
+    "dense_std",
+    "best_methods",
+    "best_mean",
+    "best_std",
+    "n_seeds",
+)
+
+
+def _arch(df: pd.DataFrame) -> list[str]:
+    return [ARCH] if ARCH in df.columns else []
+
+
+def _empty(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    return pd.DataFrame(columns=_arch(df) + list(columns))
+
+
+DEFAULT_ORDER = (ARCH, MODE, SPARSITY, METHOD, DATASET, GROUP)
+
+
+def sort_rows(df: pd.DataFrame, order: Iterable[str] = DEFAULT_ORDER) -> pd.DataFrame:
+    """Rows in reading order of the columns in ``order`` that ``df`` has.
+
+    Modes sort as linear, full, upstream, speed; methods and datasets by their name key; groups
+    as all, general, specialized.
+    """
+    if df.empty:
+        return df.reset_index(drop=True)
+    rank = {
+        ARCH: lambda s: s.astype(str),
+        MODE: lambda s: s.map(lambda m: MODE_ORDER.index(m) if m in MODE_ORDER else 99),
+        SPARSITY: lambda s: s,
+        METHOD: lambda s: s.map(name_key),
+        DATASET: lambda s: s.map(lambda d: dataset_sort_key(d)[0]),
+        GROUP: lambda s: s.map(
+            lambda g: ALPHA_GROUPS.index(g) if g in ALPHA_GROUPS else len(ALPHA_GROUPS)
+        ),
+    }
+    keys = {c: rank[c](df[c]) for c in order if c in df.columns and c in rank}
+    if not keys:
+        return df.reset_index(drop=True)
+    index = pd.DataFrame(keys, index=df.index).sort_values(list(keys), kind="stable").index
+    return df.loc[index].reset_index(drop=True)
+
+
+def relative_error_increase(err_sparse, err_dense):
+    """alpha = (err_sparse - err_dense) / err_dense, the paper's relative increase in error.
+
+    Errors are in percent (100 - accuracy). Negative alpha: the sparse model errs less than the
+    dense one. Works on scalars and arrays; a zero dense error gives NaN (alpha is undefined).
+
+    >>> round(relative_error_increase(12.0, 10.0), 6)   # dense err 10, sparse err 12
+    0.2
+    """
+    sparse = np.asarray(err_sparse, dtype=float)
+    dense = np.asarray(err_dense, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = np.where(dense > 0, (sparse - dense) / np.where(dense > 0, dense, 1.0), np.nan)
+    return float(alpha) if alpha.ndim == 0 else alpha
+
+
+def cell_stats(df: pd.DataFrame, value: str = ACCURACY) -> pd.DataFrame:
+    """Mean, sample std (ddof=1), standard error and count of ``value`` over seeds per cell.
+
+    A cell is (arch,) method, sparsity, dataset, mode; rows of every mode that carry ``value``
+    enter (upstream rows give the upstream accuracy). Failed rows and NaN values are left out.
+
+    Args:
+        df: long results table.
+        value: the column to summarise, e.g. ``"accuracy"`` or ``"accuracy_last"``.
+
+    Returns:
+        Columns (arch,) method, sparsity, dataset, mode, group, mean, std, se, count; std and se
+        are NaN for cells with one seed.
+    """
+    d = prepare(df)
+    d = d[usable(d, value)]
+    if d.empty:
+        return _empty(d, CELL_STATS_COLUMNS)
+    keys = trial_key(d)
+    grouped = d.groupby(keys, dropna=False, sort=False)
+    out = grouped[value].agg(["mean", "std", "count"]).reset_index()
+    out[GROUP] = grouped[GROUP].first().to_numpy()
+    out["se"] = out["std"] / np.sqrt(out["count"])
+    out["count"] = out["count"].astype(int)
+    return sort_rows(out[_arch(d) + list(CELL_STATS_COLUMNS)])
+
+
+def dense_stats(df: pd.DataFrame, value: str = ACCURACY) -> pd.DataFrame:
+    """The dense baseline per (arch,) dataset and transfer mode: rows with sparsity 0, pooled.
+
+    Returns:
+        Columns (arch,) dataset, mode, dense_mean, dense_std (ddof=1), dense_n.
+    """
+    d = prepare(df)
+    d = d[usable(d, value) & d[MODE].isin(TRANSFER_MODES) & (d[SPARSITY] == 0)]
+    columns = [DATASET, MODE, "dense_mean", "dense_std", "dense_n"]
+    if d.empty:
+        return _empty(d, columns)
+    keys = _arch(d) + [DATASET, MODE]
+    out = d.groupby(keys, dropna=False, sort=False)[value].agg(["mean", "std", "count"])
+    out = out.reset_index().rename(
+        columns={"mean": "dense_mean", "std": "dense_std", "count": "dense_n"}
+    )
+    out["dense_n"] = out["dense_n"].astype(int)
+    return sort_rows(out[keys + columns[2:]])
+
+
+def alpha_by_dataset(df: pd.DataFrame, value: str = ACCURACY) -> pd.DataFrame:
+    """alpha(D, S) per (arch,) mode, method, sparsity and dataset, from means over seeds.
+
+    err = 100 - mean accuracy over seeds; the dense error is that of the pooled sparsity-0 rows
+    of the same dataset and mode. Cells without a dense baseline are left out.
+
+    Returns:
+        Columns (arch,) mode, method, sparsity, dataset, group, accuracy_mean, dense_mean,
+        err_sparse, err_dense, alpha.
+    """
+    columns = [MODE, METHOD, SPARSITY, DATASET, GROUP, "accuracy_mean", "dense_mean"]
+    columns += ["err_sparse", "err_dense", "alpha"]
+    d = prepare(df)
+    cells = cell_stats(d, value)
+    cells = cells[cells[MODE].isin(TRANSFER_MODES) & (cells[SPARSITY] > 0)]
+    dense = dense_stats(d, value)
+    if cells.empty or dense.empty:
+        return _empty(d, columns)
+    keys = _arch(d) + [DATASET, MODE]
+    out = cells.merge(dense[keys + ["dense_mean"]], on=keys, how="inner")
+    out = out.rename(columns={"mean": "accuracy_mean"})
+    out["err_sparse"] = 100.0 - out["accuracy_mean"]
+    out["err_dense"] = 100.0 - out["dense_mean"]
+    out["alpha"] = relative_error_increase(
+        out["err_sparse"].to_numpy(), out["err_dense"].to_numpy()
+    )
+    return sort_rows(out[_arch(d) + columns])
+
+
+def alpha_table(df: pd.DataFrame, value: str = ACCURACY) -> pd.DataFrame:
+    """Mean and standard error of alpha over datasets per (arch,) mode, method and sparsity.
+
+    Computed over all datasets (group ``"all"``, unknown datasets included) and separately over
+    the general and the specialized ones. Every method is kept, LTH-T in linear mode included
+    (the paper leaves it out of its linear plots; the report does the same).
+
+    Returns:
+        Columns (arch,) mode, method, sparsity, group, alpha_mean, alpha_se, n_datasets;
+        alpha_se = std(ddof=1) / sqrt(n_datasets), NaN for a single dataset.
+    """
+    per_dataset = alpha_by_dataset(df, value)
+    per_dataset = per_dataset[per_dataset["alpha"].notna()]
+    arch = [ARCH] if ARCH in per_dataset.columns else []
+    if per_dataset.empty:
+        return pd.DataFrame(columns=arch + list(ALPHA_COLUMNS))
+    keys = arch + [MODE, METHOD, SPARSITY]
+    parts = []
+    for group in ALPHA_GROUPS:
+        subset = per_dataset if group == "all" else per_dataset[per_dataset[GROUP] == group]
+        if subset.empty:
+            continue
+        agg = subset.groupby(keys, dropna=False, sort=False)["alpha"].agg(["mean", "std", "count"])
+        agg = agg.reset_index()
+        agg[GROUP] = group
+        agg["alpha_se"] = agg["std"] / np.sqrt(agg["count"])
+        parts.append(agg.rename(columns={"mean": "alpha_mean", "count": "n_datasets"}))
+    out = pd.concat(parts, ignore_index=True)
+    out["n_datasets"] = out["n_datasets"].astype(int)
+    return sort_rows(out[arch + list(ALPHA_COLUMNS)], (ARCH, MODE, METHOD, SPARSITY, GROUP))
+
+
+def _overlaps(mean: float, std: float, top_mean: float, top_std: float) -> bool:
+    """Whether [mean ± std] meets [top_mean ± top_std]; a missing std counts as 0."""
+    std = 0.0 if pd.isna(std) else float(std)
+    top_std = 0.0 if pd.isna(top_std) else float(top_std)
+    return mean + std >= top_mean - top_std - 1e-9 and mean - std <= top_mean + top_std + 1e-9
+
+
+def table1_detail(df: pd.DataFrame, sparsities: Iterable[int] = (80, 90)) -> pd.DataFrame:
+    """`table1` plus group, dense_n and the top method's name alone (``top_method``)."""
+    d = prepare(df)
+    columns = list(TABLE1_COLUMNS) + [GROUP, "dense_n", "top_method"]
+    d = d[d[MODE].isin(TRANSFER_MODES)]
+    cells = cell_stats(d)
+    dense = dense_stats(d)
+    if d.empty:
+        return _empty(d, columns)
+    arch = _arch(d)
+    rows = []
+    frames = d.groupby(arch + [DATASET, MODE], dropna=False, sort=False)
+    for key, frame in frames:
+        key = key if isinstance(key, tuple) else (key,)
+        where = dict(zip(arch + [DATASET, MODE], key))
+        match_dense = dense
+        match_cells = cells
+        for column, v in where.items():
+            match_dense = match_dense[match_dense[column] == v]
+            match_cells = match_cells[match_cells[column] == v]
+        for sparsity in sparsities:
+            cand = match_cells[match_cells[SPARSITY] == sparsity]
+            if where[MODE] == LINEAR:
+                cand = cand[~cand[METHOD].map(is_lottery_ticket)]
+            if cand.empty and match_dense.empty:
+                continue
+            row = dict(where)
+            row[SPARSITY] = sparsity
+            row[GROUP] = frame[GROUP].iloc[0]
+            if match_dense.empty:
+                row.update(dense_mean=np.nan, dense_std=np.nan, dense_n=0)
+            else:
+                first = match_dense.iloc[0]
+                row.update(
+                    dense_mean=first["dense_mean"],
+                    dense_std=first["dense_std"],
+                    dense_n=int(first["dense_n"]),
+                )
+            if cand.empty:
+                row.update(best_methods="", top_method="", best_mean=np.nan, best_std=np.nan)
+                row["n_seeds"] = 0
+            else:
+                cand = cand.assign(_k=cand[METHOD].map(name_key))
+                cand = cand.sort_values(["mean", "_k"], ascending=[False, True], kind="stable")
+                top = cand.iloc[0]
+                named = [
+                    r[METHOD]
+                    for _, r in cand.iterrows()
+                    if _overlaps(r["mean"], r["std"], top["mean"], top["std"])
+                ]
+                row.update(
+                    best_methods="; ".join(named),
+                    top_method=top[METHOD],
+                    best_mean=top["mean"],
+                    best_std=top["std"],
+                    n_seeds=int(top["count"]),
+                )
+            rows.append(row)
+    if not rows:
+        return _empty(d, columns)
+    out = pd.DataFrame(rows)
+    out["n_seeds"] = out["n_seeds"].astype(int)
+    out["dense_n"] = out["dense_n"].astype(int)
+    return sort_rows(out[arch + columns], (ARCH, DATASET, MODE, SPARSITY))
+
+
+def table1(df: pd.DataFrame, sparsities: Iterable[int] = (80, 90)) -> pd.DataFrame:
+    """The paper's Table 1: per dataset and mode, dense vs the best sparse method(s).
+
+    For each (arch,) dataset, transfer mode and sparsity in ``sparsities``: the dense mean and
+    sample std (ddof=1) over seeds, and the sparse method with the highest mean. Every method
+    whose interval mean ± std overlaps the top method's is named too, best first, joined by
+    ``"; "``. LTH-T is a candidate in full finetuning only, as in the paper.
+
+    Returns:
+        Columns (arch,) dataset, mode, sparsity, dense_mean, dense_std, best_methods,
+        best_mean, best_std, n_seeds; best_mean, best_std and n_seeds are the top method's.
+    """
+    detail = table1_detail(df, sparsities)
+    arch = [ARCH] if ARCH in detail.columns else []
+    return detail[arch + list(TABLE1_COLUMNS)]
+
+
+def difficulty(df: pd.DataFrame) -> pd.DataFrame:
+    """Task difficulty per dataset: dense full-finetuning minus dense linear-finetuning accuracy.
+
+    Returns:
+        Columns (arch,) dataset, group, dense_linear, dense_full, difficulty (NaN where a mode
+        lacks a dense baseline).
+    """
+    d = prepare(df)
+    dense = dense_stats(d)
+    arch = _arch(d)
+    columns = [DATASET, GROUP, "dense_linear", "dense_full", "difficulty"]
+    if dense.empty:
+        return _empty(d, columns)
+    wide = dense.pivot_table(
+        index=arch + [DATASET], columns=MODE, values="dense_mean", aggfunc="first"
+    )
+    wide = wide.reindex(columns=[LINEAR, FULL]).reset_index()
+    wide.columns.name = None
+    wide = wide.rename(columns={LINEAR: "dense_linear", FULL: "dense_full"})
+    wide["difficulty"] = wide["dense_full"] - wide["dense_linear"]
+    groups = d.drop_duplicates(DATASET).set_index(DATASET)[GROUP]
+    wide[GROUP] = wide[DATASET].map(groups)
+    return sort_rows(wide[arch + columns])
+
+
+def missing_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Cells of the transfer grid with fewer usable seeds than expected.
+
+    The grid is every (method, sparsity) seen in a transfer mode times every dataset seen in a
+    transfer mode, for each transfer mode present (per arch). A mode expects the largest number
+    of seeds attempted in any of its cells. Failed rows and empty accuracies are not usable.
+
+    Returns:
+        Columns (arch,) mode, method, sparsity, dataset, n_seeds, n_expected, failed_seeds,
+        missing_seeds (seeds as text, ``", "``-joined; missing seeds are named only when every
+        cell of the mode used the same seeds).
+    """
+    d = prepare(df)
+    d = d[d[MODE].isin(TRANSFER_MODES)]
+    columns = [MODE, METHOD, SPARSITY, DATASET, "n_seeds", "n_expected", "failed_seeds"]
+    columns += ["missing_seeds"]
+    if d.empty:
+        return _empty(d, columns)
+    arch = _arch(d)
+    d = d.assign(_ok=usable(d), _seed=d[SEED].astype(str))
+    rows = []
+    for arch_key, part in d.groupby(arch, dropna=False, sort=False) if arch else [((), d)]:
+        arch_key = arch_key if isinstance(arch_key, tuple) else (arch_key,)
+        pairs = part[[METHOD, SPARSITY]].drop_duplicates().itertuples(index=False)
+        pairs = list(pairs)
+        datasets = sorted(part[DATASET].unique(), key=dataset_sort_key)
+        for mode in [m for m in TRANSFER_MODES if (part[MODE] == m).any()]:
+            in_mode = part[part[MODE] == mode]
+            per_cell = in_mode.groupby([METHOD, SPARSITY, DATASET], sort=False)
+            attempted = per_cell["_seed"].nunique()
+            expected = int(attempted.max())
+            all_seeds = set(in_mode["_seed"])
+            ok_seeds = {k: set(g.loc[g["_ok"], "_seed"]) for k, g in per_cell}
+            bad_seeds = {k: set(g.loc[~g["_ok"], "_seed"]) for k, g in per_cell}
+            for method, sparsity in pairs:
+                for dataset in datasets:
+                    k = (method, sparsity, dataset)
+                    ok = ok_seeds.get(k, set())
+                    if len(ok) >= expected:
+                        continue
+                    failed = bad_seeds.get(k, set()) - ok
+                    missing = all_seeds - ok - failed if len(all_seeds) == expected else set()
+                    row = dict(zip(arch, arch_key))
+                    row.update(
+                        {
+                            MODE: mode,
+                            METHOD: method,
+                            SPARSITY: sparsity,
+                            DATASET: dataset,
+                            "n_seeds": len(ok),
+                            "n_expected": expected,
+                            "failed_seeds": ", ".join(_seed_order(failed)),
+                            "missing_seeds": ", ".join(_seed_order(missing)),
+                        }
+                    )
+                    rows.append(row)
+    if not rows:
+        return _empty(d, columns)
+    return sort_rows(pd.DataFrame(rows)[arch + columns])
+
+
+def _seed_order(seeds: set[str]) -> list[str]:
+    def key(s: str):
+        try:
+            return (0, float(s), s)
+        except ValueError:
+            return (1, 0.0, s)
+
+    return sorted(seeds, key=key)
+
+
+def filters_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Appendix E: share of convolution filters fully pruned, per (arch,) method and sparsity.
+
+    From ``mode == "upstream"`` rows with ``filters_pruned_share`` (a fraction; values above 1
+    are taken as percent). Returns columns (arch,) method, sparsity, filters_pruned_pct,
+    sparsity_measured, upstream_accuracy, n (mean over rows; NaN where a column is absent).
+    """
+    d = prepare(df)
+    columns = [METHOD, SPARSITY, "filters_pruned_pct", SPARSITY_MEASURED, "upstream_accuracy", "n"]
+    if FILTERS_PRUNED_SHARE not in d.columns:
+        return _empty(d, columns)
+    d = d[(d[MODE] == UPSTREAM) & usable(d, FILTERS_PRUNED_SHARE)].copy()
+    if d.empty:
+        return _empty(d, columns)
+    share = pd.to_numeric(d[FILTERS_PRUNED_SHARE], errors="coerce")
+    d["filters_pruned_pct"] = share * 100.0 if share.max() <= 1.0 else share
+    d["upstream_accuracy"] = d[ACCURACY]
+    if SPARSITY_MEASURED not in d.columns:
+        d[SPARSITY_MEASURED] = np.nan
+    d[SPARSITY_MEASURED] = pd.to_numeric(d[SPARSITY_MEASURED], errors="coerce")
+    if d[SPARSITY_MEASURED].max() <= 1.0:
+        d[SPARSITY_MEASURED] = d[SPARSITY_MEASURED] * 100.0
+    keys = _arch(d) + [METHOD, SPARSITY]
+    grouped = d.groupby(keys, dropna=False, sort=False)
+    out = grouped[["filters_pruned_pct", SPARSITY_MEASURED, "upstream_accuracy"]].mean()
+    out["n"] = grouped.size()
+    return sort_rows(out.reset_index()[keys + columns[2:]])
+
+
+SPEED_VALUES = (EPOCH_TIME_S, DENSE_EPOCH_TIME_S, SPEEDUP_EPOCH, SPEEDUP_INFERENCE)
+
+
+def speed_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Speed rows (``mode == "speed"``) averaged per (arch,) method, sparsity and dataset.
+
+    Speed-up of an epoch is derived from the two epoch times where the column is absent.
+    Returns columns (arch,) method, sparsity, dataset, epoch_time_s, dense_epoch_time_s,
+    speedup_epoch, speedup_inference, n (NaN where the input lacks a column).
+    """
+    d = prepare(df)
+    columns = [METHOD, SPARSITY, DATASET, *SPEED_VALUES, "n"]
+    d = d[(d[MODE] == SPEED) & (d[STATUS] != FAILED)].copy()
+    if d.empty:
+        return _empty(d, columns)
+    for column in SPEED_VALUES:
+        d[column] = pd.to_numeric(d[column], errors="coerce") if column in d else np.nan
+    derived = d[DENSE_EPOCH_TIME_S] / d[EPOCH_TIME_S]
+    d[SPEEDUP_EPOCH] = d[SPEEDUP_EPOCH].where(d[SPEEDUP_EPOCH].notna(), derived)
+    d = d[d[list(SPEED_VALUES)].notna().any(axis=1)]
+    if d.empty:
+        return _empty(d, columns)
+    keys = _arch(d) + [METHOD, SPARSITY, DATASET]
+    grouped = d.groupby(keys, dropna=False, sort=False)
+    out = grouped[list(SPEED_VALUES)].mean()
+    out["n"] = grouped.size()
+    return sort_rows(out.reset_index()[keys + columns[3:]])
+
+
+def speed_vs_accuracy(df: pd.DataFrame) -> pd.DataFrame:
+    """Speed rows next to the linear-finetuning accuracy gap of the same backbone.
+
+    gap = mean linear accuracy of (method, sparsity) on a dataset - dense linear accuracy there,
+    in percentage points. A speed row whose dataset has linear results gets that dataset's gap;
+    one without (e.g. a synthetic benchmark) gets the mean gap over all datasets, with its SE.
+
+    Returns:
+        `speed_table` columns plus gap, gap_se, gap_datasets (how many datasets the gap averages;
+        0 where no linear accuracy matches).
+    """
+    d = prepare(df)
+    speed = speed_table(d)
+    if speed.empty:
+        return speed.assign(gap=[], gap_se=[], gap_datasets=[])
+    alpha = alpha_by_dataset(d)
+    gaps = alpha[alpha[MODE] == LINEAR].assign(gap=lambda a: a["accuracy_mean"] - a["dense_mean"])
+    arch = _arch(d)
+    gap, gap_se, gap_n = [], [], []
+    for _, row in speed.iterrows():
+        same = gaps[(gaps[METHOD] == row[METHOD]) & (gaps[SPARSITY] == row[SPARSITY])]
+        for column in arch:
+            same = same[same[column] == row[column]]
+        on_dataset = same[same[DATASET].map(name_key) == name_key(row[DATASET])]
+        if not on_dataset.empty:
+            gap.append(float(on_dataset["gap"].mean()))
+            gap_se.append(np.nan)
+            gap_n.append(1)
+        elif not same.empty:
+            gap.append(float(same["gap"].mean()))
+            n = len(same)
+            gap_se.append(float(same["gap"].std() / np.sqrt(n)) if n > 1 else np.nan)
+            gap_n.append(n)
+        else:
+            gap.append(np.nan)
+            gap_se.append(np.nan)
+            gap_n.append(0)
+    return speed.assign(gap=gap, gap_se=gap_se, gap_datasets=gap_n)
