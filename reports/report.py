@@ -1,0 +1,772 @@
+"""`write_report`: a study's long results table -> report.md, CSV tables and PNG figures.
+
+The report answers what a reader of the paper looks for (Table 1, the appendix C tables, the
+relative increase in error alpha, Figures 2-4, Appendix E) and says, section by section, how
+many trials each number rests on and which cells of the grid are missing, so that a partial
+sweep still gives a truthful report. A section without data says "no data".
+
+Tables of several architectures are split: the main one (ResNet50 when present, else the one
+with most rows) is reported in ``out_dir``; each other one in ``out_dir/arch-<name>/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from reports import figures, tables
+from reports.columns import (
+    ACCURACY,
+    ACCURACY_LAST,
+    ARCH,
+    DATASET,
+    DENSE_EPOCH_TIME_S,
+    EPOCH_TIME_S,
+    GROUP,
+    METHOD,
+    MODE,
+    SPARSITY,
+    SPARSITY_MEASURED,
+    SPEEDUP_EPOCH,
+    SPEEDUP_INFERENCE,
+    STATUS,
+)
+from reports.naming import UNKNOWN, dataset_sort_key, is_lottery_ticket, name_key
+from reports.prepare import (
+    FAILED,
+    FULL,
+    LINEAR,
+    SPEED,
+    TRANSFER_MODES,
+    UPSTREAM,
+    prepare_with_notes,
+    usable,
+)
+
+DEFAULT_TITLE = "How well do sparse ImageNet models transfer? Study report"
+TABLE1_SPARSITIES = (80, 90)
+FIG2_SPARSITY = 80
+FIG3_SPARSITIES = (80, 90)
+MAX_LISTED = 15
+MODE_NAMES = {LINEAR: "linear finetuning", FULL: "full finetuning"}
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """What `write_report` wrote. Figures list only the PNGs that had data to draw."""
+
+    out_dir: Path
+    report_md: Path
+    table1_csv: Path
+    alpha_csv: Path
+    cells_csv: Path
+    missing_csv: Path
+    csvs: tuple[Path, ...]
+    figures: tuple[Path, ...]
+    arch: str | None = None
+    other_archs: tuple["ReportPaths", ...] = field(default_factory=tuple)
+
+
+# ----------------------------------------------------------------------------- file writing
+
+
+def _atomic_write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _atomic_write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    return _atomic_write_text(path, frame.to_csv(index=False))
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def _num(value: object, digits: int = 2) -> str:
+    if value is None or pd.isna(value):
+        return "—"
+    return f"{float(value):.{digits}f}"
+
+
+def _pm(mean: object, spread: object, digits: int = 2) -> str:
+    if mean is None or pd.isna(mean):
+        return "—"
+    if spread is None or pd.isna(spread):
+        return _num(mean, digits)
+    return f"{float(mean):.{digits}f} ± {float(spread):.{digits}f}"
+
+
+def _pct(sparsity: object) -> str:
+    return f"{float(sparsity):g} %"
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table (``|`` in cells escaped)."""
+    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |"]
+    lines.append("|" + "|".join("---" for _ in headers) + "|")
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
+def _figure_md(path: Path | None, out_dir: Path, caption: str) -> str:
+    if path is None:
+        return "_No data to draw this figure._"
+    rel = os.path.relpath(path, out_dir)
+    return f"![{caption}]({rel})\n\n*{caption}*"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z]+", "-", text).strip("-").lower() or "unnamed"
+
+
+# ----------------------------------------------------------------------------- coverage
+
+
+def _select(
+    frame: pd.DataFrame,
+    modes: Iterable[str] = TRANSFER_MODES,
+    sparsities: Iterable[float] | None = None,
+    drop_lth_linear: bool = False,
+) -> pd.DataFrame:
+    """Rows of ``frame`` (prepared table or missing cells) in a section's part of the grid."""
+    keep = frame[MODE].isin(list(modes))
+    if sparsities is not None:
+        keep &= frame[SPARSITY].isin(list(sparsities))
+    if drop_lth_linear:
+        keep &= ~((frame[MODE] == LINEAR) & frame[METHOD].map(is_lottery_ticket))
+    return frame[keep]
+
+
+def _missing_line(row: pd.Series) -> str:
+    text = (
+        f"{row[MODE]} · {row[METHOD]} · {_pct(row[SPARSITY])} · {row[DATASET]}: "
+        f"{row['n_seeds']} of {row['n_expected']} seeds"
+    )
+    details = []
+    if row["failed_seeds"]:
+        details.append(f"failed: {row['failed_seeds']}")
+    if row["missing_seeds"]:
+        details.append(f"not run: {row['missing_seeds']}")
+    return text + (f" ({'; '.join(details)})" if details else "")
+
+
+def coverage_md(rows: pd.DataFrame, missing: pd.DataFrame, what: str = "trials") -> str:
+    """How many usable trials a section rests on, how many failed, which cells lack seeds."""
+    ok = usable(rows)
+    per_mode = [
+        f"{m}: {int((ok & (rows[MODE] == m)).sum())}"
+        for m in TRANSFER_MODES
+        if (rows[MODE] == m).any()
+    ]
+    failed = int((rows[STATUS] == FAILED).sum())
+    empty = int((~ok & (rows[STATUS] != FAILED)).sum())
+    text = f"**Coverage.** Rests on {int(ok.sum())} usable {what}"
+    text += f" ({', '.join(per_mode)})." if per_mode else "."
+    if failed:
+        text += f" {failed} failed trial(s) excluded."
+    if empty:
+        text += f" {empty} trial(s) without an accuracy excluded."
+    if missing.empty:
+        return text + " No cell of this part of the grid is missing seeds."
+    text += f" {len(missing)} cell(s) have fewer seeds than expected:\n"
+    lines = [f"- {_missing_line(r)}" for _, r in missing.head(MAX_LISTED).iterrows()]
+    if len(missing) > MAX_LISTED:
+        lines.append(f"- … and {len(missing) - MAX_LISTED} more (see `missing.csv`).")
+    return text + "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+@dataclass
+class _Context:
+    data: pd.DataFrame  # prepared table of one arch
+    out_dir: Path
+    notes: list[str]
+    missing: pd.DataFrame
+    cells: pd.DataFrame
+    colours: dict
+    figures: list[Path] = field(default_factory=list)
+
+
+def _section_data(ctx: _Context, source: str, arch: str | None) -> str:
+    d = ctx.data
+    out = ["## Data", ""]
+    out.append(f"Source: {source}" + (f", architecture `{arch}`." if arch else "."))
+    rows = []
+    for mode in sorted(d[MODE].unique(), key=lambda m: tables.MODE_ORDER.index(m)
+                       if m in tables.MODE_ORDER else 99):
+        part = d[d[MODE] == mode]
+        ok = usable(part) if mode in TRANSFER_MODES else part[STATUS] != FAILED
+        seeds = ""
+        if mode in TRANSFER_MODES and ok.any():
+            per_cell = part[ok].groupby([METHOD, SPARSITY, DATASET])["seed"].nunique()
+            seeds = f"{per_cell.min()}–{per_cell.max()}" if per_cell.min() != per_cell.max() \
+                else str(per_cell.max())
+        rows.append([mode, len(part), int(ok.sum()), int((part[STATUS] == FAILED).sum()),
+                     part[METHOD].nunique(), part[DATASET].nunique(), seeds])
+    out += ["", md_table(["mode", "rows", "usable", "failed", "methods", "datasets",
+                          "seeds per cell"], rows) if rows else "No rows: **no data**."]
+    transfer = d[d[MODE].isin(TRANSFER_MODES)]
+    if not transfer.empty:
+        groups = transfer.drop_duplicates(DATASET).set_index(DATASET)[GROUP]
+        by_group = {}
+        for dataset in sorted(groups.index, key=dataset_sort_key):
+            by_group.setdefault(groups[dataset], []).append(str(dataset))
+        out += ["", "Datasets by group (paper Table 2): " + "; ".join(
+            f"**{g}**: {', '.join(v)}" for g, v in sorted(by_group.items()))+ "."]
+        methods = transfer[[METHOD, SPARSITY]].drop_duplicates()
+        listing = []
+        for method in sorted(methods[METHOD].unique(), key=name_key):
+            levels = sorted(methods.loc[methods[METHOD] == method, SPARSITY])
+            listing.append(f"{method} ({', '.join(_pct(s) for s in levels)})")
+        out += ["", "Methods (sparsities): " + "; ".join(listing) + "."]
+        out += ["", "The dense baseline is every row with sparsity 0 of a dataset and mode."]
+    if ctx.notes:
+        out += ["", "Notes on the input:", ""] + [f"- {n}" for n in ctx.notes]
+    return "\n".join(out)
+
+
+def _section_table1(ctx: _Context) -> tuple[str, pd.DataFrame]:
+    detail = tables.table1_detail(ctx.data, TABLE1_SPARSITIES)
+    out = [f"## Table 1: dense vs best sparse model at "
+           f"{' and '.join(_pct(s) for s in TABLE1_SPARSITIES)}", ""]
+    rows = _select(ctx.data, sparsities=(0, *TABLE1_SPARSITIES), drop_lth_linear=True)
+    miss = _select(ctx.missing, sparsities=(0, *TABLE1_SPARSITIES), drop_lth_linear=True)
+    out += [coverage_md(rows, miss), ""]
+    if detail.empty:
+        out.append("**No data** (no linear or full finetuning trials).")
+        return "\n".join(out), detail
+    modes = [m for m in TRANSFER_MODES if (detail[MODE] == m).any()]
+    headers = ["dataset", "group"]
+    for mode in modes:
+        headers += [f"{mode} dense"] + [f"{mode} {_pct(s)}" for s in TABLE1_SPARSITIES]
+    body = []
+    for dataset in sorted(detail[DATASET].unique(), key=dataset_sort_key):
+        part = detail[detail[DATASET] == dataset]
+        row = [dataset, part[GROUP].iloc[0]]
+        for mode in modes:
+            in_mode = part[part[MODE] == mode]
+            if in_mode.empty:
+                row += ["—"] * (1 + len(TABLE1_SPARSITIES))
+                continue
+            first = in_mode.iloc[0]
+            row.append(_pm(first["dense_mean"], first["dense_std"]))
+            for s in TABLE1_SPARSITIES:
+                hit = in_mode[in_mode[SPARSITY] == s]
+                if hit.empty or not hit.iloc[0]["best_methods"]:
+                    row.append("—")
+                    continue
+                h = hit.iloc[0]
+                text = f"{_pm(h['best_mean'], h['best_std'])} {h['best_methods']}"
+                if pd.notna(h["dense_mean"]) and h["best_mean"] >= h["dense_mean"]:
+                    text = f"**{_pm(h['best_mean'], h['best_std'])}** {h['best_methods']}"
+                row.append(text)
+        body.append(row)
+    out.append(md_table(headers, body))
+    out += [
+        "",
+        "Mean ± sample standard deviation (ddof=1) over seeds. Each sparse cell gives the top "
+        "sparse method's accuracy and names every method whose interval (mean ± std) overlaps "
+        "the top one's, best first. **Bold**: the best sparse mean is at least the dense mean. "
+        "As in the paper, LTH-T competes in full finetuning only (it is designed for full "
+        "finetuning and left out of the paper's linear analysis). Written to `table1.csv`.",
+    ]
+    return "\n".join(out), detail
+
+
+def _section_per_mode(ctx: _Context) -> str:
+    out = ["## Accuracy per method and sparsity (paper appendix C.1 / C.2)", ""]
+    cells = ctx.cells[ctx.cells[MODE].isin(TRANSFER_MODES)]
+    if cells.empty:
+        return "\n".join(out + ["**No data.**"])
+    short = set(
+        zip(ctx.missing[MODE], ctx.missing[METHOD], ctx.missing[SPARSITY], ctx.missing[DATASET])
+    )
+    for mode in TRANSFER_MODES:
+        part = cells[cells[MODE] == mode]
+        title = {"linear": "C.1", "full": "C.2"}[mode]
+        out += [f"### {MODE_NAMES[mode].capitalize()} (as table {title})", ""]
+        out += [coverage_md(_select(ctx.data, (mode,)), _select(ctx.missing, (mode,))), ""]
+        if part.empty:
+            out += ["**No data.**", ""]
+            continue
+        datasets = sorted(part[DATASET].unique(), key=dataset_sort_key)
+        pairs = part[[SPARSITY, METHOD]].drop_duplicates()
+        pairs = pairs.assign(_k=pairs[METHOD].map(name_key)).sort_values([SPARSITY, "_k"])
+        body = []
+        for _, pair in pairs.iterrows():
+            sel = part[(part[METHOD] == pair[METHOD]) & (part[SPARSITY] == pair[SPARSITY])]
+            sel = sel.set_index(DATASET)
+            row = [pair[METHOD], _pct(pair[SPARSITY])]
+            for dataset in datasets:
+                if dataset not in sel.index:
+                    row.append("—")
+                    continue
+                c = sel.loc[dataset]
+                mark = " †" if (mode, pair[METHOD], pair[SPARSITY], dataset) in short else ""
+                row.append(_pm(c["mean"], c["se"]) + mark)
+            counts = sel["count"]
+            row.append(str(counts.min()) if counts.min() == counts.max()
+                       else f"{counts.min()}–{counts.max()}")
+            body.append(row)
+        out.append(md_table(["method", "sparsity", *datasets, "seeds"], body))
+        out += ["", "Mean ± standard error (std ddof=1 / √n) over seeds, in percent. "
+                "† fewer seeds than the other cells of this mode; — no usable trial.", ""]
+    return "\n".join(out)
+
+
+def _section_alpha(ctx: _Context) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    alpha = tables.alpha_table(ctx.data)
+    per_dataset = tables.alpha_by_dataset(ctx.data)
+    out = ["## Relative increase in error α over the dense baseline", ""]
+    out += [coverage_md(_select(ctx.data), ctx.missing), ""]
+    if alpha.empty:
+        out.append("**No data** (α needs sparse and dense trials of the same dataset and mode).")
+        return "\n".join(out), alpha, per_dataset
+    transfer = _select(ctx.data)
+    sparse_cells = transfer[(transfer[SPARSITY] > 0) & usable(transfer)]
+    dense_cells = transfer[(transfer[SPARSITY] == 0) & usable(transfer)]
+    lacking = sorted(
+        set(zip(sparse_cells[DATASET], sparse_cells[MODE]))
+        - set(zip(dense_cells[DATASET], dense_cells[MODE]))
+    )
+    if lacking:
+        out += ["No dense baseline, so no α, for: "
+                + ", ".join(f"{d} ({m})" for d, m in lacking) + ".", ""]
+    modes = [m for m in TRANSFER_MODES if (alpha[MODE] == m).any()]
+    groups = [g for g in tables.ALPHA_GROUPS if (alpha[GROUP] == g).any()]
+    headers = ["method", "sparsity"] + [f"{m}: {g}" for m in modes for g in groups]
+    pairs = alpha[[METHOD, SPARSITY]].drop_duplicates()
+    pairs = pairs.assign(_k=pairs[METHOD].map(name_key)).sort_values(["_k", SPARSITY])
+    body = []
+    indexed = alpha.set_index([METHOD, SPARSITY, MODE, GROUP])
+    for _, pair in pairs.iterrows():
+        name = pair[METHOD] + (" ‡" if is_lottery_ticket(pair[METHOD]) else "")
+        row = [name, _pct(pair[SPARSITY])]
+        for m in modes:
+            for g in groups:
+                key = (pair[METHOD], pair[SPARSITY], m, g)
+                if key not in indexed.index:
+                    row.append("—")
+                    continue
+                r = indexed.loc[key]
+                row.append(f"{_pm(r['alpha_mean'], r['alpha_se'], 3)} ({int(r['n_datasets'])})")
+        body.append(row)
+    out.append(md_table(headers, body))
+    out += [
+        "",
+        "α(D,S) = (err(D,S) − err(D,B)) / err(D,B) with err = 100 − accuracy, accuracies "
+        "averaged over seeds first; cells give mean ± standard error over datasets and, in "
+        "brackets, the number of datasets. Negative α: fewer errors than dense. "
+        "‡ LTH-T: kept here and in `alpha.csv`, but left out of the linear-finetuning figures "
+        "as in the paper. Written to `alpha.csv`; per-dataset values in `alpha_by_dataset.csv`.",
+    ]
+    if (per_dataset[GROUP] == UNKNOWN).any():
+        out += ["", "Datasets of unknown group count in 'all' only."]
+    return "\n".join(out), alpha, per_dataset
+
+
+def _linear_without_lth(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[~((frame[MODE] == LINEAR) & frame[METHOD].map(is_lottery_ticket))]
+
+
+def _section_fig2(ctx: _Context, alpha: pd.DataFrame) -> str:
+    out = ["## Figure 2: accuracy at 80 % and α vs sparsity", ""]
+    rows = _select(ctx.data, sparsities=(0, FIG2_SPARSITY), drop_lth_linear=True)
+    miss = _select(ctx.missing, sparsities=(0, FIG2_SPARSITY), drop_lth_linear=True)
+    out += ["### Accuracy at 80 % sparsity per dataset", "", coverage_md(rows, miss), ""]
+    cells = _linear_without_lth(ctx.cells[ctx.cells[MODE].isin(TRANSFER_MODES)])
+    path = figures.accuracy_bars(
+        cells, FIG2_SPARSITY, ctx.out_dir / "fig2_accuracy_80.png", ctx.colours,
+        f"Transfer accuracy at {FIG2_SPARSITY} % sparsity (mean ± SE over seeds)",
+    )
+    if path:
+        ctx.figures.append(path)
+        out.append(_figure_md(
+            path, ctx.out_dir,
+            f"Figure 2 (top): accuracy of the dense baseline (grey) and each method at "
+            f"{FIG2_SPARSITY} % sparsity per dataset, a panel per finetuning mode; error bars "
+            "are standard errors over seeds; the y axis does not start at 0. LTH-T is left out "
+            "of the linear panel, as in the paper.",
+        ))
+    else:
+        out.append(f"**No data** at {FIG2_SPARSITY} % sparsity.")
+    out += ["", "### α vs sparsity", "", coverage_md(_select(ctx.data), ctx.missing), ""]
+    all_groups = _linear_without_lth(alpha[alpha[GROUP] == "all"]) if not alpha.empty else alpha
+    path = figures.alpha_vs_sparsity(
+        all_groups, ctx.out_dir / "fig2_alpha_vs_sparsity.png", ctx.colours,
+        "Relative increase in error over dense vs sparsity (all datasets)",
+    )
+    if path:
+        ctx.figures.append(path)
+        out.append(_figure_md(
+            path, ctx.out_dir,
+            "Figure 2 (bottom): mean relative increase in error α over all datasets vs sparsity, "
+            "one line per method, error bars are standard errors over datasets; lower is "
+            "better, the dashed line is the dense baseline. LTH-T is left out of the linear "
+            "panel.",
+        ))
+    else:
+        out.append("**No data** for α.")
+    return "\n".join(out)
+
+
+def _section_fig3(ctx: _Context, per_dataset: pd.DataFrame) -> str:
+    out = ["## Figure 3: α vs task difficulty", ""]
+    diff = tables.difficulty(ctx.data)
+    rows = _select(ctx.data, sparsities=(0, *FIG3_SPARSITIES), drop_lth_linear=True)
+    miss = _select(ctx.missing, sparsities=(0, *FIG3_SPARSITIES), drop_lth_linear=True)
+    out += [coverage_md(rows, miss), ""]
+    if diff.empty:
+        return "\n".join(out + ["**No data** (no dense trials)."])
+    out.append(md_table(
+        ["dataset", "group", "dense linear (%)", "dense full (%)", "difficulty (pp)"],
+        [[r[DATASET], r[GROUP], _num(r["dense_linear"]), _num(r["dense_full"]),
+          _num(r["difficulty"])] for _, r in diff.iterrows()],
+    ))
+    out += ["", "Task difficulty = dense full-finetuning accuracy − dense linear-finetuning "
+            "accuracy (means over seeds); a larger gap means the ImageNet features fit the task "
+            "less well.", ""]
+    no_diff = diff.loc[diff["difficulty"].isna(), DATASET].tolist()
+    if no_diff:
+        out += ["Left out (no dense baseline in both modes): " + ", ".join(no_diff) + ".", ""]
+    data = _linear_without_lth(per_dataset) if not per_dataset.empty else per_dataset
+    path = None
+    if not data.empty:
+        path = figures.alpha_vs_difficulty(
+            data, diff, FIG3_SPARSITIES, ctx.out_dir / "fig3_alpha_vs_difficulty.png",
+            ctx.colours, "Relative increase in error vs task difficulty",
+        )
+    if path:
+        ctx.figures.append(path)
+        out.append(_figure_md(
+            path, ctx.out_dir,
+            "Figure 3: α of each method on each dataset vs the dataset's task difficulty, at "
+            f"{' and '.join(_pct(s) for s in FIG3_SPARSITIES)} sparsity (columns); top row "
+            "linear finetuning as in the paper, a second row full finetuning when present. "
+            "Circles: general datasets, triangles: specialized; dashed lines: least-squares "
+            "trend per method; below 0 the sparse model errs less than dense. LTH-T is left out "
+            "of the linear row.",
+        ))
+    else:
+        out.append("**No data** (α and difficulty need dense trials in both modes and sparse "
+                   f"trials at {' or '.join(_pct(s) for s in FIG3_SPARSITIES)}).")
+    return "\n".join(out)
+
+
+def _section_fig4(ctx: _Context) -> str:
+    out = ["## Figure 4: speed vs accuracy", ""]
+    d = ctx.data
+    speed_rows = d[d[MODE] == SPEED]
+    failed = int((speed_rows[STATUS] == FAILED).sum())
+    speed = tables.speed_vs_accuracy(d)
+    text = f"**Coverage.** Rests on {len(speed_rows) - failed} speed row(s)"
+    text += f"; {failed} failed speed trial(s) excluded." if failed else "."
+    if speed.empty:
+        return "\n".join(out + [text, "", "**No data** (no rows with mode `speed` and timings)."])
+    unmatched = speed[speed["gap"].isna()]
+    if not unmatched.empty:
+        text += " No linear-finetuning accuracy (or dense baseline) for: " + ", ".join(
+            f"{r[METHOD]} {_pct(r[SPARSITY])}" + (f" on {r[DATASET]}" if r[DATASET] else "")
+            for _, r in unmatched.iterrows()
+        ) + "."
+    out += [text, ""]
+    body = []
+    for _, r in speed.iterrows():
+        gap = "—" if pd.isna(r["gap"]) else _pm(r["gap"], r["gap_se"])
+        basis = {0: "", 1: "this dataset"}.get(int(r["gap_datasets"]),
+                                                f"mean of {int(r['gap_datasets'])} datasets")
+        body.append([r[METHOD], _pct(r[SPARSITY]), r[DATASET] or "—", _num(r[EPOCH_TIME_S]),
+                     _num(r[DENSE_EPOCH_TIME_S]), _num(r[SPEEDUP_EPOCH]),
+                     _num(r[SPEEDUP_INFERENCE]), gap, basis, int(r["n"])])
+    out.append(md_table(
+        ["method", "sparsity", "dataset", "epoch time (s)", "dense epoch time (s)",
+         "epoch speed-up (×)", "inference speed-up (×)", "accuracy gap to dense (pp)",
+         "gap from", "rows"],
+        body,
+    ))
+    out.append("")
+    path = figures.speed_vs_gap(speed, ctx.out_dir / "fig4_speed_vs_accuracy.png", ctx.colours,
+                                "Linear-finetuning speed vs accuracy gap to dense")
+    if path:
+        ctx.figures.append(path)
+        y = "epoch time" if speed[EPOCH_TIME_S].notna().any() else "speed-up"
+        out.append(_figure_md(
+            path, ctx.out_dir,
+            f"Figure 4: {y} of online linear finetuning (DeepSparse) vs the gap in linear "
+            "finetuning accuracy to the dense baseline (sparse − dense, percentage points), "
+            "one marker per method; the star is the dense backbone. Panels are datasets when "
+            "the speed rows name them, else the gap is the mean over datasets.",
+        ))
+        return "\n".join(out)
+    path = figures.speedup_vs_sparsity(
+        speed, ctx.out_dir / "fig4_speedup_vs_sparsity.png", ctx.colours,
+        "DeepSparse speed-up over dense vs sparsity",
+    )
+    if path:
+        ctx.figures.append(path)
+        out.append("No speed row has a matching linear-finetuning accuracy, so Figure 4 shows "
+                   "speed-up vs sparsity instead of speed vs accuracy gap.\n")
+        out.append(_figure_md(
+            path, ctx.out_dir,
+            "Figure 4 (fallback): speed-up of the sparse backbone over the dense one vs "
+            "sparsity, one line per method, averaged over datasets; the dashed line is no "
+            "speed-up.",
+        ))
+    else:
+        out.append("**No data** to draw: the speed rows carry no speed-up or epoch time.")
+    return "\n".join(out)
+
+
+def _section_filters(ctx: _Context) -> tuple[str, pd.DataFrame]:
+    out = ["## Appendix E: fully pruned convolution filters", ""]
+    filters = tables.filters_table(ctx.data)
+    d = ctx.data
+    upstream = d[d[MODE] == UPSTREAM]
+    n_rows = int(filters["n"].sum()) if not filters.empty else 0
+    text = f"**Coverage.** Rests on {n_rows} upstream row(s) with `filters_pruned_share`"
+    transfer = _select(d)
+    pairs = set(zip(transfer.loc[transfer[SPARSITY] > 0, METHOD],
+                    transfer.loc[transfer[SPARSITY] > 0, SPARSITY]))
+    have = set(zip(filters[METHOD], filters[SPARSITY])) if not filters.empty else set()
+    lacking = sorted(pairs - have, key=lambda p: (name_key(p[0]), p[1]))
+    failed = int((upstream[STATUS] == FAILED).sum())
+    text += f"; {failed} failed upstream row(s) excluded" if failed else ""
+    if lacking:
+        text += "; missing for " + ", ".join(f"{m} {_pct(s)}" for m, s in lacking)
+    out += [text + ".", ""]
+    if filters.empty:
+        return "\n".join(out + ["**No data** (no rows with mode `upstream` and "
+                                "`filters_pruned_share`)."]), filters
+    out.append(md_table(
+        ["method", "sparsity", "fully pruned filters (%)", "measured sparsity (%)",
+         "upstream accuracy (%)", "rows"],
+        [[r[METHOD], _pct(r[SPARSITY]), _num(r["filters_pruned_pct"]),
+          _num(r[SPARSITY_MEASURED]), _num(r["upstream_accuracy"]), int(r["n"])]
+         for _, r in filters.iterrows()],
+    ))
+    out.append("")
+    path = figures.filters_bars(filters, ctx.out_dir / "appE_filters_pruned.png", ctx.colours,
+                                "Convolution filters fully pruned in the upstream model")
+    if path:
+        ctx.figures.append(path)
+        out.append(_figure_md(
+            path, ctx.out_dir,
+            "Appendix E: share of convolution filters whose weights are all zero, per method "
+            "(colour) and sparsity (groups). More fully pruned filters leave fewer features to "
+            "train in full finetuning.",
+        ))
+    return "\n".join(out), filters
+
+
+def _section_last_epoch(ctx: _Context) -> str:
+    d = _select(ctx.data)
+    if ACCURACY_LAST not in d.columns:
+        return ""
+    ok = usable(d) & pd.to_numeric(d[ACCURACY_LAST], errors="coerce").notna()
+    if not ok.any():
+        return ""
+    gap = d.loc[ok, ACCURACY] - pd.to_numeric(d.loc[ok, ACCURACY_LAST])
+    rows = []
+    for mode in TRANSFER_MODES:
+        g = gap[d.loc[ok, MODE] == mode]
+        if not g.empty:
+            rows.append([mode, len(g), _num(g.mean()), _num(g.max())])
+    return "\n".join([
+        "## Best vs last epoch", "",
+        "Every number above uses the accuracy at the best epoch, as the paper did. The last "
+        "epoch's accuracy differs by (best − last, percentage points):", "",
+        md_table(["mode", "trials", "mean gap", "largest gap"], rows), "",
+        "Per-cell statistics of both are in `cells.csv` (`last_*` columns).",
+    ])
+
+
+def _section_missing(ctx: _Context) -> str:
+    out = ["## Missing trials", ""]
+    if ctx.missing.empty:
+        return "\n".join(out + ["Every cell of the grid implied by the table has all its seeds."])
+    out.append(
+        f"{len(ctx.missing)} cell(s) of the grid implied by the table (every method × sparsity "
+        "× dataset seen, per finetuning mode) have fewer usable seeds than the most seen in "
+        "that mode. All of them are in `missing.csv`."
+    )
+    out.append("")
+    head = ctx.missing.head(200)
+    out.append(md_table(
+        ["mode", "method", "sparsity", "dataset", "seeds", "expected", "failed", "not run"],
+        [[r[MODE], r[METHOD], _pct(r[SPARSITY]), r[DATASET], r["n_seeds"], r["n_expected"],
+          r["failed_seeds"] or "—", r["missing_seeds"] or "—"] for _, r in head.iterrows()],
+    ))
+    if len(ctx.missing) > len(head):
+        out += ["", f"… and {len(ctx.missing) - len(head)} more."]
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def _cells_with_last(data: pd.DataFrame) -> pd.DataFrame:
+    cells = tables.cell_stats(data)
+    if ACCURACY_LAST not in data.columns or cells.empty:
+        return cells
+    last = tables.cell_stats(data, ACCURACY_LAST)
+    if last.empty:
+        return cells
+    keys = [c for c in ([ARCH] if ARCH in cells.columns else []) + [METHOD, SPARSITY, DATASET,
+                                                                     MODE]]
+    last = last[keys + ["mean", "std", "se", "count"]].rename(
+        columns={"mean": "last_mean", "std": "last_std", "se": "last_se", "count": "last_count"}
+    )
+    merged = cells.merge(last, on=keys, how="left")
+    merged["last_count"] = merged["last_count"].astype("Int64")
+    return merged
+
+
+def _main_arch(data: pd.DataFrame) -> str | None:
+    if ARCH not in data.columns:
+        return None
+    archs = data[ARCH].replace("", np.nan).dropna()
+    if archs.empty:
+        return None
+    for arch in archs.unique():
+        if name_key(arch) == "resnet50":
+            return arch
+    return archs.value_counts().index[0]
+
+
+def write_report(
+    results: pd.DataFrame,
+    out_dir: Path,
+    title: str = DEFAULT_TITLE,
+    source: str = "results table passed by the caller",
+) -> ReportPaths:
+    """Write report.md, the CSV tables and the figures of a study into ``out_dir``.
+
+    Args:
+        results: long results table (columns of `reports.columns`; at least method, sparsity,
+            dataset, mode, seed, accuracy). Sparsity in percent or as fractions.
+        out_dir: folder to write into (created); files are replaced atomically.
+        title: first heading of report.md.
+        source: where the table came from, quoted in the report.
+
+    Returns:
+        The paths written. Files: report.md, table1.csv, alpha.csv, alpha_by_dataset.csv,
+        cells.csv, missing.csv, difficulty.csv, plus speed.csv and filters_pruned.csv and the
+        PNG figures where there is data. Other architectures go to ``out_dir/arch-<name>/``.
+
+    Raises:
+        ValueError: the table lacks a required column or has an unreadable sparsity.
+    """
+    out_dir = Path(out_dir)
+    data, notes = prepare_with_notes(results, source)
+    main = _main_arch(data)
+    if main is None:
+        return _write_one(data, notes, out_dir, title, source, None, ())
+    archs = data[ARCH].replace("", main)
+    data = data.assign(**{ARCH: archs})
+    others = sorted(a for a in data[ARCH].unique() if a != main)
+    sub = tuple(
+        _write_one(data[data[ARCH] == a].reset_index(drop=True), notes,
+                   out_dir / f"arch-{_slug(a)}", f"{title} ({a})", source, a, ())
+        for a in others
+    )
+    return _write_one(data[data[ARCH] == main].reset_index(drop=True), notes, out_dir, title,
+                      source, main, sub)
+
+
+def _write_one(
+    data: pd.DataFrame,
+    notes: list[str],
+    out_dir: Path,
+    title: str,
+    source: str,
+    arch: str | None,
+    others: tuple[ReportPaths, ...],
+) -> ReportPaths:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cells = _cells_with_last(data)
+    missing = tables.missing_cells(data)
+    transfer_methods = data.loc[data[SPARSITY] > 0, METHOD].unique()
+    ctx = _Context(
+        data=data, out_dir=out_dir, notes=notes, missing=missing, cells=cells,
+        colours=figures.method_colours(transfer_methods),
+    )
+    drop_arch = [ARCH] if ARCH in data.columns else []
+
+    table1_text, detail = _section_table1(ctx)
+    alpha_text, alpha, per_dataset = _section_alpha(ctx)
+    sections = [
+        f"# {title}",
+        _contents(arch, others, out_dir),
+        _section_data(ctx, source, arch),
+        table1_text,
+        _section_per_mode(ctx),
+        alpha_text,
+        _section_fig2(ctx, alpha),
+        _section_fig3(ctx, per_dataset),
+        _section_fig4(ctx),
+    ]
+    filters_text, filters = _section_filters(ctx)
+    sections += [filters_text, _section_last_epoch(ctx), _section_missing(ctx)]
+
+    csv = {
+        "table1": tables.table1(data, TABLE1_SPARSITIES).drop(columns=drop_arch),
+        "alpha": alpha.drop(columns=drop_arch, errors="ignore"),
+        "alpha_by_dataset": per_dataset,
+        "cells": cells,
+        "missing": missing,
+        "difficulty": tables.difficulty(data),
+    }
+    if not filters.empty:
+        csv["filters_pruned"] = filters
+    speed = tables.speed_table(data)
+    if not speed.empty:
+        csv["speed"] = tables.speed_vs_accuracy(data)
+    if list(csv["table1"].columns) != list(tables.TABLE1_COLUMNS):
+        csv["table1"] = csv["table1"].reindex(columns=tables.TABLE1_COLUMNS)
+    if list(csv["alpha"].columns) != list(tables.ALPHA_COLUMNS):
+        csv["alpha"] = csv["alpha"].reindex(columns=tables.ALPHA_COLUMNS)
+    paths = {name: _atomic_write_csv(out_dir / f"{name}.csv", frame) for name, frame in csv.items()}
+    report_md = _atomic_write_text(
+        out_dir / "report.md", "\n\n".join(s for s in sections if s).rstrip() + "\n"
+    )
+    return ReportPaths(
+        out_dir=out_dir,
+        report_md=report_md,
+        table1_csv=paths["table1"],
+        alpha_csv=paths["alpha"],
+        cells_csv=paths["cells"],
+        missing_csv=paths["missing"],
+        csvs=tuple(paths.values()),
+        figures=tuple(ctx.figures),
+        arch=arch,
+        other_archs=others,
+    )
+
+
+def _contents(arch: str | None, others: tuple[ReportPaths, ...], out_dir: Path) -> str:
+    lines = [
+        "Contents: Data · Table 1 · Accuracy per method and sparsity · Relative increase in "
+        "error α · Figure 2 · Figure 3 · Figure 4 · Appendix E · Missing trials.",
+    ]
+    if others:
+        lines.append("")
+        lines.append(f"This report covers architecture `{arch}`. Other architectures: "
+                     + ", ".join(f"[{o.arch}]({os.path.relpath(o.report_md, out_dir)})"
+                                 for o in others) + ".")
+    return "\n".join(lines)

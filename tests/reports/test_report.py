@@ -1,0 +1,169 @@
+"""write_report and the ``python -m reports`` CLI on small and paper-sized tables."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports.__main__ import main
+from reports.report import write_report
+from reports.tables import ALPHA_COLUMNS, TABLE1_COLUMNS
+
+REPO = Path(__file__).resolve().parents[2]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
+
+
+def test_write_report_on_the_hand_table(hand, tmp_path):
+    paths = write_report(hand, tmp_path / "report", title="Hand study")
+    text = paths.report_md.read_text()
+    assert text.startswith("# Hand study")
+    t1 = pd.read_csv(paths.table1_csv)
+    assert list(t1.columns) == list(TABLE1_COLUMNS)
+    row = t1[(t1["dataset"] == "cifar10") & (t1["mode"] == "linear") & (t1["sparsity"] == 90)]
+    assert row["best_methods"].tolist() == ["AC/DC; GMP"]
+    alpha = pd.read_csv(paths.alpha_csv)
+    assert list(alpha.columns) == list(ALPHA_COLUMNS)
+    assert len(alpha) == 30
+    names = {p.name for p in paths.figures}
+    # No speed or upstream rows: figures 4 and appendix E are absent and say "no data".
+    assert names == {"fig2_accuracy_80.png", "fig2_alpha_vs_sparsity.png",
+                     "fig3_alpha_vs_difficulty.png"}
+    assert all(_is_png(p) for p in paths.figures)
+    assert text.count("**No data**") >= 2
+    # All transfer trials: linear 12 cells x 3 seeds = 36, full 12 x 2 = 24.
+    assert "Rests on 60 usable trials (linear: 36, full: 24)" in text
+    # Table 1 leaves out the 3 x 2 linear LTH-T trials: 30 linear.
+    assert "Rests on 54 usable trials (linear: 30, full: 24)" in text
+    assert "No cell of this part of the grid is missing seeds." in text
+    assert not list(tmp_path.rglob("*.tmp-*"))
+
+
+def test_failed_and_missing_trials_are_reported(hand, tmp_path):
+    table = hand.assign(status="finished")
+    mask = ((table["method"] == "GMP") & (table["sparsity"] == 80)
+            & (table["dataset"] == "cifar10") & (table["mode"] == "linear")
+            & (table["seed"] == 3))
+    table.loc[mask, "status"] = "failed"
+    table = table[~((table["method"] == "AC/DC") & (table["sparsity"] == 90)
+                    & (table["dataset"] == "flowers") & (table["mode"] == "full"))]
+    paths = write_report(table, tmp_path)
+    text = paths.report_md.read_text()
+    assert "1 failed trial(s) excluded" in text
+    assert "linear · GMP · 80 % · cifar10: 2 of 3 seeds (failed: 3)" in text
+    assert "full · AC/DC · 90 % · flowers: 0 of 2 seeds (not run: 1, 2)" in text
+    missing = pd.read_csv(paths.missing_csv)
+    assert len(missing) == 2
+    # The alpha of full AC/DC 90 % now rests on cifar10 alone: (6 - 4) / 4 = 0.5
+    alpha = pd.read_csv(paths.alpha_csv)
+    row = alpha[(alpha["mode"] == "full") & (alpha["method"] == "AC/DC")
+                & (alpha["sparsity"] == 90) & (alpha["group"] == "all")]
+    assert row["alpha_mean"].tolist() == pytest.approx([0.5])
+    assert row["n_datasets"].tolist() == [1]
+
+
+def test_sections_without_data_say_so(tmp_path):
+    only_dense = pd.DataFrame(dict(method="dense", sparsity=0, dataset="dtd", mode="linear",
+                                   seed=[1, 2], accuracy=[70.0, 71.0]))
+    paths = write_report(only_dense, tmp_path)
+    text = paths.report_md.read_text()
+    assert "**No data**" in text
+    assert paths.figures == ()
+    empty = pd.DataFrame(columns=["method", "sparsity", "dataset", "mode", "seed", "accuracy"])
+    paths = write_report(empty, tmp_path / "empty")
+    assert "No rows: **no data**." in paths.report_md.read_text()
+    assert list(pd.read_csv(paths.table1_csv).columns) == list(TABLE1_COLUMNS)
+
+
+def test_paper_sized_report(fake, tmp_path):
+    paths = write_report(fake, tmp_path)
+    names = {p.name for p in paths.figures}
+    assert names == {"fig2_accuracy_80.png", "fig2_alpha_vs_sparsity.png",
+                     "fig3_alpha_vs_difficulty.png", "fig4_speed_vs_accuracy.png",
+                     "appE_filters_pruned.png"}
+    assert all(_is_png(p) for p in paths.figures)
+    text = paths.report_md.read_text()
+    assert "linear · GMP · 98 % · cars: 4 of 5 seeds (not run: 141)" in text
+    assert "full · STR · 95 % · dtd: 2 of 3 seeds (failed: 3)" in text
+    filters = pd.read_csv(tmp_path / "filters_pruned.csv")
+    acdc = filters[(filters["method"] == "AC/DC") & (filters["sparsity"] == 90)]
+    assert acdc["filters_pruned_pct"].tolist() == pytest.approx([4.0])
+    cells = pd.read_csv(paths.cells_csv)
+    assert {"last_mean", "last_count"} <= set(cells.columns)
+
+
+def test_speed_rows_without_accuracy_fall_back_to_speedup_vs_sparsity(tmp_path):
+    speed = pd.DataFrame(dict(method=["GMP", "GMP"], sparsity=[90, 95], dataset="",
+                              mode="speed", seed=0, accuracy=np.nan,
+                              speedup_inference=[3.1, 3.8], speedup_epoch=[2.2, 2.6]))
+    paths = write_report(speed, tmp_path)
+    assert [p.name for p in paths.figures] == ["fig4_speedup_vs_sparsity.png"]
+    assert "speed-up vs sparsity instead" in paths.report_md.read_text()
+
+
+def test_other_architectures_get_their_own_report(hand, tmp_path):
+    both = pd.concat([hand.assign(arch="resnet50"),
+                      hand.assign(arch="mobilenet_v1", accuracy=hand["accuracy"] - 3)])
+    paths = write_report(both, tmp_path)
+    assert paths.arch == "resnet50"
+    (other,) = paths.other_archs
+    assert other.out_dir == tmp_path / "arch-mobilenet-v1"
+    assert other.report_md.exists()
+    assert "arch-mobilenet-v1/report.md" in paths.report_md.read_text()
+    main_t1 = pd.read_csv(paths.table1_csv)
+    assert list(main_t1.columns) == list(TABLE1_COLUMNS)
+    assert main_t1["dense_mean"].max() == pytest.approx(96.0)
+    assert pd.read_csv(other.table1_csv)["dense_mean"].max() == pytest.approx(93.0)
+
+
+def test_cli_on_a_csv_writes_the_report(hand, tmp_path, capsys):
+    csv = tmp_path / "results.csv"
+    hand.assign(sparsity=hand["sparsity"] / 100).to_csv(csv, index=False)
+    assert main(["--results", str(csv), "--out", str(tmp_path / "out")]) == 0
+    out = tmp_path / "out"
+    for name in ("report.md", "table1.csv", "alpha.csv", "cells.csv", "missing.csv",
+                 "fig2_accuracy_80.png", "fig2_alpha_vs_sparsity.png",
+                 "fig3_alpha_vs_difficulty.png"):
+        assert (out / name).exists(), name
+    assert "wrote" in capsys.readouterr().out
+    # Fractions in the file give the hand-made percent table.
+    t1 = pd.read_csv(out / "table1.csv")
+    assert sorted(t1["sparsity"].unique()) == [80, 90]
+
+
+def test_cli_on_a_study_folder(hand, tmp_path):
+    hand.to_parquet(tmp_path / "results.parquet")
+    assert main([str(tmp_path)]) == 0
+    assert (tmp_path / "report" / "report.md").exists()
+
+
+def test_cli_errors_name_the_file_and_columns(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"method": ["GMP"], "sparsity": [80], "dataset": ["dtd"]}).to_csv(bad)
+    assert main(["--results", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "mode, seed, accuracy" in err
+    assert main(["--results", str(tmp_path / "nope.parquet")]) == 2
+    assert "nope.parquet" in capsys.readouterr().err
+    assert main([]) == 2
+
+
+def test_cli_subprocess_exits_2_without_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"method": ["GMP"], "accuracy": [1.0]}).to_csv(bad, index=False)
+    proc = subprocess.run([sys.executable, "-m", "reports", "--results", str(bad)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "sparsity, dataset, mode, seed" in proc.stderr and "bad.csv" in proc.stderr
+    help_text = subprocess.run([sys.executable, "-m", "reports", "--help"], cwd=REPO,
+                               capture_output=True, text=True, timeout=120).stdout
+    assert "examples:" in help_text and "--mlflow-uri" in help_text
