@@ -1,0 +1,101 @@
+"""``python -m reports``: write a study's report from its results table or MLflow experiment."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+EXAMPLES = """\
+examples:
+  python -m reports runs/paper
+      read runs/paper/results.parquet, write runs/paper/report/
+  python -m reports --results results.csv --out report/
+      read a .csv (or .parquet) table; --out defaults to <file's folder>/report
+  python -m reports --mlflow-uri sqlite:///runs/paper/mlflow.db --experiment paper --out report/
+      read every run of an MLflow experiment (params method, sparsity, dataset, mode, seed;
+      metric accuracy); --out defaults to <database's folder>/report for sqlite URIs
+
+The table needs the columns method, sparsity, dataset, mode, seed, accuracy (see
+reports/columns.py). The report is report.md, table1.csv, alpha.csv, cells.csv, missing.csv
+and PNG figures.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m reports",
+        description="Turn a sparse-transfer study's long results table into report.md, CSV "
+        "tables and PNG figures (Table 1, appendix C tables, alpha, Figures 2-4, Appendix E).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "folder", nargs="?", type=Path,
+        help="a study's output folder: reads FOLDER/results.parquet, writes FOLDER/report/",
+    )
+    parser.add_argument("--results", type=Path, metavar="FILE",
+                        help="results table, .parquet or .csv")
+    parser.add_argument("--mlflow-uri", metavar="URI", help="MLflow tracking URI to read runs from")
+    parser.add_argument("--experiment", metavar="NAME", help="MLflow experiment name")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="folder to write the report into")
+    parser.add_argument("--title", help="first heading of report.md")
+    return parser
+
+
+def _error(message: str) -> int:
+    print(f"python -m reports: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    sources = [args.folder is not None, args.results is not None, args.mlflow_uri is not None]
+    if sum(sources) != 1:
+        return _error("give exactly one of FOLDER, --results FILE or --mlflow-uri URI "
+                      "(see --help)")
+    if (args.mlflow_uri is None) != (args.experiment is None):
+        return _error("--mlflow-uri and --experiment go together")
+
+    from reports.load import read_mlflow, read_results
+    from reports.prepare import prepare
+    from reports.report import DEFAULT_TITLE, write_report
+
+    try:
+        if args.folder is not None:
+            path = args.folder / "results.parquet"
+            if not path.exists() and (args.folder / "results.csv").exists():
+                path = args.folder / "results.csv"
+            frame, source = read_results(path), str(path)
+            out = args.out or args.folder / "report"
+        elif args.results is not None:
+            frame, source = read_results(args.results), str(args.results)
+            out = args.out or args.results.parent / "report"
+        else:
+            out = args.out
+            if out is None and args.mlflow_uri.startswith("sqlite:///"):
+                out = Path(args.mlflow_uri[len("sqlite:///"):]).parent / "report"
+            if out is None:
+                return _error("--out DIR is needed with a non-sqlite --mlflow-uri")
+            source = f"MLflow experiment '{args.experiment}' at {args.mlflow_uri}"
+            try:
+                frame = read_mlflow(args.mlflow_uri, args.experiment)
+            except ValueError:
+                raise
+            except Exception as err:  # the tracking store's own errors, e.g. a bad URI
+                return _error(f"cannot read {source}: {err}")
+        prepare(frame, source)
+    except (FileNotFoundError, ValueError) as err:
+        return _error(str(err))
+
+    paths = write_report(frame, out, title=args.title or DEFAULT_TITLE, source=source)
+    print(f"wrote {paths.report_md} ({len(paths.figures)} figures, {len(paths.csvs)} tables)")
+    for other in paths.other_archs:
+        print(f"wrote {other.report_md} (architecture {other.arch})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
