@@ -72,6 +72,11 @@ class ReportPaths:
     arch: str | None = None
     other_archs: tuple["ReportPaths", ...] = field(default_factory=tuple)
 
+    @property
+    def markdown(self) -> Path:
+        """Same as ``report_md``."""
+        return self.report_md
+
 
 # ----------------------------------------------------------------------------- file writing
 

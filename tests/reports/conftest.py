@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sample_results import fake_results, hand_table
+from tests.reports.sample_results import fake_results, hand_table
 
 
 @pytest.fixture

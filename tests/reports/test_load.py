@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sample_results import hand_table
+from tests.reports.sample_results import hand_table
 from reports.__main__ import main
 from reports.load import read_mlflow, read_results
 from reports.tables import table1
