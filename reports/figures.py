@@ -375,6 +375,8 @@ def speedup_vs_sparsity(
                               color=colours.get(method, "k"), label=method)
             handles.setdefault(method, line)
         ax.axhline(1.0, color=DENSE_COLOUR, linestyle="--", linewidth=1)
+        ticks = sorted(mean[SPARSITY].unique())
+        ax.set_xticks(ticks, [f"{s:g}" for s in ticks])
         ax.set_xlabel("sparsity (%)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -131,7 +131,7 @@ def _figure_md(path: Path | None, out_dir: Path, caption: str) -> str:
     if path is None:
         return "_No data to draw this figure._"
     rel = os.path.relpath(path, out_dir)
-    return f"![{caption}]({rel})\n\n*{caption}*"
+    return f"![{caption.split(':')[0]}]({rel})\n\n*{caption}*"
 
 
 def _slug(text: str) -> str:
@@ -494,7 +494,7 @@ def _section_fig4(ctx: _Context) -> str:
     body = []
     for _, r in speed.iterrows():
         gap = "—" if pd.isna(r["gap"]) else _pm(r["gap"], r["gap_se"])
-        basis = {0: "", 1: "this dataset"}.get(int(r["gap_datasets"]),
+        basis = {0: "—", 1: "this dataset"}.get(int(r["gap_datasets"]),
                                                 f"mean of {int(r['gap_datasets'])} datasets")
         body.append([r[METHOD], _pct(r[SPARSITY]), r[DATASET] or "—", _num(r[EPOCH_TIME_S]),
                      _num(r[DENSE_EPOCH_TIME_S]), _num(r[SPEEDUP_EPOCH]),
@@ -748,7 +748,7 @@ def _write_one(
         csv["alpha"] = csv["alpha"].reindex(columns=tables.ALPHA_COLUMNS)
     paths = {name: _atomic_write_csv(out_dir / f"{name}.csv", frame) for name, frame in csv.items()}
     report_md = _atomic_write_text(
-        out_dir / "report.md", "\n\n".join(s for s in sections if s).rstrip() + "\n"
+        out_dir / "report.md", "\n\n".join(s.strip() for s in sections if s.strip()) + "\n"
     )
     return ReportPaths(
         out_dir=out_dir,
