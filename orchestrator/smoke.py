@@ -32,8 +32,9 @@ def smoke_study(study: Study) -> Study:
         upstream = dataclasses.replace(
             upstream, num_classes=min(upstream.num_classes, 16), images_per_class=60,
             val_images_per_class=10,
-            pretrain=dataclasses.replace(upstream.pretrain, epochs=1),
-            prune=tuple(sorted({**dict(upstream.prune), "epochs": 1}.items())),
+            pretrain=dataclasses.replace(upstream.pretrain, epochs=2),
+            prune=tuple(sorted({**dict(upstream.prune), "steps": 30, "frequency": 5}.items())),
+            prune_overrides=(),
         )
     speed = dataclasses.replace(study.speed, random_arch=None, random_sparsities=(), reps=1,
                                 warmup=1, online_batches=1, batch_sizes=(1, 16))

@@ -149,7 +149,7 @@ def run_prune(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str,
                                         load_checkpoint, save_reference_checkpoint)
     from trainables.masks import global_sparsity
     from trainables.procedural import ProceduralSpec
-    from trainables.pruning import METHODS, prune_config
+    from trainables.pruning import METHODS
     from trainables.upstream import make_loader, upstream_datasets
 
     dense = load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=0)
@@ -161,10 +161,12 @@ def run_prune(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str,
     )
     params = {k: v for k, v in spec.params if k not in ("images_per_class",
                                                         "val_images_per_class")}
-    cfg = prune_config(spec.method, params)
+    batch_size = int(params.pop("batch_size", 128))
+    entry = METHODS.get(spec.method)
+    cfg = prune_config(entry.meta["config"], spec.method, params)
     t0 = time.perf_counter()
-    result = METHODS.get(spec.method).fn(
-        model, make_loader(train, cfg.batch_size, True, spec.seed),
+    result = entry.fn(
+        model, make_loader(train, batch_size, True, spec.seed),
         make_loader(val, 256, False, spec.seed), spec.sparsity / 100, cfg, spec.seed,
         report=report,
     )
@@ -180,6 +182,16 @@ def run_prune(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str,
             "filters_pruned_share": filters_pruned_share(pruned.state_dict()),
             "train_time_s": time.perf_counter() - t0,
             "history": history if isinstance(history, list) else []}
+
+
+def prune_config(cls: type, method: str, params: dict[str, Any]) -> Any:
+    """The method's config dataclass from the study's ``upstream.prune`` settings."""
+    valid = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - valid)
+    if unknown:
+        raise ValueError(f"upstream.prune for {method!r}: unknown key {unknown[0]!r}; "
+                         f"valid keys: {', '.join(sorted(valid | {'batch_size'}))}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
 
 
 def run_linear(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
