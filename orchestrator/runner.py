@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -71,6 +72,27 @@ def init_ray(options: SweepOptions) -> None:
         ray.init(address=options.address, **kwargs)
     else:
         ray.init(num_cpus=options.num_cpus, **kwargs)
+
+
+def cluster_warnings(study: Study, options: SweepOptions) -> list[str]:
+    """Paths that work on one machine but not across a cluster's nodes (``--address``).
+
+    Trials on every node write under ``--out`` (features, zoo, Ray Tune storage) and read
+    the data and checkpoint folders, so these must be absolute paths on a shared mount.
+    """
+    if not options.address:
+        return []
+    found = []
+    tmp = Path(tempfile.gettempdir()).resolve()
+    if options.out_dir.resolve().is_relative_to(tmp):
+        found.append(f"--out {options.out_dir} is under {tmp}, which is local to each node; "
+                     "on a multi-node cluster put it on the shared mount (docs/cluster.md)")
+    for key, value in (("data_root", study.data_root), ("checkpoint_dir", study.checkpoint_dir)):
+        if value and not Path(value).expanduser().is_absolute():
+            found.append(f"{key} {value!r} is relative: trials on other nodes (and Tune trials, "
+                         "which run in their own folder) cannot find it; pass an absolute path "
+                         "on the shared mount")
+    return found
 
 
 def cluster_resources() -> dict[str, float]:
@@ -265,13 +287,18 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
         return 2
     uri = options.tracking_uri or default_tracking_uri(out)
     try:
-        tracker = Tracker(uri, experiment=f"sparse-transfer/{study.name}")
+        # With the default SQLite store, artifacts (the report) stay in the output folder too.
+        artifacts = None if options.tracking_uri else (out / "mlartifacts").as_uri()
+        tracker = Tracker(uri, experiment=f"sparse-transfer/{study.name}",
+                          artifact_location=artifacts)
     except TrackingError as e:
         say(f"error: {e}")
         return 2
     ledger = Ledger(out / "trials")
     say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {out} · "
         f"MLflow {redact(uri)}")
+    for warning in cluster_warnings(study, options):
+        say(f"warning: {warning}")
     init_ray(options)
     threads = 1
     ctx = Context(out_dir=str(out), data_root=study.data_root, threads=threads)

@@ -81,14 +81,16 @@ def _finite(v: Any) -> bool:
 class Tracker:
     """The study's MLflow experiment."""
 
-    def __init__(self, tracking_uri: str, experiment: str) -> None:
+    def __init__(self, tracking_uri: str, experiment: str,
+                 artifact_location: str | None = None) -> None:
         self.uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri)
         with _quick_http():
             try:
                 exp = self.client.get_experiment_by_name(experiment)
                 self.experiment_id = (
-                    exp.experiment_id if exp else self.client.create_experiment(experiment)
+                    exp.experiment_id if exp
+                    else self.client.create_experiment(experiment, artifact_location)
                 )
             except Exception as e:  # noqa: BLE001 - any failure here means "cannot track"
                 raise TrackingError(
