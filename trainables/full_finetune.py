@@ -14,8 +14,10 @@ parameters are trained and BN running statistics are updated. We follow the code
 the paper's numbers; ``freeze_bn=True`` keeps BN affine parameters and running statistics at
 the checkpoint's values for those who read the sentence the other way.
 
-The Ray Train wrapper (``train_loop_per_worker``, ``run_full_finetune_trainer``) lives at the
-bottom of this file and imports Ray lazily, so the loop itself has no Ray dependency.
+The Ray wrappers live at the bottom of this file and import Ray lazily, so the loop itself has
+no Ray dependency: ``run_full_finetune_trainer`` (a TorchTrainer, DDP over several workers,
+called from a Tune function trainable) and ``run_full_finetune_in_trial`` (one worker, in the
+Tune trial's own process, which saves the TorchTrainer's start-up of ~20 s per trial here).
 """
 
 from __future__ import annotations
@@ -389,6 +391,49 @@ def _check_mask(fixed: FixedMask, zeros_start: int, total: int) -> dict[str, int
 # --- Ray Train wrapper -------------------------------------------------------------------
 
 
+def _built(config: dict[str, Any]) -> tuple[nn.Module, Mapping[str, torch.Tensor], Any, Any]:
+    """Run ``config["build"]`` after seeding, so the new classifier's init is the seed's."""
+    torch.manual_seed(int(config["seed"]))
+    model, masks, train_ds, test_ds = config["build"]()
+    if config.get("freeze_bn", False):
+        freeze_batchnorm(model)  # before DDP, which registers only trainable parameters
+    return model, masks, train_ds, test_ds
+
+
+def _state_from(checkpoint: Any) -> dict | None:
+    """The training state inside a Ray (Train or Tune) checkpoint, or None."""
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+
+
+def _run_from_config(
+    config: dict[str, Any], model: nn.Module, masks: Mapping[str, torch.Tensor],
+    train_ds: Any, test_ds: Any, *, device: Any, state: dict | None, checkpoint_fn: CheckpointFn,
+) -> FullResult:
+    return full_finetune(
+        model,
+        masks,
+        train_ds,
+        test_ds,
+        arch=config["arch"],
+        num_classes=config["num_classes"],
+        metric=config["metric"],
+        recipe=config["recipe"],
+        seed=int(config["seed"]),
+        device=device,
+        state=state,
+        checkpoint_fn=checkpoint_fn,
+        num_workers=int(config.get("loader_workers", 0)),
+        freeze_bn=bool(config.get("freeze_bn", False)),
+    )
+
+
+def _save_state(bundle: dict, folder: str) -> None:
+    torch.save(bundle, Path(folder) / STATE_FILE)
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """One Ray Train worker of a full-finetuning run (DDP over the trial's workers).
 
@@ -406,18 +451,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
-    seed = int(config["seed"])
-    torch.manual_seed(seed)
-    model, masks, train_ds, test_ds = config["build"]()
-    if config.get("freeze_bn", False):
-        freeze_batchnorm(model)  # before DDP, which registers only trainable parameters
-
-    state = None
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
-
+    model, masks, train_ds, test_ds = _built(config)
+    state = _state_from(ray.train.get_checkpoint())
     device = ray.train.torch.get_device()
     model = ray.train.torch.prepare_model(model)  # DDP when world size > 1 (gloo on CPU)
     rank = ray.train.get_context().get_world_rank()
@@ -428,25 +463,45 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             ray.train.report(metrics, checkpoint=None)
             return
         with tempfile.TemporaryDirectory() as folder:
-            torch.save(bundle, Path(folder) / STATE_FILE)
+            _save_state(bundle, folder)
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
 
-    full_finetune(
-        model,
-        masks,
-        train_ds,
-        test_ds,
-        arch=config["arch"],
-        num_classes=config["num_classes"],
-        metric=config["metric"],
-        recipe=config["recipe"],
-        seed=seed,
-        device=device,
-        state=state,
-        checkpoint_fn=checkpoint_fn,
-        num_workers=int(config.get("loader_workers", 0)),
-        freeze_bn=bool(config.get("freeze_bn", False)),
-    )
+    _run_from_config(config, model, masks, train_ds, test_ds, device=device, state=state,
+                     checkpoint_fn=checkpoint_fn)
+
+
+def run_full_finetune_in_trial(config: dict[str, Any], *, use_gpu: bool = False) -> dict:
+    """The same run in the calling Tune function trainable's process: no TorchTrainer.
+
+    Why: a TorchTrainer starts a controller and worker actors, each a new Python process that
+    imports torch and Ray Train; on the 2-core machine under load ``TorchTrainer.fit()`` of a
+    trivial loop took about 20 s (benchmarks/mask_overhead.py --trainer-startup), a large
+    share of a tiny-study trial. With one worker there is nothing to distribute, so this runs
+    ``full_finetune`` in place and reports every epoch with ``tune.report`` (checkpoint
+    attached); a restored Tune trial resumes from ``tune.get_checkpoint()``.
+
+    Args:
+        config: as for ``train_loop_per_worker``.
+        use_gpu: train on the trial's GPU when CUDA is available.
+
+    Returns:
+        The last epoch's metrics (``REPORT_KEYS`` plus ``masked_zeros``, ``masked_total``).
+    """
+    from ray import tune
+
+    model, masks, train_ds, test_ds = _built(config)
+    state = _state_from(tune.get_checkpoint())
+    device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+
+    def checkpoint_fn(epoch: int, bundle: dict) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            _save_state(bundle, folder)
+            tune.report(dict(bundle["history"][-1]),
+                        checkpoint=tune.Checkpoint.from_directory(folder))
+
+    result = _run_from_config(config, model, masks, train_ds, test_ds, device=device,
+                              state=state, checkpoint_fn=checkpoint_fn)
+    return dict(result.history[-1])
 
 
 def run_full_finetune_trainer(

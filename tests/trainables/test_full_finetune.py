@@ -16,6 +16,7 @@ from trainables.full_finetune import (
     FixedMask,
     FullResult,
     full_finetune,
+    run_full_finetune_in_trial,
     run_full_finetune_trainer,
 )
 from trainables.linear_finetune import REPORT_KEYS
@@ -141,10 +142,10 @@ def test_fixed_mask_detects_a_broken_mask() -> None:
 # --- Ray Train (DDP over 2 CPU workers) --------------------------------------------------
 
 
-def _build(seed: int):
+def _build(seed: int, data_seed: int | None = None):
     """Everything a worker needs; module-level so Ray can pickle it by reference."""
     model, masks = sparse_model(seed=seed)
-    train, test = toy_data(seed=seed, n_train=32, n_test=16)
+    train, test = toy_data(seed=seed if data_seed is None else data_seed, n_train=32, n_test=16)
     return model, masks, train, test
 
 
@@ -174,17 +175,47 @@ def test_two_worker_ddp_keeps_mask_and_resumes(ray_cluster, tmp_path: Path) -> N
         "seed": 3,
     }
     kwargs = dict(num_workers=2, use_gpu=False, storage_path=tmp_path, name="ddp")
-    metrics = run_full_finetune_trainer(config, **kwargs)
-    assert metrics["epoch"] == 1 and metrics["masked_zeros"] == zeros_before
+    first = run_full_finetune_trainer(config, **kwargs)
+    assert first["epoch"] == 1 and first["masked_zeros"] == zeros_before
 
-    # same storage_path and name: Train V2 resumes from the latest checkpoint (epoch 1)
+    # Same storage_path and name: Train V2 resumes from the latest checkpoint (epoch 1). Other
+    # data in the second run proves it: a fresh run would recompute epoch 1 differently.
     config["recipe"] = Recipe(epochs=2, lr=0.01, batch_size=16, milestones=())
+    config["build"] = functools.partial(_build, 3, data_seed=99)
     metrics = run_full_finetune_trainer(config, **kwargs)
     assert metrics["epoch"] == 2 and metrics["masked_zeros"] == zeros_before
 
     state = _latest_state(tmp_path / "ddp")
     assert [r["epoch"] for r in state["history"]] == [1, 2]
+    assert state["history"][0] == {k: v for k, v in first.items() if k in state["history"][0]}
+    assert "masked_zeros" in state["history"][0]  # written by the first run's last epoch
     model = _build(3)[0]
     model.load_state_dict(state["model"])
     assert _zeros(model) == zeros_before
     assert int((model.fc.weight == 0).sum()) == 0
+
+
+def _tune_trial(config: dict) -> None:
+    """A Tune function trainable running the one-worker path in its own process."""
+    run_full_finetune_in_trial(config)
+
+
+@pytest.mark.slow
+def test_in_trial_path_reports_through_tune(ray_cluster, tmp_path: Path) -> None:
+    from ray import tune
+
+    zeros_before = _zeros(_build(4)[0])
+    config = {"build": functools.partial(_build, 4), "arch": ARCH, "num_classes": 3,
+              "metric": "top1", "seed": 4,
+              "recipe": Recipe(epochs=2, lr=0.01, batch_size=16, milestones=())}
+    tuner = tune.Tuner(
+        tune.with_resources(_tune_trial, {"cpu": 1}),
+        param_space=config,
+        run_config=tune.RunConfig(storage_path=str(tmp_path), name="in_trial", verbose=0),
+    )
+    result = tuner.fit().get_best_result(metric="accuracy_best", mode="max")
+    assert result.error is None
+    assert result.metrics["epoch"] == 2 and result.metrics["masked_zeros"] == zeros_before
+    with result.checkpoint.as_directory() as folder:
+        state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+    assert [r["epoch"] for r in state["history"]] == [1, 2]
