@@ -24,6 +24,9 @@ def resources(study: Study) -> dict[str, str]:
                 + (f" + {m.gpus:g} GPU" if m.use_gpu != "no" else "")
                 + f"), {gpu}; plus 0.2 CPU for the Tune trial"
             )
+            if m.trainer == "auto":
+                out["full"] += (f"; on CPU with 1 worker: the Tune trial itself, {m.cpus:g} CPU"
+                                if m.workers == 1 else "")
     if study.speed.enabled:
         out["speed"] = 'one DeepSparse actor per node with {"speed_node": 1}, all its CPUs'
     return out

@@ -107,6 +107,8 @@ def stage_resources(study: Study, stage: str) -> dict[str, float]:
     mode = study.mode(stage)
     if stage == "linear":
         return {"cpu": mode.cpus, "gpu": mode.gpus}
+    if full_worker_plan(study, cluster_resources())["in_trial"]:
+        return {"cpu": mode.cpus}
     return {"cpu": 0.2}  # the Tune trial only drives a TorchTrainer, whose workers ask more
 
 
@@ -116,14 +118,15 @@ def full_worker_plan(study: Study, res: dict[str, float]) -> dict[str, Any]:
     has_gpu = res.get("GPU", 0) >= 1
     use_gpu = mode.use_gpu == "yes" or (mode.use_gpu == "auto" and has_gpu)
     cpus = min(mode.cpus, max(1.0, res.get("CPU", 1) - 0.2))
+    in_trial = mode.trainer == "auto" and mode.workers == 1 and not use_gpu
     return {"num_workers": mode.workers, "use_gpu": use_gpu, "cpus_per_worker": cpus,
-            "gpus_per_worker": mode.gpus if use_gpu else 0}
+            "gpus_per_worker": mode.gpus if use_gpu else 0, "in_trial": in_trial}
 
 
 def max_concurrent(stage: str, study: Study, res: dict[str, float],
                    options: SweepOptions) -> int | None:
     cap = options.max_concurrent
-    if stage == "full":
+    if stage == "full" and not full_worker_plan(study, res)["in_trial"]:
         plan = full_worker_plan(study, res)
         per = plan["num_workers"] * plan["cpus_per_worker"] + 0.2
         n = max(1, math.floor(res.get("CPU", 1) / per))

@@ -109,10 +109,11 @@ def study_from_args(args: argparse.Namespace) -> Study:
         modes=args.modes, seeds=args.seeds, archs=args.archs,
     )
     changes = {}
-    if args.data_root:
-        changes["data_root"] = args.data_root
-    if args.checkpoint_dir:
-        changes["checkpoint_dir"] = args.checkpoint_dir
+    # Absolute here, in the driver: Tune trials run in their own folder, on any node.
+    for key, given in (("data_root", args.data_root), ("checkpoint_dir", args.checkpoint_dir)):
+        value = given or getattr(study, key)
+        if value:
+            changes[key] = str(Path(value).expanduser().resolve())
     if args.no_speed:
         changes["speed"] = dataclasses.replace(study.speed, enabled=False)
     return dataclasses.replace(study, **changes) if changes else study

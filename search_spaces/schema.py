@@ -74,6 +74,10 @@ class ModeSpec:
     gpus: float = 0.0
     workers: int = 1  # Ray Train workers per full-finetuning trial
     use_gpu: str = "auto"  # "auto" | "yes" | "no"
+    # "ray_train": always a TorchTrainer; "auto": a TorchTrainer when there is something to
+    # distribute (several workers or GPUs), else the Tune trial's own process, because a
+    # TorchTrainer's start-up (new processes importing torch) dwarfs a tiny trial.
+    trainer: str = "ray_train"
 
 
 @dataclass(frozen=True)
@@ -289,6 +293,7 @@ def mode_from(name: str, raw: Mapping[str, Any]) -> ModeSpec:
         gpus=_float(f"{where}.gpus", raw.get("gpus", 0.0)),
         workers=_int(f"{where}.workers", raw.get("workers", 1), 1),
         use_gpu=_choice(f"{where}.use_gpu", raw.get("use_gpu", "auto"), ("auto", "yes", "no")),
+        trainer=_choice(f"{where}.trainer", raw.get("trainer", "ray_train"), ("ray_train", "auto")),
     )
 
 
@@ -446,6 +451,7 @@ def study_to_dict(study: Study) -> dict[str, Any]:
                 "gpus": m.gpus,
                 "workers": m.workers,
                 "use_gpu": m.use_gpu,
+                "trainer": m.trainer,
             }
             for m in study.modes
         },

@@ -216,6 +216,47 @@ def _build_full(spec_dict: dict[str, Any], ctx: dict[str, Any]) -> tuple[Any, An
     return (model, masks, _dataset(spec, ctx, "train", True), _dataset(spec, ctx, "test", False))
 
 
+def _full_in_trial(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+    """Full finetuning in the Tune trial's own process (one CPU worker: nothing to spread).
+
+    The per-epoch state is saved under the trial id (not in Tune's trial folder), so a rerun
+    of the sweep, whatever Tuner runs it, resumes after the last finished epoch.
+    """
+    import os
+
+    import torch
+
+    from search_spaces.trial import to_dict
+    from trainables.full_finetune import STATE_FILE, full_finetune
+
+    torch.manual_seed(spec.seed)  # the new classifier's init depends on the seed only
+    model, masks, train_ds, test_ds = _build_full(to_dict(spec), ctx)
+    state_file = _out(ctx) / "ray" / "train" / spec.trial_id / STATE_FILE
+    state = None
+    if state_file.exists():
+        try:
+            state = torch.load(state_file, map_location="cpu", weights_only=False)
+            log.info("trial %s resumes after epoch %s", spec.trial_id, state["epoch"])
+        except Exception as e:  # noqa: BLE001 - a torn state file means: start over
+            log.warning("ignoring unreadable state %s: %s", state_file, e)
+
+    def checkpoint_fn(epoch: int, bundle: dict[str, Any]) -> None:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state_file.with_name(f".{STATE_FILE}.tmp-{os.getpid()}")
+        torch.save(bundle, tmp)
+        os.replace(tmp, state_file)
+        report(dict(bundle["history"][-1]))
+
+    t0 = time.perf_counter()
+    res = full_finetune(model, masks, train_ds, test_ds, arch=spec.arch,
+                        num_classes=spec.num_classes, metric=spec.metric, recipe=spec.recipe,
+                        seed=spec.seed, state=state, checkpoint_fn=checkpoint_fn)
+    return {"accuracy": res.accuracy_best, "accuracy_last": res.accuracy_last,
+            "best_epoch": res.best_epoch, "masked_zeros": res.masked_zeros,
+            "masked_total": res.masked_total, "train_time_s": time.perf_counter() - t0,
+            "trainer": "in_trial", "history": res.history}
+
+
 def run_full(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
     import torch
 
@@ -226,6 +267,8 @@ def run_full(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, 
     load_backbone(spec)
     _dataset(spec, ctx, "test", False)
     plan = ctx.get("full_plan") or {"num_workers": 1, "use_gpu": False, "cpus_per_worker": 1}
+    if plan.get("in_trial"):
+        return _full_in_trial(spec, ctx, report)
     storage = _out(ctx) / "ray" / "train"
     t0 = time.perf_counter()
     metrics = run_full_finetune_trainer(
@@ -248,7 +291,8 @@ def run_full(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, 
             "best_epoch": last.get("best_epoch", metrics.get("best_epoch")),
             "masked_zeros": metrics.get("masked_zeros"),
             "masked_total": metrics.get("masked_total"),
-            "train_time_s": time.perf_counter() - t0, "history": history}
+            "train_time_s": time.perf_counter() - t0, "trainer": "ray_train",
+            "history": history}
 
 
 STAGES: dict[str, Callable[[TrialSpec, dict[str, Any], Report], dict[str, Any]]] = {
@@ -282,7 +326,7 @@ def tune_entry(config: dict[str, Any]) -> None:
 
     spec = from_dict(config["trial"]["spec"])
     ctx = config["ctx"]
-    if spec.stage == "full":
+    if spec.stage == "full" and not (ctx.get("full_plan") or {}).get("in_trial"):
         # Ray Train's TuneReportCallback reports every epoch; report only the final result.
         final = run_trial(spec, ctx, report=lambda r: None)
     else:
