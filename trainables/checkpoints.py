@@ -706,8 +706,16 @@ def save_reference_checkpoint(
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
     try:
-        torch.save(payload, tmp)
+        # Through a Python file object: a full disk is then an OSError(ENOSPC), where
+        # torch.save(path) says only "RuntimeError: unexpected pos 64 vs 0".
+        with open(tmp, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, dest)
+    except OSError as err:
+        raise OSError(err.errno, f"could not write checkpoint {dest}: {err.strerror or err}",
+                      str(dest)) from err
     finally:
         if tmp.exists():
             tmp.unlink()
