@@ -467,7 +467,8 @@ def online_linear_epoch(
             as ``epoch batches x median batch time``; ``None`` runs the whole epoch.
         warmup_batches: batches run before timing starts (engine and allocator warm-up); they
             are extra, not counted in the epoch.
-        num_cores: PyTorch threads for the head and the augmentation (and a torch backbone).
+        num_cores: PyTorch threads for a torch backbone (data loading and the head run on one
+            thread, as in a DataLoader worker; a DeepSparse engine has its own cores).
 
     Returns:
         An ``EpochTiming``; ``extrapolated`` says whether ``seconds`` was extrapolated.
@@ -502,37 +503,45 @@ def online_linear_epoch(
     optimizer: torch.optim.Optimizer | None = None
     criterion = nn.CrossEntropyLoss()
 
-    def step(batch: Iterator | tuple) -> None:
+    cores = num_cores or torch.get_num_threads()
+
+    def step(it: Iterator) -> None:
         nonlocal head, optimizer
-        x, y = batch  # type: ignore[misc]
+        # Per-image tensor ops and a 64-row linear head are far too small for a thread pool:
+        # on a busy machine 2 threads made ToTensor + Normalize 30x slower than 1. One thread,
+        # as in a DataLoader worker; the backbone alone gets every core.
+        with torch_threads(1):
+            x, y = next(it)
         n = x.shape[0]
         if n < batch_size:
             x = torch.cat([x, x.new_zeros((batch_size - n, *x.shape[1:]))])
-        with torch.inference_mode():
+        with torch_threads(cores), torch.inference_mode():
             f = features(x)
-        f = f[:n].reshape(n, -1).clone()
-        if head is None:
-            head = nn.Linear(f.shape[1], num_classes)
-            optimizer = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
-        loss = criterion(head(f), y % num_classes)
-        optimizer.zero_grad(set_to_none=True)  # type: ignore[union-attr]
-        loss.backward()
-        optimizer.step()  # type: ignore[union-attr]
+        with torch_threads(1):
+            f = f[:n].reshape(n, -1).clone()
+            if head is None:
+                head = nn.Linear(f.shape[1], num_classes)
+                optimizer = torch.optim.SGD(
+                    head.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4
+                )
+            loss = criterion(head(f), y % num_classes)
+            optimizer.zero_grad(set_to_none=True)  # type: ignore[union-attr]
+            loss.backward()
+            optimizer.step()  # type: ignore[union-attr]
 
     seconds: list[float] = []
-    with torch_threads(num_cores or torch.get_num_threads()):
-        it = iter(loader)
-        for _ in range(warmup_batches):
-            try:
-                step(next(it))
-            except StopIteration:
-                it = iter(loader)
-                step(next(it))
-        it = iter(loader)  # the timed epoch starts from a fresh shuffle
-        while len(seconds) < to_time:
-            start = time.perf_counter()
-            step(next(it))
-            seconds.append(time.perf_counter() - start)
+    it = iter(loader)
+    for _ in range(warmup_batches):
+        try:
+            step(it)
+        except StopIteration:
+            it = iter(loader)
+            step(it)
+    it = iter(loader)  # the timed epoch starts from a fresh shuffle
+    while len(seconds) < to_time:
+        start = time.perf_counter()
+        step(it)
+        seconds.append(time.perf_counter() - start)
     median = float(np.median(seconds))
     extrapolated = to_time < epoch_batches
     total = epoch_batches * median if extrapolated else float(sum(seconds))
