@@ -84,9 +84,10 @@ class Tracker:
     def __init__(self, tracking_uri: str, experiment: str,
                  artifact_location: str | None = None) -> None:
         self.uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri)
         with _quick_http():
             try:
+                # Inside the try: a database URI whose driver is missing fails right here.
+                self.client = MlflowClient(tracking_uri=tracking_uri)
                 exp = self.client.get_experiment_by_name(experiment)
                 self.experiment_id = (
                     exp.experiment_id if exp
