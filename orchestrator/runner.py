@@ -84,9 +84,14 @@ def cluster_warnings(study: Study, options: SweepOptions) -> list[str]:
         return []
     found = []
     tmp = Path(tempfile.gettempdir()).resolve()
-    if options.out_dir.resolve().is_relative_to(tmp):
-        found.append(f"--out {options.out_dir} is under {tmp}, which is local to each node; "
-                     "on a multi-node cluster put it on the shared mount (docs/cluster.md)")
+    shared = os.environ.get("SPARSE_TRANSFER_SHARED")  # set on every node by cluster.yaml
+    if shared:
+        if not options.out_dir.resolve().is_relative_to(Path(shared).resolve()):
+            found.append(f"--out {options.out_dir} is not under $SPARSE_TRANSFER_SHARED "
+                         f"({shared}): other nodes cannot see it; use --out {shared}/runs/...")
+    elif options.out_dir.resolve().is_relative_to(tmp):
+        found.append(f"--out {options.out_dir} is under {tmp}, local to each node; on a "
+                     "multi-node cluster put it on the shared mount (README: Run on a cluster)")
     for key, value in (("data_root", study.data_root), ("checkpoint_dir", study.checkpoint_dir)):
         if value and not Path(value).expanduser().is_absolute():
             found.append(f"{key} {value!r} is relative: trials on other nodes (and Tune trials, "
