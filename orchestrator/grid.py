@@ -88,10 +88,11 @@ class FileHashes:
 
 
 def _checkpoint_file(study: Study, m: MethodSpec, arch: str, sparsity: int) -> Path:
+    # Absolute: Tune runs each trial in its own folder, where a relative path means nothing.
     given = m.checkpoint_for(sparsity)
     if given:
-        return Path(given)
-    base = Path(study.checkpoint_dir or "checkpoints")
+        return Path(given).expanduser().resolve()
+    base = Path(study.checkpoint_dir or "checkpoints").expanduser().resolve()
     return base / study.checkpoint_pattern.format(arch=arch, method=m.name, sparsity=sparsity)
 
 
