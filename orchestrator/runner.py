@@ -55,6 +55,10 @@ def pending(trials: list[TrialSpec], ledger: Ledger, retry_failed: bool) -> list
 
 
 def init_ray(options: SweepOptions) -> None:
+    if not options.address:
+        # A local Ray serves this machine only: Ray then binds its ports (GCS, raylet, workers)
+        # to 127.0.0.1 instead of all interfaces. Read by Ray at import; "1" opts out.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -71,7 +75,9 @@ def init_ray(options: SweepOptions) -> None:
     if options.address:
         ray.init(address=options.address, **kwargs)
     else:
-        ray.init(num_cpus=options.num_cpus, **kwargs)
+        # "local": always a fresh Ray of our own; with no address, ray.init() would join the
+        # last `ray start` cluster on this machine (another user's, or a dead one's address).
+        ray.init(address="local", num_cpus=options.num_cpus, **kwargs)
 
 
 def cluster_warnings(study: Study, options: SweepOptions) -> list[str]:
