@@ -562,6 +562,15 @@ def load_checkpoint(
         if resolved:
             log.info("%s: architecture inferred from keys and shapes: %s", p, resolved)
 
+    # NaN in a BatchNorm statistic does not even make the finetuning loss NaN (train-mode BN):
+    # the trial would "finish" at chance accuracy. Refuse the file instead.
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(
+            f"checkpoint {p} holds NaN or infinite values in {len(bad)} tensor(s) "
+            f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); expected finite weights"
+        )
+
     names = prunable_weight_names(sd)
     masks = masks_lib.masks_from_weights(sd, names)
     zeros, total = masks_lib.count_zeros(sd, names)
