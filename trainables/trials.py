@@ -271,15 +271,23 @@ def run_full(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, 
         return _full_in_trial(spec, ctx, report)
     storage = _out(ctx) / "ray" / "train"
     t0 = time.perf_counter()
-    metrics = run_full_finetune_trainer(
-        {"build": functools.partial(_build_full, to_dict(spec), dict(ctx)),
-         "arch": spec.arch, "num_classes": spec.num_classes, "metric": spec.metric,
-         "recipe": spec.recipe, "seed": spec.seed},
-        num_workers=int(plan["num_workers"]), use_gpu=bool(plan["use_gpu"]),
-        storage_path=storage, name=spec.trial_id,
-        cpus_per_worker=float(plan.get("cpus_per_worker", 1)),
-        max_failures=2,  # a dead worker restarts from the last epoch checkpoint
-    )
+    try:
+        metrics = run_full_finetune_trainer(
+            {"build": functools.partial(_build_full, to_dict(spec), dict(ctx)),
+             "arch": spec.arch, "num_classes": spec.num_classes, "metric": spec.metric,
+             "recipe": spec.recipe, "seed": spec.seed},
+            num_workers=int(plan["num_workers"]), use_gpu=bool(plan["use_gpu"]),
+            storage_path=storage, name=spec.trial_id,
+            cpus_per_worker=float(plan.get("cpus_per_worker", 1)),
+            # No restarts inside Ray Train (they retry a NaN loss too): a dead worker fails
+            # the Tune trial, whose retries resume from the last epoch checkpoint (same name).
+            max_failures=0,
+        )
+    except Exception as e:  # Ray Train wraps the workers' own exceptions in WorkerGroupError
+        failures = list(getattr(e, "worker_failures", {}).values())
+        if not failures or not all(isinstance(f, DETERMINISTIC) for f in failures):
+            raise  # a worker died: Tune retries the trial
+        raise next((f for f in failures if not isinstance(f, RuntimeError)), failures[0]) from None
     history: list[dict[str, Any]] = []
     ckpts = sorted((storage / spec.trial_id).glob(f"checkpoint_*/{STATE_FILE}"))
     if ckpts:
