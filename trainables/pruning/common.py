@@ -1,0 +1,308 @@
+"""What every pruning method shares: its budget config, result, schedules and magnitude masks.
+
+Each method module (``gmp``, ``woodfisher``, ``acdc``, ``str_``, ``rigl``, ``lth``) holds one
+plain function that does the work and a small registered ``prune`` entry with the common
+signature::
+
+    prune(model, train_loader, val_loader, target: float, cfg, seed: int, report=None)
+        -> PruneResult
+
+``model`` is the dense pretrained network (modified in place and returned in the result),
+``target`` the global sparsity as a fraction in [0, 1] over the prunable weights (every Conv2d
+and Linear ``.weight``, ``trainables.masks``), ``cfg`` the method's config dataclass (a
+``PruneConfig`` subclass, so a study file can tune the shared budget fields uniformly).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from trainables.masks import Masks, apply_masks, global_sparsity, prunable_names
+from trainables.upstream import evaluate
+
+Report = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """The training budget of a pruning run; methods subclass it with their own knobs.
+
+    Args:
+        steps: optimisation steps of the whole run (pruning + finetuning), batches of the
+            train loader (the loader is cycled across epochs).
+        lr: peak SGD learning rate (the model is already trained, so small).
+        momentum: SGD momentum.
+        weight_decay: SGD weight decay on the network's weights.
+        frequency: steps between mask updates (pruning steps, RigL drop/grow, ...).
+        finetune_fraction: share of ``steps`` after the last mask change, spent training with
+            the final mask fixed.
+        lr_schedule: ``"cosine"`` (decays to 0 over ``steps``) or ``"constant"``.
+        exclude: module names left dense (e.g. ``("fc",)``); the paper prunes all of them.
+        report_every: call ``report`` with the running train loss every this many steps.
+    """
+
+    steps: int = 120
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-5
+    frequency: int = 10
+    finetune_fraction: float = 0.3
+    lr_schedule: str = "cosine"
+    exclude: tuple[str, ...] = ()
+    report_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"{type(self).__name__}.steps must be >= 1, got {self.steps}")
+        if self.lr <= 0:
+            raise ValueError(f"{type(self).__name__}.lr must be > 0, got {self.lr}")
+        if self.frequency < 1:
+            raise ValueError(f"{type(self).__name__}.frequency must be >= 1, got {self.frequency}")
+        if not 0.0 <= self.finetune_fraction < 1.0:
+            raise ValueError(
+                f"{type(self).__name__}.finetune_fraction must be in [0, 1), got {self.finetune_fraction}"
+            )
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(
+                f"{type(self).__name__}.lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}"
+            )
+
+    @property
+    def prune_steps(self) -> int:
+        """Steps before the final finetuning phase (the last mask change happens by then)."""
+        return max(1, int(round(self.steps * (1.0 - self.finetune_fraction))))
+
+
+@dataclass
+class PruneResult:
+    """A pruned model, its masks (True = kept) and what the method measured.
+
+    ``info`` always has ``"method"``, ``"target"``, ``"sparsity"`` (measured, fraction),
+    ``"val_accuracy"`` (percent), ``"seconds"`` and ``"steps"``; methods add their own.
+    """
+
+    model: nn.Module
+    masks: Masks
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def check_target(target: float) -> float:
+    if not isinstance(target, (int, float)) or not 0.0 <= float(target) <= 1.0:
+        raise ValueError(f"target sparsity must be a fraction in [0, 1], got {target!r}")
+    return float(target)
+
+
+# ----------------------------------------------------------------------------------- schedules
+
+
+def cubic_sparsity(step: int, total: int, final: float, initial: float = 0.0) -> float:
+    """Zhu & Gupta's gradual schedule: ``s_t = s_f + (s_i - s_f) (1 - t/T)^3``, t clipped to [0, T].
+
+    Args:
+        step: t, steps since pruning began.
+        total: T, steps over which sparsity rises from ``initial`` to ``final``.
+        final: s_f, the target sparsity (fraction).
+        initial: s_i, the sparsity at t = 0.
+    """
+    if total <= 0:
+        return final
+    frac = min(max(step / total, 0.0), 1.0)
+    return final + (initial - final) * (1.0 - frac) ** 3
+
+
+def lr_at(step: int, cfg: PruneConfig, total: int | None = None) -> float:
+    """Learning rate at ``step`` of a run of ``total`` steps (default ``cfg.steps``)."""
+    total = cfg.steps if total is None else total
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * min(step, total) / total))
+
+
+# -------------------------------------------------------------------------------------- masks
+
+
+def weights_of(model: nn.Module, names: Iterable[str]) -> dict[str, torch.Tensor]:
+    params = dict(model.named_parameters())
+    return {n: params[n] for n in names}
+
+
+def masks_from_scores(scores: Mapping[str, torch.Tensor], target: float) -> Masks:
+    """Global masks pruning exactly ``round(target * total)`` lowest-scoring weights.
+
+    Ties are broken by position (``torch.topk`` on the concatenation), so the count is exact.
+    """
+    names = list(scores)
+    flat = torch.cat([scores[n].detach().reshape(-1).float() for n in names])
+    total = flat.numel()
+    n_prune = int(round(check_target(target) * total))
+    keep = torch.ones(total, dtype=torch.bool, device=flat.device)
+    if n_prune > 0:
+        idx = torch.topk(flat, n_prune, largest=False, sorted=False).indices
+        keep[idx] = False
+    out: Masks = {}
+    offset = 0
+    for n in names:
+        k = scores[n].numel()
+        out[n] = keep[offset : offset + k].reshape(scores[n].shape)
+        offset += k
+    return out
+
+
+def global_magnitude_masks(model: nn.Module, target: float, exclude: Iterable[str] = ()) -> Masks:
+    """Keep the ``1 - target`` largest-magnitude prunable weights, ranked over all layers."""
+    w = weights_of(model, prunable_names(model, exclude))
+    return masks_from_scores({n: t.abs() for n, t in w.items()}, target)
+
+
+def mask_sparsity(masks: Mapping[str, torch.Tensor]) -> float:
+    total = sum(m.numel() for m in masks.values())
+    kept = sum(int(m.sum()) for m in masks.values())
+    return 1.0 - kept / total if total else 0.0
+
+
+@torch.no_grad()
+def mask_grads(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
+    """Zero the gradient of pruned weights, so momentum never revives them."""
+    params = dict(model.named_parameters())
+    for n, m in masks.items():
+        g = params[n].grad
+        if g is not None:
+            g.mul_(m.to(g.dtype))
+
+
+# ----------------------------------------------------------------------------------- training
+
+
+def cycle(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of ``loader`` forever (a new shuffled epoch each pass)."""
+    if len(loader) == 0:
+        raise ValueError("the train loader is empty")
+    while True:
+        yield from loader
+
+
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def make_optimizer(params: Iterable[torch.nn.Parameter], cfg: PruneConfig) -> torch.optim.SGD:
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = lr * g.get("lr_scale", 1.0)
+
+
+class Trainer:
+    """SGD steps on a model whose pruned weights stay zero: the loop the methods share.
+
+    Why a small class rather than one loop per method: every method is "train with this
+    mask, change the mask now and then"; the methods differ only in when and how the mask
+    changes, which they decide between calls to ``step``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_loader: DataLoader,
+        cfg: PruneConfig,
+        total_steps: int | None = None,
+        report: Report | None = None,
+    ) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.total = cfg.steps if total_steps is None else total_steps
+        self.batches = cycle(train_loader)
+        self.device = device_of(model)
+        self.opt = make_optimizer(model.parameters(), cfg)
+        self.criterion = nn.CrossEntropyLoss()
+        self.report = report
+        self.step_count = 0
+        self.loss_sum = 0.0
+        self.loss_n = 0
+        self.masks: Masks | None = None
+
+    def set_masks(self, masks: Masks | None) -> None:
+        """Fix a mask (None = dense training); pruned weights are zeroed at once."""
+        self.masks = masks
+        if masks is not None:
+            apply_masks(self.model, masks)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = next(self.batches)
+        return x.to(self.device), y.to(self.device)
+
+    def step(self, before_update: Callable[[], None] | None = None) -> float:
+        """One SGD step with the current mask; ``before_update`` sees the dense gradients."""
+        self.model.train()
+        set_lr(self.opt, lr_at(self.step_count, self.cfg, self.total))
+        x, y = self.next_batch()
+        loss = self.criterion(self.model(x), y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if before_update is not None:
+            before_update()
+        if self.masks is not None:
+            mask_grads(self.model, self.masks)
+        self.opt.step()
+        if self.masks is not None:
+            apply_masks(self.model, self.masks)
+        self.step_count += 1
+        self.loss_sum += float(loss.detach())
+        self.loss_n += 1
+        if self.report is not None and self.step_count % self.cfg.report_every == 0:
+            self.report(
+                {
+                    "step": self.step_count,
+                    "train_loss": self.loss_sum / self.loss_n,
+                    "sparsity": global_sparsity(self.model, self.cfg.exclude),
+                }
+            )
+            self.loss_sum, self.loss_n = 0.0, 0
+        return float(loss.detach())
+
+    def run(self, n: int) -> None:
+        for _ in range(n):
+            self.step()
+
+    def reset_momentum(self) -> None:
+        """Drop SGD momentum (used when weights come back after a mask change)."""
+        self.opt.state.clear()
+
+
+def finish(
+    method: str,
+    model: nn.Module,
+    masks: Masks,
+    val_loader: DataLoader | None,
+    target: float,
+    cfg: PruneConfig,
+    start: float,
+    steps: int,
+    report: Report | None = None,
+    **extra: Any,
+) -> PruneResult:
+    """Zero masked weights, measure sparsity and val accuracy, build the result."""
+    import time
+
+    apply_masks(model, masks)
+    info: dict[str, Any] = {
+        "method": method,
+        "target": target,
+        "sparsity": global_sparsity(model, cfg.exclude),
+        "val_accuracy": evaluate(model, val_loader) if val_loader is not None else float("nan"),
+        "steps": steps,
+    }
+    info.update(extra)
+    info["seconds"] = time.perf_counter() - start
+    if report is not None:
+        report({k: info[k] for k in ("sparsity", "val_accuracy", "steps", "seconds")} | {"done": True})
+    return PruneResult(model=model, masks={n: m.clone() for n, m in masks.items()}, info=info)

@@ -1,0 +1,206 @@
+"""STR: Soft Threshold weight Reparameterization (Kusupati et al. 2020), registered as "str".
+
+Each prunable layer l trains its weights through a soft threshold,
+``w_eff = sign(w) * relu(|w| - g(s_l))`` with ``g = sigmoid`` and one learnable scalar ``s_l``
+per layer, initialised low (``g(s_init)`` ~ 0: nothing pruned). Weight decay on ``s`` pulls it
+towards 0, raising every threshold, while the task loss pulls thresholds of useful layers
+down, so each layer finds its own sparsity. (The module is ``str_`` so it does not shadow the
+builtin ``str``.)
+
+Laptop adaptation: the paper reaches its sparsity by hand-tuning one decay value over a
+full ImageNet run; with a budget of a hundred steps the (global) decay on ``s`` is instead
+set every step to the value that moves the mean ``s`` onto the cubic sparsity schedule
+(``tracking_decay``), times a feedback gain. The loss gradient still moves every ``s_l`` on
+its own, so layers end at different thresholds. Once the thresholds' sparsity is within
+``tolerance`` of the target (or at ``prune_steps`` at the latest) the thresholds freeze, the
+weights become ``w_eff``, and a global ranking of the soft-threshold margin ``|w| - g(s_l)``
+fixes the mask to exactly the target (a small correction, recorded as ``fixed_weights``).
+The rest of the budget finetunes with that mask.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.utils.data import DataLoader
+
+from trainables.masks import apply_masks, prunable_names
+from trainables.pruning import METHODS
+from trainables.pruning.common import (
+    PruneConfig,
+    PruneResult,
+    Report,
+    Trainer,
+    check_target,
+    cubic_sparsity,
+    cycle,
+    finish,
+    lr_at,
+    make_optimizer,
+    masks_from_scores,
+    set_lr,
+    weights_of,
+)
+
+
+@dataclass(frozen=True)
+class STRConfig(PruneConfig):
+    """STR knobs on top of the shared budget.
+
+    Args:
+        s_init: initial value of every ``s_l`` (threshold ``sigmoid(s_init)``).
+        threshold_lr: SGD learning rate of the ``s_l`` (constant, no momentum).
+        decay_adapt: feedback factor: the decay's gain is multiplied by it after a step that
+            left the sparsity behind the schedule and divided by it otherwise.
+        tolerance: the threshold phase ends once the sparsity is within this of the target.
+    """
+
+    s_init: float = -8.0
+    threshold_lr: float = 0.1
+    decay_adapt: float = 1.05
+    tolerance: float = 0.002
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.threshold_lr <= 0 or self.decay_adapt < 1.0 or not 0 <= self.tolerance < 0.05:
+            raise ValueError(
+                "STRConfig needs threshold_lr > 0, decay_adapt >= 1 and tolerance in [0, 0.05), "
+                f"got {self.threshold_lr}, {self.decay_adapt}, {self.tolerance}"
+            )
+
+
+def soft_threshold(w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``sign(w) * relu(|w| - sigmoid(s))``: STR's effective weight."""
+    return torch.sign(w) * torch.relu(w.abs() - torch.sigmoid(s))
+
+
+def tracking_decay(
+    weights: dict[str, torch.Tensor], s: dict[str, nn.Parameter], level: float, lr: float
+) -> float:
+    """Decay on ``s`` that moves the mean ``s`` to the threshold of ``level`` in one step.
+
+    The goal is ``s* = logit(t*)`` with ``t*`` the global magnitude threshold at sparsity
+    ``level``; one SGD step with decay d maps ``s`` to ``s (1 - lr d)`` (plus the loss
+    gradient), so ``d = (1 - s* / mean(s)) / lr``; 0 when the thresholds are already higher.
+    """
+    flat = torch.cat([w.detach().abs().reshape(-1) for w in weights.values()])
+    k = min(flat.numel(), max(1, int(round(level * flat.numel()))))
+    t_star = min(max(float(flat.kthvalue(k).values), 1e-6), 0.49)
+    s_star = math.log(t_star / (1.0 - t_star))
+    s_mean = float(torch.stack([p.detach() for p in s.values()]).mean())
+    if s_mean >= 0 or s_star <= s_mean:
+        return 0.0
+    return (1.0 - s_star / s_mean) / lr
+
+
+def _effective(weights: dict[str, torch.Tensor], s: dict[str, nn.Parameter]) -> dict[str, torch.Tensor]:
+    return {n: soft_threshold(w, s[n]) for n, w in weights.items()}
+
+
+def _sparsity(eff: dict[str, torch.Tensor]) -> float:
+    zeros = sum(int((t == 0).sum()) for t in eff.values())
+    return zeros / sum(t.numel() for t in eff.values())
+
+
+def str_train(
+    model: nn.Module,
+    train_loader: DataLoader,
+    target: float,
+    cfg: STRConfig,
+    report: Report | None = None,
+) -> tuple[nn.Module, dict, dict]:
+    """Run STR in place; returns (model, exact-target masks, info with threshold stats)."""
+    names = prunable_names(model, cfg.exclude)
+    weights = weights_of(model, names)
+    dev = next(model.parameters()).device
+    s = {n: nn.Parameter(torch.tensor(cfg.s_init, device=dev)) for n in names}
+    opt = make_optimizer(model.parameters(), cfg)
+    opt_s = torch.optim.SGD(list(s.values()), lr=cfg.threshold_lr, momentum=0.0, weight_decay=0.0)
+    criterion = nn.CrossEntropyLoss()
+    batches = cycle(train_loader)
+    start_thresholds = {n: float(torch.sigmoid(p.detach())) for n, p in s.items()}
+    gain, decay, decays = 1.0, 0.0, []
+    step, reached = 0, False
+    sparsity = 0.0
+    trace = []
+    model.train()
+    while step < cfg.prune_steps:
+        set_lr(opt, lr_at(step, cfg))
+        x, y = next(batches)
+        eff = _effective(weights, s)
+        loss = criterion(functional_call(model, eff, (x.to(dev),)), y.to(dev))
+        opt.zero_grad(set_to_none=True)
+        opt_s.zero_grad(set_to_none=True)
+        loss.backward()
+        scheduled = cubic_sparsity(step + 1, cfg.prune_steps, target)
+        decay = gain * tracking_decay(weights, s, scheduled, cfg.threshold_lr)
+        decays.append(decay)
+        for g in opt_s.param_groups:
+            g["weight_decay"] = decay
+        opt.step()
+        opt_s.step()
+        step += 1
+        with torch.no_grad():
+            sparsity = _sparsity(_effective(weights, s))
+        gain = gain * cfg.decay_adapt if sparsity < scheduled else gain / cfg.decay_adapt
+        gain = min(max(gain, 0.25), 4.0)
+        if step % cfg.frequency == 0:
+            trace.append((step, sparsity))
+        if report is not None and step % cfg.report_every == 0:
+            report({"step": step, "train_loss": float(loss.detach()), "sparsity": sparsity})
+        if sparsity >= target - cfg.tolerance:
+            reached = True
+            break
+
+    with torch.no_grad():
+        thresholds = {n: torch.sigmoid(p).detach() for n, p in s.items()}
+        eff = _effective(weights, s)
+        margin = {n: weights[n].abs() - thresholds[n] for n in names}
+        masks = masks_from_scores(margin, target)
+        fixed = sum(int((masks[n] != (eff[n] != 0)).sum()) for n in names)
+        for n in names:
+            # Kept weights take their soft-thresholded value; the few that the exact-target
+            # correction restores (margin <= 0) keep their raw value.
+            new = torch.where(margin[n] > 0, eff[n], weights[n])
+            weights[n].copy_(torch.where(masks[n], new, torch.zeros_like(new)))
+        apply_masks(model, masks)
+
+    # Finetune with the fixed mask for the rest of the budget (plain weights now).
+    trainer = Trainer(model, train_loader, cfg, report=report)
+    trainer.step_count = step
+    trainer.set_masks(masks)
+    trainer.run(cfg.steps - step)
+    info = {
+        "thresholds_start": start_thresholds,
+        "thresholds_end": {n: float(t) for n, t in thresholds.items()},
+        "sparsity_from_thresholds": sparsity,
+        "reached_by_thresholds": reached,
+        "switch_step": step,
+        "fixed_weights": fixed,
+        "decays": decays,
+        "sparsity_trace": trace,
+    }
+    return model, masks, info
+
+
+@METHODS.register("str", label="STR", family="regularization", needs="dense", config=STRConfig)
+def prune(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader | None,
+    target: float,
+    cfg: STRConfig = STRConfig(),
+    seed: int = 0,
+    report: Report | None = None,
+) -> PruneResult:
+    """STR from the dense ``model`` to global sparsity ``target`` (fraction)."""
+    target = check_target(target)
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    model, masks, info = str_train(model, train_loader, target, cfg, report)
+    return finish("str", model, masks, val_loader, target, cfg, start, cfg.steps, report, **info)
