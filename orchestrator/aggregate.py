@@ -52,6 +52,8 @@ def write_results(df: pd.DataFrame, path: Path) -> None:
     try:
         df.to_parquet(tmp, index=False)
         os.replace(tmp, path)
+    except OSError as e:  # e.g. a full disk: say which file (pyarrow does not)
+        raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from e
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -27,6 +27,8 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # e.g. a full disk: say which file
+        raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from e
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -337,6 +337,9 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
     except KeyboardInterrupt:
         say("interrupted: finished trials are saved; rerun the same command to resume")
         return 130
+    except OSError as e:  # full disk, lost mount: the message names the file
+        say(f"error: {e}\nthe sweep stopped; finished trials are saved; fix it and rerun")
+        return 3
     except Exception:  # noqa: BLE001 - say what broke, keep what finished
         traceback.print_exc()
         say("the sweep stopped on an error; finished trials are saved; rerun to resume")

@@ -723,8 +723,8 @@ def save_reference_checkpoint(
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
     except OSError as err:
-        raise OSError(err.errno, f"could not write checkpoint {dest}: {err.strerror or err}",
-                      str(dest)) from err
+        raise OSError(err.errno, f"could not write checkpoint {dest}: {err.strerror or err}") \
+            from err
     finally:
         if tmp.exists():
             tmp.unlink()
