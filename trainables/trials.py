@@ -243,8 +243,14 @@ def _full_in_trial(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict
     def checkpoint_fn(epoch: int, bundle: dict[str, Any]) -> None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = state_file.with_name(f".{STATE_FILE}.tmp-{os.getpid()}")
-        torch.save(bundle, tmp)
-        os.replace(tmp, state_file)
+        try:
+            with open(tmp, "wb") as fh:  # a full disk is OSError(ENOSPC), not torch's RuntimeError
+                torch.save(bundle, fh)
+            os.replace(tmp, state_file)
+        except OSError as e:
+            raise OSError(e.errno, f"could not write {state_file}: {e.strerror or e}") from e
+        finally:
+            tmp.unlink(missing_ok=True)
         report(dict(bundle["history"][-1]))
 
     t0 = time.perf_counter()
