@@ -16,6 +16,7 @@ and Linear ``.weight``, ``trainables.masks``), ``cfg`` the method's config datac
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -48,7 +49,7 @@ class PruneConfig:
         report_every: call ``report`` with the running train loss every this many steps.
     """
 
-    steps: int = 120
+    steps: int = 200
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 5e-5
@@ -216,6 +217,7 @@ class Trainer:
         cfg: PruneConfig,
         total_steps: int | None = None,
         report: Report | None = None,
+        start_step: int = 0,
     ) -> None:
         self.model = model
         self.cfg = cfg
@@ -225,7 +227,7 @@ class Trainer:
         self.opt = make_optimizer(model.parameters(), cfg)
         self.criterion = nn.CrossEntropyLoss()
         self.report = report
-        self.step_count = 0
+        self.step_count = start_step  # the lr schedule continues from here
         self.loss_sum = 0.0
         self.loss_n = 0
         self.masks: Masks | None = None
@@ -291,8 +293,6 @@ def finish(
     **extra: Any,
 ) -> PruneResult:
     """Zero masked weights, measure sparsity and val accuracy, build the result."""
-    import time
-
     apply_masks(model, masks)
     info: dict[str, Any] = {
         "method": method,

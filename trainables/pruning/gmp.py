@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -83,8 +84,6 @@ def prune(
     report: Report | None = None,
 ) -> PruneResult:
     """GMP from the dense ``model`` to global sparsity ``target`` (fraction)."""
-    import torch
-
     target = check_target(target)
     torch.manual_seed(seed)
     start = time.perf_counter()

@@ -106,18 +106,14 @@ def prune(
         result = entry.fn(copy.deepcopy(model), train_loader, None, target, source_cfg, seed)
         mask_source = result.masks
         source_info = {"source_sparsity": result.info["sparsity"]}
-    masked, masks = lth_transfer_masks(model, mask_source, cfg.exclude)
+    _, masks = lth_transfer_masks(model, mask_source, cfg.exclude)  # validates the masks
+    # finish() applies the masks to ``model`` in place: the caller's model becomes the result.
+    missing = [n for n in prunable_names(model, cfg.exclude) if n not in masks]
+    if missing:
+        raise ValueError(f"lth_t: the mask source has no mask for {missing}")
     got = mask_sparsity(masks)
     if abs(got - target) > 0.01:
         raise ValueError(f"lth_t: the mask source has sparsity {got:.4f}, expected target {target:.4f}")
-    with torch.no_grad():
-        params = dict(model.named_parameters())
-        for n, p in masked.named_parameters():
-            params[n].copy_(p)
-    names = prunable_names(model, cfg.exclude)
-    missing = [n for n in names if n not in masks]
-    if missing:
-        raise ValueError(f"lth_t: the mask source has no mask for {missing}")
     return finish(
         "lth_t", model, masks, val_loader, target, cfg, start, 0, report,
         mask_from=cfg.mask_from, mask_sparsity=got, **source_info,

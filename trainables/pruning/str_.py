@@ -171,8 +171,7 @@ def str_train(
         apply_masks(model, masks)
 
     # Finetune with the fixed mask for the rest of the budget (plain weights now).
-    trainer = Trainer(model, train_loader, cfg, report=report)
-    trainer.step_count = step
+    trainer = Trainer(model, train_loader, cfg, report=report, start_step=step)
     trainer.set_masks(masks)
     trainer.run(cfg.steps - step)
     info = {
