@@ -136,11 +136,17 @@ class ProceduralSpec:
             raise ValueError(f"ProceduralSpec.rotation must be in [0, 45) degrees, got {self.rotation}")
 
     def class_name(self, label: int) -> str:
-        """A readable name of class ``label`` (e.g. ``"star/checker"``, ``"stripe_angle/30"``)."""
+        """A readable name of class ``label`` (e.g. ``"star/checker"``, ``"stripe_angle/30.0deg"``)."""
         p = _class_params(self, label)
         if self.fine_grained is None:
             return f"{p['shape']}/{p['texture']}"
-        return f"{self.fine_grained}/{label}"
+        detail = {
+            "stripe_angle": lambda: f"{p.get('angle', 0):.1f}deg",
+            "shape_detail": lambda: f"{p.get('points')}pt-{'deep' if p.get('inner') == 0.45 else 'shallow'}",
+            "stripe_period": lambda: f"period{p.get('period', 0):.3f}",
+            "hue": lambda: f"hue{p.get('hue', 0):.3f}",
+        }[self.fine_grained]()
+        return f"{self.fine_grained}/{detail}"
 
 
 def fine_grained_spec(

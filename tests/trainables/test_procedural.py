@@ -71,6 +71,8 @@ def test_images_differ_across_classes_beyond_noise():
 def test_fine_grained_variants_generate_their_class_count(variant):
     spec = fine_grained_spec(variant)
     assert spec.fine_grained == variant and spec.num_classes == FINE_GRAINED[variant][0]
+    names = [spec.class_name(c) for c in range(spec.num_classes)]
+    assert len(set(names)) == spec.num_classes and all(n.startswith(variant) for n in names)
     imgs, labels = generate(spec, 2, seed=0)
     assert imgs.shape == (2 * spec.num_classes, 32, 32, 3)
     assert set(labels.tolist()) == set(range(spec.num_classes))
