@@ -37,6 +37,7 @@ class Progress:
                  out: Callable[[str], None] | None = None) -> None:
         self.stage, self.total, self.every = stage, total, every
         self.finished = self.failed = self.running = 0
+        self.latest = ""
         self.t0 = time.monotonic()
         self._last = 0.0
         self._out = out or (lambda s: print(s, file=sys.stderr, flush=True))
@@ -46,7 +47,7 @@ class Progress:
         el = int(time.monotonic() - self.t0)
         return (f"[{self.stage}] {self.finished + self.failed}/{self.total} done "
                 f"({self.failed} failed) · {self.running} running · {pending} pending · "
-                f"{el // 60}m{el % 60:02d}s")
+                f"{el // 60}m{el % 60:02d}s" + (f" · latest: {self.latest}" if self.latest else ""))
 
     def show(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -72,6 +73,16 @@ class RecordTrials(Callback):
         if spec.trial_id not in self._started:
             self._started.add(spec.trial_id)
             self.progress.running += 1
+        self.progress.show()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        """A heartbeat for long trials: the latest epoch/step of the trial that reported."""
+        step = result.get("epoch", result.get("step"))
+        if step is not None:
+            spec = self._spec(trial)
+            self.progress.latest = (f"{spec.method} {spec.sparsity}% {spec.dataset} "
+                                    f"s{spec.seed}: {'epoch' if 'epoch' in result else 'step'} "
+                                    f"{step}")
         self.progress.show()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:

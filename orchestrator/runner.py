@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -275,6 +276,19 @@ def write_outputs(study: Study, ctx: Context, ledger: Ledger, tracker: Tracker,
         say(f"report: {getattr(paths, 'markdown', out / 'report' / 'report.md')}")
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """A plain `kill` (SIGTERM) stops like Ctrl-C: Ray's local processes are shut down at
+    exit, and finished trials are already in the ledger."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
 def summary(grid: Grid, ledger: Ledger) -> tuple[str, int]:
     lines, failed_total = [], 0
     for stage in STAGE_ORDER:
@@ -313,6 +327,7 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
         f"MLflow {redact(uri)}")
     for warning in cluster_warnings(study, options):
         say(f"warning: {warning}")
+    stop_on_sigterm()
     init_ray(options)
     threads = 1
     ctx = Context(out_dir=str(out), data_root=study.data_root, threads=threads)
