@@ -34,7 +34,7 @@ from tests.bad_input import kit
 pytestmark = pytest.mark.slow
 
 SENTINEL = 123.456
-EPOCHS = 4
+EPOCHS = 3
 STATE_FILE = "full_finetune_state.pt"
 
 
