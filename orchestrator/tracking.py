@@ -102,6 +102,7 @@ class Tracker:
                 ) from None
         self._runs: dict[str, str] = {}
         self._agg: dict[str, str] = {}
+        self._no_params: set[str] = set()
         self._load_index()
 
     def _load_index(self) -> None:
@@ -116,6 +117,8 @@ class Tracker:
                     self._runs.setdefault(tags[TRIAL_TAG], run.info.run_id)
                 if AGG_TAG in tags:
                     self._agg.setdefault(tags[AGG_TAG], run.info.run_id)
+                if not run.data.params:  # killed between create_run and log_batch
+                    self._no_params.add(run.info.run_id)
             token = page.token
             if not token:
                 break
@@ -128,7 +131,12 @@ class Tracker:
         """The trial's run, created (RUNNING, with its params) only if it has none."""
         tid = spec.trial_id
         if tid in self._runs:
-            return self._runs[tid]
+            rid = self._runs[tid]
+            if rid in self._no_params:  # logging the same params again is allowed
+                self.client.log_batch(rid, params=[Param(k, v) for k, v in
+                                                   _flat_params(spec).items()], synchronous=True)
+                self._no_params.discard(rid)
+            return rid
         run = self.client.create_run(
             self.experiment_id,
             run_name=tid,
@@ -169,6 +177,11 @@ class Tracker:
                       step: int) -> str:
         """Create or update the aggregate run named by ``key`` (idempotent)."""
         rid = self._agg.get(key)
+        if rid is not None and rid in self._no_params:
+            self.client.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()],
+                                  synchronous=True)
+            self.client.set_terminated(rid, "FINISHED")
+            self._no_params.discard(rid)
         if rid is None:
             run = self.client.create_run(
                 self.experiment_id, run_name=key, tags={AGG_TAG: key, KIND_TAG: "aggregate"}
