@@ -113,8 +113,16 @@ def cluster_resources() -> dict[str, float]:
     return dict(ray.cluster_resources())
 
 
+def largest_node_cpus() -> int:
+    import ray
+
+    return max([int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1])
+
+
 def stage_resources(study: Study, stage: str) -> dict[str, float]:
-    if stage in ("pretrain", "prune"):
+    if stage == "pretrain":  # one trial that everything waits for: give it a whole node
+        return {"cpu": max(1, min(4, largest_node_cpus()))}
+    if stage == "prune":
         return {"cpu": 1}
     mode = study.mode(stage)
     if stage == "linear":
@@ -164,15 +172,18 @@ def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: Context,
     say(f"[{stage}] {len(trials)} trial(s) to run")
     space = {
         "trial": tune.grid_search([{"id": t.trial_id, "spec": to_dict(t)} for t in trials]),
-        "ctx": {**ctx.as_dict(), **extra},
     }
     resources = stage_resources(study, stage)
+    threads = max(1, int(resources["cpu"]))
+    space["ctx"] = {**ctx.as_dict(), "threads": threads, **extra}
     tuner = tune.Tuner(
         tune.with_resources(tune_entry, resources),
         param_space=space,
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent(stage, study, res, options),
-            reuse_actors=stage == "linear",
+            # Reusing trial processes skips their start-up (torch imports, dataset loads);
+            # a TorchTrainer-driving trial holds nothing worth keeping.
+            reuse_actors=stage == "linear" or (stage == "full" and extra["full_plan"]["in_trial"]),
             trial_name_creator=lambda t: t.config["trial"]["id"],
             trial_dirname_creator=lambda t: t.config["trial"]["id"],
         ),
