@@ -9,9 +9,9 @@ builtin ``str``.)
 
 Laptop adaptation: the paper reaches its sparsity by hand-tuning one decay value over a
 full ImageNet run; with a budget of a hundred steps the (global) decay on ``s`` is instead
-set every step to the value that moves the mean ``s`` onto the cubic sparsity schedule
-(``tracking_decay``), times a feedback gain. The loss gradient still moves every ``s_l`` on
-its own, so layers end at different thresholds. Once the thresholds' sparsity is within
+set every step to the smallest value whose SGD step puts the thresholds' sparsity on the
+cubic schedule (``tracking_decay``). The loss gradient still moves every ``s_l`` on its own,
+so layers end at different thresholds. Once the thresholds' sparsity is within
 ``tolerance`` of the target (or at ``prune_steps`` at the latest) the thresholds freeze, the
 weights become ``w_eff``, and a global ranking of the soft-threshold margin ``|w| - g(s_l)``
 fixes the mask to exactly the target (a small correction, recorded as ``fixed_weights``).
@@ -55,22 +55,19 @@ class STRConfig(PruneConfig):
     Args:
         s_init: initial value of every ``s_l`` (threshold ``sigmoid(s_init)``).
         threshold_lr: SGD learning rate of the ``s_l`` (constant, no momentum).
-        decay_adapt: feedback factor: the decay's gain is multiplied by it after a step that
-            left the sparsity behind the schedule and divided by it otherwise.
         tolerance: the threshold phase ends once the sparsity is within this of the target.
     """
 
     s_init: float = -8.0
     threshold_lr: float = 0.1
-    decay_adapt: float = 1.05
     tolerance: float = 0.002
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.threshold_lr <= 0 or self.decay_adapt < 1.0 or not 0 <= self.tolerance < 0.05:
+        if self.threshold_lr <= 0 or not 0 <= self.tolerance < 0.05:
             raise ValueError(
-                "STRConfig needs threshold_lr > 0, decay_adapt >= 1 and tolerance in [0, 0.05), "
-                f"got {self.threshold_lr}, {self.decay_adapt}, {self.tolerance}"
+                "STRConfig needs threshold_lr > 0 and tolerance in [0, 0.05), "
+                f"got {self.threshold_lr}, {self.tolerance}"
             )
 
 
@@ -79,23 +76,38 @@ def soft_threshold(w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     return torch.sign(w) * torch.relu(w.abs() - torch.sigmoid(s))
 
 
+@torch.no_grad()
 def tracking_decay(
     weights: dict[str, torch.Tensor], s: dict[str, nn.Parameter], level: float, lr: float
 ) -> float:
-    """Decay on ``s`` that moves the mean ``s`` to the threshold of ``level`` in one step.
+    """Smallest decay on ``s`` whose SGD step brings the thresholds' sparsity to ``level``.
 
-    The goal is ``s* = logit(t*)`` with ``t*`` the global magnitude threshold at sparsity
-    ``level``; one SGD step with decay d maps ``s`` to ``s (1 - lr d)`` (plus the loss
-    gradient), so ``d = (1 - s* / mean(s)) / lr``; 0 when the thresholds are already higher.
+    One SGD step maps each ``s_l`` to ``s_l - lr * grad_l - lr * d * s_l`` (``grad_l`` already
+    in ``.grad``); the sparsity this gives rises monotonically with d, so d is found by
+    bisection on [0, 1/lr]. 0 when the loss gradient alone already gets there.
     """
-    flat = torch.cat([w.detach().abs().reshape(-1) for w in weights.values()])
-    k = min(flat.numel(), max(1, int(round(level * flat.numel()))))
-    t_star = min(max(float(flat.kthvalue(k).values), 1e-6), 0.49)
-    s_star = math.log(t_star / (1.0 - t_star))
-    s_mean = float(torch.stack([p.detach() for p in s.values()]).mean())
-    if s_mean >= 0 or s_star <= s_mean:
+    names = list(weights)
+    mags = [weights[n].detach().abs() for n in names]
+    base = torch.stack([s[n].detach() - lr * (s[n].grad if s[n].grad is not None else 0.0) for n in names])
+    s_now = torch.stack([s[n].detach() for n in names])
+    total = sum(m.numel() for m in mags)
+
+    def sparsity(d: float) -> float:
+        thr = torch.sigmoid(base - lr * d * s_now)
+        return sum(int((m <= t).sum()) for m, t in zip(mags, thr)) / total
+
+    if sparsity(0.0) >= level:
         return 0.0
-    return (1.0 - s_star / s_mean) / lr
+    lo, hi = 0.0, 1.0 / lr
+    if sparsity(hi) < level:
+        return hi
+    for _ in range(30):
+        mid = 0.5 * (lo + hi)
+        if sparsity(mid) >= level:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def _effective(weights: dict[str, torch.Tensor], s: dict[str, nn.Parameter]) -> dict[str, torch.Tensor]:
@@ -124,7 +136,7 @@ def str_train(
     criterion = nn.CrossEntropyLoss()
     batches = cycle(train_loader)
     start_thresholds = {n: float(torch.sigmoid(p.detach())) for n, p in s.items()}
-    gain, decay, decays = 1.0, 0.0, []
+    decays: list[float] = []
     step, reached = 0, False
     sparsity = 0.0
     trace = []
@@ -138,7 +150,7 @@ def str_train(
         opt_s.zero_grad(set_to_none=True)
         loss.backward()
         scheduled = cubic_sparsity(step + 1, cfg.prune_steps, target)
-        decay = gain * tracking_decay(weights, s, scheduled, cfg.threshold_lr)
+        decay = tracking_decay(weights, s, scheduled, cfg.threshold_lr)
         decays.append(decay)
         for g in opt_s.param_groups:
             g["weight_decay"] = decay
@@ -147,8 +159,6 @@ def str_train(
         step += 1
         with torch.no_grad():
             sparsity = _sparsity(_effective(weights, s))
-        gain = gain * cfg.decay_adapt if sparsity < scheduled else gain / cfg.decay_adapt
-        gain = min(max(gain, 0.25), 4.0)
         if step % cfg.frequency == 0:
             trace.append((step, sparsity))
         if report is not None and step % cfg.report_every == 0:
