@@ -107,10 +107,16 @@ class ProceduralSpec:
             raise ValueError(f"ProceduralSpec.image_size must be >= 8, got {self.image_size}")
         unknown = [s for s in self.shapes if s not in SHAPES]
         if unknown or not self.shapes:
-            raise ValueError(f"ProceduralSpec.shapes must be non-empty names from {SHAPES}, got {unknown or self.shapes}")
+            raise ValueError(
+                f"ProceduralSpec.shapes must be non-empty names from {SHAPES}, "
+                f"got {unknown or self.shapes}"
+            )
         unknown = [t for t in self.textures if t not in TEXTURES]
         if unknown or not self.textures:
-            raise ValueError(f"ProceduralSpec.textures must be non-empty names from {TEXTURES}, got {unknown or self.textures}")
+            raise ValueError(
+                f"ProceduralSpec.textures must be non-empty names from {TEXTURES}, "
+                f"got {unknown or self.textures}"
+            )
         if self.fine_grained is not None and self.fine_grained not in FINE_GRAINED:
             raise ValueError(
                 f"ProceduralSpec.fine_grained must be None or one of {sorted(FINE_GRAINED)}, "
@@ -128,21 +134,28 @@ class ProceduralSpec:
             raise ValueError(f"ProceduralSpec.noise must be in [0, 1], got {self.noise}")
         lo, hi = self.scale
         if not 0.05 <= lo <= hi <= 0.5:
-            raise ValueError(f"ProceduralSpec.scale must satisfy 0.05 <= min <= max <= 0.5, got {self.scale}")
+            raise ValueError(
+                f"ProceduralSpec.scale must satisfy 0.05 <= min <= max <= 0.5, got {self.scale}"
+            )
         lo, hi = self.period
         if not 0.05 <= lo <= hi <= 1.0:
-            raise ValueError(f"ProceduralSpec.period must satisfy 0.05 <= min <= max <= 1, got {self.period}")
+            raise ValueError(
+                f"ProceduralSpec.period must satisfy 0.05 <= min <= max <= 1, got {self.period}"
+            )
         if not 0 <= self.rotation < 45:
-            raise ValueError(f"ProceduralSpec.rotation must be in [0, 45) degrees, got {self.rotation}")
+            raise ValueError(
+                f"ProceduralSpec.rotation must be in [0, 45) degrees, got {self.rotation}"
+            )
 
     def class_name(self, label: int) -> str:
-        """A readable name of class ``label`` (e.g. ``"star/checker"``, ``"stripe_angle/30.0deg"``)."""
+        """A readable name of class ``label``: ``"star/checker"``, ``"stripe_angle/30.0deg"``."""
         p = _class_params(self, label)
         if self.fine_grained is None:
             return f"{p['shape']}/{p['texture']}"
         detail = {
             "stripe_angle": lambda: f"{p.get('angle', 0):.1f}deg",
-            "shape_detail": lambda: f"{p.get('points')}pt-{'deep' if p.get('inner') == 0.45 else 'shallow'}",
+            "shape_detail": lambda: f"{p.get('points')}pt-"
+            + ("deep" if p.get("inner") == 0.45 else "shallow"),
             "stripe_period": lambda: f"period{p.get('period', 0):.3f}",
             "hue": lambda: f"hue{p.get('hue', 0):.3f}",
         }[self.fine_grained]()
@@ -167,7 +180,9 @@ def fine_grained_spec(
         **overrides: any other ``ProceduralSpec`` field (noise, scale, fine_step, ...).
     """
     if variant not in FINE_GRAINED:
-        raise ValueError(f"unknown fine-grained variant {variant!r}; valid: {', '.join(FINE_GRAINED)}")
+        raise ValueError(
+            f"unknown fine-grained variant {variant!r}; valid: {', '.join(FINE_GRAINED)}"
+        )
     n = FINE_GRAINED[variant][0] if num_classes is None else num_classes
     return ProceduralSpec(num_classes=n, image_size=image_size, fine_grained=variant, **overrides)
 
@@ -183,8 +198,8 @@ def _class_params(spec: ProceduralSpec, label: int) -> dict:
     v = spec.fine_grained
     if v is None:
         ns, nt = len(spec.shapes), len(spec.textures)
-        # Spread the first classes over both shapes and textures: class c -> (c % ns, (c // ns + c) % nt)
-        # is a bijection on ns*nt classes when ns == nt, and otherwise enumerates all pairs below.
+        # Spread the first classes over both shapes and textures: c -> (c % ns, (c // ns + c) % nt)
+        # is a bijection on ns*nt classes when ns == nt; otherwise pairs are enumerated plainly.
         if ns == nt:
             s, t = label % ns, (label // ns + label) % nt
         else:
@@ -192,17 +207,26 @@ def _class_params(spec: ProceduralSpec, label: int) -> dict:
         return {"shape": spec.shapes[s], "texture": spec.textures[t]}
     if v == "stripe_angle":
         step = spec.fine_step or 180.0 / spec.num_classes
-        return {"shape": "circle", "texture": "hstripes", "angle": label * step, "angle_jitter": 0.15 * step}
+        return {
+            "shape": "circle", "texture": "hstripes", "angle": label * step,
+            "angle_jitter": 0.15 * step,
+        }
     if v == "shape_detail":
         points = 4 + label % 6
         depth = (0.45, 0.7)[(label // 6) % 2]
         return {"shape": "star", "texture": "solid", "points": points, "inner": depth}
     if v == "stripe_period":
         step = spec.fine_step or 0.015
-        return {"shape": "square", "texture": "vstripes", "period": 0.12 + label * step, "period_jitter": 0.2 * step}
+        return {
+            "shape": "square", "texture": "vstripes", "period": 0.12 + label * step,
+            "period_jitter": 0.2 * step,
+        }
     if v == "hue":
         step = spec.fine_step or 0.04
-        return {"shape": "hexagon", "texture": "solid", "hue": label * step, "hue_jitter": 0.15 * step}
+        return {
+            "shape": "hexagon", "texture": "solid", "hue": label * step,
+            "hue_jitter": 0.15 * step,
+        }
     raise ValueError(f"unknown fine-grained variant {v!r}")  # unreachable: checked in the spec
 
 
@@ -210,7 +234,9 @@ def _class_params(spec: ProceduralSpec, label: int) -> dict:
 # drawing
 
 
-def _polygon(shape: str, cx: float, cy: float, r: float, theta: float, p: dict) -> list[tuple[float, float]]:
+def _polygon(
+    shape: str, cx: float, cy: float, r: float, theta: float, p: dict
+) -> list[tuple[float, float]]:
     """Vertices of a polygonal shape centred at (cx, cy) with radius r, rotated by theta."""
     if shape == "square":
         ang = np.pi / 4 + np.arange(4) * np.pi / 2
@@ -240,7 +266,9 @@ def _polygon(shape: str, cx: float, cy: float, r: float, theta: float, p: dict) 
     return list(zip((cx + rad * np.cos(ang)).tolist(), (cy + rad * np.sin(ang)).tolist()))
 
 
-def _shape_alpha(shape: str, size: int, cx: float, cy: float, r: float, theta: float, p: dict) -> np.ndarray:
+def _shape_alpha(
+    shape: str, size: int, cx: float, cy: float, r: float, theta: float, p: dict
+) -> np.ndarray:
     """Anti-aliased coverage in [0, 1] (H x W float32): drawn at 2x, then 2x2-averaged."""
     ss = 2
     canvas = Image.new("L", (size * ss, size * ss), 0)
@@ -282,7 +310,8 @@ def _texture(texture: str, xr: np.ndarray, yr: np.ndarray, freq: float, phase: f
         line = np.minimum(np.abs(u - np.round(u)), np.abs(v - np.round(v)))
         return (line < 0.17).astype(np.float32)
     if texture == "waves":
-        return (np.sin(two_pi * freq * yr + 1.8 * np.sin(two_pi * freq * 0.6 * xr) + phase) > 0).astype(np.float32)
+        wobble = 1.8 * np.sin(two_pi * freq * 0.6 * xr)
+        return (np.sin(two_pi * freq * yr + wobble + phase) > 0).astype(np.float32)
     raise ValueError(f"unknown texture {texture!r}")
 
 
@@ -290,10 +319,13 @@ def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
     i = int(h * 6.0) % 6
     f = h * 6.0 - math.floor(h * 6.0)
     p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    return np.array([(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i], dtype=np.float32)
+    rgb = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
+    return np.array(rgb, dtype=np.float32)
 
 
-def _distinct_colour(rng: np.random.Generator, avoid: list[np.ndarray], min_dist: float) -> np.ndarray:
+def _distinct_colour(
+    rng: np.random.Generator, avoid: list[np.ndarray], min_dist: float
+) -> np.ndarray:
     """A random RGB colour at least ``min_dist`` (L2, [0,1] units) from each colour in ``avoid``."""
     c = rng.random(3, dtype=np.float32)
     for _ in range(20):
@@ -320,7 +352,9 @@ def _split_code(split: str) -> int:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}") from None
 
 
-def render_image(spec: ProceduralSpec, label: int, k: int, seed: int, split: str = "train") -> np.ndarray:
+def render_image(
+    spec: ProceduralSpec, label: int, k: int, seed: int, split: str = "train"
+) -> np.ndarray:
     """Image ``k`` of class ``label``: uint8 H x W x 3, a pure function of its arguments.
 
     Args:

@@ -82,7 +82,9 @@ def _device_of(model: nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: str | torch.device | None = None) -> float:
+def evaluate(
+    model: nn.Module, loader: DataLoader, device: str | torch.device | None = None
+) -> float:
     """Top-1 accuracy of ``model`` over ``loader``, in percent (0-100).
 
     The model is put in eval mode and left in eval mode. ``device`` defaults to the model's.

@@ -57,7 +57,9 @@ def test_images_differ_across_classes_beyond_noise():
     flat = imgs.reshape(len(imgs), -1)
     assert len({row.tobytes() for row in flat}) == len(imgs)  # no duplicates anywhere
     # Texture carries the class: horizontal stripes vary along y, vertical ones along x.
-    stripes = ProceduralSpec(num_classes=2, shapes=("square",), textures=("hstripes", "vstripes"), noise=0.0)
+    stripes = ProceduralSpec(
+        num_classes=2, shapes=("square",), textures=("hstripes", "vstripes"), noise=0.0
+    )
     imgs, labels = generate(stripes, 20, seed=0)
     gray = imgs.astype(np.float32).mean(axis=3)
     gx = np.abs(np.diff(gray, axis=2)).mean(axis=(1, 2))
@@ -93,7 +95,8 @@ def test_bad_specs_name_the_field():
 
 def test_dataset_yields_transformed_images_and_labels(tmp_path):
     spec = ProceduralSpec(num_classes=4)
-    ds = ProceduralImages(spec, "val", 3, seed=2, transform=lambda im: torch.from_numpy(np.array(im)))
+    to_tensor = lambda im: torch.from_numpy(np.array(im))  # noqa: E731
+    ds = ProceduralImages(spec, "val", 3, seed=2, transform=to_tensor)
     assert len(ds) == 12 and ds.num_classes == 4 and len(ds.classes) == 4
     x, y = ds[5]
     assert y == 1 and x.shape == (32, 32, 3)

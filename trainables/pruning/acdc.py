@@ -49,7 +49,8 @@ class ACDCConfig(PruneConfig):
         super().__post_init__()
         if not 0.0 <= self.warmup_fraction < 1.0 - self.finetune_fraction:
             raise ValueError(
-                f"ACDCConfig.warmup_fraction must be in [0, 1 - finetune_fraction), got {self.warmup_fraction}"
+                "ACDCConfig.warmup_fraction must be in [0, 1 - finetune_fraction), "
+                f"got {self.warmup_fraction}"
             )
         if self.cycles < 0:
             raise ValueError(f"ACDCConfig.cycles must be >= 0, got {self.cycles}")
@@ -59,7 +60,8 @@ def phase_plan(cfg: ACDCConfig) -> list[tuple[str, int, int]]:
     """(phase, start step, end step) of the whole run, in order; empty phases are dropped."""
     warm = int(round(cfg.steps * cfg.warmup_fraction))
     end_alt = max(warm, cfg.prune_steps)
-    bounds = [warm + round(i * (end_alt - warm) / (2 * cfg.cycles)) for i in range(2 * cfg.cycles + 1)]
+    n = 2 * cfg.cycles
+    bounds = [warm + round(i * (end_alt - warm) / n) for i in range(n + 1)]
     plan = [(WARMUP, 0, warm)]
     for i in range(2 * cfg.cycles):
         plan.append((COMPRESSED if i % 2 == 0 else DECOMPRESSED, bounds[i], bounds[i + 1]))

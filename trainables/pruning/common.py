@@ -71,11 +71,13 @@ class PruneConfig:
             raise ValueError(f"{type(self).__name__}.frequency must be >= 1, got {self.frequency}")
         if not 0.0 <= self.finetune_fraction < 1.0:
             raise ValueError(
-                f"{type(self).__name__}.finetune_fraction must be in [0, 1), got {self.finetune_fraction}"
+                f"{type(self).__name__}.finetune_fraction must be in [0, 1), "
+                f"got {self.finetune_fraction}"
             )
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(
-                f"{type(self).__name__}.lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}"
+                f"{type(self).__name__}.lr_schedule must be 'cosine' or 'constant', "
+                f"got {self.lr_schedule!r}"
             )
 
     @property
@@ -307,5 +309,6 @@ def finish(
     info.update(extra)
     info["seconds"] = time.perf_counter() - start
     if report is not None:
-        report({k: info[k] for k in ("sparsity", "val_accuracy", "steps", "seconds")} | {"done": True})
+        keys = ("sparsity", "val_accuracy", "steps", "seconds")
+        report({k: info[k] for k in keys} | {"done": True})
     return PruneResult(model=model, masks={n: m.clone() for n, m in masks.items()}, info=info)

@@ -41,7 +41,9 @@ class GMPConfig(PruneConfig):
     initial_sparsity: float = 0.0
 
 
-def pruning_schedule(cfg: PruneConfig, target: float, initial: float = 0.0) -> list[tuple[int, float]]:
+def pruning_schedule(
+    cfg: PruneConfig, target: float, initial: float = 0.0
+) -> list[tuple[int, float]]:
     """(step, sparsity) of every pruning step: t = 0, f, 2f, ... up to T = ``cfg.prune_steps``.
 
     The last entry is always (T, target), so the run ends its pruning phase exactly at target.

@@ -20,7 +20,14 @@ from torch.utils.data import DataLoader
 
 from trainables.masks import Masks, apply_masks, masks_of, prunable_names
 from trainables.pruning import METHODS
-from trainables.pruning.common import PruneConfig, PruneResult, Report, check_target, finish, mask_sparsity
+from trainables.pruning.common import (
+    PruneConfig,
+    PruneResult,
+    Report,
+    check_target,
+    finish,
+    mask_sparsity,
+)
 
 MASK_SOURCES = ("gmp", "woodfisher")
 
@@ -38,7 +45,9 @@ class LTHConfig(PruneConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.mask_from not in MASK_SOURCES:
-            raise ValueError(f"LTHConfig.mask_from must be one of {MASK_SOURCES}, got {self.mask_from!r}")
+            raise ValueError(
+                f"LTHConfig.mask_from must be one of {MASK_SOURCES}, got {self.mask_from!r}"
+            )
 
 
 @torch.no_grad()
@@ -113,7 +122,9 @@ def prune(
         raise ValueError(f"lth_t: the mask source has no mask for {missing}")
     got = mask_sparsity(masks)
     if abs(got - target) > 0.01:
-        raise ValueError(f"lth_t: the mask source has sparsity {got:.4f}, expected target {target:.4f}")
+        raise ValueError(
+            f"lth_t: the mask source has sparsity {got:.4f}, expected target {target:.4f}"
+        )
     return finish(
         "lth_t", model, masks, val_loader, target, cfg, start, 0, report,
         mask_from=cfg.mask_from, mask_sparsity=got, **source_info,

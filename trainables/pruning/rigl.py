@@ -67,7 +67,9 @@ class RigLConfig(PruneConfig):
             raise ValueError(f"RigLConfig.multiplier must be >= 1, got {self.multiplier}")
 
 
-def erk_densities(shapes: dict[str, tuple[int, ...]], target: float, power: float = 1.0) -> dict[str, float]:
+def erk_densities(
+    shapes: dict[str, tuple[int, ...]], target: float, power: float = 1.0
+) -> dict[str, float]:
     """ERK density per layer so that the kept fraction over all layers is ``1 - target``.
 
     ``raw_l = (sum(shape_l) / prod(shape_l)) ** power``; density_l = eps * raw_l, capped at 1
@@ -95,7 +97,9 @@ def erk_densities(shapes: dict[str, tuple[int, ...]], target: float, power: floa
         return {n: 1.0 if n in dense else eps * raw[n] for n in shapes}
 
 
-def erk_counts(shapes: dict[str, tuple[int, ...]], target: float, power: float = 1.0) -> dict[str, int]:
+def erk_counts(
+    shapes: dict[str, tuple[int, ...]], target: float, power: float = 1.0
+) -> dict[str, int]:
     """Kept weights per layer: ERK densities rounded, the rounding error absorbed by the
     largest non-dense layer so the global count is exactly ``round((1 - target) * total)``."""
     dens = erk_densities(shapes, target, power)
@@ -133,7 +137,9 @@ def drop_fraction(step: int, cfg: RigLConfig, t_end: int) -> float:
 
 
 @torch.no_grad()
-def drop_and_grow(model: nn.Module, masks: Masks, fraction: float, opt: torch.optim.Optimizer) -> int:
+def drop_and_grow(
+    model: nn.Module, masks: Masks, fraction: float, opt: torch.optim.Optimizer
+) -> int:
     """One RigL connectivity update in place (uses the dense gradients now in ``.grad``).
 
     Returns how many connections moved in total. Grown weights are set to zero and lose any
@@ -200,7 +206,8 @@ def rigl_train(
                 moved_total += drop_and_grow(model, masks, frac, trainer.opt)
 
             trainer.step(before_update=update)
-            history.append({"step": t, "fraction": frac, "active": {n: int(m.sum()) for n, m in masks.items()}})
+            active = {n: int(m.sum()) for n, m in masks.items()}
+            history.append({"step": t, "fraction": frac, "active": active})
         else:
             trainer.step()
     apply_masks(model, masks)
@@ -236,13 +243,23 @@ def _prune(multiplier: int, name: str):
         return finish(name, model, masks, val_loader, target, run_cfg, start, steps, report, **info)
 
     prune.__name__ = prune.__qualname__ = f"prune_{name}"
-    prune.__doc__ = f"{name}: RigL ERK ({multiplier}x budget) from the dense ``model`` to ``target``."
+    prune.__doc__ = f"{name}: RigL ERK, {multiplier}x budget, from the dense model to ``target``."
     return prune
 
 
 prune_erk1x = METHODS.register(
-    "rigl_erk1x", label="RigL ERK 1x", family="regularization", needs="dense", config=RigLConfig, budget=1
+    "rigl_erk1x",
+    label="RigL ERK 1x",
+    family="regularization",
+    needs="dense",
+    config=RigLConfig,
+    budget=1,
 )(_prune(1, "rigl_erk1x"))
 prune_erk5x = METHODS.register(
-    "rigl_erk5x", label="RigL ERK 5x", family="regularization", needs="dense", config=RigLConfig, budget=5
+    "rigl_erk5x",
+    label="RigL ERK 5x",
+    family="regularization",
+    needs="dense",
+    config=RigLConfig,
+    budget=5,
 )(_prune(5, "rigl_erk5x"))

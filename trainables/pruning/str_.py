@@ -20,7 +20,6 @@ The rest of the budget finetunes with that mask.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -88,7 +87,8 @@ def tracking_decay(
     """
     names = list(weights)
     mags = [weights[n].detach().abs() for n in names]
-    base = torch.stack([s[n].detach() - lr * (s[n].grad if s[n].grad is not None else 0.0) for n in names])
+    grads = [s[n].grad if s[n].grad is not None else torch.zeros(()) for n in names]
+    base = torch.stack([s[n].detach() - lr * g for n, g in zip(names, grads)])
     s_now = torch.stack([s[n].detach() for n in names])
     total = sum(m.numel() for m in mags)
 
@@ -110,7 +110,9 @@ def tracking_decay(
     return hi
 
 
-def _effective(weights: dict[str, torch.Tensor], s: dict[str, nn.Parameter]) -> dict[str, torch.Tensor]:
+def _effective(
+    weights: dict[str, torch.Tensor], s: dict[str, nn.Parameter]
+) -> dict[str, torch.Tensor]:
     return {n: soft_threshold(w, s[n]) for n, w in weights.items()}
 
 

@@ -41,7 +41,9 @@ def test_lth_keeps_dense_values_exactly_where_the_source_is_nonzero(dense):
 def test_registered_lth_t_with_a_given_source_and_a_wrong_target(tiny, dense):
     source = _shuffled_source(dense, 0.8)
     entry = METHODS.get("lth_t")
-    res = entry.fn(copy.deepcopy(dense), None, tiny.val_loader, 0.8, LTHConfig(), 0, mask_source=source)
+    res = entry.fn(
+        copy.deepcopy(dense), None, tiny.val_loader, 0.8, LTHConfig(), 0, mask_source=source
+    )
     assert abs(res.info["sparsity"] - 0.8) <= 0.005
     assert res.info["steps"] == 0
     with pytest.raises(ValueError, match="sparsity"):

@@ -35,7 +35,13 @@ def test_every_paper_method_is_registered_with_its_meta():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("steps", 0), ("lr", 0.0), ("frequency", 0), ("finetune_fraction", 1.0), ("lr_schedule", "step")],
+    [
+        ("steps", 0),
+        ("lr", 0.0),
+        ("frequency", 0),
+        ("finetune_fraction", 1.0),
+        ("lr_schedule", "step"),
+    ],
 )
 def test_prune_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):

@@ -56,7 +56,9 @@ def test_woodfisher_step_moves_kept_weights(tiny, dense):
     cfg = WoodFisherConfig(fisher_samples=8)
     masks, stats = woodfisher_step(dense, tiny.train_loader, 0.5, cfg, names)
     after = dict(dense.named_parameters())
-    moved = sum(float((after[n].detach()[masks[n]] - before[n][masks[n]]).abs().sum()) for n in names)
+    moved = sum(
+        float((after[n].detach()[masks[n]] - before[n][masks[n]]).abs().sum()) for n in names
+    )
     assert moved > 0  # not pure masking: the OBS update changed the weights that stay
     assert stats["differs_from_magnitude"] > 0
 
