@@ -113,16 +113,10 @@ def cluster_resources() -> dict[str, float]:
     return dict(ray.cluster_resources())
 
 
-def largest_node_cpus() -> int:
-    import ray
-
-    return max([int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1])
-
-
 def stage_resources(study: Study, stage: str) -> dict[str, float]:
-    if stage == "pretrain":  # one trial that everything waits for: give it a whole node
-        return {"cpu": max(1, min(4, largest_node_cpus()))}
-    if stage == "prune":
+    if stage in ("pretrain", "prune"):
+        # One thread each: on a shared 2-core box, 2 torch threads per process ran pretraining
+        # about 10x slower (262 s vs 20 s an epoch) once anything else wanted a core.
         return {"cpu": 1}
     mode = study.mode(stage)
     if stage == "linear":
