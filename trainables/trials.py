@@ -161,7 +161,7 @@ def run_prune(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str,
     )
     params = {k: v for k, v in spec.params if k not in ("images_per_class",
                                                         "val_images_per_class")}
-    batch_size = int(params.pop("batch_size", 128))
+    batch_size = int(params.pop("batch_size", 64))
     entry = METHODS.get(spec.method)
     cfg = prune_config(entry.meta["config"], spec.method, params)
     t0 = time.perf_counter()
