@@ -122,17 +122,24 @@ def _threads(ctx: dict[str, Any]) -> None:
 # Stages
 
 
-def run_pretrain(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
-    from trainables.checkpoints import filters_pruned_share, save_reference_checkpoint
-    from trainables.models import build_model
+def _upstream_data(spec: TrialSpec, ctx: dict[str, Any]) -> tuple[Any, Any]:
+    """The procedural upstream train/val splits that pretraining and pruning share."""
     from trainables.procedural import ProceduralSpec
-    from trainables.upstream import pretrain, upstream_datasets
+    from trainables.upstream import upstream_datasets
 
-    train, val = upstream_datasets(
+    return upstream_datasets(
         ProceduralSpec(num_classes=spec.num_classes, image_size=spec.image_size),
         spec.param("images_per_class"), spec.param("val_images_per_class"), spec.seed,
         cache_dir=_out(ctx) / "data_cache",
     )
+
+
+def run_pretrain(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+    from trainables.checkpoints import filters_pruned_share, save_reference_checkpoint
+    from trainables.models import build_model
+    from trainables.upstream import pretrain
+
+    train, val = _upstream_data(spec, ctx)
     model = build_model(spec.arch, spec.num_classes)
     res = pretrain(model, train, val, spec.recipe, spec.seed,
                    report=lambda r: report({**r, "accuracy": r.get("val_accuracy")}))
@@ -148,17 +155,12 @@ def run_prune(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str,
     from trainables.checkpoints import (build_backbone_model, filters_pruned_share,
                                         load_checkpoint, save_reference_checkpoint)
     from trainables.masks import global_sparsity
-    from trainables.procedural import ProceduralSpec
     from trainables.pruning import METHODS
-    from trainables.upstream import make_loader, upstream_datasets
+    from trainables.upstream import make_loader
 
     dense = load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=0)
     model = build_backbone_model(dense)
-    train, val = upstream_datasets(
-        ProceduralSpec(num_classes=spec.num_classes, image_size=spec.image_size),
-        spec.param("images_per_class"), spec.param("val_images_per_class"), spec.seed,
-        cache_dir=_out(ctx) / "data_cache",
-    )
+    train, val = _upstream_data(spec, ctx)
     params = {k: v for k, v in spec.params if k not in ("images_per_class",
                                                         "val_images_per_class")}
     batch_size = int(params.pop("batch_size", 64))
