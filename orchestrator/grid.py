@@ -237,9 +237,9 @@ def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:
         for s in sorted(set(sp.random_sparsities) - {0}):
             trials.append(
                 TrialSpec(
-                    stage="speed", method="random_magnitude",
+                    stage="speed", method=f"random_{sp.random_profile}",
                     sparsity=s, arch=sp.random_arch, dataset=online, seed=0, image_size=224,
-                    params=params + (("weights", "random"),),
+                    params=params + (("weights", "random"), ("profile", sp.random_profile)),
                 )
             )
     return trials

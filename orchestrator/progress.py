@@ -21,7 +21,7 @@ def split_result(result: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
     history = json.loads(result.get("history_json") or "[]")
     metrics = {
         k: v for k, v in result.items()
-        if k not in RESERVED and isinstance(v, (int, float, str)) and not isinstance(v, bool)
+        if k not in RESERVED and isinstance(v, (int, float, str))  # bools are ints
         and not k.startswith(("time_", "timestamp", "training_iteration", "done", "pid",
                               "date", "hostname", "node_ip", "iterations_since", "trial_id",
                               "experiment_tag", "config", "checkpoint_dir_name",

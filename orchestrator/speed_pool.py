@@ -112,6 +112,7 @@ def failed_row(spec: SpeedSpec, error: str) -> dict[str, Any]:
         C.SEED: spec.seed,
         C.ACCURACY: float("nan"),
         C.WEIGHTS: spec.weights,
+        C.SPARSITY_PROFILE: spec.sparsity_profile,
         C.BATCH: spec.batch,
     }
 

@@ -163,6 +163,13 @@ class Tracker:
                   for k, v in metrics.items() if _finite(v)]
         for i in range(0, len(batch), 900):
             self.client.log_batch(rid, metrics=batch[i:i + 900], synchronous=True)
+        # Text facts of a result (a speed trial's CPU model, instruction set, versions) are
+        # tags, so runs can be filtered and compared by the machine that measured them.
+        known = {*_flat_params(spec), TRIAL_TAG, "mode", "status", "stage"}
+        tags = [RunTag(k, str(v)[:5000]) for k, v in metrics.items()
+                if isinstance(v, (str, bool)) and k not in known]
+        if tags:
+            self.client.log_batch(rid, tags=tags, synchronous=True)
         self.client.set_tag(rid, "status", "finished")
         self.client.set_terminated(rid, "FINISHED")
 

@@ -32,6 +32,8 @@ TRAIN_TIME_S = "train_time_s"
 SPARSITY_MEASURED = "sparsity_measured"  # percent, read back from the checkpoint
 FILTERS_PRUNED_SHARE = "filters_pruned_share"  # fraction of conv filters that are all zero
 WEIGHTS = "weights"  # "trained" or "random" (speed trials on random pruned weights)
+SPARSITY_PROFILE = "sparsity_profile"  # random weights: "uniform"/"global"; else "trained"
+MACS_SHARE = "macs_share"  # nonzero multiply-adds / dense ones (1 / the ideal speed-up)
 
 # Speed rows (mode == "speed"): times in ms per batch / s per epoch, medians over repetitions.
 BATCH = "batch"

@@ -19,6 +19,9 @@ GROUPS = ("general", "specialized")
 MODES = ("linear", "full")
 FAMILIES = ("dense", "progressive", "regularization", "lottery")
 SPARSITY_RANGE = (0, 99)
+# How speed trials prune random weights (trainables.speed.PRUNE_PROFILES; a test keeps them
+# in step).
+RANDOM_PROFILES = ("uniform", "global")
 # Method names a study may use: the dense baseline plus every registered pruning method
 # (trainables.pruning.METHODS; a test keeps the two in step without importing torch here).
 KNOWN_METHODS = ("dense", "gmp", "woodfisher", "acdc", "str", "rigl_erk1x", "rigl_erk5x", "lth_t")
@@ -102,6 +105,8 @@ class SpeedSettings:
     backbones: bool = True  # one trial per backbone of the study (its real weights)
     random_arch: str | None = None  # e.g. "resnet50": random weights pruned to each sparsity
     random_sparsities: tuple[int, ...] = ()
+    # where random weights' zeros go: "uniform" per layer (stem dense) or "global" magnitude
+    random_profile: str = "uniform"
     batch_sizes: tuple[int, ...] = (1, 64)
     warmup: int = 2
     reps: int = 5
@@ -342,6 +347,8 @@ def speed_from(raw: Mapping[str, Any]) -> SpeedSettings:
             v = tuple(_int(f"{where}.{k}", b, 1) for b in v)
         elif k in ("warmup", "reps", "online_batches"):
             v = _int(f"{where}.{k}", v, 0 if k == "warmup" else 1)
+        elif k == "random_profile":
+            v = _choice(f"{where}.{k}", v, RANDOM_PROFILES)
         elif k in ("enabled", "backbones"):
             if not isinstance(v, bool):
                 raise StudyError(f"{where}.{k}: expected true or false, got {v!r}")

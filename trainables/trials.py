@@ -370,6 +370,7 @@ def speed_spec_from(spec: TrialSpec, ctx: dict[str, Any]) -> Any:
     batch_sizes = spec.param("batch_sizes", (64,))
     return SpeedSpec(
         arch=spec.arch, method=spec.method, sparsity=spec.sparsity, load_model=load,
+        profile=spec.param("profile", "uniform"),
         image_size=spec.image_size, batch=max(batch_sizes), warmup=spec.param("warmup", 2),
         reps=spec.param("reps", 5),
         online_dataset=(functools.partial(_raw_dataset, online, ctx.get("data_root"))

@@ -89,3 +89,19 @@ def test_help_explains_with_examples():
                 "--out", "--dry-run", "--smoke-test", "--tracking-uri", "--retry-failed",
                 "--address", "examples:"):
         assert opt in out.stdout
+
+
+def test_random_weight_speed_trials_carry_their_profile(tmp_path):
+    import dataclasses
+
+    study = load_study("tiny")
+    grid = expand(study, tmp_path, hash_files=False)
+    random = [t for t in grid.stages["speed"] if t.param("weights") == "random"]
+    assert [t.sparsity for t in random] == [80, 90, 95, 98]
+    assert {(t.method, t.param("profile")) for t in random} == {("random_uniform", "uniform")}
+    glob = dataclasses.replace(study, speed=dataclasses.replace(study.speed,
+                                                                random_profile="global"))
+    other = [t for t in expand(glob, tmp_path, hash_files=False).stages["speed"]
+             if t.param("weights") == "random"]
+    assert {t.method for t in other} == {"random_global"}
+    assert not {t.trial_id for t in other} & {t.trial_id for t in random}

@@ -44,6 +44,17 @@ def test_finish_logs_params_history_and_final(tracker):
     assert run.data.tags["trial_id"] == SPEC.trial_id
 
 
+def test_text_facts_of_a_result_become_tags(tracker):
+    tracker.finish(SPEC, {"accuracy": 1.0, "cpu_model": "Intel(R) Xeon(R)",
+                          "deepsparse_isa": "avx512,vnni", "epoch_extrapolated": True,
+                          "method": "gmp"})
+    run = tracker.client.get_run(tracker.run_id(SPEC.trial_id))
+    tags = run.data.tags
+    assert tags["cpu_model"] == "Intel(R) Xeon(R)" and tags["deepsparse_isa"] == "avx512,vnni"
+    assert tags["epoch_extrapolated"] == "True"
+    assert "method" not in tags  # already a param
+
+
 def test_failure_keeps_the_message(tracker):
     tracker.fail(SPEC, "FloatingPointError: loss is nan at epoch 2")
     run = tracker.client.get_run(tracker.run_id(SPEC.trial_id))

@@ -60,6 +60,8 @@ def test_yaml_round_trip(tmp_path):
         (lambda r: r["modes"]["linear"]["recipe"].update(lrr=0.1), ["lrr", "weight_decay"]),
         (lambda r: r["modes"].update(online={"seeds": [1], "recipe": {}}), ["online", "linear"]),
         (lambda r: r["methods"]["lth_t"].update(mask_from="nope"), ["mask_from", "nope"]),
+        (lambda r: r.setdefault("speed", {}).update(random_profile="layerwise"),
+         ["speed.random_profile", "layerwise", "uniform"]),
     ],
 )
 def test_validation_errors_name_the_key(mutate, words):

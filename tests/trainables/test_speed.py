@@ -34,6 +34,66 @@ def test_prune_random_hits_target_exactly_and_leaves_input_alone():
         S.prune_random(model, 90, seed=0)
 
 
+@pytest.mark.parametrize("target", [0.5, 0.9, 0.98])
+def test_prune_random_uniform_keeps_the_stem_dense_and_the_rest_equal(target):
+    model = _model()
+    pruned = S.prune_random(model, target, seed=2, profile="uniform")
+    names = masks.prunable_names(pruned)
+    params = dict(pruned.named_parameters())
+    zeros, total = masks.count_zeros(params, names)
+    assert zeros == round(target * total)
+    assert torch.count_nonzero(params[names[0]]) == params[names[0]].numel()  # the stem
+    # Every other layer at the same sparsity, up to the one weight of rounding.
+    rest = sum(params[n].numel() for n in names[1:])
+    for n in names[1:]:
+        layer_zeros = int((params[n] == 0).sum())
+        assert abs(layer_zeros - zeros * params[n].numel() / rest) <= 1, n
+
+
+def test_prune_random_global_follows_the_initialisation_scale():
+    # Two layers with weights of different scales: one global threshold empties the small one.
+    model = torch.nn.Sequential(torch.nn.Linear(100, 1, bias=False), torch.nn.Linear(100, 1))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.linspace(0.01, 0.02, 100))
+        model[1].weight.copy_(torch.linspace(1.0, 2.0, 100))
+    glob = S.prune_random(model, 0.5, profile="global")
+    assert torch.count_nonzero(glob[0].weight) == 0 and torch.count_nonzero(glob[1].weight) == 100
+    uni = S.prune_random(model, 0.5, profile="uniform")  # first layer = stem, left dense
+    assert torch.count_nonzero(uni[0].weight) == 100 and torch.count_nonzero(uni[1].weight) == 0
+    with pytest.raises(ValueError, match="profile"):
+        S.prune_random(model, 0.5, profile="layerwise")
+
+
+def test_macs_share_matches_a_hand_count():
+    # 1x1 conv 3 -> 2 on a 2x2 image: 3 * 2 * 4 = 24 multiply-adds, half of the weights zero.
+    # Linear 8 -> 4: 32 multiply-adds, 8 of its weights zero. (12 + 24) / (24 + 32).
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 2, 1, bias=False), torch.nn.Flatten(), torch.nn.Linear(8, 4)
+    )
+    with torch.no_grad():
+        model[0].weight.view(-1)[:3] = 0
+        model[2].weight.view(-1)[:8] = 0
+    assert S.macs_share(model, image_size=2) == pytest.approx(36 / 56)
+    assert S.macs_share(torch.nn.Conv2d(3, 4, 3, groups=1), 5) == pytest.approx(1.0)
+
+
+def test_onnx_sparsity_counts_weights_the_exporter_stored_once(tmp_path):
+    # The exporter stores identical tensors once (two all-zero convs -> one initializer and an
+    # Identity): every conv must still count, as in PyTorch.
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3, padding=1),
+        torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1),
+    ).eval()
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[3].weight.zero_()
+    path = tmp_path / "zeros.onnx"
+    torch.onnx.export(model, (torch.randn(1, 3, 8, 8),), str(path), dynamo=False,
+                      opset_version=17)
+    expected = 100.0 * 2 * 8 * 8 * 9 / (3 * 8 * 9 + 2 * 8 * 8 * 9)
+    assert S.onnx_sparsity(path) == pytest.approx(expected)
+
+
 def test_export_compile_and_outputs_match(tmp_path):
     sparse = S.prune_random(models.backbone(_model(), ARCH), 0.9, seed=0).eval()
     path = S.export_backbone_onnx(sparse, ARCH, tmp_path / "tiny.onnx", image_size=32)
@@ -102,6 +162,7 @@ def test_speed_trial_row_has_every_column():
         assert np.isfinite(row[col]) and row[col] > 0, col
     assert row[C.MODE] == "speed" and row[C.STATUS] == "finished"
     assert row[C.WEIGHTS] == "random" and row[C.NUM_CORES] == 1 and row[C.BATCH] == 8
+    assert row[C.SPARSITY_PROFILE] == "uniform" and 0 < row[C.MACS_SHARE] < 0.2
     assert row[C.SPARSITY_MEASURED] == pytest.approx(90.0, abs=0.5)
     assert row[C.EPOCH_EXTRAPOLATED] and row[C.EPOCH_BATCHES] == 3
     assert row[C.DEEPSPARSE_ISA].split(",")[0] in {"avx2", "avx512", "neon", "sve"}
@@ -110,7 +171,7 @@ def test_speed_trial_row_has_every_column():
 def test_speed_trial_times_a_given_sparse_model():
     sparse = S.prune_random(_model(seed=3), 0.8, seed=0)
     row = S.speed_trial(tiny_spec(sparsity=80, load_model=lambda: sparse, online_torch=False))
-    assert row[C.WEIGHTS] == "trained"
+    assert row[C.WEIGHTS] == "trained" and row[C.SPARSITY_PROFILE] == "trained"
     assert row[C.SPARSITY_MEASURED] == pytest.approx(80.0, abs=1.0)
 
 
@@ -119,3 +180,11 @@ def test_speed_spec_validates():
         tiny_spec(sparsity=0.9)
     with pytest.raises(ValueError, match="arch"):
         tiny_spec(arch="vgg")
+    with pytest.raises(ValueError, match="profile"):
+        tiny_spec(profile="layerwise")
+
+
+def test_study_files_know_the_same_profiles():
+    from search_spaces.schema import RANDOM_PROFILES
+
+    assert RANDOM_PROFILES == S.PRUNE_PROFILES
