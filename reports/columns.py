@@ -49,6 +49,8 @@ SPEEDUP_EPOCH = "speedup_epoch"
 # Speed rows, more: speed-ups over the other dense runtimes, online epoch details, spread.
 SPEEDUP_VS_ORT = "speedup_vs_onnxruntime"  # ONNX Runtime dense / DeepSparse sparse, batch 64
 SPEEDUP_VS_TORCH = "speedup_vs_torch"  # PyTorch dense / DeepSparse sparse, batch 64
+ORT_DENSE_EPOCH_TIME_S = "onnxruntime_dense_epoch_time_s"  # online epoch, ONNX Runtime dense
+SPEEDUP_EPOCH_VS_ORT = "speedup_epoch_vs_onnxruntime"
 TORCH_DENSE_EPOCH_TIME_S = "torch_dense_epoch_time_s"  # online epoch, PyTorch dense backbone
 SPEEDUP_EPOCH_VS_TORCH = "speedup_epoch_vs_torch"
 EPOCH_BATCHES = "epoch_batches"  # batches in the online epoch

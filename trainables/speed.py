@@ -335,6 +335,16 @@ def deepsparse_features(engine: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     return run
 
 
+def onnxruntime_features(session: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Wrap an ONNX Runtime session as ``features(x: float tensor NCHW) -> float tensor``."""
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        x_np = np.ascontiguousarray(x.numpy(), dtype=np.float32)
+        return torch.from_numpy(session.run(None, {ONNX_INPUT: x_np})[0])
+
+    return run
+
+
 def check_outputs_match(
     model: nn.Module,
     onnx_path: str | os.PathLike,
@@ -719,7 +729,8 @@ class SpeedSpec:
         online_batches: batches timed per online epoch (``None``: the whole epoch); the epoch
             time is extrapolated from their median when fewer than the epoch.
         online_warmup: untimed batches before each online epoch.
-        online_torch: also time the online epoch with the PyTorch dense backbone.
+        online_baselines: also time the online epoch with the dense backbone in ONNX Runtime
+            and in PyTorch.
         check_atol: tolerance of the DeepSparse vs PyTorch output check (relative to scale).
         seed: seeds random weights, inputs and the online epoch.
         work_dir: where the ONNX files go; ``None`` = a temporary folder removed afterwards.
@@ -743,7 +754,7 @@ class SpeedSpec:
     online_images: int = 64 * 20
     online_batches: int | None = 5
     online_warmup: int = 1
-    online_torch: bool = True
+    online_baselines: bool = True
     check_atol: float = 1e-3
     seed: int = 0
     work_dir: str | None = None
@@ -817,8 +828,9 @@ def speed_trial(spec: SpeedSpec) -> dict[str, Any]:
 
     Everything is measured in this one call, side by side: DeepSparse sparse at batch 1 and
     ``spec.batch``; DeepSparse, ONNX Runtime and PyTorch dense at ``spec.batch``; online
-    linear-finetuning epochs with the sparse and dense backbones in DeepSparse (and PyTorch
-    dense). Outputs of each compiled engine are checked against PyTorch first.
+    linear-finetuning epochs with the sparse and dense backbones in DeepSparse (and the dense
+    one in ONNX Runtime and PyTorch). Outputs of each compiled engine are checked against
+    PyTorch first.
 
     Returns:
         A flat results row: the speed columns of ``reports.columns`` plus environment facts
@@ -886,7 +898,10 @@ def speed_trial(spec: SpeedSpec) -> dict[str, Any]:
         )
         epoch_sparse = online_linear_epoch(sparse_engines[spec.batch], **epoch_kwargs)
         epoch_dense = online_linear_epoch(dense_engine, **epoch_kwargs)
-        epoch_torch = online_linear_epoch(dense, **epoch_kwargs) if spec.online_torch else None
+        epoch_ort = epoch_torch = None
+        if spec.online_baselines:
+            epoch_ort = online_linear_epoch(onnxruntime_features(ort), **epoch_kwargs)
+            epoch_torch = online_linear_epoch(dense, **epoch_kwargs)
 
     sparse_b = t[f"deepsparse_b{spec.batch}"]
     row: dict[str, Any] = {
@@ -916,8 +931,12 @@ def speed_trial(spec: SpeedSpec) -> dict[str, Any]:
         C.SPEEDUP_VS_TORCH: _ratio(t["torch_dense"].median_ms, sparse_b.median_ms),
         C.EPOCH_TIME_S: epoch_sparse.seconds,
         C.DENSE_EPOCH_TIME_S: epoch_dense.seconds,
+        C.ORT_DENSE_EPOCH_TIME_S: epoch_ort.seconds if epoch_ort else float("nan"),
         C.TORCH_DENSE_EPOCH_TIME_S: epoch_torch.seconds if epoch_torch else float("nan"),
         C.SPEEDUP_EPOCH: _ratio(epoch_dense.seconds, epoch_sparse.seconds),
+        C.SPEEDUP_EPOCH_VS_ORT: (
+            _ratio(epoch_ort.seconds, epoch_sparse.seconds) if epoch_ort else float("nan")
+        ),
         C.SPEEDUP_EPOCH_VS_TORCH: (
             _ratio(epoch_torch.seconds, epoch_sparse.seconds) if epoch_torch else float("nan")
         ),
@@ -951,6 +970,7 @@ __all__ = [
     "inference_speed",
     "macs_share",
     "onnx_sparsity",
+    "onnxruntime_features",
     "online_linear_epoch",
     "PRUNE_PROFILES",
     "prune_random",

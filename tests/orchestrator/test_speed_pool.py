@@ -46,7 +46,7 @@ def test_trials_land_on_the_speed_node_in_spec_order(two_nodes):
     _, worker = two_nodes
     spec = SpeedSpec(
         arch="resnet_tiny", method="magnitude", sparsity=90, batch=4, warmup=1, reps=2,
-        online_images=8, online_batches=1, online_torch=False, trial_id="ok",
+        online_images=8, online_batches=1, online_baselines=False, trial_id="ok",
     )
     broken = SpeedSpec(
         arch="resnet_tiny", method="gmp", sparsity=95, load_model=_broken_model, trial_id="bad"

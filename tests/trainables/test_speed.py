@@ -141,6 +141,8 @@ def test_online_epoch_extrapolates_from_timed_batches():
 SPEED_COLUMNS = [
     C.DS_MS_B1, C.DS_MS_B64, C.DS_DENSE_MS_B64, C.ORT_DENSE_MS_B64, C.TORCH_DENSE_MS_B64,
     C.SPEEDUP_INFERENCE, C.EPOCH_TIME_S, C.DENSE_EPOCH_TIME_S, C.SPEEDUP_EPOCH,
+    C.ORT_DENSE_EPOCH_TIME_S, C.TORCH_DENSE_EPOCH_TIME_S, C.SPEEDUP_EPOCH_VS_ORT,
+    C.SPEEDUP_EPOCH_VS_TORCH,
 ]
 
 
@@ -170,7 +172,7 @@ def test_speed_trial_row_has_every_column():
 
 def test_speed_trial_times_a_given_sparse_model():
     sparse = S.prune_random(_model(seed=3), 0.8, seed=0)
-    row = S.speed_trial(tiny_spec(sparsity=80, load_model=lambda: sparse, online_torch=False))
+    row = S.speed_trial(tiny_spec(sparsity=80, load_model=lambda: sparse, online_baselines=False))
     assert row[C.WEIGHTS] == "trained" and row[C.SPARSITY_PROFILE] == "trained"
     assert row[C.SPARSITY_MEASURED] == pytest.approx(80.0, abs=1.0)
 
