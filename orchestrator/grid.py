@@ -234,11 +234,13 @@ def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:
             )
     if sp.random_arch:
         # Each trial times its dense references side by side, so no separate dense trial.
+        # Its online epoch reads synthetic 224 px images (speed_spec_from), whatever the study's
+        # datasets, and its row says so.
         for s in sorted(set(sp.random_sparsities) - {0}):
             trials.append(
                 TrialSpec(
                     stage="speed", method=f"random_{sp.random_profile}",
-                    sparsity=s, arch=sp.random_arch, dataset=online, seed=0, image_size=224,
+                    sparsity=s, arch=sp.random_arch, dataset="synthetic", seed=0, image_size=224,
                     params=params + (("weights", "random"), ("profile", sp.random_profile)),
                 )
             )

@@ -98,7 +98,8 @@ def test_random_weight_speed_trials_carry_their_profile(tmp_path):
     grid = expand(study, tmp_path, hash_files=False)
     random = [t for t in grid.stages["speed"] if t.param("weights") == "random"]
     assert [t.sparsity for t in random] == [80, 90, 95, 98]
-    assert {(t.method, t.param("profile")) for t in random} == {("random_uniform", "uniform")}
+    assert {(t.method, t.param("profile"), t.dataset) for t in random} == {
+        ("random_uniform", "uniform", "synthetic")}
     glob = dataclasses.replace(study, speed=dataclasses.replace(study.speed,
                                                                 random_profile="global"))
     other = [t for t in expand(glob, tmp_path, hash_files=False).stages["speed"]
