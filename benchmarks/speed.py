@@ -3,8 +3,8 @@
 For each profile and sparsity, one speed trial (``trainables.speed.speed_trial``) of random
 weights pruned by magnitude (``--profiles``: ``uniform`` = every layer but the stem at the same
 sparsity, the study's default; ``global`` = one threshold over all layers, which on random
-weights follows the initialisation scale) times, side by side in one run: DeepSparse sparse vs DeepSparse dense,
-ONNX Runtime dense and PyTorch dense for inference at ``--batch``, and an online
+weights follows the initialisation scale) times, side by side in one run: DeepSparse sparse vs
+DeepSparse dense, ONNX Runtime dense and PyTorch dense for inference at ``--batch``, and an online
 linear-finetuning epoch of ``--online-batches`` batches (augmented synthetic 224 px images,
 features on the fly, SGD step on a linear head) with the sparse and dense backbones.
 
@@ -103,7 +103,8 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         extrapolated = " (extrapolated)" if r[C.EPOCH_EXTRAPOLATED] else ""
         out.append(
-            f"| {r[C.SPARSITY_PROFILE]} | {r[C.SPARSITY]} | {r[C.EPOCH_BATCHES]}{extrapolated} | {r[C.EPOCH_TIME_S]:.2f} "
+            f"| {r[C.SPARSITY_PROFILE]} | {r[C.SPARSITY]} | {r[C.EPOCH_BATCHES]}{extrapolated} "
+            f"| {r[C.EPOCH_TIME_S]:.2f} "
             f"| {r[C.DENSE_EPOCH_TIME_S]:.2f} | {r[C.ORT_DENSE_EPOCH_TIME_S]:.2f} "
             f"| {r[C.TORCH_DENSE_EPOCH_TIME_S]:.2f} | {_x(r[C.SPEEDUP_EPOCH])} "
             f"| {_x(r[C.SPEEDUP_EPOCH_VS_ORT])} | {_x(r[C.SPEEDUP_EPOCH_VS_TORCH])} |"

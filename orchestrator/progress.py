@@ -47,7 +47,8 @@ class Progress:
         el = int(time.monotonic() - self.t0)
         return (f"[{self.stage}] {self.finished + self.failed}/{self.total} done "
                 f"({self.failed} failed) · {self.running} running · {pending} pending · "
-                f"{el // 60}m{el % 60:02d}s" + (f" · latest: {self.latest}" if self.latest else ""))
+                f"{el // 60}m{el % 60:02d}s"
+                + (f" · latest: {self.latest}" if self.latest else ""))
 
     def show(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -231,22 +231,21 @@ def prune_random(
     k = round(target * sum(params[n].numel() for n in names))
     if k == 0:
         return pruned
-    gen = torch.Generator().manual_seed(seed)
+    # Groups of layers ranked together, and how many zeros each gets.
     if profile == "global":
-        flat = torch.cat([params[n].detach().abs().flatten() for n in names])
-        keep = _smallest(flat, k, gen)
-        offset = 0
-        for n in names:
-            p = params[n]
-            p.mul_(keep[offset : offset + p.numel()].view_as(p).to(p.dtype))
-            offset += p.numel()
-        return pruned
-    pruned_names = names[1:] if len(names) > 1 else names
-    counts = _uniform_counts([params[n].numel() for n in pruned_names], k)
-    for n, count in zip(pruned_names, counts):
-        p = params[n]
-        keep = _smallest(p.detach().abs().flatten(), count, gen)
-        p.mul_(keep.view_as(p).to(p.dtype))
+        groups = [(names, k)]
+    else:
+        rest = names[1:] if len(names) > 1 else names  # the stem stays dense
+        counts = _uniform_counts([params[n].numel() for n in rest], k)
+        groups = [([n], count) for n, count in zip(rest, counts)]
+    gen = torch.Generator().manual_seed(seed)
+    keep: dict[str, torch.Tensor] = {}
+    for group, count in groups:
+        flat = torch.cat([params[n].detach().abs().flatten() for n in group])
+        kept = _smallest(flat, count, gen)
+        for n, part in zip(group, kept.split([params[n].numel() for n in group])):
+            keep[n] = part.view_as(params[n])
+    masks.apply_masks(pruned, keep)
     return pruned
 
 
