@@ -1,13 +1,15 @@
 """A small name -> builder registry with metadata, shared by every pluggable piece.
 
 Why one class: architectures, datasets, checkpoint formats and pruning methods are all "a
-name, a function and a few facts about it"; adding one must be one decorated function.
+name, a function and a few facts about it"; adding one must be one decorated function, or,
+where the entries live in other modules than the registry, one declared ``Entry`` that the
+registry's owner collects (``Registry.from_entries``), so no module imports its registry back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,13 +30,26 @@ class Registry(Generic[F]):
         self.kind = kind
         self._entries: dict[str, Entry[F]] = {}
 
+    @classmethod
+    def from_entries(cls, kind: str, entries: Iterable[Entry[F]]) -> Registry[F]:
+        """A registry holding ``entries`` in order (declared elsewhere, collected here)."""
+        registry: Registry[F] = cls(kind)
+        for entry in entries:
+            registry.add(entry)
+        return registry
+
+    def add(self, entry: Entry[F]) -> Entry[F]:
+        """Register an already built entry; a name may be registered once."""
+        if entry.name in self._entries:
+            raise ValueError(f"{self.kind} {entry.name!r} is registered twice")
+        self._entries[entry.name] = entry
+        return entry
+
     def register(self, name: str, **meta: Any) -> Callable[[F], F]:
         """Decorator: ``@REG.register("gmp", family="progressive")``."""
 
         def deco(fn: F) -> F:
-            if name in self._entries:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._entries[name] = Entry(name=name, fn=fn, meta=dict(meta))
+            self.add(Entry(name=name, fn=fn, meta=dict(meta)))
             return fn
 
         return deco

@@ -1,8 +1,11 @@
 """Pruning methods by name: ``METHODS.get("gmp").fn(model, train_loader, val_loader, target,
 cfg, seed, report)`` -> ``PruneResult``.
 
-Each method lives in its own module (a plain function doing the work plus a small registered
-``prune`` entry); importing this package registers all of them. Registry meta of every entry:
+Each method lives in its own module: a plain function doing the work and a module-level
+``ENTRIES`` tuple declaring what it registers (``common.method_entry``; the registered ``fn``
+is mostly ``common.registered(name, work)``, one shared frame of seeding, timing and
+``finish``). This package imports the method modules and builds ``METHODS`` from their
+``ENTRIES``; no method module imports the package back. Registry meta of every entry:
 ``label`` (the paper's name), ``family`` ("progressive" | "regularization" | "lottery"),
 ``needs`` ("dense", or "mask" with ``mask_from`` naming the default mask source) and
 ``config`` (its ``PruneConfig`` subclass). Shared pieces are in ``common``.
@@ -10,14 +13,18 @@ Each method lives in its own module (a plain function doing the work plus a smal
 
 from __future__ import annotations
 
-from typing import Callable
-
+from trainables.pruning import acdc, gmp, lth, rigl, str_, woodfisher
+from trainables.pruning.common import PruneConfig, PruneFn, PruneResult
 from trainables.registry import Registry
 
-METHODS: Registry[Callable[..., object]] = Registry("pruning method")
-
-# Imported for their registration side effect; order = the paper's method order.
-from trainables.pruning import gmp, woodfisher, acdc, str_, rigl, lth  # noqa: E402,F401
-from trainables.pruning.common import PruneConfig, PruneResult  # noqa: E402,F401
+# Order = the paper's method order.
+METHODS: Registry[PruneFn] = Registry.from_entries(
+    "pruning method",
+    (
+        entry
+        for module in (gmp, woodfisher, acdc, str_, rigl, lth)
+        for entry in module.ENTRIES
+    ),
+)
 
 __all__ = ["METHODS", "PruneConfig", "PruneResult"]

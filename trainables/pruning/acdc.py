@@ -10,23 +10,19 @@ masks is recorded in ``info`` (it grows as training converges, as in the paper).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trainables.pruning import METHODS
 from trainables.pruning.common import (
     PruneConfig,
-    PruneResult,
     Report,
     Trainer,
-    check_target,
-    finish,
     global_magnitude_masks,
     mask_sparsity,
+    method_entry,
+    registered,
 )
 
 COMPRESSED, DECOMPRESSED, WARMUP = "compressed", "decompressed", "dense_warmup"
@@ -106,19 +102,13 @@ def acdc_train(
     return model, masks, info
 
 
-@METHODS.register("acdc", label="AC/DC", family="regularization", needs="dense", config=ACDCConfig)
-def prune(
-    model: nn.Module,
-    train_loader: DataLoader,
-    val_loader: DataLoader | None,
-    target: float,
-    cfg: ACDCConfig = ACDCConfig(),
-    seed: int = 0,
-    report: Report | None = None,
-) -> PruneResult:
-    """AC/DC from the dense ``model`` to global sparsity ``target`` (fraction)."""
-    target = check_target(target)
-    torch.manual_seed(seed)
-    start = time.perf_counter()
-    model, masks, info = acdc_train(model, train_loader, target, cfg, report)
-    return finish("acdc", model, masks, val_loader, target, cfg, start, cfg.steps, report, **info)
+# Collected into ``trainables.pruning.METHODS`` by the package.
+ENTRIES = (
+    method_entry(
+        "acdc",
+        registered("acdc", acdc_train),
+        label="AC/DC",
+        family="regularization",
+        config=ACDCConfig,
+    ),
+)

@@ -1,11 +1,14 @@
 """What every pruning method shares: its budget config, result, schedules and magnitude masks.
 
 Each method module (``gmp``, ``woodfisher``, ``acdc``, ``str_``, ``rigl``, ``lth``) holds one
-plain function that does the work and a small registered ``prune`` entry with the common
-signature::
+plain function that does the work and declares ``ENTRIES``: ``method_entry(...)`` values whose
+``fn`` (mostly ``registered(name, work)``) has the common signature::
 
     prune(model, train_loader, val_loader, target: float, cfg, seed: int, report=None)
         -> PruneResult
+
+The package (``trainables.pruning``) collects every module's ``ENTRIES`` into ``METHODS``; no
+method module imports the package's registry back.
 
 ``model`` is the dense pretrained network (modified in place and returned in the result),
 ``target`` the global sparsity as a fraction in [0, 1] over the prunable weights (every Conv2d
@@ -26,9 +29,17 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from trainables.masks import Masks, apply_masks, global_sparsity, prunable_names
+from trainables.registry import Entry
 from trainables.upstream import evaluate
 
 Report = Callable[[dict], None]
+# A method's own work: (model, train_loader, target, cfg, report) -> (model, masks, info),
+# with ``seed`` before ``report`` when registered with ``seeded=True``.
+Work = Callable[..., tuple[nn.Module, Masks, dict[str, Any]]]
+PruneFn = Callable[..., "PruneResult"]
+
+FAMILIES = ("progressive", "regularization", "lottery")
+NEEDS = ("dense", "mask")
 
 
 @dataclass(frozen=True)
@@ -312,3 +323,69 @@ def finish(
         keys = ("sparsity", "val_accuracy", "steps", "seconds")
         report({k: info[k] for k in keys} | {"done": True})
     return PruneResult(model=model, masks={n: m.clone() for n, m in masks.items()}, info=info)
+
+
+def registered(name: str, work: Work, *, seeded: bool = False) -> PruneFn:
+    """The registered ``prune`` of a method whose plain function is ``work``.
+
+    Why one wrapper: every method runs the same frame around its own work (check the target,
+    seed torch's RNG, time it, ``finish``), and its RNG seeding must come before the work in
+    the same order for every method. ``seeded`` also passes the seed on to ``work`` (RigL
+    draws its initial masks from it). ``work`` returns ``(model, masks, info)``; a method that
+    does not run ``cfg.steps`` steps says how many in ``info["steps"]``.
+    """
+
+    def prune(
+        model: nn.Module,
+        train_loader: DataLoader,
+        val_loader: DataLoader | None,
+        target: float,
+        cfg: PruneConfig,
+        seed: int = 0,
+        report: Report | None = None,
+    ) -> PruneResult:
+        target = check_target(target)
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        if seeded:
+            model, masks, info = work(model, train_loader, target, cfg, seed, report)
+        else:
+            model, masks, info = work(model, train_loader, target, cfg, report)
+        steps = info.pop("steps", cfg.steps)
+        return finish(name, model, masks, val_loader, target, cfg, start, steps, report, **info)
+
+    prune.__name__ = prune.__qualname__ = f"prune_{name}"
+    prune.__doc__ = (
+        f"{name}: ``{work.__name__}`` from the dense ``model`` to global sparsity ``target`` "
+        "(fraction); returns a ``PruneResult``."
+    )
+    return prune
+
+
+def method_entry(
+    name: str,
+    fn: PruneFn,
+    *,
+    label: str,
+    family: str,
+    config: type[PruneConfig],
+    needs: str = "dense",
+    **meta: Any,
+) -> Entry[PruneFn]:
+    """A ``METHODS`` entry with the meta every caller reads (``label``, ``family``, ``needs``,
+    ``config``) required by name, so a method module cannot forget one."""
+    if family not in FAMILIES:
+        raise ValueError(
+            f"pruning method {name!r}: family must be one of {FAMILIES}, got {family!r}"
+        )
+    if needs not in NEEDS:
+        raise ValueError(f"pruning method {name!r}: needs must be one of {NEEDS}, got {needs!r}")
+    if not (isinstance(config, type) and issubclass(config, PruneConfig)):
+        raise ValueError(
+            f"pruning method {name!r}: config must subclass PruneConfig, got {config!r}"
+        )
+    return Entry(
+        name=name,
+        fn=fn,
+        meta={"label": label, "family": family, "needs": needs, "config": config, **meta},
+    )

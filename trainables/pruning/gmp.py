@@ -9,24 +9,20 @@ final mask for ``cfg.finetune_fraction`` of the budget.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trainables.pruning import METHODS
 from trainables.pruning.common import (
     PruneConfig,
-    PruneResult,
     Report,
     Trainer,
-    check_target,
     cubic_sparsity,
-    finish,
     global_magnitude_masks,
     mask_sparsity,
+    method_entry,
+    registered,
 )
 
 
@@ -75,19 +71,13 @@ def gradual_magnitude_prune(
     return model, masks, info
 
 
-@METHODS.register("gmp", label="GMP", family="progressive", needs="dense", config=GMPConfig)
-def prune(
-    model: nn.Module,
-    train_loader: DataLoader,
-    val_loader: DataLoader | None,
-    target: float,
-    cfg: GMPConfig = GMPConfig(),
-    seed: int = 0,
-    report: Report | None = None,
-) -> PruneResult:
-    """GMP from the dense ``model`` to global sparsity ``target`` (fraction)."""
-    target = check_target(target)
-    torch.manual_seed(seed)
-    start = time.perf_counter()
-    model, masks, info = gradual_magnitude_prune(model, train_loader, target, cfg, report)
-    return finish("gmp", model, masks, val_loader, target, cfg, start, cfg.steps, report, **info)
+# Collected into ``trainables.pruning.METHODS`` by the package.
+ENTRIES = (
+    method_entry(
+        "gmp",
+        registered("gmp", gradual_magnitude_prune),
+        label="GMP",
+        family="progressive",
+        config=GMPConfig,
+    ),
+)

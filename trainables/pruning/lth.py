@@ -5,6 +5,9 @@ No training: the mask of a pruned model (GMP or WoodFisher in the paper) is appl
 ``lth_transfer_masks`` does exactly that; the registered "lth_t" entry takes the mask from
 ``mask_source`` when the caller has the pruned model already (the study's zoo), and otherwise
 runs the ``cfg.mask_from`` method on a copy of the dense model to get one.
+
+Why ``prune`` here is not ``common.registered``: LTH-T trains nothing, so it seeds nothing of
+its own (a mask-source run seeds itself), reports 0 steps and takes an extra ``mask_source``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from trainables.masks import Masks, apply_masks, masks_of, prunable_names
-from trainables.pruning import METHODS
 from trainables.pruning.common import (
     PruneConfig,
     PruneResult,
@@ -27,9 +29,15 @@ from trainables.pruning.common import (
     check_target,
     finish,
     mask_sparsity,
+    method_entry,
 )
+from trainables.pruning.gmp import ENTRIES as GMP_ENTRIES
+from trainables.pruning.woodfisher import ENTRIES as WOODFISHER_ENTRIES
 
-MASK_SOURCES = ("gmp", "woodfisher")
+# The methods whose masks LTH-T may transfer, taken from their modules (not from METHODS,
+# which the package builds from this module's ENTRIES too).
+_SOURCES = {e.name: e for e in (*GMP_ENTRIES, *WOODFISHER_ENTRIES)}
+MASK_SOURCES = tuple(_SOURCES)
 
 
 @dataclass(frozen=True)
@@ -78,15 +86,6 @@ def lth_transfer_masks(
     return model, {n: m.clone() for n, m in masks.items()}
 
 
-@METHODS.register(
-    "lth_t",
-    label="LTH-T",
-    family="lottery",
-    needs="mask",
-    mask_from="gmp",
-    mask_sources=MASK_SOURCES,
-    config=LTHConfig,
-)
 def prune(
     model: nn.Module,
     train_loader: DataLoader | None,
@@ -109,7 +108,7 @@ def prune(
     if mask_source is None:
         if train_loader is None:
             raise ValueError("lth_t needs a train_loader when no mask_source is given")
-        entry = METHODS.get(cfg.mask_from)
+        entry = _SOURCES[cfg.mask_from]
         shared = {f.name: getattr(cfg, f.name) for f in fields(PruneConfig)}
         source_cfg = entry.meta["config"](**shared)
         result = entry.fn(copy.deepcopy(model), train_loader, None, target, source_cfg, seed)
@@ -129,3 +128,18 @@ def prune(
         "lth_t", model, masks, val_loader, target, cfg, start, 0, report,
         mask_from=cfg.mask_from, mask_sparsity=got, **source_info,
     )
+
+
+# Collected into ``trainables.pruning.METHODS`` by the package.
+ENTRIES = (
+    method_entry(
+        "lth_t",
+        prune,
+        label="LTH-T",
+        family="lottery",
+        needs="mask",
+        config=LTHConfig,
+        mask_from="gmp",
+        mask_sources=MASK_SOURCES,
+    ),
+)

@@ -20,7 +20,6 @@ The rest of the budget finetunes with that mask.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
@@ -29,19 +28,17 @@ from torch.func import functional_call
 from torch.utils.data import DataLoader
 
 from trainables.masks import apply_masks, prunable_names
-from trainables.pruning import METHODS
 from trainables.pruning.common import (
     PruneConfig,
-    PruneResult,
     Report,
     Trainer,
-    check_target,
     cubic_sparsity,
     cycle,
-    finish,
     lr_at,
     make_optimizer,
     masks_from_scores,
+    method_entry,
+    registered,
     set_lr,
     weights_of,
 )
@@ -199,19 +196,13 @@ def str_train(
     return model, masks, info
 
 
-@METHODS.register("str", label="STR", family="regularization", needs="dense", config=STRConfig)
-def prune(
-    model: nn.Module,
-    train_loader: DataLoader,
-    val_loader: DataLoader | None,
-    target: float,
-    cfg: STRConfig = STRConfig(),
-    seed: int = 0,
-    report: Report | None = None,
-) -> PruneResult:
-    """STR from the dense ``model`` to global sparsity ``target`` (fraction)."""
-    target = check_target(target)
-    torch.manual_seed(seed)
-    start = time.perf_counter()
-    model, masks, info = str_train(model, train_loader, target, cfg, report)
-    return finish("str", model, masks, val_loader, target, cfg, start, cfg.steps, report, **info)
+# Collected into ``trainables.pruning.METHODS`` by the package.
+ENTRIES = (
+    method_entry(
+        "str",
+        registered("str", str_train),
+        label="STR",
+        family="regularization",
+        config=STRConfig,
+    ),
+)

@@ -19,7 +19,6 @@ ends with a finetune.
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -29,18 +28,16 @@ from torch.func import functional_call, grad, vmap
 from torch.utils.data import DataLoader
 
 from trainables.masks import prunable_names
-from trainables.pruning import METHODS
 from trainables.pruning.common import (
     PruneConfig,
-    PruneResult,
     Report,
     Trainer,
-    check_target,
     cubic_sparsity,
     cycle,
-    finish,
-    masks_from_scores,
     mask_sparsity,
+    masks_from_scores,
+    method_entry,
+    registered,
     weights_of,
 )
 
@@ -291,23 +288,13 @@ def woodfisher_prune(
     return model, masks, {"pruning_log": steps_log}
 
 
-@METHODS.register(
-    "woodfisher", label="WoodFisher", family="progressive", needs="dense", config=WoodFisherConfig
+# Collected into ``trainables.pruning.METHODS`` by the package.
+ENTRIES = (
+    method_entry(
+        "woodfisher",
+        registered("woodfisher", woodfisher_prune),
+        label="WoodFisher",
+        family="progressive",
+        config=WoodFisherConfig,
+    ),
 )
-def prune(
-    model: nn.Module,
-    train_loader: DataLoader,
-    val_loader: DataLoader | None,
-    target: float,
-    cfg: WoodFisherConfig = WoodFisherConfig(),
-    seed: int = 0,
-    report: Report | None = None,
-) -> PruneResult:
-    """WoodFisher from the dense ``model`` to global sparsity ``target`` (fraction)."""
-    target = check_target(target)
-    torch.manual_seed(seed)
-    start = time.perf_counter()
-    model, masks, info = woodfisher_prune(model, train_loader, target, cfg, report)
-    return finish(
-        "woodfisher", model, masks, val_loader, target, cfg, start, cfg.steps, report, **info
-    )
