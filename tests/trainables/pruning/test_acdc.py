@@ -1,4 +1,7 @@
-"""AC/DC: the phase plan alternates and the model really is sparse/dense by phase."""
+"""AC/DC: the phase plan alternates and the model really is sparse/dense by phase.
+
+The shared contract (target reached, masks, result) is checked in test_contract.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +19,12 @@ def test_phase_plan_alternates_and_covers_the_budget():
     assert plan[-1][2] - plan[-1][1] == 30  # final compressed phase = the finetune
 
 
-def test_acdc_alternates_sparse_and_dense_and_ends_at_90_percent(tiny, dense):
+def test_acdc_alternates_sparse_and_dense_phases(tiny, dense):
     cfg = ACDCConfig(steps=20, warmup_fraction=0.1, cycles=2, finetune_fraction=0.2, report_every=1)
     seen = []
     res = METHODS.get("acdc").fn(
         dense, tiny.train_loader, tiny.val_loader, 0.9, cfg, seed=0, report=seen.append
     )
-    assert abs(res.info["sparsity"] - 0.9) <= 0.005
     phases = res.info["phases"]
     assert phases[0] == WARMUP and phases[-1] == COMPRESSED
     assert all(a != b for a, b in zip(phases, phases[1:]))

@@ -1,11 +1,9 @@
-"""GMP: the cubic schedule and a gradual run to 90 %."""
+"""GMP: the cubic schedule, and a run that follows it (the shared contract: test_contract)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
-from trainables.masks import global_sparsity
 from trainables.pruning import METHODS
 from trainables.pruning.common import cubic_sparsity
 from trainables.pruning.gmp import GMPConfig, pruning_schedule
@@ -28,15 +26,10 @@ def test_schedule_is_monotone_and_ends_at_target_at_T():
     assert [t for t, _ in sched] == [0, 10, 20, 30, 40, 50, 60, 70]
 
 
-def test_gmp_reaches_90_percent_following_the_schedule(tiny, dense):
+def test_gmp_run_realises_its_schedule_up_to_90_percent(tiny, dense):
     cfg = GMPConfig(steps=16, frequency=4, finetune_fraction=0.25)
     res = METHODS.get("gmp").fn(dense, tiny.train_loader, tiny.val_loader, 0.9, cfg, seed=0)
-    assert abs(res.info["sparsity"] - 0.9) <= 0.005
-    assert abs(global_sparsity(res.model) - 0.9) <= 0.005
     n = sum(m.numel() for m in res.masks.values())
     for (t, planned), (t2, realised) in zip(res.info["schedule"], res.info["realised_schedule"]):
         assert t == t2 and abs(planned - realised) <= 1.0 / n + 1e-9
-    params = dict(res.model.named_parameters())
-    for name, mask in res.masks.items():  # pruned weights are exactly zero
-        assert torch.all(params[name][~mask] == 0)
-    assert 0.0 <= res.info["val_accuracy"] <= 100.0
+    assert res.info["realised_schedule"][-1][1] == pytest.approx(0.9, abs=1.0 / n)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
+import ast
+from pathlib import Path
 
 import pytest
 import torch
 
+from trainables import pruning
 from trainables.pruning import METHODS, PruneConfig
 from trainables.pruning.common import cubic_sparsity, lr_at, mask_sparsity, masks_from_scores
 
@@ -33,6 +35,21 @@ def test_every_paper_method_is_registered_with_its_meta():
     assert METHODS.get("rigl_erk5x").meta["budget"] == 5 * METHODS.get("rigl_erk1x").meta["budget"]
 
 
+def test_no_method_module_imports_the_registry_back():
+    # The package builds METHODS from each module's ENTRIES; a module reading METHODS (or the
+    # package) while the package is still importing it is the cycle this layout removed.
+    offenders = []
+    for path in sorted(Path(pruning.__file__).parent.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "trainables.pruning":
+                offenders.append(f"{path.name}: from trainables.pruning import ...")
+            elif isinstance(node, ast.Name) and node.id == "METHODS":
+                offenders.append(f"{path.name}: uses METHODS")
+    assert not offenders, offenders
+
+
 @pytest.mark.parametrize(
     "field, value",
     [
@@ -46,14 +63,6 @@ def test_every_paper_method_is_registered_with_its_meta():
 def test_prune_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         PruneConfig(**{field: value})
-
-
-def test_configs_are_frozen_and_tunable_by_field_name():
-    for entry in METHODS:
-        cfg = entry.meta["config"](steps=7, lr=0.02)
-        assert (cfg.steps, cfg.lr) == (7, 0.02)
-        with pytest.raises(dataclasses.FrozenInstanceError):
-            cfg.steps = 8  # type: ignore[misc]
 
 
 def test_cubic_schedule_and_cosine_lr():

@@ -1,4 +1,7 @@
-"""RigL: ERK densities, constant per-layer counts with a changing mask, and the 5x budget."""
+"""RigL: ERK densities, constant per-layer counts with a changing mask, and the 5x budget.
+
+The shared contract (target reached, masks, result) is checked in test_contract.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +48,6 @@ def test_rigl_1x_moves_the_mask_with_constant_layer_counts(tiny, dense):
     cfg = RigLConfig(steps=20, frequency=4, finetune_fraction=0.2, alpha=0.3)
     res = METHODS.get("rigl_erk1x").fn(dense, tiny.train_loader, tiny.val_loader, 0.8, cfg, seed=0)
     info = res.info
-    assert abs(info["sparsity"] - 0.8) <= 0.005
     assert info["mask_updates"] == 3  # t = 4, 8, 12 (< T_end = 16)
     assert info["connections_moved"] > 0 and info["mask_changed_vs_initial"] > 0
     for update in info["update_history"]:
@@ -59,4 +61,3 @@ def test_rigl_5x_trains_five_times_longer(tiny, dense):
     cfg = RigLConfig(steps=4, frequency=4)
     res = METHODS.get("rigl_erk5x").fn(dense, tiny.train_loader, tiny.val_loader, 0.9, cfg, seed=0)
     assert res.info["steps"] == 20 and res.info["multiplier"] == 5
-    assert abs(res.info["sparsity"] - 0.9) <= 0.005

@@ -1,8 +1,9 @@
-"""WoodFisher: Fisher inverse, OBS statistic and update by hand, and a run to 80 %."""
+"""WoodFisher: Fisher inverse, OBS statistic and update by hand, and a run to 80 %.
+
+The shared contract (target reached, masks, result) is checked in test_contract.
+"""
 
 from __future__ import annotations
-
-import copy
 
 import pytest
 import torch
@@ -63,10 +64,9 @@ def test_woodfisher_step_moves_kept_weights(tiny, dense):
     assert stats["differs_from_magnitude"] > 0
 
 
-def test_woodfisher_reaches_80_percent(tiny, dense):
+def test_woodfisher_prunes_in_steps_up_to_80_percent(tiny, dense):
     cfg = WoodFisherConfig(steps=12, pruning_steps=2, fisher_samples=8, finetune_fraction=0.25)
     res = METHODS.get("woodfisher").fn(dense, tiny.train_loader, tiny.val_loader, 0.8, cfg, seed=0)
-    assert abs(res.info["sparsity"] - 0.8) <= 0.005
     log = res.info["pruning_log"]
     assert len(log) == 2 and log[0]["sparsity"] < log[1]["sparsity"]
     assert log[-1]["sparsity"] == pytest.approx(0.8, abs=1e-4)
