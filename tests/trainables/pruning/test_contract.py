@@ -33,6 +33,15 @@ def small_config(name: str) -> PruneConfig:
     return cls(steps=6, frequency=2, report_every=2, **FAST.get(name, {}))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: two contend on a shared 2-core machine and run ~10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def data() -> tuple[DataLoader, DataLoader]:
     gen = torch.Generator().manual_seed(0)
@@ -44,7 +53,6 @@ def data() -> tuple[DataLoader, DataLoader]:
 
 @pytest.fixture(scope="module")
 def dense() -> torch.nn.Module:
-    torch.set_num_threads(1)  # as the pruning conftest does: 2 shared cores, no oversubscription
     torch.manual_seed(0)
     return build_model("resnet_tiny", NUM_CLASSES)
 
