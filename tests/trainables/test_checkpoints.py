@@ -1,5 +1,9 @@
 """Checkpoint formats, safe loading, normalisation, sparsity checks, LTH-T and the CLI.
 
+Every ``FORMATS`` entry is checked by one contract test parametrized over the registry: its
+sample files (``FORMAT_SAMPLES``) round-trip through ``load_checkpoint`` and are detected as
+that format.
+
 Files are written by the tests from resnet_tiny with a known magnitude sparsity. Full-size
 layouts (resnet18/50, mobilenet_v1) use stride-0 expanded tensors, which torch.save stores
 as one element each, so their files stay a few kilobytes.
@@ -51,60 +55,129 @@ def fake_state_dict(arch: str, value: float = 0.5) -> dict[str, torch.Tensor]:
     return {k: torch.full((), value, dtype=v.dtype).expand(v.shape) for k, v in template.items()}
 
 
-def write(path, kind: str, model: nn.Module) -> None:
-    sd = model.state_dict()
-    if kind == "reference":
-        ck.save_reference_checkpoint(path, model, ARCH, "imagenet")
-    elif kind == "reference_wrapped_module":
-        ck.save_reference_checkpoint(
-            path, model, ARCH, "imagenet", wrapped=True, module_prefix=True
-        )
-    elif kind == "torchvision":
-        torch.save(sd, path)
-    elif kind == "sparseml":
-        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        torch.save(
-            {"state_dict": sd, "epoch": 7, "arch_key": ARCH, "optimizer": opt.state_dict()}, path
-        )
-    else:
-        raise AssertionError(kind)
-
-
 def assert_same_weights(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
     assert set(got) == set(want)
     for k in want:
         assert torch.equal(got[k], want[k]), k
 
 
-@pytest.mark.parametrize(
-    "kind, fmt",
-    [
-        ("reference", "reference"),
-        ("reference_wrapped_module", "reference"),
-        ("torchvision", "torchvision"),
-        ("sparseml", "sparseml"),
-    ],
-)
-def test_every_format_loads_back_identical_weights_and_hand_counted_sparsity(tmp_path, kind, fmt):
-    model, zeros, total = pruned_tiny()
-    path = tmp_path / f"{kind}.pt"
-    write(path, kind, model)
+# ---- the contract of every FORMATS entry -----------------------------------------------------
 
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """What ``load_checkpoint`` must give back for a file a sample writer wrote."""
+
+    state_dict: dict[str, torch.Tensor]  # torchvision names, masks applied
+    arch: str
+    upstream_dataset: str | None
+    sparsity: float  # percent, counted by hand when the file was built
+
+
+def _tiny_sample(model: nn.Module, zeros: int, total: int, dataset: str | None) -> Sample:
+    return Sample(dict(model.state_dict()), ARCH, dataset, 100.0 * zeros / total)
+
+
+def write_reference(path) -> Sample:
+    model, zeros, total = pruned_tiny()
+    ck.save_reference_checkpoint(path, model, ARCH, "imagenet")
+    return _tiny_sample(model, zeros, total, "imagenet")
+
+
+def write_reference_wrapped_module(path) -> Sample:
+    model, zeros, total = pruned_tiny()
+    ck.save_reference_checkpoint(path, model, ARCH, "imagenet", wrapped=True, module_prefix=True)
+    return _tiny_sample(model, zeros, total, "imagenet")
+
+
+def write_sparseml(path) -> Sample:
+    model, zeros, total = pruned_tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sd = model.state_dict()
+    torch.save(
+        {"state_dict": sd, "epoch": 7, "arch_key": ARCH, "optimizer": opt.state_dict()}, path
+    )
+    return _tiny_sample(model, zeros, total, None)
+
+
+def write_torchvision(path) -> Sample:
+    model, zeros, total = pruned_tiny()
+    torch.save(model.state_dict(), path)  # no arch in the file: inferred from keys and shapes
+    return _tiny_sample(model, zeros, total, None)
+
+
+def _rigl_tf_name(key: str) -> str:
+    """The reference's ResnetTF port name of a torchvision resnet50 key."""
+    key = re.sub(r"^conv1\.", "initial_conv.conv.", key)
+    key = re.sub(r"^bn1\.", "initial_conv.bn.", key)
+    key = re.sub(r"^(layer\d)\.(\d+)\.downsample\.0\.", r"\1.block.\2.shortcut.conv.", key)
+    key = re.sub(r"^(layer\d)\.(\d+)\.downsample\.1\.", r"\1.block.\2.shortcut.bn.", key)
+    key = re.sub(r"^(layer\d)\.(\d+)\.conv(\d)\.", r"\1.block.\2.conv\3.conv.", key)
+    return re.sub(r"^(layer\d)\.(\d+)\.bn(\d)\.", r"\1.block.\2.conv\3.bn.", key)
+
+
+def write_rigl_tf_port(path) -> Sample:
+    """resnet50 under TF-port names; the last block's convolutions are all zero."""
+    sd = fake_state_dict("resnet50")
+    prunable = ck.prunable_weight_names(sd)
+    zeroed = [n for n in prunable if n.startswith("layer4.2.conv")]
+    for n in zeroed:
+        sd[n] = torch.zeros(()).expand(sd[n].shape)
+    zeros = sum(sd[n].numel() for n in zeroed)
+    total = sum(sd[n].numel() for n in prunable)
+    torch.save(
+        {
+            "model_config": {"arch": "resnet50_rigl", "dataset": "imagenet"},
+            "model_state_dict": {f"module.{_rigl_tf_name(k)}": v for k, v in sd.items()},
+        },
+        path,
+    )
+    return Sample(sd, "resnet50", "imagenet", 100.0 * zeros / total)
+
+
+# Every format's sample writers; a registered format missing here fails the contract test.
+FORMAT_SAMPLES = {
+    "rigl_tf_port": [write_rigl_tf_port],
+    "reference": [write_reference, write_reference_wrapped_module],
+    "sparseml": [write_sparseml],
+    "torchvision": [write_torchvision],
+}
+
+
+def _format_cases() -> list:
+    cases = []
+    for fmt in ck.FORMATS.names():  # the registry itself: a new format is covered at once
+        for writer in FORMAT_SAMPLES.get(fmt) or [None]:
+            name = writer.__name__ if writer else "no_sample"
+            cases.append(pytest.param(fmt, writer, id=f"{fmt}-{name}"))
+    return cases
+
+
+@pytest.mark.parametrize("fmt, writer", _format_cases())
+def test_every_format_round_trips_and_is_detected_as_itself(tmp_path, fmt, writer):
+    if writer is None:
+        pytest.fail(f"checkpoint format {fmt!r} has no sample writer: add one to FORMAT_SAMPLES")
+    path = tmp_path / f"{fmt}.pt"
+    want = writer(path)
+
+    raw = torch.load(path, weights_only=True)
+    assert ck.FORMATS.get(fmt).meta["detect"](raw)
+    assert ck.detect_format(raw) == fmt  # and no format tried earlier claims it
     ckpt = ck.load_checkpoint(path)  # no arch given: from the file, or inferred
 
     assert ckpt.format == fmt
-    assert ckpt.arch == ARCH
+    assert ckpt.arch == want.arch
     assert ckpt.path == str(path)
-    assert ckpt.upstream_dataset == ("imagenet" if fmt == "reference" else None)
-    assert_same_weights(ckpt.state_dict, model.state_dict())
-    assert ckpt.sparsity == pytest.approx(100.0 * zeros / total)
-    assert set(ckpt.masks) == set(masks_lib.prunable_names(model))
-    for name, mask in ckpt.masks.items():
-        w = model.state_dict()[name]
-        assert mask.dtype == torch.bool and torch.equal(mask, w != 0)
-        hand = 100.0 * int(FRACTION * w.numel()) / w.numel()
-        assert ckpt.layer_sparsity[name] == pytest.approx(hand)
-    assert ckpt.num_classes == NUM_CLASSES
+    assert ckpt.upstream_dataset == want.upstream_dataset
+    assert_same_weights(ckpt.state_dict, want.state_dict)
+    assert ckpt.sparsity == pytest.approx(want.sparsity)
+    prunable = ck.prunable_weight_names(want.state_dict)
+    assert set(ckpt.masks) == set(prunable)
+    for name in prunable:
+        w = want.state_dict[name]
+        assert ckpt.masks[name].dtype == torch.bool and torch.equal(ckpt.masks[name], w != 0)
+        assert ckpt.layer_sparsity[name] == pytest.approx(100.0 * float((w == 0).sum()) / w.numel())
+    assert ckpt.num_classes == want.state_dict["fc.weight"].shape[0]
 
 
 def test_wrapped_layers_multiply_their_masks_in(tmp_path):
@@ -354,31 +427,6 @@ def test_file_sha256_matches_hashlib(tmp_path):
     data = os.urandom(3000)
     path.write_bytes(data)
     assert ck.file_sha256(path, chunk_bytes=512) == hashlib.sha256(data).hexdigest()
-
-
-def test_rigl_tf_port_keys_map_onto_torchvision_resnet50(tmp_path):
-    torchvision_sd = fake_state_dict("resnet50")
-
-    def tf_name(key: str) -> str:
-        key = re.sub(r"^conv1\.", "initial_conv.conv.", key)
-        key = re.sub(r"^bn1\.", "initial_conv.bn.", key)
-        key = re.sub(r"^(layer\d)\.(\d+)\.downsample\.0\.", r"\1.block.\2.shortcut.conv.", key)
-        key = re.sub(r"^(layer\d)\.(\d+)\.downsample\.1\.", r"\1.block.\2.shortcut.bn.", key)
-        key = re.sub(r"^(layer\d)\.(\d+)\.conv(\d)\.", r"\1.block.\2.conv\3.conv.", key)
-        return re.sub(r"^(layer\d)\.(\d+)\.bn(\d)\.", r"\1.block.\2.conv\3.bn.", key)
-
-    path = tmp_path / "rigl.pt"
-    torch.save(
-        {
-            "model_config": {"arch": "resnet50_rigl", "dataset": "imagenet"},
-            "model_state_dict": {f"module.{tf_name(k)}": v for k, v in torchvision_sd.items()},
-        },
-        path,
-    )
-    ckpt = ck.load_checkpoint(path, arch="resnet50")
-    assert ckpt.format == "rigl_tf_port" and ckpt.arch == "resnet50"
-    assert set(ckpt.state_dict) == set(torchvision_sd)
-    assert ckpt.sparsity == 0.0
 
 
 def test_reference_mobilenet_names_map_onto_mobilenet_v1(tmp_path):
