@@ -1,8 +1,15 @@
-import pytest
-from PIL import Image
+"""Datasets: the contract of every ``DATASETS`` entry, the study table, image folders and the
+readable errors of missing or malformed data."""
 
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import ConcatDataset, Dataset
+
+from tests.trainables import dataset_samples
 from trainables.datasets import (
     DATASETS,
+    SPLITS,
     DatasetError,
     build_dataset,
     dataset_info,
@@ -24,6 +31,35 @@ STUDY_TABLE = {
     "food101": (101, "top1", "specialized"),
     "pets": (37, "mean_per_class", "specialized"),
 }
+
+
+def classes_of(ds: Dataset) -> list:
+    """The class list a built dataset carries (torchvision's, inside our wrappers)."""
+    while not hasattr(ds, "classes"):
+        ds = ds.datasets[0] if isinstance(ds, ConcatDataset) else ds.inner
+    return list(ds.classes)
+
+
+@pytest.mark.parametrize("name", DATASETS.names())  # the registry itself: new entries included
+def test_every_dataset_yields_chw_tensors_and_labels_of_its_declared_classes(
+    name, tmp_path, monkeypatch
+):
+    if not DATASETS.get(name).meta.get("builtin", False):
+        if name not in dataset_samples.WRITERS:
+            pytest.fail(f"dataset {name!r} has no test sample: add a writer of its layout to "
+                        "tests/trainables/dataset_samples.py WRITERS")
+        dataset_samples.WRITERS[name](tmp_path)
+        dataset_samples.skip_archive_checksums(monkeypatch)
+    info = dataset_info(name)
+    for split in SPLITS:
+        ds = build_dataset(name, tmp_path, split, eval_transform(32))
+        assert len(ds) > 0, split
+        assert len(classes_of(ds)) == info.classes, split
+        for index in sorted({0, len(ds) // 2, len(ds) - 1}):
+            image, label = ds[index]
+            assert isinstance(image, torch.Tensor) and image.dtype == torch.float32
+            assert image.shape == (3, 32, 32) and torch.isfinite(image).all()
+            assert isinstance(label, int) and 0 <= label < info.classes, (split, index, label)
 
 
 @pytest.mark.parametrize("name", sorted(STUDY_TABLE))
