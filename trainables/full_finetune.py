@@ -17,12 +17,16 @@ the checkpoint's values for those who read the sentence the other way.
 The Ray wrappers live at the bottom of this file and import Ray lazily, so the loop itself has
 no Ray dependency: ``run_full_finetune_trainer`` (a TorchTrainer, DDP over several workers,
 called from a Tune function trainable) and ``run_full_finetune_in_trial`` (one worker, in the
-Tune trial's own process, which saves the TorchTrainer's start-up of ~20 s per trial here).
+Tune trial's own process, which saves the TorchTrainer's start-up of ~20 s per trial here;
+its state file is keyed by trial id, so reruns resume).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -33,17 +37,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from search_spaces.recipe import Recipe
+from trainables.engine import Hooks, predict, train_one_epoch
 from trainables.linear_finetune import check_finite_loss, epoch_record
 from trainables.masks import count_zeros
 from trainables.metrics import compute_metric
 from trainables.models import classifier_name
 
+log = logging.getLogger(__name__)
 Reporter = Callable[[dict], None]
 CheckpointFn = Callable[[int, dict], None]
 
@@ -186,12 +191,7 @@ def _predict(
         shuffle=False,
         num_workers=num_workers,
     )
-    net.eval()
-    preds, targets = [], []
-    for images, labels in loader:
-        preds.append(net(images.to(device, non_blocking=True)).argmax(dim=1))
-        targets.append(torch.as_tensor(labels).to(device).reshape(-1))
-    pred, target = torch.cat(preds), torch.cat(targets)
+    pred, target = predict(net, loader, device)
     if world_size > 1:
         idx = torch.tensor(indices, device=device)
         stacked = torch.stack([idx, pred, target])
@@ -316,25 +316,15 @@ def full_finetune(
         persistent_workers=num_workers > 0,
     )
     eval_batch = max(recipe.batch_size // world_size, 256)
+    hooks = Hooks(after_step=fixed.apply, train_mode=functools.partial(_train_mode, frozen=bns))
     start = time.perf_counter()
     for epoch in range(start_epoch + 1, recipe.epochs + 1):
         sampler.set_epoch(epoch)
         torch.manual_seed(_mix_seed(seed, epoch, rank))  # augmentation, DataLoader workers
-        model.train()
-        for m in bns:
-            m.eval()
-        loss_sum = torch.zeros(2, device=device, dtype=torch.float64)
-        for images, labels in loader:
-            images = images.to(device, non_blocking=True)
-            labels = torch.as_tensor(labels).to(device, non_blocking=True)
-            loss = F.cross_entropy(model(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            fixed.apply()
-            loss_sum[0] += loss.detach() * labels.numel()
-            loss_sum[1] += labels.numel()
+        stats = train_one_epoch(model, optimizer, loader, device, hooks=hooks)
         scheduler.step()
+        loss_sum = torch.tensor([stats.loss_sum, stats.samples], dtype=torch.float64,
+                                device=device)
         if world_size > 1:
             dist.all_reduce(loss_sum)
         train_loss = float(loss_sum[0] / loss_sum[1])
@@ -375,6 +365,13 @@ def full_finetune(
         train_time_s=time.perf_counter() - start,
         **final,
     )
+
+
+def _train_mode(model: nn.Module, frozen: list[nn.Module]) -> None:
+    """Train mode, except for frozen BatchNorm layers, which keep the checkpoint's statistics."""
+    model.train()
+    for m in frozen:
+        m.eval()
 
 
 def _check_mask(fixed: FixedMask, zeros_start: int, total: int) -> dict[str, int]:
@@ -430,10 +427,6 @@ def _run_from_config(
     )
 
 
-def _save_state(bundle: dict, folder: str) -> None:
-    torch.save(bundle, Path(folder) / STATE_FILE)
-
-
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """One Ray Train worker of a full-finetuning run (DDP over the trial's workers).
 
@@ -463,45 +456,76 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             ray.train.report(metrics, checkpoint=None)
             return
         with tempfile.TemporaryDirectory() as folder:
-            _save_state(bundle, folder)
+            save_state(bundle, Path(folder) / STATE_FILE)
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
 
     _run_from_config(config, model, masks, train_ds, test_ds, device=device, state=state,
                      checkpoint_fn=checkpoint_fn)
 
 
-def run_full_finetune_in_trial(config: dict[str, Any], *, use_gpu: bool = False) -> dict:
-    """The same run in the calling Tune function trainable's process: no TorchTrainer.
+def load_state(state_file: Path) -> dict | None:
+    """The training state saved after the last finished epoch, or None to start over.
+
+    A torn or unreadable file (a kill during the write cannot leave one: the write is atomic,
+    but a disk can fail) means starting over, not failing the trial.
+    """
+    if not state_file.exists():
+        return None
+    try:
+        return torch.load(state_file, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001
+        log.warning("ignoring unreadable state %s: %s", state_file, e)
+        return None
+
+
+def save_state(bundle: dict, state_file: Path) -> None:
+    """Write the epoch's training state atomically; a full disk names the file."""
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = state_file.with_name(f".{state_file.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:  # a full disk is OSError(ENOSPC), not torch's RuntimeError
+            torch.save(bundle, fh)
+        os.replace(tmp, state_file)
+    except OSError as e:
+        raise OSError(e.errno, f"could not write {state_file}: {e.strerror or e}") from e
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def run_full_finetune_in_trial(
+    config: dict[str, Any], *, state_file: Path, report: Reporter | None = None,
+    use_gpu: bool = False,
+) -> FullResult:
+    """The same run in the calling process (a Tune function trainable): no TorchTrainer.
 
     Why: a TorchTrainer starts a controller and worker actors, each a new Python process that
     imports torch and Ray Train; on the 2-core machine under load ``TorchTrainer.fit()`` of a
     trivial loop took about 20 s (benchmarks/mask_overhead.py --trainer-startup), a large
-    share of a tiny-study trial. With one worker there is nothing to distribute, so this runs
-    ``full_finetune`` in place and reports every epoch with ``tune.report`` (checkpoint
-    attached); a restored Tune trial resumes from ``tune.get_checkpoint()``.
+    share of a tiny-study trial. With one worker there is nothing to distribute.
+
+    The state is saved after every epoch to ``state_file``, a path keyed by the trial id
+    rather than Tune's trial folder, so a rerun of the sweep, whatever Tuner runs it, resumes
+    after the last finished epoch.
 
     Args:
         config: as for ``train_loop_per_worker``.
+        state_file: where the per-epoch training state lives.
+        report: called after every epoch (after the state is saved) with its record.
         use_gpu: train on the trial's GPU when CUDA is available.
-
-    Returns:
-        The last epoch's metrics (``REPORT_KEYS`` plus ``masked_zeros``, ``masked_total``).
     """
-    from ray import tune
-
     model, masks, train_ds, test_ds = _built(config)
-    state = _state_from(tune.get_checkpoint())
+    state = load_state(state_file)
+    if state is not None:
+        log.info("resuming %s after epoch %s", state_file.parent.name, state["epoch"])
     device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
 
     def checkpoint_fn(epoch: int, bundle: dict) -> None:
-        with tempfile.TemporaryDirectory() as folder:
-            _save_state(bundle, folder)
-            tune.report(dict(bundle["history"][-1]),
-                        checkpoint=tune.Checkpoint.from_directory(folder))
+        save_state(bundle, state_file)
+        if report is not None:
+            report(dict(bundle["history"][-1]))
 
-    result = _run_from_config(config, model, masks, train_ds, test_ds, device=device,
-                              state=state, checkpoint_fn=checkpoint_fn)
-    return dict(result.history[-1])
+    return _run_from_config(config, model, masks, train_ds, test_ds, device=device,
+                            state=state, checkpoint_fn=checkpoint_fn)
 
 
 def run_full_finetune_trainer(
