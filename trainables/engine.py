@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search_spaces.recipe import Recipe
 from trainables.metrics import compute_metric
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -230,6 +231,21 @@ def evaluate(
     pred_np, target_np = pred.cpu().numpy(), target.cpu().numpy()
     classes = num_classes if num_classes is not None else int(np.max(target_np)) + 1
     return compute_metric(metric, pred_np, target_np, classes)
+
+
+def recipe_sgd(
+    params: Iterable[torch.nn.Parameter], recipe: Recipe
+) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.MultiStepLR]:
+    """The paper's finetuning optimiser: SGD with momentum and weight decay, the lr divided at
+    the recipe's milestones (an epoch-level scheduler: step it after each epoch).
+    """
+    optimizer = torch.optim.SGD(
+        params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(recipe.milestones), gamma=recipe.gamma
+    )
+    return optimizer, scheduler
 
 
 def cycle(batches: Iterable[Batch]) -> Iterator[Batch]:

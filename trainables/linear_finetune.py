@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from search_spaces.recipe import Recipe
-from trainables.engine import evaluate, tensor_batches, train_one_epoch
+from trainables.engine import evaluate, recipe_sgd, tensor_batches, train_one_epoch
 
 FeatureArrays = tuple[np.ndarray, np.ndarray]
 Reporter = Callable[[dict], None]
@@ -139,12 +139,7 @@ def linear_finetune(
             )
     generator = torch.Generator().manual_seed(seed)
     head = _seeded_linear(x_train.shape[1], num_classes, generator).to(device)
-    optimizer = torch.optim.SGD(
-        head.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(recipe.milestones), gamma=recipe.gamma
-    )
+    optimizer, scheduler = recipe_sgd(head.parameters(), recipe)
 
     history: list[dict] = []
     start = time.perf_counter()

@@ -232,13 +232,14 @@ def _full_in_trial(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict
             "trainer": "in_trial", "history": res.history}
 
 
-def _full_config(spec: TrialSpec, ctx: dict[str, Any]) -> dict[str, Any]:
-    """The picklable config every full-finetuning path runs from (see train_loop_per_worker)."""
+def _full_config(spec: TrialSpec, ctx: dict[str, Any]) -> Any:
+    """The picklable ``FullRun`` every full-finetuning path runs from."""
     from search_spaces.trial import to_dict
+    from trainables.full_finetune import FullRun
 
-    return {"build": functools.partial(_build_full, to_dict(spec), dict(ctx)),
-            "arch": spec.arch, "num_classes": spec.num_classes, "metric": spec.metric,
-            "recipe": spec.recipe, "seed": spec.seed}
+    return FullRun(build=functools.partial(_build_full, to_dict(spec), dict(ctx)),
+                   arch=spec.arch, num_classes=spec.num_classes, metric=spec.metric,
+                   recipe=spec.recipe, seed=spec.seed)
 
 
 def run_full(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
