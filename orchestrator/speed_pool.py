@@ -30,7 +30,7 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from reports import columns as C
+from common import columns as C
 from trainables.speed import SpeedSpec
 
 log = logging.getLogger(__name__)

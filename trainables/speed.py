@@ -32,7 +32,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from reports import columns as C
+from common import columns as C
 from trainables import masks, models
 from trainables.transforms import eval_resize_size, train_transform
 

@@ -12,7 +12,7 @@ ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from orchestrator import speed_pool  # noqa: E402
-from reports import columns as C  # noqa: E402
+from common import columns as C  # noqa: E402
 from trainables.speed import SpeedSpec  # noqa: E402
 
 

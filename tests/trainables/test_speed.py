@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from reports import columns as C
+from common import columns as C
 from trainables import masks, models
 from trainables import speed as S
 
