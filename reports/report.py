@@ -20,7 +20,6 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from reports import figures, tables
 from common.columns import (
     ACCURACY,
     ACCURACY_LAST,
@@ -37,6 +36,7 @@ from common.columns import (
     SPEEDUP_INFERENCE,
     STATUS,
 )
+from reports import figures, tables
 from reports.naming import UNKNOWN, dataset_sort_key, is_lottery_ticket, name_key
 from reports.prepare import (
     FAILED,
