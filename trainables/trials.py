@@ -360,7 +360,7 @@ def _numeric(r: dict[str, Any]) -> dict[str, Any]:
 
 def speed_spec_from(spec: TrialSpec, ctx: dict[str, Any]) -> Any:
     """The DeepSparse speed trial of a backbone (trained weights) or of random weights."""
-    from trainables.speed import SpeedSpec
+    from trainables.speed.trial import SpeedSpec
 
     weights = spec.param("weights", "trained")
     load = None
