@@ -1,7 +1,7 @@
 """One speed trial, step by step as the protocol reads: build, export, compile, check, time.
 
 ``speed_trial`` runs the steps in order on one machine and returns one results row; each step
-is a plain function so the protocol can be read (and tested) one step at a time.
+is a plain function, so the protocol reads as the list of steps it runs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from common import columns as C
+from search_spaces.schema import SpeedSettings
 from trainables import models
 from trainables.speed.environment import environment, physical_cores
 from trainables.speed.export import export_backbone_onnx, onnx_sparsity
@@ -38,6 +39,10 @@ from trainables.speed.runtimes import (
 from trainables.speed.timing import TimingStats, check_reps, inference_speed
 from trainables.transforms import eval_resize_size
 
+# What a study sets (its YAML's ``speed:`` block) defaults here too, so each default lives in
+# one place: ``SpeedSettings``. The trial times batch 1 and the largest of ``batch_sizes``.
+_STUDY = SpeedSettings()
+
 
 @dataclass(frozen=True)
 class SpeedSpec:
@@ -49,7 +54,8 @@ class SpeedSpec:
         sparsity: target sparsity in percent (int, 0-99); with random weights the backbone is
             pruned to it by magnitude (``profile``); with ``load_model`` it is a label.
         profile: where random weights' zeros go, one of ``PRUNE_PROFILES`` (``prune_random``);
-            ignored for trained weights, which keep their own.
+            ignored for trained weights, which keep their own. Default: the study's
+            ``speed.random_profile``.
         checkpoint: a sparse checkpoint file (any ``trainables.checkpoints`` format) of
             ``arch``; its weights are timed as they are (``weights="trained"``).
         load_model: builds the trained sparse model (classifier included or not), instead of
@@ -59,7 +65,9 @@ class SpeedSpec:
             ``arch`` (dense kernels do not depend on values).
         image_size: input side; ``None`` = the architecture's input size.
         batch: batch size of the batched timings (the ``*_b64`` columns; ``batch`` says which).
-        warmup, reps: untimed and timed repetitions per runtime, interleaved.
+            Default: the largest of the study's ``speed.batch_sizes``.
+        warmup, reps: untimed and timed repetitions per runtime, interleaved. Default: the
+            study's ``speed.warmup`` and ``speed.reps``.
         num_cores: cores for every runtime; ``None`` = all physical cores of the process's
             machine (the speed pool passes the CPUs its actor holds).
         online_dataset: builds the dataset of the online epoch, yielding raw
@@ -67,7 +75,8 @@ class SpeedSpec:
         online_dataset_name: the ``dataset`` column of the row.
         online_images: size of the synthetic online dataset (defines the epoch).
         online_batches: batches timed per online epoch (``None``: the whole epoch); the epoch
-            time is extrapolated from their median when fewer than the epoch.
+            time is extrapolated from their median when fewer than the epoch. Default: the
+            study's ``speed.online_batches``.
         online_warmup: untimed batches before each online epoch.
         online_baselines: also time the online epoch with the dense backbone in ONNX Runtime
             and in PyTorch.
@@ -80,19 +89,19 @@ class SpeedSpec:
     arch: str
     method: str
     sparsity: int
-    profile: str = "uniform"
+    profile: str = _STUDY.random_profile
     checkpoint: str | None = None
     load_model: Callable[[], nn.Module] | None = None
     dense_model: Callable[[], nn.Module] | None = None
     image_size: int | None = None
-    batch: int = 64
-    warmup: int = 2
-    reps: int = 10
+    batch: int = max(_STUDY.batch_sizes)
+    warmup: int = _STUDY.warmup
+    reps: int = _STUDY.reps
     num_cores: int | None = None
     online_dataset: Callable[[], Dataset] | None = None
     online_dataset_name: str = "synthetic"
     online_images: int = 64 * 20
-    online_batches: int | None = 5
+    online_batches: int | None = _STUDY.online_batches
     online_warmup: int = 1
     online_baselines: bool = True
     check_atol: float = 1e-3
