@@ -333,24 +333,30 @@ def _numeric(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def speed_spec_from(spec: TrialSpec, ctx: dict[str, Any]) -> Any:
-    """The DeepSparse speed trial of a backbone (trained weights) or of random weights."""
-    from trainables.speed import SpeedSpec
+    """The DeepSparse speed trial of a backbone (trained weights) or of random weights.
 
+    The grid copies the study's ``speed`` settings into ``spec.params``; a setting missing
+    there (a hand-made spec) falls back to ``SpeedSettings``' default, not to a number of its own.
+    """
+    from search_spaces.schema import SpeedSettings
+    from trainables.speed.trial import SpeedSpec
+
+    study = SpeedSettings()
     weights = spec.param("weights", "trained")
     load = None
     if weights == "trained":
         load = functools.partial(_speed_model, spec)
     online = spec.param("online_dataset") or spec.dataset
-    batch_sizes = spec.param("batch_sizes", (64,))
+    batch_sizes = spec.param("batch_sizes", study.batch_sizes)
     return SpeedSpec(
         arch=spec.arch, method=spec.method, sparsity=spec.sparsity, load_model=load,
-        profile=spec.param("profile", "uniform"),
-        image_size=spec.image_size, batch=max(batch_sizes), warmup=spec.param("warmup", 2),
-        reps=spec.param("reps", 5),
+        profile=spec.param("profile", study.random_profile),
+        image_size=spec.image_size, batch=max(batch_sizes),
+        warmup=spec.param("warmup", study.warmup), reps=spec.param("reps", study.reps),
         online_dataset=(functools.partial(_raw_dataset, online, ctx.get("data_root"))
                         if online and weights == "trained" else None),
         online_dataset_name=online if weights == "trained" else "synthetic",
-        online_batches=spec.param("online_batches", 4), seed=spec.seed,
+        online_batches=spec.param("online_batches", study.online_batches), seed=spec.seed,
         work_dir=str(_out(ctx) / "onnx" / spec.trial_id), trial_id=spec.trial_id,
     )
 
