@@ -6,6 +6,7 @@ shows what a sparse backbone saves in a training loop, data loading included.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from trainables.engine import Hooks, cycle, train_one_epoch
 from trainables.speed.runtimes import deepsparse_features, torch_threads
 from trainables.transforms import train_transform
 
@@ -73,6 +75,24 @@ class EpochTiming:
     timed_batches: int
     epoch_batches: int
     extrapolated: bool
+
+
+def _feature_batches(
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]], features: Callable, batch_size: int,
+    num_classes: int, cores: int,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(features, labels) of augmented image batches, computed as they are asked for.
+
+    A last partial batch is padded to ``batch_size`` for the backbone (a DeepSparse engine is
+    compiled for one batch size) and its features cut back.
+    """
+    for x, y in batches:
+        n = x.shape[0]
+        if n < batch_size:
+            x = torch.cat([x, x.new_zeros((batch_size - n, *x.shape[1:]))])
+        with torch_threads(cores), torch.inference_mode():
+            f = features(x)
+        yield f[:n].reshape(n, -1).clone(), y % num_classes
 
 
 def online_linear_epoch(
@@ -137,49 +157,35 @@ def online_linear_epoch(
         num_workers=0,
         generator=torch.Generator().manual_seed(seed),
     )
-    head: nn.Linear | None = None
-    optimizer: torch.optim.Optimizer | None = None
-    criterion = nn.CrossEntropyLoss()
-
     cores = num_cores or torch.get_num_threads()
-
-    def step(it: Iterator) -> None:
-        nonlocal head, optimizer
-        # Per-image tensor ops and a 64-row linear head are far too small for a thread pool:
-        # on a busy machine 2 threads made ToTensor + Normalize 30x slower than 1. One thread,
-        # as in a DataLoader worker; the backbone alone gets every core.
-        with torch_threads(1):
-            x, y = next(it)
-        n = x.shape[0]
-        if n < batch_size:
-            x = torch.cat([x, x.new_zeros((batch_size - n, *x.shape[1:]))])
-        with torch_threads(cores), torch.inference_mode():
-            f = features(x)
-        with torch_threads(1):
-            f = f[:n].reshape(n, -1).clone()
-            if head is None:
-                head = nn.Linear(f.shape[1], num_classes)
-                optimizer = torch.optim.SGD(
-                    head.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4
-                )
-            loss = criterion(head(f), y % num_classes)
-            optimizer.zero_grad(set_to_none=True)  # type: ignore[union-attr]
-            loss.backward()
-            optimizer.step()  # type: ignore[union-attr]
-
     seconds: list[float] = []
-    it = iter(loader)
-    for _ in range(warmup_batches):
-        try:
-            step(it)
-        except StopIteration:
-            it = iter(loader)
-            step(it)
-    it = iter(loader)  # the timed epoch starts from a fresh shuffle
-    while len(seconds) < to_time:
+    # Per-image tensor ops and a 64-row linear head are far too small for a thread pool: on a
+    # busy machine 2 threads made ToTensor + Normalize 30x slower than 1. One thread, as in a
+    # DataLoader worker; the backbone alone gets every core (inside ``_feature_batches``).
+    with torch_threads(1):
+        warm = _feature_batches(cycle(loader), features, batch_size, num_classes, cores)
+        first = next(warm) if warmup_batches else None
         start = time.perf_counter()
-        step(it)
-        seconds.append(time.perf_counter() - start)
+        # The timed epoch starts from a fresh shuffle.
+        timed = _feature_batches(iter(loader), features, batch_size, num_classes, cores)
+        if first is None:
+            first = next(timed)
+            timed = itertools.chain([first], timed)
+        head = nn.Linear(first[0].shape[1], num_classes)
+        optimizer = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+        if warmup_batches:
+            train_one_epoch(head, optimizer, itertools.chain([first], warm), "cpu",
+                            steps=warmup_batches)
+            start = time.perf_counter()
+
+        def tick() -> None:
+            nonlocal start
+            now = time.perf_counter()
+            seconds.append(now - start)
+            start = now
+
+        train_one_epoch(head, optimizer, timed, "cpu", steps=to_time,
+                        hooks=Hooks(after_step=tick))
     median = float(np.median(seconds))
     extrapolated = to_time < epoch_batches
     total = epoch_batches * median if extrapolated else float(sum(seconds))
