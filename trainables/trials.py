@@ -140,6 +140,9 @@ def run_pretrain(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[s
     from trainables.upstream import pretrain
 
     train, val = _upstream_data(spec, ctx)
+    import torch
+
+    torch.manual_seed(spec.seed)  # the initial weights: the same trial id, the same model
     model = build_model(spec.arch, spec.num_classes)
     res = pretrain(model, train, val, spec.recipe, spec.seed,
                    report=lambda r: report({**r, "accuracy": r.get("val_accuracy")}))
