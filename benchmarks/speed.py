@@ -29,7 +29,7 @@ from pathlib import Path
 
 os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 
-from reports import columns as C  # noqa: E402
+from common import columns as C  # noqa: E402
 from trainables import speed as S  # noqa: E402
 
 # (sparsity, column, minimum speed-up) the issue asks of ResNet50.

@@ -10,7 +10,7 @@ import pandas as pd
 
 from orchestrator.ledger import Ledger
 from orchestrator.tracking import Tracker
-from reports import columns as C
+from common import columns as C
 
 SPEC_COLUMNS = ("stage", "mode", "method", "sparsity", "arch", "dataset", "seed", "group",
                 "metric", "num_classes")

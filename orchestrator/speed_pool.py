@@ -30,8 +30,8 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from reports import columns as C
-from trainables.speed import SpeedSpec
+from common import columns as C
+from trainables.speed.trial import SpeedSpec
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class SpeedActor:
         return dict(self.where)
 
     def run(self, spec: SpeedSpec) -> dict[str, Any]:
-        from trainables.speed import speed_trial
+        from trainables.speed.trial import speed_trial
 
         cores = min(spec.num_cores or self.num_cores, self.num_cores)
         try:

@@ -1,8 +1,8 @@
-"""Tables and figures of the transfer study from a long results table (see `reports.columns`).
+"""Tables and figures of the transfer study from a long results table (see `common.columns`).
 
 `write_report` is what the sweep calls; `cell_stats`, `alpha_table`, `table1` and
 `relative_error_increase` are the plain computations behind it. They are loaded on first use so
-that ``import reports.columns`` stays cheap.
+that ``import reports`` stays cheap.
 """
 
 from __future__ import annotations

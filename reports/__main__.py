@@ -18,7 +18,7 @@ examples:
       metric accuracy); --out defaults to <database's folder>/report for sqlite URIs
 
 The table needs the columns method, sparsity, dataset, mode, seed, accuracy (see
-reports/columns.py). The report is report.md, table1.csv, alpha.csv, cells.csv, missing.csv
+common/columns.py). The report is report.md, table1.csv, alpha.csv, cells.csv, missing.csv
 and PNG figures.
 """
 

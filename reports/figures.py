@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from reports.columns import (
+from common.columns import (
     DATASET,
     DENSE_EPOCH_TIME_S,
     EPOCH_TIME_S,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import columns as C
+from common import columns as C
 from reports.prepare import check_columns
 
 # Columns MLflow stores as text params but that the reports treat as numbers.
@@ -50,7 +50,7 @@ def read_mlflow(tracking_uri: str, experiment: str) -> pd.DataFrame:
     """One row per MLflow run of ``experiment`` that carries the required params and metric.
 
     Params ``method``, ``sparsity``, ``dataset``, ``mode``, ``seed`` and metric ``accuracy``
-    (other params and metrics named as in `reports.columns` are kept too). The run status maps
+    (other params and metrics named as in `common.columns` are kept too). The run status maps
     to ``status`` (FAILED/KILLED -> ``failed``; a failed run needs no accuracy). Runs without
     the required params, such as aggregate or parent runs, are left out.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reports.columns import (
+from common.columns import (
     ACCURACY,
     ARCH,
     DATASET,

@@ -20,8 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from reports import figures, tables
-from reports.columns import (
+from common.columns import (
     ACCURACY,
     ACCURACY_LAST,
     ARCH,
@@ -37,6 +36,7 @@ from reports.columns import (
     SPEEDUP_INFERENCE,
     STATUS,
 )
+from reports import figures, tables
 from reports.naming import UNKNOWN, dataset_sort_key, is_lottery_ticket, name_key
 from reports.prepare import (
     FAILED,
@@ -666,7 +666,7 @@ def write_report(
     """Write report.md, the CSV tables and the figures of a study into ``out_dir``.
 
     Args:
-        results: long results table (columns of `reports.columns`; at least method, sparsity,
+        results: long results table (columns of `common.columns`; at least method, sparsity,
             dataset, mode, seed, accuracy). Sparsity in percent or as fractions.
         out_dir: folder to write into (created); files are replaced atomically.
         title: first heading of report.md.

@@ -1,6 +1,6 @@
 """The numbers of the paper's tables and figures, as plain functions of a long results table.
 
-Each function takes the long table (see `reports.columns`), normalises it with
+Each function takes the long table (see `common.columns`), normalises it with
 `reports.prepare.prepare` and returns a new DataFrame. When the input has an ``arch`` column,
 every output is also keyed by ``arch`` (first column), so tables of several backbones never mix.
 Failed trials (``status == "failed"``) and empty accuracies never enter a number.
@@ -13,7 +13,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from reports.columns import (
+from common.columns import (
     ACCURACY,
     ARCH,
     DATASET,

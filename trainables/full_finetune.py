@@ -17,12 +17,16 @@ the checkpoint's values for those who read the sentence the other way.
 The Ray wrappers live at the bottom of this file and import Ray lazily, so the loop itself has
 no Ray dependency: ``run_full_finetune_trainer`` (a TorchTrainer, DDP over several workers,
 called from a Tune function trainable) and ``run_full_finetune_in_trial`` (one worker, in the
-Tune trial's own process, which saves the TorchTrainer's start-up of ~20 s per trial here).
+Tune trial's own process, which saves the TorchTrainer's start-up of ~20 s per trial here;
+its state file is keyed by trial id, so reruns resume).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -33,17 +37,28 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from search_spaces.recipe import Recipe
+from trainables.engine import (
+    FP32,
+    EpochStats,
+    Hooks,
+    Precision,
+    grad_scaler,
+    place,
+    predict,
+    recipe_sgd,
+    train_one_epoch,
+)
 from trainables.linear_finetune import check_finite_loss, epoch_record
 from trainables.masks import count_zeros
 from trainables.metrics import compute_metric
 from trainables.models import classifier_name
 
+log = logging.getLogger(__name__)
 Reporter = Callable[[dict], None]
 CheckpointFn = Callable[[int, dict], None]
 
@@ -175,7 +190,8 @@ def _world() -> tuple[int, int]:
 
 @torch.inference_mode()
 def _predict(
-    net: nn.Module, dataset: Dataset, batch_size: int, device: torch.device, num_workers: int
+    net: nn.Module, dataset: Dataset, batch_size: int, device: torch.device, num_workers: int,
+    precision: Precision = FP32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predicted and true labels over ``dataset`` (all ranks' shards gathered, in order)."""
     rank, world_size = _world()
@@ -186,12 +202,7 @@ def _predict(
         shuffle=False,
         num_workers=num_workers,
     )
-    net.eval()
-    preds, targets = [], []
-    for images, labels in loader:
-        preds.append(net(images.to(device, non_blocking=True)).argmax(dim=1))
-        targets.append(torch.as_tensor(labels).to(device).reshape(-1))
-    pred, target = torch.cat(preds), torch.cat(targets)
+    pred, target = predict(net, loader, device, precision=precision)
     if world_size > 1:
         idx = torch.tensor(indices, device=device)
         stacked = torch.stack([idx, pred, target])
@@ -221,6 +232,7 @@ def full_finetune(
     checkpoint_fn: CheckpointFn | None = None,
     num_workers: int = 0,
     freeze_bn: bool = False,
+    precision: Precision = FP32,
 ) -> FullResult:
     """Finetune every weight of a sparse model while its zeros stay zero.
 
@@ -254,6 +266,8 @@ def full_finetune(
         num_workers: DataLoader worker processes for the image datasets.
         freeze_bn: keep BatchNorm affine parameters and running statistics fixed (see the
             module docstring for why the default is False).
+        precision: channels_last / mixed precision (``engine.Precision``; float32 by
+            default, as the paper).
 
     Returns:
         A FullResult (best and last accuracy, history, time, final zero counts).
@@ -266,43 +280,14 @@ def full_finetune(
     """
     device = torch.device(device)
     net = model.module if isinstance(model, DistributedDataParallel) else model
-    head = classifier_name(arch)
-    if any(name == head or name.startswith(head + ".") for name in masks):
-        raise ValueError(
-            f"masks must not cover the new classifier {head!r} (it stays dense); "
-            f"drop {[n for n in masks if n.split('.')[0] == head]}"
-        )
     rank, world_size = _world()
-    if recipe.batch_size % world_size:
-        raise ValueError(
-            f"batch_size {recipe.batch_size} does not divide over {world_size} workers"
-        )
+    _check_inputs(masks, arch, recipe, world_size)
 
-    net.to(device)
+    place(net, device, precision)
     bns = freeze_batchnorm(net) if freeze_bn else []
     fixed = FixedMask(net, masks)
-    optimizer = torch.optim.SGD(
-        [p for p in net.parameters() if p.requires_grad],
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        weight_decay=recipe.weight_decay,
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(recipe.milestones), gamma=recipe.gamma
-    )
-    history: list[dict] = []
-    if state is not None:
-        if start_epoch not in (0, state["epoch"]):
-            raise ValueError(
-                f"start_epoch {start_epoch} disagrees with the state's epoch {state['epoch']}"
-            )
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history = [dict(r) for r in state["history"]]
-        start_epoch = state["epoch"]
-    elif start_epoch:
-        raise ValueError(f"start_epoch {start_epoch} needs the state saved after that epoch")
+    optimizer, scheduler = recipe_sgd([p for p in net.parameters() if p.requires_grad], recipe)
+    history = _resume(net, optimizer, scheduler, state, start_epoch)
     fixed.apply()  # a mask from elsewhere (LTH-T) may not match the weights' zeros yet
     zeros_start, masked_total = fixed.zeros()
 
@@ -316,56 +301,32 @@ def full_finetune(
         persistent_workers=num_workers > 0,
     )
     eval_batch = max(recipe.batch_size // world_size, 256)
+    # Only the nonzero weights are trained: the mask is re-applied after every step.
+    hooks = Hooks(after_step=fixed.apply, train_mode=functools.partial(_train_mode, frozen=bns))
+    scaler = grad_scaler(device, precision)
     start = time.perf_counter()
-    for epoch in range(start_epoch + 1, recipe.epochs + 1):
+    for epoch in range(epoch_of(history) + 1, recipe.epochs + 1):
         sampler.set_epoch(epoch)
         torch.manual_seed(_mix_seed(seed, epoch, rank))  # augmentation, DataLoader workers
-        model.train()
-        for m in bns:
-            m.eval()
-        loss_sum = torch.zeros(2, device=device, dtype=torch.float64)
-        for images, labels in loader:
-            images = images.to(device, non_blocking=True)
-            labels = torch.as_tensor(labels).to(device, non_blocking=True)
-            loss = F.cross_entropy(model(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            fixed.apply()
-            loss_sum[0] += loss.detach() * labels.numel()
-            loss_sum[1] += labels.numel()
+        stats = train_one_epoch(model, optimizer, loader, device, hooks=hooks,
+                                precision=precision, scaler=scaler)
         scheduler.step()
-        if world_size > 1:
-            dist.all_reduce(loss_sum)
-        train_loss = float(loss_sum[0] / loss_sum[1])
+        train_loss = _mean_over_ranks(stats, device, world_size)
         check_finite_loss(train_loss, epoch)
-
-        preds, targets = _predict(net, test_ds, eval_batch, device, num_workers)
-        accuracy = compute_metric(metric, preds, targets, num_classes)
-        record = epoch_record(epoch, train_loss, accuracy, history)
+        preds, targets = _predict(net, test_ds, eval_batch, device, num_workers, precision)
+        record = epoch_record(epoch, train_loss,
+                              compute_metric(metric, preds, targets, num_classes), history)
         if epoch == recipe.epochs:
             record.update(_check_mask(fixed, zeros_start, masked_total))
         history.append(record)
         if report is not None:
             report(dict(record))
         if checkpoint_fn is not None:
-            checkpoint_fn(
-                epoch,
-                {
-                    "epoch": epoch,
-                    "model": net.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "history": [dict(r) for r in history],
-                    "accuracy_best": record["accuracy_best"],
-                    "best_epoch": record["best_epoch"],
-                    "seed": seed,
-                },
-            )
+            checkpoint_fn(epoch, _bundle(epoch, net, optimizer, scheduler, history, seed))
 
     final = _check_mask(fixed, zeros_start, masked_total)
     if not history:
-        raise ValueError(f"nothing to train: state is at epoch {start_epoch} of {recipe.epochs}")
+        raise ValueError(f"nothing to train: {recipe.epochs} epochs")
     last = history[-1]
     return FullResult(
         accuracy_best=last["accuracy_best"],
@@ -375,6 +336,72 @@ def full_finetune(
         train_time_s=time.perf_counter() - start,
         **final,
     )
+
+
+def epoch_of(history: list[dict]) -> int:
+    """The last finished epoch of a run's history (0 before the first)."""
+    return int(history[-1]["epoch"]) if history else 0
+
+
+def _check_inputs(masks: Mapping[str, torch.Tensor], arch: str, recipe: Recipe,
+                  world_size: int) -> None:
+    head = classifier_name(arch)
+    if any(name == head or name.startswith(head + ".") for name in masks):
+        raise ValueError(
+            f"masks must not cover the new classifier {head!r} (it stays dense); "
+            f"drop {[n for n in masks if n.split('.')[0] == head]}"
+        )
+    if recipe.batch_size % world_size:
+        raise ValueError(
+            f"batch_size {recipe.batch_size} does not divide over {world_size} workers"
+        )
+
+
+def _resume(net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+            state: dict | None, start_epoch: int) -> list[dict]:
+    """Load a saved state into the run; returns the history of the epochs it holds."""
+    if state is None:
+        if start_epoch:
+            raise ValueError(f"start_epoch {start_epoch} needs the state saved after that epoch")
+        return []
+    if start_epoch not in (0, state["epoch"]):
+        raise ValueError(
+            f"start_epoch {start_epoch} disagrees with the state's epoch {state['epoch']}"
+        )
+    net.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return [dict(r) for r in state["history"]]
+
+
+def _mean_over_ranks(stats: EpochStats, device: torch.device, world_size: int) -> float:
+    """The epoch's mean training loss over every rank's samples."""
+    total = torch.tensor([stats.loss_sum, stats.samples], dtype=torch.float64, device=device)
+    if world_size > 1:
+        dist.all_reduce(total)
+    return float(total[0] / total[1])
+
+
+def _bundle(epoch: int, net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+            history: list[dict], seed: int) -> dict:
+    """What ``checkpoint_fn`` receives: enough to resume after ``epoch``."""
+    return {
+        "epoch": epoch,
+        "model": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "history": [dict(r) for r in history],
+        "accuracy_best": history[-1]["accuracy_best"],
+        "best_epoch": history[-1]["best_epoch"],
+        "seed": seed,
+    }
+
+
+def _train_mode(model: nn.Module, frozen: list[nn.Module]) -> None:
+    """Train mode, except for frozen BatchNorm layers, which keep the checkpoint's statistics."""
+    model.train()
+    for m in frozen:
+        m.eval()
 
 
 def _check_mask(fixed: FixedMask, zeros_start: int, total: int) -> dict[str, int]:
@@ -391,58 +418,64 @@ def _check_mask(fixed: FixedMask, zeros_start: int, total: int) -> dict[str, int
 # --- Ray Train wrapper -------------------------------------------------------------------
 
 
-def _built(config: dict[str, Any]) -> tuple[nn.Module, Mapping[str, torch.Tensor], Any, Any]:
-    """Run ``config["build"]`` after seeding, so the new classifier's init is the seed's."""
-    torch.manual_seed(int(config["seed"]))
-    model, masks, train_ds, test_ds = config["build"]()
-    if config.get("freeze_bn", False):
+@dataclass(frozen=True)
+class FullRun:
+    """One full-finetuning run as every path takes it (picklable: it travels to Ray workers).
+
+    Args:
+        build: a zero-argument callable returning ``(model, masks, train_ds, test_ds)``, the
+            model with its new classifier in place. It runs on every worker after
+            ``torch.manual_seed(seed)``, so the classifier init depends on the seed only.
+        arch, num_classes, metric, recipe, seed: as in ``full_finetune``.
+        freeze_bn: see ``full_finetune``.
+        loader_workers: DataLoader processes per worker.
+        precision: see ``engine.Precision``.
+    """
+
+    build: Callable[[], tuple[nn.Module, Mapping[str, torch.Tensor], Any, Any]]
+    arch: str
+    num_classes: int
+    metric: str
+    recipe: Recipe
+    seed: int
+    freeze_bn: bool = False
+    loader_workers: int = 0
+    precision: Precision = FP32
+
+
+def _built(run: FullRun) -> tuple[nn.Module, Mapping[str, torch.Tensor], Any, Any]:
+    """Run ``run.build`` after seeding, so the new classifier's init is the seed's."""
+    torch.manual_seed(run.seed)
+    model, masks, train_ds, test_ds = run.build()
+    if run.freeze_bn:
         freeze_batchnorm(model)  # before DDP, which registers only trainable parameters
     return model, masks, train_ds, test_ds
 
 
 def _state_from(checkpoint: Any) -> dict | None:
-    """The training state inside a Ray (Train or Tune) checkpoint, or None."""
+    """The training state inside a Ray Train checkpoint, or None."""
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as folder:
         return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
 
 
-def _run_from_config(
-    config: dict[str, Any], model: nn.Module, masks: Mapping[str, torch.Tensor],
-    train_ds: Any, test_ds: Any, *, device: Any, state: dict | None, checkpoint_fn: CheckpointFn,
+def _run(
+    run: FullRun, model: nn.Module, masks: Mapping[str, torch.Tensor], train_ds: Any,
+    test_ds: Any, *, device: Any, state: dict | None, checkpoint_fn: CheckpointFn,
 ) -> FullResult:
     return full_finetune(
-        model,
-        masks,
-        train_ds,
-        test_ds,
-        arch=config["arch"],
-        num_classes=config["num_classes"],
-        metric=config["metric"],
-        recipe=config["recipe"],
-        seed=int(config["seed"]),
-        device=device,
-        state=state,
-        checkpoint_fn=checkpoint_fn,
-        num_workers=int(config.get("loader_workers", 0)),
-        freeze_bn=bool(config.get("freeze_bn", False)),
+        model, masks, train_ds, test_ds, arch=run.arch, num_classes=run.num_classes,
+        metric=run.metric, recipe=run.recipe, seed=run.seed, device=device, state=state,
+        checkpoint_fn=checkpoint_fn, num_workers=run.loader_workers, freeze_bn=run.freeze_bn,
+        precision=run.precision,
     )
 
 
-def _save_state(bundle: dict, folder: str) -> None:
-    torch.save(bundle, Path(folder) / STATE_FILE)
-
-
-def train_loop_per_worker(config: dict[str, Any]) -> None:
+def train_loop_per_worker(config: dict[str, FullRun]) -> None:
     """One Ray Train worker of a full-finetuning run (DDP over the trial's workers).
 
-    ``config`` (picklable) holds:
-        ``build``: a zero-argument callable returning ``(model, masks, train_ds, test_ds)``,
-            the model with its new classifier in place. It runs on every worker after
-            ``torch.manual_seed(seed)``, so the classifier init depends on the seed only.
-        ``arch``, ``num_classes``, ``metric``, ``recipe``, ``seed``: as in ``full_finetune``.
-        ``freeze_bn`` (default False), ``loader_workers`` (DataLoader processes, default 0).
+    ``config`` is ``{"run": FullRun}`` (Ray Train takes a dict).
 
     Every worker reports every epoch (``ray.train.report`` is a barrier); rank 0 attaches a
     checkpoint with the training state. A restarted run finds it with
@@ -451,7 +484,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
-    model, masks, train_ds, test_ds = _built(config)
+    run: FullRun = config["run"]
+    model, masks, train_ds, test_ds = _built(run)
     state = _state_from(ray.train.get_checkpoint())
     device = ray.train.torch.get_device()
     model = ray.train.torch.prepare_model(model)  # DDP when world size > 1 (gloo on CPU)
@@ -463,49 +497,79 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             ray.train.report(metrics, checkpoint=None)
             return
         with tempfile.TemporaryDirectory() as folder:
-            _save_state(bundle, folder)
+            save_state(bundle, Path(folder) / STATE_FILE)
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
 
-    _run_from_config(config, model, masks, train_ds, test_ds, device=device, state=state,
-                     checkpoint_fn=checkpoint_fn)
+    _run(run, model, masks, train_ds, test_ds, device=device, state=state,
+         checkpoint_fn=checkpoint_fn)
 
 
-def run_full_finetune_in_trial(config: dict[str, Any], *, use_gpu: bool = False) -> dict:
-    """The same run in the calling Tune function trainable's process: no TorchTrainer.
+def load_state(state_file: Path) -> dict | None:
+    """The training state saved after the last finished epoch, or None to start over.
+
+    A torn or unreadable file (a kill during the write cannot leave one: the write is atomic,
+    but a disk can fail) means starting over, not failing the trial.
+    """
+    if not state_file.exists():
+        return None
+    try:
+        return torch.load(state_file, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001
+        log.warning("ignoring unreadable state %s: %s", state_file, e)
+        return None
+
+
+def save_state(bundle: dict, state_file: Path) -> None:
+    """Write the epoch's training state atomically; a full disk names the file."""
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = state_file.with_name(f".{state_file.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:  # a full disk is OSError(ENOSPC), not torch's RuntimeError
+            torch.save(bundle, fh)
+        os.replace(tmp, state_file)
+    except OSError as e:
+        raise OSError(e.errno, f"could not write {state_file}: {e.strerror or e}") from e
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def run_full_finetune_in_trial(
+    run: FullRun, *, state_file: Path, report: Reporter | None = None, use_gpu: bool = False,
+) -> FullResult:
+    """The same run in the calling process (a Tune function trainable): no TorchTrainer.
 
     Why: a TorchTrainer starts a controller and worker actors, each a new Python process that
     imports torch and Ray Train; on the 2-core machine under load ``TorchTrainer.fit()`` of a
     trivial loop took about 20 s (benchmarks/mask_overhead.py --trainer-startup), a large
-    share of a tiny-study trial. With one worker there is nothing to distribute, so this runs
-    ``full_finetune`` in place and reports every epoch with ``tune.report`` (checkpoint
-    attached); a restored Tune trial resumes from ``tune.get_checkpoint()``.
+    share of a tiny-study trial. With one worker there is nothing to distribute.
+
+    The state is saved after every epoch to ``state_file``, a path keyed by the trial id
+    rather than Tune's trial folder, so a rerun of the sweep, whatever Tuner runs it, resumes
+    after the last finished epoch.
 
     Args:
-        config: as for ``train_loop_per_worker``.
+        run: the run.
+        state_file: where the per-epoch training state lives.
+        report: called after every epoch (after the state is saved) with its record.
         use_gpu: train on the trial's GPU when CUDA is available.
-
-    Returns:
-        The last epoch's metrics (``REPORT_KEYS`` plus ``masked_zeros``, ``masked_total``).
     """
-    from ray import tune
-
-    model, masks, train_ds, test_ds = _built(config)
-    state = _state_from(tune.get_checkpoint())
+    model, masks, train_ds, test_ds = _built(run)
+    state = load_state(state_file)
+    if state is not None:
+        log.info("resuming %s after epoch %s", state_file.parent.name, state["epoch"])
     device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
 
     def checkpoint_fn(epoch: int, bundle: dict) -> None:
-        with tempfile.TemporaryDirectory() as folder:
-            _save_state(bundle, folder)
-            tune.report(dict(bundle["history"][-1]),
-                        checkpoint=tune.Checkpoint.from_directory(folder))
+        save_state(bundle, state_file)
+        if report is not None:
+            report(dict(bundle["history"][-1]))
 
-    result = _run_from_config(config, model, masks, train_ds, test_ds, device=device,
-                              state=state, checkpoint_fn=checkpoint_fn)
-    return dict(result.history[-1])
+    return _run(run, model, masks, train_ds, test_ds, device=device, state=state,
+                checkpoint_fn=checkpoint_fn)
 
 
 def run_full_finetune_trainer(
-    config: dict[str, Any],
+    run: FullRun,
     *,
     num_workers: int,
     use_gpu: bool,
@@ -532,7 +596,7 @@ def run_full_finetune_trainer(
     load under another Ray version.
 
     Args:
-        config: see ``train_loop_per_worker``.
+        run: the run.
         num_workers: DDP workers (Ray actors) of this run.
         use_gpu: one GPU per worker (NCCL) instead of CPU (gloo).
         storage_path: Ray Train storage root (the study's ``runs/<study>/ray``).
@@ -559,7 +623,7 @@ def run_full_finetune_trainer(
             pass
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=config,
+        train_loop_config={"run": run},
         scaling_config=ray.train.ScalingConfig(
             num_workers=num_workers,
             use_gpu=use_gpu,

@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.recipe import Recipe
-from trainables.metrics import compute_metric
+from trainables.engine import evaluate, recipe_sgd, tensor_batches, train_one_epoch
 
 FeatureArrays = tuple[np.ndarray, np.ndarray]
 Reporter = Callable[[dict], None]
@@ -138,41 +137,20 @@ def linear_finetune(
                 f"{name} labels must lie in [0, {num_classes}), "
                 f"got [{int(y.min())}, {int(y.max())}]"
             )
-    y_test_np = y_test.cpu().numpy()
-
     generator = torch.Generator().manual_seed(seed)
     head = _seeded_linear(x_train.shape[1], num_classes, generator).to(device)
-    optimizer = torch.optim.SGD(
-        head.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(recipe.milestones), gamma=recipe.gamma
-    )
+    optimizer, scheduler = recipe_sgd(head.parameters(), recipe)
 
-    n = x_train.shape[0]
-    bs = recipe.batch_size
     history: list[dict] = []
     start = time.perf_counter()
     for epoch in range(1, recipe.epochs + 1):
-        head.train()
-        order = torch.randperm(n, generator=generator).to(device)
-        loss_sum = torch.zeros((), device=device)
-        for i in range(0, n, bs):
-            idx = order[i : i + bs]
-            loss = F.cross_entropy(head(x_train[idx]), y_train[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * idx.numel()
+        batches = tensor_batches(x_train, y_train, recipe.batch_size, generator)
+        stats = train_one_epoch(head, optimizer, batches, device)
         scheduler.step()
-        train_loss = float(loss_sum) / n
-        check_finite_loss(train_loss, epoch)
-
-        head.eval()
-        with torch.inference_mode():
-            preds = head(x_test).argmax(dim=1).cpu().numpy()
-        accuracy = compute_metric(metric, preds, y_test_np, num_classes)
-        record = epoch_record(epoch, train_loss, accuracy, history)
+        check_finite_loss(stats.loss, epoch)
+        accuracy = evaluate(head, [(x_test, y_test)], device, metric=metric,
+                            num_classes=num_classes)
+        record = epoch_record(epoch, stats.loss, accuracy, history)
         history.append(record)
         if report is not None:
             report(dict(record))

@@ -140,6 +140,9 @@ def run_pretrain(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[s
     from trainables.upstream import pretrain
 
     train, val = _upstream_data(spec, ctx)
+    import torch
+
+    torch.manual_seed(spec.seed)  # the initial weights: the same trial id, the same model
     model = build_model(spec.arch, spec.num_classes)
     res = pretrain(model, train, val, spec.recipe, spec.seed,
                    report=lambda r: report({**r, "accuracy": r.get("val_accuracy")}))
@@ -219,56 +222,32 @@ def _build_full(spec_dict: dict[str, Any], ctx: dict[str, Any]) -> tuple[Any, An
 
 
 def _full_in_trial(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
-    """Full finetuning in the Tune trial's own process (one CPU worker: nothing to spread).
-
-    The per-epoch state is saved under the trial id (not in Tune's trial folder), so a rerun
-    of the sweep, whatever Tuner runs it, resumes after the last finished epoch.
-    """
-    import os
-
-    import torch
-
-    from search_spaces.trial import to_dict
-    from trainables.full_finetune import STATE_FILE, full_finetune
-
-    torch.manual_seed(spec.seed)  # the new classifier's init depends on the seed only
-    model, masks, train_ds, test_ds = _build_full(to_dict(spec), ctx)
-    state_file = _out(ctx) / "ray" / "train" / spec.trial_id / STATE_FILE
-    state = None
-    if state_file.exists():
-        try:
-            state = torch.load(state_file, map_location="cpu", weights_only=False)
-            log.info("trial %s resumes after epoch %s", spec.trial_id, state["epoch"])
-        except Exception as e:  # noqa: BLE001 - a torn state file means: start over
-            log.warning("ignoring unreadable state %s: %s", state_file, e)
-
-    def checkpoint_fn(epoch: int, bundle: dict[str, Any]) -> None:
-        state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = state_file.with_name(f".{STATE_FILE}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as fh:  # a full disk is OSError(ENOSPC), not torch's RuntimeError
-                torch.save(bundle, fh)
-            os.replace(tmp, state_file)
-        except OSError as e:
-            raise OSError(e.errno, f"could not write {state_file}: {e.strerror or e}") from e
-        finally:
-            tmp.unlink(missing_ok=True)
-        report(dict(bundle["history"][-1]))
+    """Full finetuning in the Tune trial's own process (one CPU worker: nothing to spread)."""
+    from trainables.full_finetune import STATE_FILE, run_full_finetune_in_trial
 
     t0 = time.perf_counter()
-    res = full_finetune(model, masks, train_ds, test_ds, arch=spec.arch,
-                        num_classes=spec.num_classes, metric=spec.metric, recipe=spec.recipe,
-                        seed=spec.seed, state=state, checkpoint_fn=checkpoint_fn)
+    res = run_full_finetune_in_trial(
+        _full_config(spec, ctx),
+        state_file=_out(ctx) / "ray" / "train" / spec.trial_id / STATE_FILE, report=report)
     return {"accuracy": res.accuracy_best, "accuracy_last": res.accuracy_last,
             "best_epoch": res.best_epoch, "masked_zeros": res.masked_zeros,
             "masked_total": res.masked_total, "train_time_s": time.perf_counter() - t0,
             "trainer": "in_trial", "history": res.history}
 
 
+def _full_config(spec: TrialSpec, ctx: dict[str, Any]) -> Any:
+    """The picklable ``FullRun`` every full-finetuning path runs from."""
+    from search_spaces.trial import to_dict
+    from trainables.full_finetune import FullRun
+
+    return FullRun(build=functools.partial(_build_full, to_dict(spec), dict(ctx)),
+                   arch=spec.arch, num_classes=spec.num_classes, metric=spec.metric,
+                   recipe=spec.recipe, seed=spec.seed)
+
+
 def run_full(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
     import torch
 
-    from search_spaces.trial import to_dict
     from trainables.full_finetune import STATE_FILE, run_full_finetune_trainer
 
     # Fail fast, in the trial, on a bad checkpoint or dataset (clear message, no retries).
@@ -281,9 +260,7 @@ def run_full(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, 
     t0 = time.perf_counter()
     try:
         metrics = run_full_finetune_trainer(
-            {"build": functools.partial(_build_full, to_dict(spec), dict(ctx)),
-             "arch": spec.arch, "num_classes": spec.num_classes, "metric": spec.metric,
-             "recipe": spec.recipe, "seed": spec.seed},
+            _full_config(spec, ctx),
             num_workers=int(plan["num_workers"]), use_gpu=bool(plan["use_gpu"]),
             storage_path=storage, name=spec.trial_id,
             cpus_per_worker=float(plan.get("cpus_per_worker", 1)),
@@ -359,24 +336,30 @@ def _numeric(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def speed_spec_from(spec: TrialSpec, ctx: dict[str, Any]) -> Any:
-    """The DeepSparse speed trial of a backbone (trained weights) or of random weights."""
-    from trainables.speed import SpeedSpec
+    """The DeepSparse speed trial of a backbone (trained weights) or of random weights.
 
+    The grid copies the study's ``speed`` settings into ``spec.params``; a setting missing
+    there (a hand-made spec) falls back to ``SpeedSettings``' default, not to a number of its own.
+    """
+    from search_spaces.schema import SpeedSettings
+    from trainables.speed.trial import SpeedSpec
+
+    study = SpeedSettings()
     weights = spec.param("weights", "trained")
     load = None
     if weights == "trained":
         load = functools.partial(_speed_model, spec)
     online = spec.param("online_dataset") or spec.dataset
-    batch_sizes = spec.param("batch_sizes", (64,))
+    batch_sizes = spec.param("batch_sizes", study.batch_sizes)
     return SpeedSpec(
         arch=spec.arch, method=spec.method, sparsity=spec.sparsity, load_model=load,
-        profile=spec.param("profile", "uniform"),
-        image_size=spec.image_size, batch=max(batch_sizes), warmup=spec.param("warmup", 2),
-        reps=spec.param("reps", 5),
+        profile=spec.param("profile", study.random_profile),
+        image_size=spec.image_size, batch=max(batch_sizes),
+        warmup=spec.param("warmup", study.warmup), reps=spec.param("reps", study.reps),
         online_dataset=(functools.partial(_raw_dataset, online, ctx.get("data_root"))
                         if online and weights == "trained" else None),
         online_dataset_name=online if weights == "trained" else "synthetic",
-        online_batches=spec.param("online_batches", 4), seed=spec.seed,
+        online_batches=spec.param("online_batches", study.online_batches), seed=spec.seed,
         work_dir=str(_out(ctx) / "onnx" / spec.trial_id), trial_id=spec.trial_id,
     )
 

@@ -6,7 +6,6 @@ handed to each pruning method. No Ray here (design.md): ``trainables/trials.py``
 
 Public API:
     ``pretrain(model, train_ds, val_ds, recipe, seed, device="cpu", report=None) -> dict``
-    ``evaluate(model, loader, device=None) -> float`` (top-1, percent)
     ``upstream_transforms(image_size)`` -> (train transform, eval transform)
     ``upstream_datasets(spec, n_train_per_class, n_val_per_class, seed)`` -> (train, val)
     ``DEFAULT_SPEC``, ``DEFAULT_RECIPE``, ``DEFAULT_TRAIN_PER_CLASS``, ``DEFAULT_VAL_PER_CLASS``
@@ -14,6 +13,7 @@ Public API:
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from pathlib import Path
@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
 from search_spaces.recipe import Recipe
+from trainables.engine import evaluate, train_one_epoch
 from trainables.procedural import ProceduralImages, ProceduralSpec
 from trainables.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 
@@ -74,31 +75,15 @@ def upstream_datasets(
     return train, val
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, loader: DataLoader, device: str | torch.device | None = None
-) -> float:
-    """Top-1 accuracy of ``model`` over ``loader``, in percent (0-100).
-
-    The model is put in eval mode and left in eval mode. ``device`` defaults to the model's.
+def warmup_step_decay(step: int, steps_per_epoch: int, recipe: Recipe) -> float:
+    """The lr factor of pretraining at ``step``: linear warm-up over the first 10 % of the first
+    epoch (BatchNorm nets at lr 0.1 diverge without it), times ``recipe.gamma`` per milestone
+    (in epochs) passed.
     """
-    dev = torch.device(device) if device is not None else _device_of(model)
-    model.eval()
-    correct = total = 0
-    for x, y in loader:
-        x, y = x.to(dev), y.to(dev)
-        correct += int((model(x).argmax(dim=1) == y).sum())
-        total += int(y.numel())
-    if total == 0:
-        raise ValueError("evaluate() got an empty loader")
-    return 100.0 * correct / total
+    warmup = max(1, math.ceil(0.1 * steps_per_epoch))
+    epoch = step // steps_per_epoch
+    return recipe.gamma ** sum(epoch >= m for m in recipe.milestones) * min(
+        1.0, (step + 1) / warmup)
 
 
 def make_loader(ds: Dataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
@@ -118,9 +103,8 @@ def pretrain(
 ) -> dict:
     """Train ``model`` densely on ``train_ds``; the upstream "ImageNet" model of the study.
 
-    SGD with the recipe's momentum, weight decay and batch size; the learning rate warms up
-    linearly over the first 10 % of the first epoch (BatchNorm nets at lr 0.1 diverge without
-    it) and is multiplied by ``recipe.gamma`` at each of ``recipe.milestones`` (epochs).
+    SGD with the recipe's momentum, weight decay and batch size; the learning rate follows
+    ``warmup_step_decay`` (a per-step ``LambdaLR``).
 
     Args:
         model: the network, trained in place (moved to ``device``).
@@ -142,31 +126,16 @@ def pretrain(
     opt = torch.optim.SGD(
         model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
     )
-    steps_per_epoch = len(train_loader)
-    warmup = max(1, math.ceil(0.1 * steps_per_epoch))
-    criterion = nn.CrossEntropyLoss()
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        opt, functools.partial(warmup_step_decay, steps_per_epoch=len(train_loader),
+                               recipe=recipe))
     history: list[dict] = []
     start = time.perf_counter()
-    step = 0
-    for epoch in range(recipe.epochs):
-        base_lr = recipe.lr * recipe.gamma ** sum(epoch >= m for m in recipe.milestones)
-        model.train()
-        loss_sum, seen = 0.0, 0
-        for x, y in train_loader:
-            lr = base_lr * min(1.0, (step + 1) / warmup)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            x, y = x.to(dev), y.to(dev)
-            loss = criterion(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += float(loss.detach()) * int(y.numel())
-            seen += int(y.numel())
-            step += 1
+    for epoch in range(1, recipe.epochs + 1):
+        stats = train_one_epoch(model, opt, train_loader, dev, scheduler=scheduler)
         row = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / max(seen, 1),
+            "epoch": epoch,
+            "train_loss": stats.loss,
             "val_accuracy": evaluate(model, val_loader, dev),
             "seconds": time.perf_counter() - start,
         }

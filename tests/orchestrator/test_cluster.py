@@ -283,7 +283,7 @@ def test_sweep_on_two_nodes_routes_speed_trials_and_tracks_each_trial_once(
     from orchestrator.runner import run_sweep
     from orchestrator.smoke import smoke_study
     from orchestrator.sweep import SweepOptions
-    from reports import columns as C
+    from common import columns as C
     from search_spaces.loader import load_study, narrow
 
     uri, shared = head_mlflow

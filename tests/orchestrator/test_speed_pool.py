@@ -12,8 +12,8 @@ ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from orchestrator import speed_pool  # noqa: E402
-from reports import columns as C  # noqa: E402
-from trainables.speed import SpeedSpec  # noqa: E402
+from common import columns as C  # noqa: E402
+from trainables.speed.trial import SpeedSpec  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from torch.utils.data import TensorDataset
 from search_spaces.recipe import Recipe
 from trainables.full_finetune import (
     STATE_FILE,
+    FullRun,
     FixedMask,
     FullResult,
     full_finetune,
@@ -166,22 +168,17 @@ def _latest_state(run_dir: Path) -> dict:
 @pytest.mark.slow
 def test_two_worker_ddp_keeps_mask_and_resumes(ray_cluster, tmp_path: Path) -> None:
     zeros_before = _zeros(_build(3)[0])
-    config = {
-        "build": functools.partial(_build, 3),
-        "arch": ARCH,
-        "num_classes": 3,
-        "metric": "top1",
-        "recipe": Recipe(epochs=1, lr=0.01, batch_size=16, milestones=()),
-        "seed": 3,
-    }
+    config = FullRun(build=functools.partial(_build, 3), arch=ARCH, num_classes=3,
+                     metric="top1", recipe=Recipe(epochs=1, lr=0.01, batch_size=16, milestones=()),
+                     seed=3)
     kwargs = dict(num_workers=2, use_gpu=False, storage_path=tmp_path, name="ddp")
     first = run_full_finetune_trainer(config, **kwargs)
     assert first["epoch"] == 1 and first["masked_zeros"] == zeros_before
 
     # Same storage_path and name: Train V2 resumes from the latest checkpoint (epoch 1). Other
     # data in the second run proves it: a fresh run would recompute epoch 1 differently.
-    config["recipe"] = Recipe(epochs=2, lr=0.01, batch_size=16, milestones=())
-    config["build"] = functools.partial(_build, 3, data_seed=99)
+    config = dataclasses.replace(config, build=functools.partial(_build, 3, data_seed=99),
+                                 recipe=Recipe(epochs=2, lr=0.01, batch_size=16, milestones=()))
     metrics = run_full_finetune_trainer(config, **kwargs)
     assert metrics["epoch"] == 2 and metrics["masked_zeros"] == zeros_before
 
@@ -195,27 +192,32 @@ def test_two_worker_ddp_keeps_mask_and_resumes(ray_cluster, tmp_path: Path) -> N
     assert int((model.fc.weight == 0).sum()) == 0
 
 
-def _tune_trial(config: dict) -> None:
-    """A Tune function trainable running the one-worker path in its own process."""
-    run_full_finetune_in_trial(config)
-
-
-@pytest.mark.slow
-def test_in_trial_path_reports_through_tune(ray_cluster, tmp_path: Path) -> None:
-    from ray import tune
-
+def test_in_trial_path_saves_every_epoch_and_resumes_from_its_state_file(tmp_path: Path) -> None:
     zeros_before = _zeros(_build(4)[0])
-    config = {"build": functools.partial(_build, 4), "arch": ARCH, "num_classes": 3,
-              "metric": "top1", "seed": 4,
-              "recipe": Recipe(epochs=2, lr=0.01, batch_size=16, milestones=())}
-    tuner = tune.Tuner(
-        tune.with_resources(_tune_trial, {"cpu": 1}),
-        param_space=config,
-        run_config=tune.RunConfig(storage_path=str(tmp_path), name="in_trial", verbose=0),
-    )
-    result = tuner.fit().get_best_result(metric="accuracy_best", mode="max")
-    assert result.error is None
-    assert result.metrics["epoch"] == 2 and result.metrics["masked_zeros"] == zeros_before
-    with result.checkpoint.as_directory() as folder:
-        state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
-    assert [r["epoch"] for r in state["history"]] == [1, 2]
+    state_file = tmp_path / "full-x" / STATE_FILE
+    reports: list[dict] = []
+    config = FullRun(build=functools.partial(_build, 4), arch=ARCH, num_classes=3,
+                     metric="top1", seed=4,
+                     recipe=Recipe(epochs=1, lr=0.01, batch_size=16, milestones=()))
+    first = run_full_finetune_in_trial(config, state_file=state_file, report=reports.append)
+    assert [r["epoch"] for r in reports] == [1] and first.masked_zeros == zeros_before
+    assert torch.load(state_file, weights_only=False)["epoch"] == 1
+    assert not list(state_file.parent.glob(".*tmp*"))
+
+    # Other data in the second run proves it resumed: a fresh run would redo epoch 1.
+    config = dataclasses.replace(config, build=functools.partial(_build, 4, data_seed=99),
+                                 recipe=Recipe(epochs=2, lr=0.01, batch_size=16, milestones=()))
+    second = run_full_finetune_in_trial(config, state_file=state_file, report=reports.append)
+    assert [r["epoch"] for r in reports] == [1, 2]
+    assert second.history[0] == first.history[0]
+    assert second.masked_zeros == zeros_before
+
+
+def test_in_trial_path_starts_over_on_an_unreadable_state(tmp_path: Path) -> None:
+    state_file = tmp_path / STATE_FILE
+    state_file.write_bytes(b"torn")
+    config = FullRun(build=functools.partial(_build, 4), arch=ARCH, num_classes=3,
+                     metric="top1", seed=4,
+                     recipe=Recipe(epochs=1, lr=0.01, batch_size=16, milestones=()))
+    result = run_full_finetune_in_trial(config, state_file=state_file)
+    assert [r["epoch"] for r in result.history] == [1]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from reports import columns as C
+from common import columns as C
 from trainables import masks, models
 from trainables import speed as S
 
@@ -190,3 +190,20 @@ def test_study_files_know_the_same_profiles():
     from search_spaces.schema import RANDOM_PROFILES
 
     assert RANDOM_PROFILES == S.PRUNE_PROFILES
+
+
+def test_speed_defaults_are_the_study_defaults(tmp_path):
+    """A SpeedSpec, or a speed trial spec without params, runs what a study runs by default."""
+    from search_spaces.schema import SpeedSettings
+    from search_spaces.trial import TrialSpec
+    from trainables.trials import speed_spec_from
+
+    study = SpeedSettings()
+    bare = TrialSpec(stage="speed", method="random_uniform", sparsity=90, arch=ARCH,
+                     dataset="synthetic", seed=0, params=(("weights", "random"),))
+    for spec in (S.SpeedSpec(arch=ARCH, method="gmp", sparsity=90),
+                 speed_spec_from(bare, {"out_dir": str(tmp_path)})):
+        assert spec.batch == max(study.batch_sizes)
+        assert (spec.warmup, spec.reps) == (study.warmup, study.reps)
+        assert spec.online_batches == study.online_batches
+        assert spec.profile == study.random_profile

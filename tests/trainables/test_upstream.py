@@ -1,25 +1,22 @@
-"""Upstream pretraining: a short run learns, reports each epoch, and evaluate() is top-1 %."""
+"""Upstream pretraining: a short run learns and reports each epoch; its lr schedule."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from search_spaces.recipe import Recipe
 from trainables.models import build_model
 from trainables.procedural import ProceduralImages, ProceduralSpec
-from trainables.upstream import evaluate, pretrain, upstream_transforms
+from trainables.upstream import pretrain, upstream_transforms, warmup_step_decay
 
 
-def test_evaluate_is_top1_percent():
-    model = nn.Linear(2, 2, bias=False)
-    with torch.no_grad():
-        model.weight.copy_(torch.eye(2))
-    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
-    y = torch.tensor([0, 1, 1, 1])
-    assert evaluate(model, DataLoader(TensorDataset(x, y), batch_size=3)) == pytest.approx(75.0)
+def test_warmup_then_step_decay_per_step():
+    recipe = Recipe(epochs=3, lr=0.1, batch_size=8, milestones=(1, 2), gamma=0.5)
+    # 20 steps an epoch: warm-up over the first 2 steps, halved at epochs 1 and 2.
+    factors = [warmup_step_decay(s, 20, recipe) for s in (0, 1, 19, 20, 39, 40)]
+    assert factors == [0.5, 1.0, 1.0, 0.5, 0.5, 0.25]
 
 
 def test_one_epoch_of_pretraining_beats_chance():

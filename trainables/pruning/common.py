@@ -28,9 +28,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from trainables.engine import Hooks, cycle, evaluate, train_one_epoch
 from trainables.masks import Masks, apply_masks, global_sparsity, prunable_names
 from trainables.registry import Entry
-from trainables.upstream import evaluate
 
 Report = Callable[[dict], None]
 # A method's own work: (model, train_loader, target, cfg, report) -> (model, masks, info),
@@ -136,10 +136,7 @@ def cubic_sparsity(step: int, total: int, final: float, initial: float = 0.0) ->
 
 def lr_at(step: int, cfg: PruneConfig, total: int | None = None) -> float:
     """Learning rate at ``step`` of a run of ``total`` steps (default ``cfg.steps``)."""
-    total = cfg.steps if total is None else total
-    if cfg.lr_schedule == "constant":
-        return cfg.lr
-    return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * min(step, total) / total))
+    return cfg.lr * lr_factor(step, cfg, cfg.steps if total is None else total)
 
 
 # -------------------------------------------------------------------------------------- masks
@@ -197,14 +194,6 @@ def mask_grads(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
 # ----------------------------------------------------------------------------------- training
 
 
-def cycle(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches of ``loader`` forever (a new shuffled epoch each pass)."""
-    if len(loader) == 0:
-        raise ValueError("the train loader is empty")
-    while True:
-        yield from loader
-
-
 def device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
@@ -213,17 +202,30 @@ def make_optimizer(params: Iterable[torch.nn.Parameter], cfg: PruneConfig) -> to
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
-    for g in opt.param_groups:
-        g["lr"] = lr * g.get("lr_scale", 1.0)
+def lr_schedule(
+    opt: torch.optim.Optimizer, cfg: PruneConfig, total: int | None = None, start_step: int = 0
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The run's per-step scheduler: ``lr_at`` as a factor of ``cfg.lr``, from ``start_step``."""
+    total = cfg.steps if total is None else total
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: lr_factor(start_step + step, cfg, total))
+
+
+def lr_factor(step: int, cfg: PruneConfig, total: int) -> float:
+    """``lr_at / cfg.lr``, computed so that ``cfg.lr * factor`` equals ``lr_at`` exactly."""
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
 
 
 class Trainer:
     """SGD steps on a model whose pruned weights stay zero: the loop the methods share.
 
-    Why a small class rather than one loop per method: every method is "train with this
+    Why a small class around ``engine.train_one_epoch``: every method is "train with this
     mask, change the mask now and then"; the methods differ only in when and how the mask
-    changes, which they decide between calls to ``step``.
+    changes, which they decide between calls to ``run`` / ``step``. The trainer keeps what
+    must survive those calls: the cycled batches, the optimizer, the lr schedule's position
+    and the running loss reported every ``cfg.report_every`` steps.
     """
 
     def __init__(
@@ -237,13 +239,12 @@ class Trainer:
     ) -> None:
         self.model = model
         self.cfg = cfg
-        self.total = cfg.steps if total_steps is None else total_steps
         self.batches = cycle(train_loader)
         self.device = device_of(model)
         self.opt = make_optimizer(model.parameters(), cfg)
-        self.criterion = nn.CrossEntropyLoss()
+        self.scheduler = lr_schedule(self.opt, cfg, total_steps, start_step)
         self.report = report
-        self.step_count = start_step  # the lr schedule continues from here
+        self.step_count = start_step
         self.loss_sum = 0.0
         self.loss_n = 0
         self.masks: Masks | None = None
@@ -254,42 +255,40 @@ class Trainer:
         if masks is not None:
             apply_masks(self.model, masks)
 
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = next(self.batches)
-        return x.to(self.device), y.to(self.device)
+    def _hooks(self, before_update: Callable[[], None] | None) -> Hooks:
+        masks = self.masks
 
-    def step(self, before_update: Callable[[], None] | None = None) -> float:
+        def before_step(loss: torch.Tensor) -> None:
+            if before_update is not None:
+                before_update()
+            if masks is not None:
+                mask_grads(self.model, masks)
+
+        def after_step() -> None:
+            if masks is not None:
+                apply_masks(self.model, masks)
+
+        return Hooks(before_step=before_step, after_step=after_step)
+
+    def step(self, before_update: Callable[[], None] | None = None) -> None:
         """One SGD step with the current mask; ``before_update`` sees the dense gradients."""
-        self.model.train()
-        set_lr(self.opt, lr_at(self.step_count, self.cfg, self.total))
-        x, y = self.next_batch()
-        loss = self.criterion(self.model(x), y)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if before_update is not None:
-            before_update()
-        if self.masks is not None:
-            mask_grads(self.model, self.masks)
-        self.opt.step()
-        if self.masks is not None:
-            apply_masks(self.model, self.masks)
-        self.step_count += 1
-        self.loss_sum += float(loss.detach())
-        self.loss_n += 1
-        if self.report is not None and self.step_count % self.cfg.report_every == 0:
-            self.report(
-                {
-                    "step": self.step_count,
-                    "train_loss": self.loss_sum / self.loss_n,
-                    "sparsity": global_sparsity(self.model, self.cfg.exclude),
-                }
-            )
-            self.loss_sum, self.loss_n = 0.0, 0
-        return float(loss.detach())
+        self.run(1, before_update)
 
-    def run(self, n: int) -> None:
-        for _ in range(n):
-            self.step()
+    def run(self, n: int, before_update: Callable[[], None] | None = None) -> None:
+        """``n`` SGD steps with the current mask, reporting every ``cfg.report_every`` steps."""
+        hooks = self._hooks(before_update)
+        while n > 0:
+            chunk = min(n, self.cfg.report_every - self.step_count % self.cfg.report_every)
+            stats = train_one_epoch(self.model, self.opt, self.batches, self.device,
+                                    scheduler=self.scheduler, hooks=hooks, steps=chunk)
+            n -= chunk
+            self.step_count += chunk
+            self.loss_sum += stats.loss_sum
+            self.loss_n += stats.samples
+            if self.report is not None and self.step_count % self.cfg.report_every == 0:
+                self.report({"step": self.step_count, "train_loss": self.loss_sum / self.loss_n,
+                             "sparsity": global_sparsity(self.model, self.cfg.exclude)})
+                self.loss_sum, self.loss_n = 0.0, 0
 
     def reset_momentum(self) -> None:
         """Drop SGD momentum (used when weights come back after a mask change)."""
@@ -314,7 +313,7 @@ def finish(
         "method": method,
         "target": target,
         "sparsity": global_sparsity(model, cfg.exclude),
-        "val_accuracy": evaluate(model, val_loader) if val_loader is not None else float("nan"),
+        "val_accuracy": evaluate(model, val_loader, device_of(model)) if val_loader is not None else float("nan"),
         "steps": steps,
     }
     info.update(extra)

@@ -34,14 +34,14 @@ from trainables.pruning.common import (
     Trainer,
     cubic_sparsity,
     cycle,
-    lr_at,
+    lr_schedule,
     make_optimizer,
     masks_from_scores,
     method_entry,
     registered,
-    set_lr,
     weights_of,
 )
+from trainables.engine import Hooks, train_one_epoch
 
 
 @dataclass(frozen=True)
@@ -132,39 +132,41 @@ def str_train(
     s = {n: nn.Parameter(torch.tensor(cfg.s_init, device=dev)) for n in names}
     opt = make_optimizer(model.parameters(), cfg)
     opt_s = torch.optim.SGD(list(s.values()), lr=cfg.threshold_lr, momentum=0.0, weight_decay=0.0)
-    criterion = nn.CrossEntropyLoss()
-    batches = cycle(train_loader)
     start_thresholds = {n: float(torch.sigmoid(p.detach())) for n, p in s.items()}
     decays: list[float] = []
-    step, reached = 0, False
-    sparsity = 0.0
-    trace = []
-    model.train()
-    while step < cfg.prune_steps:
-        set_lr(opt, lr_at(step, cfg))
-        x, y = next(batches)
-        eff = _effective(weights, s)
-        loss = criterion(functional_call(model, eff, (x.to(dev),)), y.to(dev))
-        opt.zero_grad(set_to_none=True)
-        opt_s.zero_grad(set_to_none=True)
-        loss.backward()
-        scheduled = cubic_sparsity(step + 1, cfg.prune_steps, target)
-        decay = tracking_decay(weights, s, scheduled, cfg.threshold_lr)
-        decays.append(decay)
+    trace: list[tuple[int, float]] = []
+    run = {"step": 0, "sparsity": 0.0, "loss": 0.0}
+
+    def threshold_decay(loss: torch.Tensor) -> None:
+        # The decay on s that puts the thresholds' sparsity on the cubic schedule after this
+        # step (the loss gradient of every s_l is in .grad now).
+        scheduled = cubic_sparsity(run["step"] + 1, cfg.prune_steps, target)
+        decays.append(tracking_decay(weights, s, scheduled, cfg.threshold_lr))
         for g in opt_s.param_groups:
-            g["weight_decay"] = decay
-        opt.step()
+            g["weight_decay"] = decays[-1]
+        run["loss"] = loss
+
+    def step_thresholds() -> bool:
         opt_s.step()
-        step += 1
+        opt_s.zero_grad(set_to_none=True)
+        run["step"] += 1
+        step = run["step"]
         with torch.no_grad():
-            sparsity = _sparsity(_effective(weights, s))
+            run["sparsity"] = _sparsity(_effective(weights, s))
         if step % cfg.frequency == 0:
-            trace.append((step, sparsity))
+            trace.append((step, run["sparsity"]))
         if report is not None and step % cfg.report_every == 0:
-            report({"step": step, "train_loss": float(loss.detach()), "sparsity": sparsity})
-        if sparsity >= target - cfg.tolerance:
-            reached = True
-            break
+            report({"step": step, "train_loss": float(run["loss"].detach()),
+                    "sparsity": run["sparsity"]})
+        return run["sparsity"] >= target - cfg.tolerance
+
+    hooks = Hooks(
+        before_step=threshold_decay, after_step=step_thresholds,
+        forward=lambda net, x: functional_call(net, _effective(weights, s), (x,)),
+    )
+    stats = train_one_epoch(model, opt, cycle(train_loader), dev, hooks=hooks,
+                            scheduler=lr_schedule(opt, cfg), steps=cfg.prune_steps)
+    step, sparsity, reached = run["step"], run["sparsity"], stats.stopped
 
     with torch.no_grad():
         thresholds = {n: torch.sigmoid(p).detach() for n, p in s.items()}

@@ -1,5 +1,8 @@
 """Column names of the long results table: the only contract between the sweep and the reports.
 
+In ``common`` because both sides name them: the trainables write rows (speed trials), the
+orchestrator collects them, the reports read them.
+
 One row per trial. ``mode`` says what the row measures:
 - ``linear`` / ``full``: a transfer trial; ``accuracy`` is the dataset's metric (percent) at the
   best epoch, ``accuracy_last`` at the last epoch.

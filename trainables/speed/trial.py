@@ -1,0 +1,436 @@
+"""One speed trial, step by step as the protocol reads: build, export, compile, check, time.
+
+``speed_trial`` runs the steps in order on one machine and returns one results row; each step
+is a plain function, so the protocol reads as the list of steps it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from common import columns as C
+from search_spaces.schema import SpeedSettings
+from trainables import models
+from trainables.speed.environment import environment, physical_cores
+from trainables.speed.export import export_backbone_onnx, onnx_sparsity
+from trainables.speed.online import (
+    ONLINE_NUM_CLASSES,
+    EpochTiming,
+    SyntheticImages,
+    online_linear_epoch,
+)
+from trainables.speed.profiles import PRUNE_PROFILES, macs_share, prune_random
+from trainables.speed.runtimes import (
+    check_outputs_match,
+    compile_deepsparse,
+    onnxruntime_features,
+    onnxruntime_session,
+    torch_threads,
+)
+from trainables.speed.timing import TimingStats, check_reps, inference_speed
+from trainables.transforms import eval_resize_size
+
+# What a study sets (its YAML's ``speed:`` block) defaults here too, so each default lives in
+# one place: ``SpeedSettings``. The trial times batch 1 and the largest of ``batch_sizes``.
+_STUDY = SpeedSettings()
+
+
+@dataclass(frozen=True)
+class SpeedSpec:
+    """One speed trial: a backbone at one sparsity, timed against its dense references.
+
+    Attributes:
+        arch: registered architecture.
+        method: label of the sparse model's method (``"random_uniform"`` for random weights).
+        sparsity: target sparsity in percent (int, 0-99); with random weights the backbone is
+            pruned to it by magnitude (``profile``); with ``load_model`` it is a label.
+        profile: where random weights' zeros go, one of ``PRUNE_PROFILES`` (``prune_random``);
+            ignored for trained weights, which keep their own. Default: the study's
+            ``speed.random_profile``.
+        checkpoint: a sparse checkpoint file (any ``trainables.checkpoints`` format) of
+            ``arch``; its weights are timed as they are (``weights="trained"``).
+        load_model: builds the trained sparse model (classifier included or not), instead of
+            ``checkpoint``. Must pickle (cloudpickle) to travel to a Ray actor. With neither,
+            random weights are pruned to ``sparsity`` (``weights="random"``).
+        dense_model: builds the dense reference model; ``None`` = fresh random weights of
+            ``arch`` (dense kernels do not depend on values).
+        image_size: input side; ``None`` = the architecture's input size.
+        batch: batch size of the batched timings (the ``*_b64`` columns; ``batch`` says which).
+            Default: the largest of the study's ``speed.batch_sizes``.
+        warmup, reps: untimed and timed repetitions per runtime, interleaved. Default: the
+            study's ``speed.warmup`` and ``speed.reps``.
+        num_cores: cores for every runtime; ``None`` = all physical cores of the process's
+            machine (the speed pool passes the CPUs its actor holds).
+        online_dataset: builds the dataset of the online epoch, yielding raw
+            ``(PIL image, label)``; ``None`` = ``online_images`` synthetic images.
+        online_dataset_name: the ``dataset`` column of the row.
+        online_images: size of the synthetic online dataset (defines the epoch).
+        online_batches: batches timed per online epoch (``None``: the whole epoch); the epoch
+            time is extrapolated from their median when fewer than the epoch. Default: the
+            study's ``speed.online_batches``.
+        online_warmup: untimed batches before each online epoch.
+        online_baselines: also time the online epoch with the dense backbone in ONNX Runtime
+            and in PyTorch.
+        check_atol: tolerance of the DeepSparse vs PyTorch output check (relative to scale).
+        seed: seeds random weights, inputs and the online epoch.
+        work_dir: where the ONNX files go; ``None`` = a temporary folder removed afterwards.
+        trial_id: copied into the result row.
+    """
+
+    arch: str
+    method: str
+    sparsity: int
+    profile: str = _STUDY.random_profile
+    checkpoint: str | None = None
+    load_model: Callable[[], nn.Module] | None = None
+    dense_model: Callable[[], nn.Module] | None = None
+    image_size: int | None = None
+    batch: int = max(_STUDY.batch_sizes)
+    warmup: int = _STUDY.warmup
+    reps: int = _STUDY.reps
+    num_cores: int | None = None
+    online_dataset: Callable[[], Dataset] | None = None
+    online_dataset_name: str = "synthetic"
+    online_images: int = 64 * 20
+    online_batches: int | None = _STUDY.online_batches
+    online_warmup: int = 1
+    online_baselines: bool = True
+    check_atol: float = 1e-3
+    seed: int = 0
+    work_dir: str | None = None
+    trial_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.arch not in models.ARCHITECTURES:
+            raise ValueError(
+                f"SpeedSpec.arch {self.arch!r} unknown; known: {models.ARCHITECTURES.names()}"
+            )
+        if not isinstance(self.sparsity, int) or not 0 <= self.sparsity < 100:
+            raise ValueError(
+                f"SpeedSpec.sparsity must be an int percent in 0..99, got {self.sparsity!r}"
+            )
+        if self.batch < 1 or self.online_images < 1:
+            raise ValueError(
+                f"SpeedSpec.batch and online_images must be >= 1, got {self.batch}, "
+                f"{self.online_images}"
+            )
+        if self.num_cores is not None and self.num_cores < 1:
+            raise ValueError(f"SpeedSpec.num_cores must be >= 1 or None, got {self.num_cores}")
+        if self.checkpoint is not None and self.load_model is not None:
+            raise ValueError("SpeedSpec: give checkpoint or load_model, not both")
+        if self.profile not in PRUNE_PROFILES:
+            raise ValueError(
+                f"SpeedSpec.profile must be one of {PRUNE_PROFILES}, got {self.profile!r}"
+            )
+        check_reps(self.warmup, self.reps)
+
+    @property
+    def weights(self) -> str:
+        return "random" if self.load_model is None and self.checkpoint is None else "trained"
+
+    @property
+    def sparsity_profile(self) -> str:
+        """``profile`` for random weights; ``"trained"`` when the weights bring their own."""
+        return self.profile if self.weights == "random" else "trained"
+
+    def label(self) -> str:
+        weights = "trained" if self.weights == "trained" else f"random-{self.profile}"
+        return f"{self.arch}/{self.method}/{self.sparsity}/{weights}"
+
+
+# Steps of the protocol, in the order speed_trial runs them.
+
+
+def build_backbones(spec: SpeedSpec) -> tuple[nn.Module, nn.Module]:
+    """The dense reference and the sparse backbone of the trial, both in eval mode.
+
+    The dense one is ``spec.dense_model`` or fresh random weights under ``spec.seed``; the
+    sparse one comes from ``load_model`` or ``checkpoint`` (trained weights), else it is the
+    dense one pruned to ``spec.sparsity`` with ``spec.profile`` (random weights).
+
+    Returns:
+        ``(dense, sparse)`` feature backbones (classifier = identity).
+    """
+    dense_full = spec.dense_model() if spec.dense_model else _random_model(spec.arch, spec.seed)
+    dense = _as_backbone(dense_full, spec.arch)
+    if spec.load_model is not None:
+        sparse = _as_backbone(spec.load_model(), spec.arch)
+    elif spec.checkpoint is not None:
+        sparse = _as_backbone(_load_checkpoint_model(spec.checkpoint, spec.arch), spec.arch)
+    else:
+        sparse = prune_random(dense, spec.sparsity / 100, seed=spec.seed, profile=spec.profile)
+    return dense, sparse
+
+
+def _random_model(arch: str, seed: int) -> nn.Module:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return models.build_model(arch, 1000)
+
+
+def _as_backbone(model: nn.Module, arch: str) -> nn.Module:
+    """The feature backbone whether or not ``model`` still has its classifier."""
+    if isinstance(getattr(model, models.classifier_name(arch), None), nn.Identity):
+        return model.eval()
+    return models.backbone(model, arch).eval()
+
+
+def _load_checkpoint_model(path: str, arch: str) -> nn.Module:
+    # Imported here: the checkpoint module is only needed for trained weights.
+    from trainables.checkpoints import build_backbone_model, load_checkpoint
+
+    ckpt = load_checkpoint(path, arch=arch)
+    return build_backbone_model(ckpt, num_classes=ckpt.num_classes or 1000)
+
+
+def export_backbones(
+    spec: SpeedSpec, dense: nn.Module, sparse: nn.Module, work: Path, image_size: int
+) -> tuple[Path, Path]:
+    """Both backbones as ONNX files in ``work`` (one dynamic-batch file each).
+
+    Returns:
+        ``(sparse_onnx, dense_onnx)``; the dense file is named by architecture alone, so trials
+        sharing a ``work_dir`` overwrite the same dense reference.
+    """
+    tag = f"{spec.arch}-{spec.method}-{spec.sparsity}-{spec.weights}-{spec.seed}"
+    sparse_onnx = export_backbone_onnx(sparse, spec.arch, work / f"{tag}.onnx", image_size)
+    dense_onnx = export_backbone_onnx(
+        dense, spec.arch, work / f"{spec.arch}-dense.onnx", image_size
+    )
+    return sparse_onnx, dense_onnx
+
+
+@dataclass(frozen=True)
+class Engines:
+    """A trial's DeepSparse engines: sparse by batch size (1 and ``spec.batch``), dense at
+    ``spec.batch`` (one dense batch is enough: batch 1 is a sparse-only column).
+    """
+
+    sparse: dict[int, Any]
+    dense: Any
+
+
+def compile_engines(
+    spec: SpeedSpec, sparse_onnx: Path, dense_onnx: Path, num_cores: int
+) -> Engines:
+    """Compile the sparse file at batch 1 and ``spec.batch``, the dense one at ``spec.batch``."""
+    batches = sorted({1, spec.batch})
+    sparse = {b: compile_deepsparse(sparse_onnx, b, num_cores) for b in batches}
+    return Engines(sparse=sparse, dense=compile_deepsparse(dense_onnx, spec.batch, num_cores))
+
+
+def check_engines(
+    spec: SpeedSpec,
+    engines: Engines,
+    dense: nn.Module,
+    sparse: nn.Module,
+    dense_onnx: Path,
+    sparse_onnx: Path,
+    num_cores: int,
+) -> None:
+    """Raise unless every engine computes what its PyTorch backbone computes.
+
+    Why before timing: a fast engine that computes something else would be a false speed-up.
+    """
+    with torch_threads(num_cores):
+        for engine in engines.sparse.values():
+            check_outputs_match(sparse, sparse_onnx, engine, spec.check_atol, spec.seed)
+        check_outputs_match(dense, dense_onnx, engines.dense, spec.check_atol, spec.seed)
+
+
+def time_inference(
+    spec: SpeedSpec,
+    engines: Engines,
+    ort: Any,
+    dense: nn.Module,
+    image_size: int,
+    num_cores: int,
+) -> dict[str, TimingStats]:
+    """DeepSparse sparse against DeepSparse, ONNX Runtime and PyTorch dense, interleaved."""
+    return inference_speed(
+        sparse_engines=engines.sparse,
+        dense_engine=engines.dense,
+        ort_session=ort,
+        dense_model=dense,
+        image_size=image_size,
+        batch=spec.batch,
+        warmup=spec.warmup,
+        reps=spec.reps,
+        num_cores=num_cores,
+        seed=spec.seed,
+    )
+
+
+def online_dataset(spec: SpeedSpec, image_size: int) -> Dataset:
+    """The raw images of the online epoch: ``spec.online_dataset`` or synthetic ones.
+
+    Synthetic images are drawn at the eval resize side of ``image_size``, the size a decoded
+    dataset's images are cropped from.
+    """
+    if spec.online_dataset is not None:
+        return spec.online_dataset()
+    return SyntheticImages(
+        spec.online_images, eval_resize_size(image_size), ONLINE_NUM_CLASSES, spec.seed
+    )
+
+
+@dataclass(frozen=True)
+class OnlineEpochs:
+    """Online epochs of one trial; ``ort`` and ``torch`` are ``None`` without baselines."""
+
+    sparse: EpochTiming
+    dense: EpochTiming
+    ort: EpochTiming | None
+    torch: EpochTiming | None
+
+
+def time_online_epochs(
+    spec: SpeedSpec,
+    engines: Engines,
+    ort: Any,
+    dense: nn.Module,
+    image_size: int,
+    num_cores: int,
+) -> OnlineEpochs:
+    """One online linear-finetuning epoch per backbone and runtime, same data and seed.
+
+    DeepSparse sparse and dense always; ONNX Runtime and PyTorch dense with
+    ``spec.online_baselines``.
+    """
+    epoch_kwargs: dict[str, Any] = dict(
+        dataset=online_dataset(spec, image_size),
+        num_classes=ONLINE_NUM_CLASSES,
+        batch_size=spec.batch,
+        max_batches=spec.online_batches,
+        image_size=image_size,
+        warmup_batches=spec.online_warmup,
+        num_cores=num_cores,
+        seed=spec.seed,
+    )
+    sparse = online_linear_epoch(engines.sparse[spec.batch], **epoch_kwargs)
+    dense_epoch = online_linear_epoch(engines.dense, **epoch_kwargs)
+    epoch_ort = epoch_torch = None
+    if spec.online_baselines:
+        epoch_ort = online_linear_epoch(onnxruntime_features(ort), **epoch_kwargs)
+        epoch_torch = online_linear_epoch(dense, **epoch_kwargs)
+    return OnlineEpochs(sparse=sparse, dense=dense_epoch, ort=epoch_ort, torch=epoch_torch)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else float("nan")
+
+
+def result_row(
+    spec: SpeedSpec,
+    *,
+    image_size: int,
+    sparsity_measured: float,
+    macs: float,
+    t: Mapping[str, TimingStats],
+    epochs: OnlineEpochs,
+) -> dict[str, Any]:
+    """The trial's results row (without environment facts): times, speed-ups, spread.
+
+    Args:
+        sparsity_measured: percent of zeros in the sparse ONNX file (``onnx_sparsity``).
+        macs: ``macs_share`` of the sparse backbone.
+        t: ``inference_speed``'s timings.
+    """
+    sparse_b = t[f"deepsparse_b{spec.batch}"]
+    epoch_sparse, epoch_dense = epochs.sparse, epochs.dense
+    epoch_ort, epoch_torch = epochs.ort, epochs.torch
+    row: dict[str, Any] = {
+        C.TRIAL_ID: spec.trial_id,
+        C.MODE: "speed",
+        C.STATUS: "finished",
+        C.ARCH: spec.arch,
+        C.METHOD: spec.method,
+        C.SPARSITY: spec.sparsity,
+        C.DATASET: spec.online_dataset_name,
+        C.SEED: spec.seed,
+        C.ACCURACY: float("nan"),
+        C.WEIGHTS: spec.weights,
+        C.SPARSITY_MEASURED: sparsity_measured,
+        C.SPARSITY_PROFILE: spec.sparsity_profile,
+        C.MACS_SHARE: macs,
+        C.BATCH: spec.batch,
+        C.IMAGE_SIZE: image_size,
+        C.REPS: spec.reps,
+        C.DS_MS_B1: t["deepsparse_b1"].median_ms,
+        C.DS_MS_B64: sparse_b.median_ms,
+        C.DS_DENSE_MS_B64: t["deepsparse_dense"].median_ms,
+        C.ORT_DENSE_MS_B64: t["onnxruntime_dense"].median_ms,
+        C.TORCH_DENSE_MS_B64: t["torch_dense"].median_ms,
+        C.SPEEDUP_INFERENCE: _ratio(t["deepsparse_dense"].median_ms, sparse_b.median_ms),
+        C.SPEEDUP_VS_ORT: _ratio(t["onnxruntime_dense"].median_ms, sparse_b.median_ms),
+        C.SPEEDUP_VS_TORCH: _ratio(t["torch_dense"].median_ms, sparse_b.median_ms),
+        C.EPOCH_TIME_S: epoch_sparse.seconds,
+        C.DENSE_EPOCH_TIME_S: epoch_dense.seconds,
+        C.ORT_DENSE_EPOCH_TIME_S: epoch_ort.seconds if epoch_ort else float("nan"),
+        C.TORCH_DENSE_EPOCH_TIME_S: epoch_torch.seconds if epoch_torch else float("nan"),
+        C.SPEEDUP_EPOCH: _ratio(epoch_dense.seconds, epoch_sparse.seconds),
+        C.SPEEDUP_EPOCH_VS_ORT: (
+            _ratio(epoch_ort.seconds, epoch_sparse.seconds) if epoch_ort else float("nan")
+        ),
+        C.SPEEDUP_EPOCH_VS_TORCH: (
+            _ratio(epoch_torch.seconds, epoch_sparse.seconds) if epoch_torch else float("nan")
+        ),
+        C.EPOCH_BATCHES: epoch_sparse.epoch_batches,
+        C.EPOCH_TIMED_BATCHES: epoch_sparse.timed_batches,
+        C.EPOCH_EXTRAPOLATED: epoch_sparse.extrapolated,
+    }
+    for key, col in (
+        ("deepsparse_b1", C.DS_MS_B1),
+        (f"deepsparse_b{spec.batch}", C.DS_MS_B64),
+        ("deepsparse_dense", C.DS_DENSE_MS_B64),
+        ("onnxruntime_dense", C.ORT_DENSE_MS_B64),
+        ("torch_dense", C.TORCH_DENSE_MS_B64),
+    ):
+        row[col + C.P10_SUFFIX] = t[key].p10_ms
+        row[col + C.P90_SUFFIX] = t[key].p90_ms
+    return row
+
+
+def speed_trial(spec: SpeedSpec) -> dict[str, Any]:
+    """Export, compile, check and time one sparse backbone against its dense references.
+
+    Everything is measured in this one call, side by side: DeepSparse sparse at batch 1 and
+    ``spec.batch``; DeepSparse, ONNX Runtime and PyTorch dense at ``spec.batch``; online
+    linear-finetuning epochs with the sparse and dense backbones in DeepSparse (and the dense
+    one in ONNX Runtime and PyTorch). Outputs of each compiled engine are checked against
+    PyTorch first.
+
+    Returns:
+        A flat results row: the speed columns of ``common.columns`` plus environment facts
+        (``cpu_model``, ``num_cores``, ``deepsparse_isa``, versions, ``hostname``).
+    """
+    size = spec.image_size or models.input_size(spec.arch)
+    cores = min(spec.num_cores or physical_cores(), physical_cores())
+    dense, sparse = build_backbones(spec)
+    with contextlib.ExitStack() as stack:
+        if spec.work_dir is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="speed-")))
+        else:
+            work = Path(spec.work_dir)
+        sparse_onnx, dense_onnx = export_backbones(spec, dense, sparse, work, size)
+        measured = onnx_sparsity(sparse_onnx)
+        share = macs_share(sparse, size)
+        engines = compile_engines(spec, sparse_onnx, dense_onnx, cores)
+        check_engines(spec, engines, dense, sparse, dense_onnx, sparse_onnx, cores)
+        ort = onnxruntime_session(dense_onnx, cores)
+        t = time_inference(spec, engines, ort, dense, size, cores)
+        epochs = time_online_epochs(spec, engines, ort, dense, size, cores)
+    row = result_row(
+        spec, image_size=size, sparsity_measured=measured, macs=share, t=t, epochs=epochs
+    )
+    row.update(environment(cores))
+    return row
