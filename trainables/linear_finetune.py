@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.errors import BadInput, Diverged
 from search_spaces.recipe import Recipe
 from trainables.metrics import compute_metric
 
@@ -62,9 +63,9 @@ def epoch_record(epoch: int, train_loss: float, accuracy: float, history: list[d
 
 
 def check_finite_loss(loss: float, epoch: int) -> None:
-    """Raise FloatingPointError when a training loss diverged (the sweep marks it failed)."""
+    """Raise Diverged when a training loss diverged (the sweep marks it failed, no retries)."""
     if not math.isfinite(loss):
-        raise FloatingPointError(f"training loss is {loss} in epoch {epoch}: the run diverged")
+        raise Diverged(f"training loss is {loss} in epoch {epoch}: the run diverged")
 
 
 def _as_tensors(
@@ -134,7 +135,7 @@ def linear_finetune(
         )
     for name, y in (("train", y_train), ("test", y_test)):
         if int(y.min()) < 0 or int(y.max()) >= num_classes:
-            raise ValueError(
+            raise BadInput(  # the study declares fewer classes than the data has
                 f"{name} labels must lie in [0, {num_classes}), "
                 f"got [{int(y.min())}, {int(y.max())}]"
             )

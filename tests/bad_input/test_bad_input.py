@@ -357,7 +357,7 @@ def test_nan_loss_is_a_failed_trial_not_a_crash(monkeypatch):
                      checkpoint="x.pth", checkpoint_hash="h")
     out = trials.run_trial(spec, {"out_dir": "/nonexistent", "threads": 1}, report=lambda r: None)
     assert out["status"] == "failed"
-    assert out["error"].startswith("FloatingPointError: training loss is")
+    assert out["error"].startswith("Diverged: training loss is")
     assert re.search(r"is (nan|inf) in epoch [123]: the run diverged", out["error"])
 
 
