@@ -105,7 +105,7 @@ def test_an_error_is_told_apart_and_cleared_when_a_rerun_finishes(tmp_path, trac
 def test_the_ledger_retries_errors_but_not_bad_input(tmp_path):
     from orchestrator.grid import Grid
     from orchestrator.ledger import ERROR
-    from orchestrator.runner import pending, summary
+    from orchestrator.runner import pending, summary, upstream_errors
 
     specs = [TrialSpec(**{**SPEC.__dict__, "seed": s}) for s in range(4)]
     ledger = Ledger(tmp_path / "trials")
@@ -118,3 +118,6 @@ def test_the_ledger_retries_errors_but_not_bad_input(tmp_path):
     text, failed, errors = summary(grid, ledger)
     assert (failed, errors) == (1, 1)
     assert "1 finished     1 failed     1 error     1 not run" in text
+    # Later stages read the checkpoints of pretrain and prune trials: an error there stops.
+    assert upstream_errors("prune", specs, ledger) == 1
+    assert upstream_errors("linear", specs, ledger) == 0
