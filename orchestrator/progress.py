@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from ray.tune import Callback
@@ -135,7 +136,7 @@ def error_text(trial: Any) -> str | None:
     local = trial.error_file
     if local:
         try:
-            return open(local).read()
+            return Path(local).read_text()
         except OSError:
             pass
     return trial.get_error()
