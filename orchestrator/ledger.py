@@ -1,8 +1,12 @@
-"""The sweep's memory of what is done: one small JSON file per finished or failed trial.
+"""The sweep's memory of what is done: one small JSON file per recorded trial.
 
 Why files and not Tune's experiment state: a rerun may narrow or widen the grid, and the
 ledger answers "is this trial id done?" whatever Tuner ran it. Each entry is written
 atomically, so a kill -9 leaves either the old state or the new one, never half a file.
+
+A trial's ``status`` is ``finished``; ``failed`` (bad input: rerunning gives the same answer,
+so a rerun skips it unless ``--retry-failed``); or ``error`` (it raised something else, a crash
+or a bug, and Tune's retries ran out: the entry keeps the traceback, and a rerun tries again).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, Iterator
 
 FINISHED = "finished"
 FAILED = "failed"
+ERROR = "error"
 
 
 def atomic_write_text(path: Path, text: str) -> None:

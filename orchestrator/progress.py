@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from ray.tune import Callback
 
-from orchestrator.ledger import FAILED, FINISHED, Ledger
+from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.tracking import Tracker
 from search_spaces.trial import TrialSpec, from_dict
 
@@ -36,17 +38,19 @@ class Progress:
     def __init__(self, stage: str, total: int, every: float = 10.0,
                  out: Callable[[str], None] | None = None) -> None:
         self.stage, self.total, self.every = stage, total, every
-        self.finished = self.failed = self.running = 0
+        self.finished = self.failed = self.errors = self.running = 0
         self.latest = ""
         self.t0 = time.monotonic()
         self._last = 0.0
         self._out = out or (lambda s: print(s, file=sys.stderr, flush=True))
 
     def line(self) -> str:
-        pending = self.total - self.finished - self.failed - self.running
+        done = self.finished + self.failed + self.errors
+        pending = self.total - done - self.running
         el = int(time.monotonic() - self.t0)
-        return (f"[{self.stage}] {self.finished + self.failed}/{self.total} done "
-                f"({self.failed} failed) · {self.running} running · {pending} pending · "
+        errors = f", {self.errors} error" if self.errors else ""
+        return (f"[{self.stage}] {done}/{self.total} done "
+                f"({self.failed} failed{errors}) · {self.running} running · {pending} pending · "
                 f"{el // 60}m{el % 60:02d}s"
                 + (f" · latest: {self.latest}" if self.latest else ""))
 
@@ -58,10 +62,18 @@ class Progress:
 
 
 class RecordTrials(Callback):
-    """Writes every trial to the ledger and to MLflow as soon as Tune knows its outcome."""
+    """Writes every trial to the ledger and to MLflow as soon as Tune knows its outcome.
 
-    def __init__(self, ledger: Ledger, tracker: Tracker, progress: Progress) -> None:
+    A trial that raised (anything but bad input, which is a ``failed`` result) is retried by
+    Tune; each retry is one line here, and when none are left the last attempt's traceback is
+    printed and recorded as ``status="error"``. Tune's own traceback per attempt is turned off
+    (``TUNE_PRINT_ALL_TRIAL_ERRORS=0`` in ``runner.init_ray``) so each shows once.
+    """
+
+    def __init__(self, ledger: Ledger, tracker: Tracker, progress: Progress,
+                 say: Callable[[str], None] | None = None) -> None:
         self.ledger, self.tracker, self.progress = ledger, tracker, progress
+        self._say = say or (lambda s: print(s, file=sys.stderr, flush=True))
         self._started: set[str] = set()
 
     @staticmethod
@@ -98,14 +110,54 @@ class RecordTrials(Callback):
         self.progress.running -= 1
         self.progress.show()
 
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        spec = self._spec(trial)
+        attempts = trial.run_metadata.num_failures
+        self._say(f"[{spec.stage}] trial {spec.trial_id} raised "
+                  f"{last_line(last_failure(error_text(trial)))} (attempt {attempts} of "
+                  f"{trial.max_failures + 1}); Ray Tune runs it again")
+
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         spec = self._spec(trial)
-        err = trial.get_error()
-        msg = str(err).strip().splitlines()[-1] if err else "trial errored (no message)"
-        record_failure(self.ledger, self.tracker, spec, msg)
-        self.progress.failed += 1
+        attempts = trial.run_metadata.num_failures
+        text = last_failure(error_text(trial))
+        self._say(f"[{spec.stage}] trial {spec.trial_id} errored on all {attempts} attempt(s); "
+                  f"the last one's traceback:\n{text}\n[{spec.stage}] recorded as error; "
+                  "rerunning the sweep tries it again")
+        record_error(self.ledger, self.tracker, spec, text, attempts)
+        self.progress.errors += 1
         self.progress.running -= 1
         self.progress.show()
+
+
+def error_text(trial: Any) -> str | None:
+    """Tune's ``error.txt`` of a trial: its driver-side copy, which is written at once (the
+    copy in storage that ``trial.get_error`` reads is synced later)."""
+    local = trial.error_file
+    if local:
+        try:
+            return Path(local).read_text()
+        except OSError:
+            pass
+    return trial.get_error()
+
+
+def last_failure(text: str | None) -> str:
+    """The last attempt's part of Tune's ``error.txt`` (one "Failure # n" block per attempt:
+    the traceback of the trial function, as Ray tells it), without colours and the lines of
+    ``^^^`` under expressions."""
+    if not text or not text.strip():
+        return "the trial errored (Ray Tune kept no message)"
+    blocks = re.split(r"^Failure # \d+ \(occurred at [^)]*\)\n", text, flags=re.M)
+    last = re.sub(r"\x1b\[[0-9;]*m", "", blocks[-1])
+    lines = [ln for ln in last.splitlines() if ln.strip(" ^~")]
+    return "\n".join(lines).strip() or text.strip()
+
+
+def last_line(text: str) -> str:
+    """The exception line that ends a traceback (``TypeError: ...``), cut to 300 characters."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else text[:300]
 
 
 def record_success(ledger: Ledger, tracker: Tracker, spec: TrialSpec,
@@ -119,6 +171,16 @@ def record_success(ledger: Ledger, tracker: Tracker, spec: TrialSpec,
 def record_failure(ledger: Ledger, tracker: Tracker, spec: TrialSpec, error: str) -> None:
     tracker.fail(spec, error)
     ledger.record(spec.trial_id, {"status": FAILED, "spec": spec_dict(spec), "error": error,
+                                  "metrics": {}, "history": []})
+
+
+def record_error(ledger: Ledger, tracker: Tracker, spec: TrialSpec, traceback_text: str,
+                 attempts: int) -> None:
+    """A trial that raised on every attempt: kept apart from bad input (``failed``), so a
+    rerun of the sweep tries it again; the traceback is kept whole in the ledger."""
+    tracker.fail(spec, traceback_text, status=ERROR)
+    ledger.record(spec.trial_id, {"status": ERROR, "spec": spec_dict(spec),
+                                  "error": traceback_text, "attempts": attempts,
                                   "metrics": {}, "history": []})
 
 

@@ -1,8 +1,13 @@
 """Running a study: stages in order, each a Ray Tune run of the trials not yet done.
 
 Resume works through the ledger (``<out>/trials``): a trial whose id is recorded as finished
-is never run again, one recorded as failed only with ``--retry-failed``; an interrupted
+is never run again, one recorded as failed (bad input) only with ``--retry-failed``, one
+recorded as error (it raised on every one of Tune's attempts) by every rerun; an interrupted
 full-finetuning trial restarts from its last Ray Train checkpoint (stored by trial id).
+
+Exit codes: 0 every trial finished; 1 some failed on bad input; 2 bad study or options;
+3 the sweep itself stopped; 4 some trials errored (a crash or a bug), rerun to try them again;
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.grid import STAGE_ORDER, Grid, expand
-from orchestrator.ledger import FAILED, FINISHED, Ledger
+from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.sweep import SweepOptions
 from orchestrator.tracking import Tracker, TrackingError, default_tracking_uri, redact
 from search_spaces.schema import Study
@@ -46,6 +51,7 @@ class Context:
 
 
 def pending(trials: list[TrialSpec], ledger: Ledger, retry_failed: bool) -> list[TrialSpec]:
+    """Trials to run: not recorded, recorded as error, or failed when ``retry_failed``."""
     todo = []
     for t in trials:
         status = ledger.status(t.trial_id)
@@ -65,6 +71,9 @@ def init_ray(options: SweepOptions) -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
+    # RecordTrials prints one line per retry and the last attempt's traceback once; Tune's
+    # own log would add the whole traceback of every attempt.
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
     # Tune's ResultGrid warns that it cannot read result.json, which the sweep turns off on
     # purpose (the ledger and MLflow hold every result); the warning would only alarm users.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
@@ -184,7 +193,7 @@ def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: Context,
         run_config=tune.RunConfig(
             name=stage,
             storage_path=str(Path(ctx.out_dir) / "ray"),
-            callbacks=[RecordTrials(ledger, tracker, progress)],
+            callbacks=[RecordTrials(ledger, tracker, progress, say=say)],
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
             verbose=0,
         ),
@@ -222,7 +231,7 @@ def run_features(trials: list[TrialSpec], ctx: Context, options: SweepOptions) -
                 failed += 1
                 t = refs[r]
                 say(f"[features] {t.method} {t.sparsity}% on {t.dataset} failed: "
-                    f"{str(e).strip().splitlines()[-1][:300]} (its linear trials will fail too)")
+                    f"{str(e).strip().splitlines()[-1][:300]} (its linear trials try again)")
         if options.verbose and (time.monotonic() - last > 10 or not remaining):
             last = time.monotonic()
             say(f"[features] {done + failed}/{len(seen)} done ({failed} failed) · "
@@ -294,22 +303,36 @@ def stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
 
 
-def summary(grid: Grid, ledger: Ledger) -> tuple[str, int]:
-    lines, failed_total = [], 0
+def summary(grid: Grid, ledger: Ledger) -> tuple[str, int, int]:
+    """(per-stage table, trials failed on bad input, trials errored)."""
+    lines, failed_total, error_total = [], 0, 0
     for stage in STAGE_ORDER:
         trials = grid.stages.get(stage, [])
         if not trials:
             continue
         st = [ledger.status(t.trial_id) for t in trials]
-        fin, fail = st.count(FINISHED), st.count(FAILED)
+        fin, fail, err = st.count(FINISHED), st.count(FAILED), st.count(ERROR)
         failed_total += fail
-        lines.append(f"  {stage:<9} {fin:>5} finished  {fail:>4} failed  "
-                     f"{len(trials) - fin - fail:>4} not run")
-    return "\n".join(lines), failed_total
+        error_total += err
+        lines.append(f"  {stage:<9} {fin:>5} finished  {fail:>4} failed  {err:>4} error  "
+                     f"{len(trials) - fin - fail - err:>4} not run")
+    return "\n".join(lines), failed_total, error_total
+
+
+def upstream_errors(stage: str, trials: list[TrialSpec], ledger: Ledger) -> int:
+    """Errored trials of a stage whose checkpoints later stages read (pretrain, prune).
+
+    Why the sweep stops on them: every later trial of their backbone would fail on the
+    missing checkpoint, and that failure is bad input that a rerun skips; stopping leaves
+    those trials unrun, so the rerun that retries the errored one runs them too.
+    """
+    if stage not in ("pretrain", "prune"):
+        return 0
+    return sum(ledger.status(t.trial_id) == ERROR for t in trials)
 
 
 def run_sweep(study: Study, options: SweepOptions) -> int:
-    """Run (or resume) the study; exit code 0 if every trial finished, 1 if some failed."""
+    """Run (or resume) the study; returns the exit code (module docstring)."""
     out = options.out_dir
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -353,6 +376,10 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
                 run_stage(stage, todo, study, ctx, ledger, tracker, options)
             if stage in ("linear", "full"):
                 write_outputs(study, ctx, ledger, tracker, options, final=False)
+            if upstream_errors(stage, trials, ledger):
+                say(f"[{stage}] some trials errored and later stages need their checkpoints: "
+                    "the sweep stops here; rerun it to try them again")
+                break
         write_outputs(study, ctx, ledger, tracker, options, final=True)
     except KeyboardInterrupt:
         say("interrupted: finished trials are saved; rerun the same command to resume")
@@ -364,12 +391,16 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
         traceback.print_exc()
         say("the sweep stopped on an error; finished trials are saved; rerun to resume")
         return 3
-    text, failed = summary(grid, ledger)
+    text, failed, errors = summary(grid, ledger)
     el = int(time.monotonic() - t0)
     say(f"\nsummary ({el // 60}m{el % 60:02d}s):\n{text}")
     if failed:
-        say(f"{failed} trial(s) failed: their errors are in MLflow and results.parquet; "
-            "rerun with --retry-failed to try them again")
+        say(f"{failed} trial(s) failed on bad input: their errors are in MLflow and "
+            "results.parquet; fix the input and rerun with --retry-failed to try them again")
+    if errors:
+        say(f"{errors} trial(s) errored on every attempt (a crash or a bug, not bad input): "
+            f"tracebacks above, in {out / 'trials'} and in MLflow; rerun the same command to "
+            "try them again")
     say(f"results: {out / 'results.parquet'}\n"
         f"MLflow UI: mlflow ui --backend-store-uri {redact(uri)} --host 127.0.0.1")
-    return 1 if failed else 0
+    return 4 if errors else 1 if failed else 0

@@ -89,9 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else a SQLite "
                    "file in the output folder)")
     r.add_argument("--retry-failed", action="store_true",
-                   help="rerun the trials recorded as failed (others are never rerun)")
+                   help="rerun the trials recorded as failed on bad input (a rerun always "
+                   "tries trials recorded as error again; finished ones never)")
     r.add_argument("--max-failures", type=int, default=2,
-                   help="retries of a trial whose worker process dies (default: 2)")
+                   help="Ray Tune's retries of a trial that raises anything but bad input: "
+                   "out of memory, a dead worker, an I/O error, a bug (default: 2)")
     r.add_argument("--no-speed", action="store_true", help="skip the DeepSparse speed trials")
     r.add_argument("--no-report", action="store_true", help="skip writing the report")
     r.add_argument("-q", "--quiet", action="store_true", help="less progress output")

@@ -103,6 +103,7 @@ class Tracker:
         self._runs: dict[str, str] = {}
         self._agg: dict[str, str] = {}
         self._no_params: set[str] = set()
+        self._error_tagged: set[str] = set()  # runs with an "error" tag from a failed attempt
         self._load_index()
 
     def _load_index(self) -> None:
@@ -119,6 +120,8 @@ class Tracker:
                     self._agg.setdefault(tags[AGG_TAG], run.info.run_id)
                 if not run.data.params:  # killed between create_run and log_batch
                     self._no_params.add(run.info.run_id)
+                if "error" in tags:
+                    self._error_tagged.add(run.info.run_id)
             token = page.token
             if not token:
                 break
@@ -170,13 +173,19 @@ class Tracker:
                 if isinstance(v, (str, bool)) and k not in known]
         if tags:
             self.client.log_batch(rid, tags=tags, synchronous=True)
+        if rid in self._error_tagged:  # an earlier run of the sweep failed or errored here
+            self.client.delete_tag(rid, "error")
+            self._error_tagged.discard(rid)
         self.client.set_tag(rid, "status", "finished")
         self.client.set_terminated(rid, "FINISHED")
 
-    def fail(self, spec: TrialSpec, error: str) -> None:
+    def fail(self, spec: TrialSpec, error: str, status: str = "failed") -> None:
+        """Status FAILED, tags ``status`` (``failed``: bad input; ``error``: a crash or a bug
+        after Tune's retries) and ``error`` (its end, where a traceback names the cause)."""
         rid = self.ensure_run(spec)
-        self.client.set_tag(rid, "status", "failed")
-        self.client.set_tag(rid, "error", error[:4900])
+        self.client.set_tag(rid, "status", status)
+        self.client.set_tag(rid, "error", error if len(error) <= 4900 else "..." + error[-4897:])
+        self._error_tagged.add(rid)
         self.client.set_terminated(rid, "FAILED")
 
     # -- aggregates -----------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.errors import BadInput
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -23,10 +25,10 @@ class Recipe:
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+            raise BadInput(f"epochs must be >= 1, got {self.epochs}")
         if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise BadInput(f"lr must be > 0, got {self.lr}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise BadInput(f"batch_size must be >= 1, got {self.batch_size}")
         if list(self.milestones) != sorted(self.milestones):
-            raise ValueError(f"milestones must be increasing, got {list(self.milestones)}")
+            raise BadInput(f"milestones must be increasing, got {list(self.milestones)}")

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from common.errors import BadInput
 from search_spaces.recipe import Recipe
 
 METRICS = ("top1", "mean_per_class")
@@ -27,7 +28,7 @@ RANDOM_PROFILES = ("uniform", "global")
 KNOWN_METHODS = ("dense", "gmp", "woodfisher", "acdc", "str", "rigl_erk1x", "rigl_erk5x", "lth_t")
 
 
-class StudyError(ValueError):
+class StudyError(BadInput):
     """A study file or override is invalid; the message names the key and the valid values."""
 
 

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from common.errors import BadInput
 from search_spaces.recipe import Recipe
 
 STAGES = ("pretrain", "prune", "linear", "full", "speed")
@@ -45,7 +46,7 @@ class TrialSpec:
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
-            raise ValueError(f"stage {self.stage!r} not in {STAGES}")
+            raise BadInput(f"stage {self.stage!r} not in {STAGES}")
 
     @property
     def mode(self) -> str:

@@ -52,6 +52,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from common.errors import BadInput, MissingInput, machine_error
 from trainables import masks as masks_lib
 from trainables import models
 from trainables.registry import Registry
@@ -167,7 +168,7 @@ def _rigl_key(key: str) -> str:
     for pattern, repl in _RIGL_RULES:
         if pattern.match(key):
             return pattern.sub(repl, key)
-    raise ValueError(f"RigL TF-port key {key!r} has no torchvision ResNet50 counterpart")
+    raise BadInput(f"RigL TF-port key {key!r} has no torchvision ResNet50 counterpart")
 
 
 def _detect_rigl(obj: Any) -> bool:
@@ -304,7 +305,7 @@ def _clean_state_dict(
     tensors: StateDict = {}
     for key, value in raw.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise ValueError(
+            raise BadInput(
                 f"checkpoint {path}: state dict entry {key!r} is a {type(value).__name__}, "
                 "expected a tensor"
             )
@@ -323,12 +324,12 @@ def _clean_state_dict(
 
     for name, mask in wrapped_masks.items():
         if name not in plain:
-            raise ValueError(
+            raise BadInput(
                 f"checkpoint {path}: mask for {name!r} found but no such weight in the file"
             )
         weight = plain[name]
         if mask.shape != weight.shape:
-            raise ValueError(
+            raise BadInput(
                 f"checkpoint {path}: mask for {name!r} has shape {list(mask.shape)}, "
                 f"weight has {list(weight.shape)}"
             )
@@ -341,9 +342,9 @@ def _clean_state_dict(
         try:
             new = rename(key)
         except ValueError as err:
-            raise ValueError(f"checkpoint {path}: {err}") from None
+            raise BadInput(f"checkpoint {path}: {err}") from None
         if new in out:
-            raise ValueError(f"checkpoint {path}: two keys map onto {new!r}")
+            raise BadInput(f"checkpoint {path}: two keys map onto {new!r}")
         out[new] = value
     return out
 
@@ -355,7 +356,7 @@ def _conv_classifier_to_linear(sd: StateDict, classifier: str, path: str) -> Non
     if w is None or w.dim() != 4:
         return
     if tuple(w.shape[2:]) != (1, 1):
-        raise ValueError(
+        raise BadInput(
             f"checkpoint {path}: classifier {key} has shape {list(w.shape)}; only a 1x1 "
             "convolution can be read as a linear layer"
         )
@@ -386,8 +387,8 @@ def resolve_arch(name: str, source: str) -> str:
     if name in ARCH_ALIASES:
         return ARCH_ALIASES[name]
     if name in UNSUPPORTED_ARCHS:
-        raise ValueError(f"{source} architecture {name!r}: {UNSUPPORTED_ARCHS[name]}")
-    raise ValueError(
+        raise BadInput(f"{source} architecture {name!r}: {UNSUPPORTED_ARCHS[name]}")
+    raise BadInput(
         f"{source} architecture {name!r}, which is not registered; known: "
         f"{', '.join(models.ARCHITECTURES.names())}; reference names understood: "
         f"{', '.join(f'{k}->{v}' for k, v in ARCH_ALIASES.items())}"
@@ -449,7 +450,7 @@ def _raise_if_unfit(
         parts.append(f"{len(unexpected)} unexpected keys ({few(unexpected)})")
     if mismatched:
         parts.append(f"{len(mismatched)} shape mismatches ({few(mismatched)})")
-    raise ValueError(
+    raise BadInput(
         f"checkpoint {path} does not fit architecture {arch!r}: " + "; ".join(parts)
     )
 
@@ -469,9 +470,9 @@ def _infer_arch(sd: Mapping[str, torch.Tensor]) -> str | None:
 
 def _torch_load(path: Path) -> Any:
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint file {path} does not exist")
+        raise MissingInput(f"checkpoint file {path} does not exist")
     if path.is_dir():
-        raise ValueError(f"checkpoint path {path} is a directory, expected a file")
+        raise BadInput(f"checkpoint path {path} is a directory, expected a file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pickle-protocol notices from old files
@@ -480,15 +481,17 @@ def _torch_load(path: Path) -> Any:
         if "weights only" in str(err).lower():
             lines = str(err).splitlines()
             detail = next((ln.strip() for ln in lines if "GLOBAL" in ln), "")
-            raise ValueError(
+            raise BadInput(
                 f"checkpoint {path} was refused: it needs arbitrary Python objects to be "
                 "unpickled, which could run code; it was NOT executed. Only files of tensors "
                 "and plain containers are accepted."
                 + (f" (torch: {detail})" if detail else "")
             ) from None
-        raise ValueError(f"checkpoint {path} is corrupt or not a torch file: {err}") from None
+        raise BadInput(f"checkpoint {path} is corrupt or not a torch file: {err}") from None
     except Exception as err:  # truncated zip, EOF, random bytes: torch raises many kinds
-        raise ValueError(
+        if machine_error(err):
+            raise  # EIO, a stale NFS handle: the machine's fault, not the file's; Tune retries
+        raise BadInput(
             f"checkpoint {path} could not be read (truncated, corrupt or not a torch file): "
             f"{type(err).__name__}: {err}"
         ) from None
@@ -511,7 +514,7 @@ def detect_format(obj: Any, path: str = "<object>") -> str:
     else:
         found = f"a top-level {type(obj).__name__}, not a dict"
     known = "; ".join(f"{e.name}: {e.meta['expects']}" for e in FORMATS)
-    raise ValueError(
+    raise BadInput(
         f"checkpoint {path} is in no known format: found {found}. Known formats, tried in "
         f"order: {known}"
     )
@@ -548,7 +551,7 @@ def load_checkpoint(
     file_arch = resolve_arch(parsed.arch, f"file {p} declares") if parsed.arch else None
     caller_arch = resolve_arch(arch, "caller asked for") if arch else None
     if file_arch and caller_arch and file_arch != caller_arch:
-        raise ValueError(
+        raise BadInput(
             f"checkpoint {p} declares architecture {parsed.arch!r} ({file_arch}) but the "
             f"caller asked for {arch!r} ({caller_arch})"
         )
@@ -566,7 +569,7 @@ def load_checkpoint(
     # the trial would "finish" at chance accuracy. Refuse the file instead.
     bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise ValueError(
+        raise BadInput(
             f"checkpoint {p} holds NaN or infinite values in {len(bad)} tensor(s) "
             f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); expected finite weights"
         )
@@ -585,7 +588,7 @@ def load_checkpoint(
         log.debug("  %s %s: %.2f%%", name, list(sd[name].shape), s)
 
     if expect_sparsity is not None and abs(sparsity - expect_sparsity) > SPARSITY_TOLERANCE:
-        raise ValueError(
+        raise BadInput(
             f"checkpoint {p} has measured global sparsity {sparsity:.2f}% but "
             f"{expect_sparsity:g}% was declared (tolerance {SPARSITY_TOLERANCE:g} point)"
         )
@@ -614,14 +617,14 @@ def build_backbone_model(ckpt: LoadedCheckpoint, num_classes: int | None = None)
             mismatch (lists a few missing, unexpected and mismatched keys with both shapes).
     """
     if ckpt.arch is None:
-        raise ValueError(
+        raise BadInput(
             f"checkpoint {ckpt.path}: architecture unknown; load it with arch=... "
             f"(known: {', '.join(models.ARCHITECTURES.names())})"
         )
     stored = ckpt.num_classes
     n = num_classes if num_classes is not None else stored
     if n is None:
-        raise ValueError(
+        raise BadInput(
             f"checkpoint {ckpt.path} has no classifier; pass num_classes to build a model"
         )
     model = models.build_model(ckpt.arch, n)
@@ -633,7 +636,7 @@ def build_backbone_model(ckpt: LoadedCheckpoint, num_classes: int | None = None)
     keep_classifier = stored == n
     absent = [k for k in target if k.startswith(cls_prefix) and k not in ckpt.state_dict]
     if keep_classifier and absent:
-        raise ValueError(
+        raise BadInput(
             f"checkpoint {ckpt.path}: classifier entries {absent} are missing; pass a "
             f"num_classes other than {n} to build a fresh classifier instead"
         )
@@ -740,7 +743,7 @@ def lth_transfer(dense: LoadedCheckpoint, mask_source: LoadedCheckpoint) -> Stat
         ValueError: the architectures differ, or the prunable weights' names or shapes do.
     """
     if dense.arch != mask_source.arch:
-        raise ValueError(
+        raise BadInput(
             f"LTH-T needs one architecture: dense {dense.path} is {dense.arch!r}, mask source "
             f"{mask_source.path} is {mask_source.arch!r}"
         )
@@ -752,7 +755,7 @@ def lth_transfer(dense: LoadedCheckpoint, mask_source: LoadedCheckpoint) -> Stat
         if k in dense.masks and m.shape != dense.masks[k].shape
     ]
     if only_dense or only_mask or shape_diff:
-        raise ValueError(
+        raise BadInput(
             f"LTH-T: {dense.path} and {mask_source.path} do not match: "
             f"only in dense {only_dense[:5]}, only in mask source {only_mask[:5]}, "
             f"shape differences {shape_diff[:5]}"

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset
 
+from common.errors import BadInput, MissingInput, machine_error
 from trainables.registry import Registry
 
 SPLITS = ("train", "test")
@@ -34,11 +35,14 @@ DatasetBuilder = Callable[[Path | None, str, Transform], Dataset]
 DATASETS: Registry[DatasetBuilder] = Registry("dataset")
 
 
-class DatasetError(ValueError):
-    """A dataset is missing, malformed or unreadable; the message names path and layout."""
+class DatasetError(BadInput):
+    """A dataset is missing, malformed or unreadable; the message names path and layout.
+
+    Bad input (``common.errors.BadInput``): the trial is recorded as failed, never retried.
+    """
 
 
-class DatasetNotFoundError(DatasetError, FileNotFoundError):
+class DatasetNotFoundError(DatasetError, MissingInput):
     """The expected files of a dataset are not under the data root."""
 
 
@@ -78,6 +82,8 @@ def _open_rgb(path: Path) -> Image.Image:
         with Image.open(path) as img:
             return img.convert("RGB")
     except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for truncated/corrupt
+        if machine_error(exc):
+            raise  # EIO, a stale NFS handle: not the file's fault; the trial is retried
         raise DatasetError(f"cannot read image file {path}: {exc}") from exc
 
 
@@ -122,6 +128,8 @@ class _Checked(Dataset):
         try:
             image, label = self.inner[index]
         except (OSError, SyntaxError) as exc:  # the PIL message carries the file name
+            if machine_error(exc):
+                raise  # EIO, a stale NFS handle: not the file's fault; the trial is retried
             raise DatasetError(f"{self.name}: cannot read sample {index}: {exc}") from exc
         return image, int(label)
 
@@ -154,6 +162,8 @@ def _rewritten(name: str, root: Path, layout: str) -> Iterator[None]:
             f"{root}). Expected layout: {layout}"
         ) from None
     except (RuntimeError, OSError, ValueError, KeyError, IndexError) as exc:
+        if machine_error(exc):
+            raise  # EIO, a stale NFS handle: not the dataset's fault; the trial is retried
         detail = str(exc).split(". You can use download=True")[0].split(" You can use")[0]
         raise DatasetError(
             f"dataset {name!r} under {root} is missing files or malformed ({detail.strip()}). "
@@ -263,7 +273,7 @@ def read_imagefolder(
 def _imagefolder_path(spec: str, data_root: Path | None) -> Path:
     raw = spec[len(IMAGEFOLDER_PREFIX):].strip()
     if not raw:
-        raise ValueError(f"dataset name {spec!r} lacks a path: use 'imagefolder:<path>'")
+        raise BadInput(f"dataset name {spec!r} lacks a path: use 'imagefolder:<path>'")
     path = Path(raw).expanduser()
     if not path.is_absolute() and data_root is not None:
         path = data_root / path

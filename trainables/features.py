@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from common.errors import BadInput
+
 if TYPE_CHECKING:  # torch is imported where features are extracted: the cache needs numpy only
     import torch
     from torch import nn
@@ -66,7 +68,7 @@ def extract_features(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if len(dataset) == 0:
-        raise ValueError("cannot extract features of an empty dataset")
+        raise BadInput("cannot extract features of an empty dataset")
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     was_training = net.training
     net.eval()

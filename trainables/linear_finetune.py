@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.errors import BadInput, Diverged
 from search_spaces.recipe import Recipe
 from trainables.engine import evaluate, recipe_sgd, tensor_batches, train_one_epoch
 
@@ -61,9 +62,9 @@ def epoch_record(epoch: int, train_loss: float, accuracy: float, history: list[d
 
 
 def check_finite_loss(loss: float, epoch: int) -> None:
-    """Raise FloatingPointError when a training loss diverged (the sweep marks it failed)."""
+    """Raise Diverged when a training loss diverged (the sweep marks it failed, no retries)."""
     if not math.isfinite(loss):
-        raise FloatingPointError(f"training loss is {loss} in epoch {epoch}: the run diverged")
+        raise Diverged(f"training loss is {loss} in epoch {epoch}: the run diverged")
 
 
 def _as_tensors(
@@ -133,7 +134,7 @@ def linear_finetune(
         )
     for name, y in (("train", y_train), ("test", y_test)):
         if int(y.min()) < 0 or int(y.max()) >= num_classes:
-            raise ValueError(
+            raise BadInput(  # the study declares fewer classes than the data has
                 f"{name} labels must lie in [0, {num_classes}), "
                 f"got [{int(y.min())}, {int(y.max())}]"
             )

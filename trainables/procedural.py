@@ -36,6 +36,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
+from common.errors import BadInput
+
 SHAPES: tuple[str, ...] = (
     "circle",
     "square",
@@ -104,21 +106,21 @@ class ProceduralSpec:
 
     def __post_init__(self) -> None:
         if self.image_size < 8:
-            raise ValueError(f"ProceduralSpec.image_size must be >= 8, got {self.image_size}")
+            raise BadInput(f"ProceduralSpec.image_size must be >= 8, got {self.image_size}")
         unknown = [s for s in self.shapes if s not in SHAPES]
         if unknown or not self.shapes:
-            raise ValueError(
+            raise BadInput(
                 f"ProceduralSpec.shapes must be non-empty names from {SHAPES}, "
                 f"got {unknown or self.shapes}"
             )
         unknown = [t for t in self.textures if t not in TEXTURES]
         if unknown or not self.textures:
-            raise ValueError(
+            raise BadInput(
                 f"ProceduralSpec.textures must be non-empty names from {TEXTURES}, "
                 f"got {unknown or self.textures}"
             )
         if self.fine_grained is not None and self.fine_grained not in FINE_GRAINED:
-            raise ValueError(
+            raise BadInput(
                 f"ProceduralSpec.fine_grained must be None or one of {sorted(FINE_GRAINED)}, "
                 f"got {self.fine_grained!r}"
             )
@@ -126,24 +128,24 @@ class ProceduralSpec:
             self.fine_grained, 1000
         )
         if not 2 <= self.num_classes <= limit:
-            raise ValueError(
+            raise BadInput(
                 f"ProceduralSpec.num_classes must be in [2, {limit}] for "
                 f"{len(self.shapes)} shapes x {len(self.textures)} textures, got {self.num_classes}"
             )
         if not 0.0 <= self.noise <= 1.0:
-            raise ValueError(f"ProceduralSpec.noise must be in [0, 1], got {self.noise}")
+            raise BadInput(f"ProceduralSpec.noise must be in [0, 1], got {self.noise}")
         lo, hi = self.scale
         if not 0.05 <= lo <= hi <= 0.5:
-            raise ValueError(
+            raise BadInput(
                 f"ProceduralSpec.scale must satisfy 0.05 <= min <= max <= 0.5, got {self.scale}"
             )
         lo, hi = self.period
         if not 0.05 <= lo <= hi <= 1.0:
-            raise ValueError(
+            raise BadInput(
                 f"ProceduralSpec.period must satisfy 0.05 <= min <= max <= 1, got {self.period}"
             )
         if not 0 <= self.rotation < 45:
-            raise ValueError(
+            raise BadInput(
                 f"ProceduralSpec.rotation must be in [0, 45) degrees, got {self.rotation}"
             )
 
@@ -180,7 +182,7 @@ def fine_grained_spec(
         **overrides: any other ``ProceduralSpec`` field (noise, scale, fine_step, ...).
     """
     if variant not in FINE_GRAINED:
-        raise ValueError(
+        raise BadInput(
             f"unknown fine-grained variant {variant!r}; valid: {', '.join(FINE_GRAINED)}"
         )
     n = FINE_GRAINED[variant][0] if num_classes is None else num_classes
@@ -365,7 +367,7 @@ def render_image(
         split: ``"train"``, ``"val"`` or ``"test"``; each split draws from its own stream.
     """
     if seed < 0 or k < 0:
-        raise ValueError(f"seed and k must be >= 0, got seed={seed}, k={k}")
+        raise BadInput(f"seed and k must be >= 0, got seed={seed}, k={k}")
     salt = zlib.crc32((spec.fine_grained or "coarse").encode())  # unrelated streams per variant
     rng = np.random.default_rng([seed, _split_code(split), salt, label, k])
     p = _class_params(spec, label)
@@ -427,7 +429,7 @@ def generate(
     equals ``render_image(spec, i % C, i // C, seed, split)``.
     """
     if n_per_class < 1:
-        raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
+        raise BadInput(f"n_per_class must be >= 1, got {n_per_class}")
     _split_code(split)
     n_cls, size = spec.num_classes, spec.image_size
     images = np.empty((n_per_class * n_cls, size, size, 3), dtype=np.uint8)

@@ -3,9 +3,10 @@
 This is the thin layer the sweep calls (``tune_entry`` for Ray Tune, ``ensure_features`` as a
 Ray task, ``speed_spec_from`` for the speed pool). The loops themselves (``upstream``,
 ``pruning``, ``linear_finetune``, ``full_finetune``, ``speed``) know nothing of Ray or of
-other trials. A deterministic failure (bad checkpoint, missing dataset, NaN loss) is reported
-as a result with ``status="failed"`` instead of raised, so Ray Tune does not retry it; a dead
-worker process is a real error and is retried.
+other trials. Bad input (``common.errors.BadInput``: a bad checkpoint, a missing dataset, a bad
+config value, a NaN loss) is reported as a result with ``status="failed"`` instead of raised, so
+Ray Tune does not retry it; anything else (out of memory, a dead worker, a stale NFS handle, a
+bug) is raised, so Tune retries the trial and the sweep records what is left as an error.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from common.errors import BadInput
 from search_spaces.trial import TrialSpec, from_dict
 
 log = logging.getLogger(__name__)
 Report = Callable[[dict[str, Any]], None]
 
-# Failures that rerunning cannot fix: recorded once, never retried by Tune.
-DETERMINISTIC = (ValueError, FileNotFoundError, FloatingPointError, KeyError, RuntimeError,
-                 OSError, TypeError)
+# Failures that rerunning cannot fix: recorded once as a failed result, never retried by Tune.
+# Only bad input: an OSError, an out-of-memory RuntimeError or a bug (TypeError...) is raised.
+DETERMINISTIC = (BadInput,)
 
 
 def _out(ctx: dict[str, Any]) -> Path:
@@ -50,7 +52,7 @@ def load_backbone(spec: TrialSpec) -> Any:
     from trainables.masks import masks_from_weights
 
     if spec.checkpoint is None:
-        raise ValueError(f"trial {spec.trial_id}: no checkpoint file given")
+        raise BadInput(f"trial {spec.trial_id}: no checkpoint file given")
     if spec.mask_checkpoint is None:
         return load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=spec.sparsity)
     dense = load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=0)
@@ -194,9 +196,12 @@ def prune_config(cls: type, method: str, params: dict[str, Any]) -> Any:
     valid = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - valid)
     if unknown:
-        raise ValueError(f"upstream.prune for {method!r}: unknown key {unknown[0]!r}; "
-                         f"valid keys: {', '.join(sorted(valid | {'batch_size'}))}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+        raise BadInput(f"upstream.prune for {method!r}: unknown key {unknown[0]!r}; "
+                       f"valid keys: {', '.join(sorted(valid | {'batch_size'}))}")
+    try:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+    except (TypeError, ValueError) as e:  # the config's own checks, on the study's values
+        raise BadInput(f"upstream.prune for {method!r}: {e}") from None
 
 
 def run_linear(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
@@ -270,9 +275,12 @@ def run_full(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, 
         )
     except Exception as e:  # Ray Train wraps the workers' own exceptions in WorkerGroupError
         failures = list(getattr(e, "worker_failures", {}).values())
-        if not failures or not all(isinstance(f, DETERMINISTIC) for f in failures):
-            raise  # a worker died: Tune retries the trial
-        raise next((f for f in failures if not isinstance(f, RuntimeError)), failures[0]) from None
+        # One worker's bad input (a NaN loss on rank 0) decides: the other ranks' errors
+        # (a collective that lost its peer) follow from it, and a retry would fail again.
+        bad = next((f for f in failures if isinstance(f, DETERMINISTIC)), None)
+        if bad is None:
+            raise  # a dead worker, out of memory, a bug: Tune retries the trial
+        raise bad from None
     history: list[dict[str, Any]] = []
     ckpts = sorted((storage / spec.trial_id).glob(f"checkpoint_*/{STATE_FILE}"))
     if ckpts:
@@ -294,7 +302,12 @@ STAGES: dict[str, Callable[[TrialSpec, dict[str, Any], Report], dict[str, Any]]]
 
 
 def run_trial(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
-    """Run one trial; returns its final result (``status`` finished or failed)."""
+    """Run one trial; returns its final result (``status`` finished, or failed on bad input).
+
+    Everything but ``BadInput`` propagates: Tune retries the trial (``--max-failures``) and
+    the sweep records the last attempt's traceback as ``status="error"``, which a rerun tries
+    again. A bug (TypeError, AttributeError...) is no result either: it fails loudly.
+    """
     _threads(ctx)
     try:
         out = STAGES[spec.stage](spec, ctx, report)

@@ -85,3 +85,39 @@ def test_ledger_records_atomically(tmp_path):
     assert led.status("t3") is None  # unreadable entries count as not done
     assert not list((tmp_path / "trials").glob(".*tmp*"))
     assert {e["trial_id"] for e in led.entries()} == {"t1", "t2"}
+
+
+def test_an_error_is_told_apart_and_cleared_when_a_rerun_finishes(tmp_path, tracker):
+    traceback_text = "Traceback (most recent call last):\n" + "  File x\n" * 1000 + "TypeError: y"
+    tracker.fail(SPEC, traceback_text, status="error")
+    run = tracker.client.get_run(tracker.run_id(SPEC.trial_id))
+    assert run.info.status == "FAILED" and run.data.tags["status"] == "error"
+    assert run.data.tags["error"].endswith("TypeError: y")  # the end names the cause
+    assert len(run.data.tags["error"]) <= 4900
+    # A rerun of the sweep (a new Tracker) tries the trial again, and this time it finishes.
+    again = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "sparse-transfer/test")
+    again.finish(SPEC, {"accuracy": 50.0})
+    run = again.client.get_run(again.run_id(SPEC.trial_id))
+    assert run.info.status == "FINISHED" and run.data.tags["status"] == "finished"
+    assert "error" not in run.data.tags
+
+
+def test_the_ledger_retries_errors_but_not_bad_input(tmp_path):
+    from orchestrator.grid import Grid
+    from orchestrator.ledger import ERROR
+    from orchestrator.runner import pending, summary, upstream_errors
+
+    specs = [TrialSpec(**{**SPEC.__dict__, "seed": s}) for s in range(4)]
+    ledger = Ledger(tmp_path / "trials")
+    for spec, status in zip(specs, (FINISHED, FAILED, ERROR)):
+        ledger.record(spec.trial_id, {"status": status})
+    assert pending(specs, ledger, retry_failed=False) == [specs[2], specs[3]]
+    assert pending(specs, ledger, retry_failed=True) == specs[1:]
+    grid = Grid(study=None, out_dir=tmp_path)
+    grid.stages["linear"] = specs
+    text, failed, errors = summary(grid, ledger)
+    assert (failed, errors) == (1, 1)
+    assert "1 finished     1 failed     1 error     1 not run" in text
+    # Later stages read the checkpoints of pretrain and prune trials: an error there stops.
+    assert upstream_errors("prune", specs, ledger) == 1
+    assert upstream_errors("linear", specs, ledger) == 0

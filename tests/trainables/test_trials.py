@@ -1,0 +1,198 @@
+"""Which failures of a trial are results and which are raised (``trials.run_trial``).
+
+Only bad input (``common.errors.BadInput``) becomes a ``status="failed"`` result, which Tune
+never retries. Out of memory, a killed DataLoader worker, a stale NFS handle and bugs are
+raised, so Tune retries the trial and the sweep records what is left as an error. No Ray here:
+``tests/orchestrator/test_failures.py`` checks the retries in a Tune run.
+"""
+
+from __future__ import annotations
+
+import errno
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from common.errors import BadInput, Diverged, MissingInput, UnknownName, machine_error
+from search_spaces.recipe import Recipe
+from search_spaces.schema import StudyError
+from search_spaces.trial import TrialSpec
+from trainables import checkpoints, datasets, full_finetune, models, trials
+
+SPEC = TrialSpec(stage="linear", method="dense", sparsity=0, arch="resnet_tiny",
+                 dataset="digits", seed=0, recipe=Recipe(epochs=1), num_classes=3,
+                 checkpoint="x.pth", checkpoint_hash="h")
+FULL = TrialSpec(**{**SPEC.__dict__, "stage": "full"})
+CTX = {"out_dir": "/nonexistent", "threads": 1}
+
+
+def _stage_raising(exc: BaseException):
+    def stage(spec, ctx, report):
+        raise exc
+    return stage
+
+
+BAD_INPUT = [
+    BadInput("checkpoint x.pth could not be read (truncated)"),
+    MissingInput("checkpoint file x.pth does not exist"),
+    Diverged("training loss is nan in epoch 1: the run diverged"),
+    UnknownName("unknown dataset 'cifar10'; known: digits"),
+    datasets.DatasetNotFoundError("dataset 'dtd': expected /data/dtd, which does not exist"),
+    StudyError("modes.linear.recipe.lr: expected a positive number, got 0"),
+]
+NOT_BAD_INPUT = [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    RuntimeError("DataLoader worker (pid 123) is killed by signal: Killed."),
+    OSError(errno.ESTALE, "Stale file handle"),
+    OSError(errno.ENOSPC, "could not write features/x.npz: No space left on device"),
+    TypeError("unsupported operand type(s) for +: 'int' and 'NoneType'"),
+    AttributeError("'NoneType' object has no attribute 'state_dict'"),
+    NameError("name 'modle' is not defined"),
+    KeyError("fc.weight"),  # a bug's KeyError is no unknown name of a study
+    ValueError("too many values to unpack"),  # nor is a library's ValueError
+    FloatingPointError("overflow"),
+]
+
+
+@pytest.mark.parametrize("exc", BAD_INPUT, ids=lambda e: type(e).__name__)
+def test_bad_input_is_a_failed_result_with_its_message(monkeypatch, exc):
+    monkeypatch.setitem(trials.STAGES, "linear", _stage_raising(exc))
+    out = trials.run_trial(SPEC, CTX, report=lambda r: None)
+    assert out["status"] == "failed" and out["final"] is True
+    assert out["error"].startswith(f"{type(exc).__name__}: {exc} (at test_trials.py:")
+
+
+@pytest.mark.parametrize("exc", NOT_BAD_INPUT, ids=lambda e: type(e).__name__)
+def test_anything_else_is_raised_for_tune_to_retry(monkeypatch, exc):
+    monkeypatch.setitem(trials.STAGES, "linear", _stage_raising(exc))
+    with pytest.raises(type(exc)) as info:
+        trials.run_trial(SPEC, CTX, report=lambda r: None)
+    assert info.value is exc
+
+
+def test_the_subclasses_keep_the_builtin_types_callers_catch():
+    assert issubclass(BadInput, ValueError)
+    assert issubclass(MissingInput, FileNotFoundError)
+    assert issubclass(Diverged, FloatingPointError)
+    assert issubclass(UnknownName, KeyError)
+    assert str(UnknownName("unknown dataset 'x'")) == "unknown dataset 'x'"  # not quoted
+    for cls in (BadInput, MissingInput, Diverged, UnknownName, datasets.DatasetNotFoundError):
+        # A Ray Train worker's exception travels pickled, a DataLoader worker's is rebuilt from
+        # its type and message: both must give the same type back.
+        again = pickle.loads(pickle.dumps(cls("message")))
+        assert type(again) is cls and str(again) == "message"
+        assert type(cls(str(cls("message")))) is cls
+
+
+# ---------------------------------------------------------------------------------------
+# Where bad input is raised
+
+
+def test_the_readers_raise_bad_input(tmp_path):
+    with pytest.raises(MissingInput, match="does not exist"):
+        checkpoints.load_checkpoint(tmp_path / "none.pth")
+    torch.save({"w": torch.zeros(100)}, tmp_path / "cut.pth")
+    data = (tmp_path / "cut.pth").read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadInput, match="could not be read"):
+        checkpoints.load_checkpoint(tmp_path / "cut.pth")
+    with pytest.raises(UnknownName, match="known: "):
+        models.build_model("resnet_huge", 10)
+    with pytest.raises(UnknownName):
+        datasets.build_dataset("imagenet21k", None, "train", None)
+    with pytest.raises(datasets.DatasetNotFoundError) as info:
+        datasets.build_dataset(f"imagefolder:{tmp_path / 'nothing'}", None, "train", None)
+    assert isinstance(info.value, MissingInput)
+    with pytest.raises(BadInput, match="lr must be > 0"):
+        Recipe(epochs=1, lr=0)
+
+
+def test_a_machine_os_error_while_reading_is_not_bad_input(tmp_path, monkeypatch):
+    """A stale NFS handle while reading a checkpoint or an image is the machine's fault: it
+    propagates (Tune retries) instead of calling the file corrupt for good."""
+    path = tmp_path / "x.pth"
+    path.write_bytes(b"whatever")
+
+    def stale(*args, **kwargs):
+        raise OSError(errno.ESTALE, "Stale file handle")
+
+    monkeypatch.setattr(torch, "load", stale)
+    with pytest.raises(OSError) as info:
+        checkpoints.load_checkpoint(path)
+    assert not isinstance(info.value, BadInput) and info.value.errno == errno.ESTALE
+
+    monkeypatch.setattr(datasets.Image, "open", stale)
+    with pytest.raises(OSError) as info:
+        datasets._open_rgb(Path("/data/a.png"))
+    assert not isinstance(info.value, BadInput)
+
+    def truncated(*args, **kwargs):
+        raise OSError("image file is truncated")  # PIL's: no errno, the file's fault
+
+    monkeypatch.setattr(datasets.Image, "open", truncated)
+    with pytest.raises(datasets.DatasetError, match="cannot read image file /data/a.png"):
+        datasets._open_rgb(Path("/data/a.png"))
+
+
+def test_machine_error_reads_the_errno():
+    assert machine_error(OSError(errno.EIO, "Input/output error"))
+    assert machine_error(OSError(errno.ESTALE, "Stale file handle"))
+    assert not machine_error(OSError("cannot identify image file"))
+    assert not machine_error(FileNotFoundError(errno.ENOENT, "No such file"))
+    assert not machine_error(ValueError("x"))
+
+
+# ---------------------------------------------------------------------------------------
+# Ray Train: the workers' exceptions come wrapped
+
+
+class WorkerGroupError(Exception):
+    """Stands in for ray.train.WorkerGroupError: a message and the failures by rank."""
+
+    def __init__(self, worker_failures: dict[int, BaseException]) -> None:
+        super().__init__("Training failed due to worker errors")
+        self.worker_failures = worker_failures
+
+
+def _full_with(monkeypatch, raised: BaseException) -> None:
+    def trainer(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(trials, "load_backbone", lambda spec: None)  # checked up front
+    monkeypatch.setattr(trials, "_dataset", lambda *a: None)
+    monkeypatch.setattr(full_finetune, "run_full_finetune_trainer", trainer)
+
+
+def test_bad_input_from_a_ray_train_worker_is_a_failed_result(monkeypatch):
+    nan = Diverged("training loss is nan in epoch 1: the run diverged")
+    # Rank 0 diverged; rank 1's collective then lost its peer.
+    _full_with(monkeypatch, WorkerGroupError({0: nan, 1: RuntimeError("Connection closed")}))
+    out = trials.run_trial(FULL, CTX, report=lambda r: None)
+    assert out["status"] == "failed"
+    assert out["error"].startswith("Diverged: training loss is nan in epoch 1")
+
+
+@pytest.mark.parametrize("failures", [
+    {0: torch.OutOfMemoryError("CUDA out of memory")},
+    {0: RuntimeError("the actor died unexpectedly"), 1: RuntimeError("Connection closed")},
+    {0: TypeError("a bug")},
+    {},  # a controller error: nothing from the workers
+], ids=["oom", "dead-worker", "bug", "controller"])
+def test_anything_else_from_ray_train_is_raised_for_tune_to_retry(monkeypatch, failures):
+    wrapped = WorkerGroupError(failures)
+    _full_with(monkeypatch, wrapped)
+    with pytest.raises(WorkerGroupError) as info:
+        trials.run_trial(FULL, CTX, report=lambda r: None)
+    assert info.value is wrapped
+
+
+def test_a_bad_prune_setting_of_the_study_is_bad_input():
+    from trainables.pruning import METHODS
+
+    config = METHODS.get("gmp").meta["config"]
+    with pytest.raises(BadInput, match=r"upstream.prune for 'gmp': .*steps must be >= 1"):
+        trials.prune_config(config, "gmp", {"steps": 0})
+    with pytest.raises(BadInput, match="unknown key 'stepz'"):
+        trials.prune_config(config, "gmp", {"stepz": 1})
