@@ -22,6 +22,7 @@ epoch-level scheduler itself; a per-step one is passed as ``scheduler`` and step
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -31,12 +32,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.errors import Diverged
 from search_spaces.recipe import Recipe
 from trainables.metrics import compute_metric
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Forward = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+#: Keys of the dict reported after every epoch, by linear and full finetuning alike.
+REPORT_KEYS = ("epoch", "train_loss", "accuracy", "accuracy_best", "best_epoch", "accuracy_last")
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,34 @@ def train_one_epoch(
             break
     return EpochStats(loss_sum=float(loss_sum), samples=samples, steps=done, stopped=stopped,
                       seconds=time.perf_counter() - start)
+
+
+def epoch_record(epoch: int, train_loss: float, accuracy: float, history: list[dict]) -> dict:
+    """The per-epoch report: this epoch's accuracy and the best so far (first epoch on ties).
+
+    Args:
+        epoch: 1-based epoch just finished.
+        train_loss: mean training loss over the epoch's samples.
+        accuracy: this epoch's test accuracy, percent.
+        history: the records of the epochs before this one.
+    """
+    best, best_epoch = accuracy, epoch
+    if history and history[-1]["accuracy_best"] >= accuracy:
+        best, best_epoch = history[-1]["accuracy_best"], history[-1]["best_epoch"]
+    return {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "accuracy": accuracy,
+        "accuracy_best": best,
+        "best_epoch": best_epoch,
+        "accuracy_last": accuracy,
+    }
+
+
+def check_finite_loss(loss: float, epoch: int) -> None:
+    """Raise Diverged when a training loss diverged (the sweep marks it failed, no retries)."""
+    if not math.isfinite(loss):
+        raise Diverged(f"training loss is {loss} in epoch {epoch}: the run diverged")
 
 
 @torch.inference_mode()

@@ -46,6 +46,8 @@ from trainables.engine import (
     FP32,
     EpochStats,
     Hooks,
+    check_finite_loss,
+    epoch_record,
     Precision,
     grad_scaler,
     place,
@@ -53,7 +55,6 @@ from trainables.engine import (
     recipe_sgd,
     train_one_epoch,
 )
-from trainables.linear_finetune import check_finite_loss, epoch_record
 from trainables.masks import count_zeros
 from trainables.metrics import compute_metric
 from trainables.models import classifier_name
@@ -255,7 +256,7 @@ def full_finetune(
         seed: seeds shuffling and augmentation per epoch (any int, 0 included). The new
             classifier's init is the caller's: seed the global RNG before building it.
         device: where training runs.
-        report: called after every epoch with a dict of ``linear_finetune.REPORT_KEYS``; the
+        report: called after every epoch with a dict of ``engine.REPORT_KEYS``; the
             last epoch's dict also has ``masked_zeros`` and ``masked_total``.
         start_epoch: epochs already done; taken from ``state`` when resuming (0 or equal).
         state: a bundle previously given to ``checkpoint_fn``; training resumes after it.

@@ -17,16 +17,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.errors import BadInput, Diverged
+from common.errors import BadInput
 from search_spaces.recipe import Recipe
-from trainables.engine import evaluate, recipe_sgd, tensor_batches, train_one_epoch
+from trainables.engine import (
+    REPORT_KEYS,
+    check_finite_loss,
+    epoch_record,
+    evaluate,
+    recipe_sgd,
+    tensor_batches,
+    train_one_epoch,
+)
 
 FeatureArrays = tuple[np.ndarray, np.ndarray]
 Reporter = Callable[[dict], None]
-
-#: Keys of the dict reported after every epoch, by linear and full finetuning alike.
-REPORT_KEYS = ("epoch", "train_loss", "accuracy", "accuracy_best", "best_epoch", "accuracy_last")
-
 
 @dataclass
 class LinearResult:
@@ -37,34 +41,6 @@ class LinearResult:
     accuracy_last: float
     history: list[dict] = field(default_factory=list)
     train_time_s: float = 0.0
-
-
-def epoch_record(epoch: int, train_loss: float, accuracy: float, history: list[dict]) -> dict:
-    """The per-epoch report: this epoch's accuracy and the best so far (first epoch on ties).
-
-    Args:
-        epoch: 1-based epoch just finished.
-        train_loss: mean training loss over the epoch's samples.
-        accuracy: this epoch's test accuracy, percent.
-        history: the records of the epochs before this one.
-    """
-    best, best_epoch = accuracy, epoch
-    if history and history[-1]["accuracy_best"] >= accuracy:
-        best, best_epoch = history[-1]["accuracy_best"], history[-1]["best_epoch"]
-    return {
-        "epoch": epoch,
-        "train_loss": train_loss,
-        "accuracy": accuracy,
-        "accuracy_best": best,
-        "best_epoch": best_epoch,
-        "accuracy_last": accuracy,
-    }
-
-
-def check_finite_loss(loss: float, epoch: int) -> None:
-    """Raise Diverged when a training loss diverged (the sweep marks it failed, no retries)."""
-    if not math.isfinite(loss):
-        raise Diverged(f"training loss is {loss} in epoch {epoch}: the run diverged")
 
 
 def _as_tensors(

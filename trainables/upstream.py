@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
 from search_spaces.recipe import Recipe
-from trainables.engine import evaluate, train_one_epoch
+from trainables.engine import check_finite_loss, evaluate, train_one_epoch
 from trainables.procedural import ProceduralImages, ProceduralSpec
 from trainables.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 
@@ -133,6 +133,7 @@ def pretrain(
     start = time.perf_counter()
     for epoch in range(1, recipe.epochs + 1):
         stats = train_one_epoch(model, opt, train_loader, dev, scheduler=scheduler)
+        check_finite_loss(stats.loss, epoch)
         row = {
             "epoch": epoch,
             "train_loss": stats.loss,

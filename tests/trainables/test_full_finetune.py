@@ -21,7 +21,7 @@ from trainables.full_finetune import (
     run_full_finetune_in_trial,
     run_full_finetune_trainer,
 )
-from trainables.linear_finetune import REPORT_KEYS
+from trainables.engine import REPORT_KEYS
 from trainables.masks import count_zeros, global_sparsity, masks_of, prunable_names
 from trainables.models import build_model, replace_classifier
 
