@@ -30,24 +30,13 @@ from orchestrator.sweep import SweepOptions
 from orchestrator.tracking import Tracker, TrackingError, default_tracking_uri, redact
 from search_spaces.schema import Study
 from search_spaces.trial import TrialSpec, to_dict
+from trainables.context import FullPlan, TrialContext
 
 log = logging.getLogger("orchestrator")
 
 
 def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class Context:
-    """What every trial needs to know about where things live (paths; not part of ids)."""
-
-    out_dir: str
-    data_root: str | None
-    threads: int = 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def pending(trials: list[TrialSpec], ledger: Ledger, retry_failed: bool) -> list[TrialSpec]:
@@ -130,37 +119,37 @@ def stage_resources(study: Study, stage: str) -> dict[str, float]:
     mode = study.mode(stage)
     if stage == "linear":
         return {"cpu": mode.cpus, "gpu": mode.gpus}
-    if full_worker_plan(study, cluster_resources())["in_trial"]:
+    if full_worker_plan(study, cluster_resources()).in_trial:
         return {"cpu": mode.cpus}
     return {"cpu": 0.2}  # the Tune trial only drives a TorchTrainer, whose workers ask more
 
 
-def full_worker_plan(study: Study, res: dict[str, float]) -> dict[str, Any]:
+def full_worker_plan(study: Study, res: dict[str, float]) -> FullPlan:
     """Ray Train workers of a full-finetuning trial: GPUs when present (auto), else CPU."""
     mode = study.mode("full")
     has_gpu = res.get("GPU", 0) >= 1
     use_gpu = mode.use_gpu == "yes" or (mode.use_gpu == "auto" and has_gpu)
     cpus = min(mode.cpus, max(1.0, res.get("CPU", 1) - 0.2))
     in_trial = mode.trainer == "auto" and mode.workers == 1 and not use_gpu
-    return {"num_workers": mode.workers, "use_gpu": use_gpu, "cpus_per_worker": cpus,
-            "gpus_per_worker": mode.gpus if use_gpu else 0, "in_trial": in_trial}
+    return FullPlan(num_workers=mode.workers, use_gpu=use_gpu, cpus_per_worker=cpus,
+                    gpus_per_worker=mode.gpus if use_gpu else 0, in_trial=in_trial)
 
 
 def max_concurrent(stage: str, study: Study, res: dict[str, float],
                    options: SweepOptions) -> int | None:
     cap = options.max_concurrent
-    if stage == "full" and not full_worker_plan(study, res)["in_trial"]:
+    if stage == "full" and not full_worker_plan(study, res).in_trial:
         plan = full_worker_plan(study, res)
-        per = plan["num_workers"] * plan["cpus_per_worker"] + 0.2
+        per = plan.num_workers * plan.cpus_per_worker + 0.2
         n = max(1, math.floor(res.get("CPU", 1) / per))
-        if plan["use_gpu"]:
+        if plan.use_gpu:
             n = min(n, max(1, math.floor(res.get("GPU", 1) /
-                                         (plan["num_workers"] * plan["gpus_per_worker"]))))
+                                         (plan.num_workers * plan.gpus_per_worker))))
         cap = min(cap, n) if cap else n
     return cap
 
 
-def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: Context,
+def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: TrialContext,
               ledger: Ledger, tracker: Tracker, options: SweepOptions) -> None:
     from ray import tune
 
@@ -168,9 +157,7 @@ def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: Context,
     from trainables.trials import tune_entry
 
     res = cluster_resources()
-    extra: dict[str, Any] = {}
-    if stage == "full":
-        extra["full_plan"] = full_worker_plan(study, res)
+    plan = full_worker_plan(study, res) if stage == "full" else FullPlan()
     progress = Progress(stage, len(trials), out=say if options.verbose else (lambda s: None))
     say(f"[{stage}] {len(trials)} trial(s) to run")
     space = {
@@ -178,7 +165,7 @@ def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: Context,
     }
     resources = stage_resources(study, stage)
     threads = max(1, int(resources["cpu"]))
-    space["ctx"] = {**ctx.as_dict(), "threads": threads, **extra}
+    space["ctx"] = dataclasses.replace(ctx, threads=threads, full_plan=plan).as_dict()
     tuner = tune.Tuner(
         tune.with_resources(tune_entry, resources),
         param_space=space,
@@ -186,7 +173,7 @@ def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: Context,
             max_concurrent_trials=max_concurrent(stage, study, res, options),
             # Reusing trial processes skips their start-up (torch imports, dataset loads);
             # a TorchTrainer-driving trial holds nothing worth keeping.
-            reuse_actors=stage == "linear" or (stage == "full" and extra["full_plan"]["in_trial"]),
+            reuse_actors=stage == "linear" or (stage == "full" and plan.in_trial),
             trial_name_creator=lambda t: t.config["trial"]["id"],
             trial_dirname_creator=lambda t: t.config["trial"]["id"],
         ),
@@ -202,7 +189,7 @@ def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: Context,
     progress.show(force=True)
 
 
-def run_features(trials: list[TrialSpec], ctx: Context, options: SweepOptions) -> None:
+def run_features(trials: list[TrialSpec], ctx: TrialContext, options: SweepOptions) -> None:
     """Extract features once per (backbone, dataset) before the linear trials need them."""
     import ray
 
@@ -238,7 +225,7 @@ def run_features(trials: list[TrialSpec], ctx: Context, options: SweepOptions) -
                 f"{int(time.monotonic() - t0)}s")
 
 
-def run_speed(trials: list[TrialSpec], ctx: Context, ledger: Ledger, tracker: Tracker,
+def run_speed(trials: list[TrialSpec], ctx: TrialContext, ledger: Ledger, tracker: Tracker,
               options: SweepOptions) -> None:
     from orchestrator.progress import Progress, record_failure, record_success
     from orchestrator.speed_pool import run_speed_trials
@@ -249,7 +236,7 @@ def run_speed(trials: list[TrialSpec], ctx: Context, ledger: Ledger, tracker: Tr
     specs, by_key = [], {}
     for t in trials:
         try:
-            s = speed_spec_from(t, ctx.as_dict())
+            s = speed_spec_from(t, ctx)
         except Exception as e:  # noqa: BLE001
             record_failure(ledger, tracker, t, f"{type(e).__name__}: {e}")
             progress.failed += 1
@@ -273,7 +260,7 @@ def run_speed(trials: list[TrialSpec], ctx: Context, ledger: Ledger, tracker: Tr
     progress.show(force=True)
 
 
-def write_outputs(study: Study, ctx: Context, ledger: Ledger, tracker: Tracker,
+def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Tracker,
                   options: SweepOptions, final: bool) -> None:
     """results.parquet, MLflow aggregates and (at the end) the report."""
     from orchestrator.aggregate import log_aggregates, results_frame, write_results
@@ -358,7 +345,7 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
     stop_on_sigterm()
     init_ray(options)
     threads = 1
-    ctx = Context(out_dir=str(out), data_root=study.data_root, threads=threads)
+    ctx = TrialContext(out_dir=str(out), data_root=study.data_root, threads=threads)
     try:
         for stage in STAGE_ORDER:
             trials = grid.stages.get(stage, [])

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from common.errors import BadInput
 from search_spaces.trial import TrialSpec, from_dict
+from trainables.context import TrialContext
 
 log = logging.getLogger(__name__)
 Report = Callable[[dict[str, Any]], None]
@@ -31,12 +32,8 @@ Report = Callable[[dict[str, Any]], None]
 DETERMINISTIC = (BadInput,)
 
 
-def _out(ctx: dict[str, Any]) -> Path:
-    return Path(ctx["out_dir"])
-
-
-def _zoo(ctx: dict[str, Any], spec: TrialSpec) -> Path:
-    return _out(ctx) / "zoo" / spec.arch / f"{spec.method}_{spec.sparsity}.pth"
+def _zoo(ctx: TrialContext, spec: TrialSpec) -> Path:
+    return ctx.zoo_checkpoint(spec.arch, spec.method, spec.sparsity)
 
 
 # ---------------------------------------------------------------------------------------
@@ -75,20 +72,20 @@ def feature_key(spec: TrialSpec, split: str) -> dict[str, Any]:
     }
 
 
-def _dataset(spec: TrialSpec, ctx: dict[str, Any], split: str, train_aug: bool) -> Any:
+def _dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: bool) -> Any:
     from trainables.datasets import build_dataset
     from trainables.transforms import eval_transform, train_transform
 
     tf = (train_transform if train_aug else eval_transform)(spec.image_size, spec.interpolation)
-    return build_dataset(spec.dataset, ctx.get("data_root"), split, tf)
+    return build_dataset(spec.dataset, ctx.data_root, split, tf)
 
 
-def features(spec: TrialSpec, ctx: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+def features(spec: TrialSpec, ctx: TrialContext) -> dict[str, tuple[Any, Any]]:
     """Train and test features of the trial's backbone, from the cache or computed once."""
     from trainables.features import FeatureCache, extract_features
     from trainables.models import backbone
 
-    cache = FeatureCache(_out(ctx) / "features")
+    cache = FeatureCache(ctx.out / "features")
     net_holder: dict[str, Any] = {}
 
     def net() -> Any:
@@ -108,23 +105,24 @@ def features(spec: TrialSpec, ctx: dict[str, Any]) -> dict[str, tuple[Any, Any]]
     return out
 
 
-def ensure_features(spec_dict: dict[str, Any], ctx: dict[str, Any]) -> None:
+def ensure_features(spec_dict: dict[str, Any], ctx: TrialContext) -> None:
     """A Ray task: fill the feature cache for one (backbone, dataset) pair."""
+    ctx = TrialContext.from_dict(ctx)
     _threads(ctx)
     features(from_dict(spec_dict), ctx)
 
 
-def _threads(ctx: dict[str, Any]) -> None:
+def _threads(ctx: TrialContext) -> None:
     import torch
 
-    torch.set_num_threads(max(1, int(ctx.get("threads", 1))))
+    torch.set_num_threads(max(1, ctx.threads))
 
 
 # ---------------------------------------------------------------------------------------
 # Stages
 
 
-def _upstream_data(spec: TrialSpec, ctx: dict[str, Any]) -> tuple[Any, Any]:
+def _upstream_data(spec: TrialSpec, ctx: TrialContext) -> tuple[Any, Any]:
     """The procedural upstream train/val splits that pretraining and pruning share."""
     from trainables.procedural import ProceduralSpec
     from trainables.upstream import upstream_datasets
@@ -132,11 +130,11 @@ def _upstream_data(spec: TrialSpec, ctx: dict[str, Any]) -> tuple[Any, Any]:
     return upstream_datasets(
         ProceduralSpec(num_classes=spec.num_classes, image_size=spec.image_size),
         spec.param("images_per_class"), spec.param("val_images_per_class"), spec.seed,
-        cache_dir=_out(ctx) / "data_cache",
+        cache_dir=ctx.out / "data_cache",
     )
 
 
-def run_pretrain(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+def run_pretrain(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
     from trainables.checkpoints import filters_pruned_share, save_reference_checkpoint
     from trainables.models import build_model
     from trainables.upstream import pretrain
@@ -156,7 +154,7 @@ def run_pretrain(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[s
             "history": res.get("history", [])}
 
 
-def run_prune(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+def run_prune(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
     from trainables.checkpoints import (build_backbone_model, filters_pruned_share,
                                         load_checkpoint, save_reference_checkpoint)
     from trainables.masks import global_sparsity
@@ -204,7 +202,7 @@ def prune_config(cls: type, method: str, params: dict[str, Any]) -> Any:
         raise BadInput(f"upstream.prune for {method!r}: {e}") from None
 
 
-def run_linear(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+def run_linear(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
     from trainables.linear_finetune import linear_finetune
 
     feats = features(spec, ctx)
@@ -215,7 +213,7 @@ def run_linear(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str
             "history": res.history}
 
 
-def _build_full(spec_dict: dict[str, Any], ctx: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+def _build_full(spec_dict: dict[str, Any], ctx: TrialContext) -> tuple[Any, Any, Any, Any]:
     """Runs on every Ray Train worker: the sparse model with its new dense classifier."""
     from trainables.checkpoints import backbone_masks, build_backbone_model
 
@@ -226,31 +224,31 @@ def _build_full(spec_dict: dict[str, Any], ctx: dict[str, Any]) -> tuple[Any, An
     return (model, masks, _dataset(spec, ctx, "train", True), _dataset(spec, ctx, "test", False))
 
 
-def _full_in_trial(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+def _full_in_trial(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
     """Full finetuning in the Tune trial's own process (one CPU worker: nothing to spread)."""
     from trainables.full_finetune import STATE_FILE, run_full_finetune_in_trial
 
     t0 = time.perf_counter()
     res = run_full_finetune_in_trial(
         _full_config(spec, ctx),
-        state_file=_out(ctx) / "ray" / "train" / spec.trial_id / STATE_FILE, report=report)
+        state_file=ctx.full_state_dir(spec.trial_id) / STATE_FILE, report=report)
     return {"accuracy": res.accuracy_best, "accuracy_last": res.accuracy_last,
             "best_epoch": res.best_epoch, "masked_zeros": res.masked_zeros,
             "masked_total": res.masked_total, "train_time_s": time.perf_counter() - t0,
             "trainer": "in_trial", "history": res.history}
 
 
-def _full_config(spec: TrialSpec, ctx: dict[str, Any]) -> Any:
+def _full_config(spec: TrialSpec, ctx: TrialContext) -> Any:
     """The picklable ``FullRun`` every full-finetuning path runs from."""
     from search_spaces.trial import to_dict
     from trainables.full_finetune import FullRun
 
-    return FullRun(build=functools.partial(_build_full, to_dict(spec), dict(ctx)),
+    return FullRun(build=functools.partial(_build_full, to_dict(spec), ctx),
                    arch=spec.arch, num_classes=spec.num_classes, metric=spec.metric,
                    recipe=spec.recipe, seed=spec.seed)
 
 
-def run_full(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
     import torch
 
     from trainables.full_finetune import STATE_FILE, run_full_finetune_trainer
@@ -258,17 +256,17 @@ def run_full(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, 
     # Fail fast, in the trial, on a bad checkpoint or dataset (clear message, no retries).
     load_backbone(spec)
     _dataset(spec, ctx, "test", False)
-    plan = ctx.get("full_plan") or {"num_workers": 1, "use_gpu": False, "cpus_per_worker": 1}
-    if plan.get("in_trial"):
+    plan = ctx.full_plan
+    if plan.in_trial:
         return _full_in_trial(spec, ctx, report)
-    storage = _out(ctx) / "ray" / "train"
+    storage = ctx.full_state_dir(spec.trial_id).parent
     t0 = time.perf_counter()
     try:
         metrics = run_full_finetune_trainer(
             _full_config(spec, ctx),
-            num_workers=int(plan["num_workers"]), use_gpu=bool(plan["use_gpu"]),
+            num_workers=plan.num_workers, use_gpu=plan.use_gpu,
             storage_path=storage, name=spec.trial_id,
-            cpus_per_worker=float(plan.get("cpus_per_worker", 1)),
+            cpus_per_worker=plan.cpus_per_worker,
             # No restarts inside Ray Train (they retry a NaN loss too): a dead worker fails
             # the Tune trial, whose retries resume from the last epoch checkpoint (same name).
             max_failures=0,
@@ -301,7 +299,7 @@ STAGES: dict[str, Callable[[TrialSpec, dict[str, Any], Report], dict[str, Any]]]
 }
 
 
-def run_trial(spec: TrialSpec, ctx: dict[str, Any], report: Report) -> dict[str, Any]:
+def run_trial(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
     """Run one trial; returns its final result (``status`` finished, or failed on bad input).
 
     Everything but ``BadInput`` propagates: Tune retries the trial (``--max-failures``) and
@@ -331,8 +329,8 @@ def tune_entry(config: dict[str, Any]) -> None:
     from ray import tune
 
     spec = from_dict(config["trial"]["spec"])
-    ctx = config["ctx"]
-    if spec.stage == "full" and not (ctx.get("full_plan") or {}).get("in_trial"):
+    ctx = TrialContext.from_dict(config["ctx"])
+    if spec.stage == "full" and not ctx.full_plan.in_trial:
         # Ray Train's TuneReportCallback reports every epoch; report only the final result.
         final = run_trial(spec, ctx, report=lambda r: None)
     else:
@@ -348,7 +346,7 @@ def _numeric(r: dict[str, Any]) -> dict[str, Any]:
 # Speed
 
 
-def speed_spec_from(spec: TrialSpec, ctx: dict[str, Any]) -> Any:
+def speed_spec_from(spec: TrialSpec, ctx: TrialContext) -> Any:
     """The DeepSparse speed trial of a backbone (trained weights) or of random weights.
 
     The grid copies the study's ``speed`` settings into ``spec.params``; a setting missing
@@ -369,11 +367,11 @@ def speed_spec_from(spec: TrialSpec, ctx: dict[str, Any]) -> Any:
         profile=spec.param("profile", study.random_profile),
         image_size=spec.image_size, batch=max(batch_sizes),
         warmup=spec.param("warmup", study.warmup), reps=spec.param("reps", study.reps),
-        online_dataset=(functools.partial(_raw_dataset, online, ctx.get("data_root"))
+        online_dataset=(functools.partial(_raw_dataset, online, ctx.data_root)
                         if online and weights == "trained" else None),
         online_dataset_name=online if weights == "trained" else "synthetic",
         online_batches=spec.param("online_batches", study.online_batches), seed=spec.seed,
-        work_dir=str(_out(ctx) / "onnx" / spec.trial_id), trial_id=spec.trial_id,
+        work_dir=str(ctx.out / "onnx" / spec.trial_id), trial_id=spec.trial_id,
     )
 
 

@@ -23,6 +23,7 @@ from trainables import checkpoints as ck
 from trainables import trials
 from trainables.datasets import DatasetError, DatasetNotFoundError, build_dataset
 from trainables.features import FeatureCache
+from trainables.context import TrialContext
 
 
 @pytest.fixture
@@ -355,7 +356,7 @@ def test_nan_loss_is_a_failed_trial_not_a_crash(monkeypatch):
     spec = TrialSpec(stage="linear", method="dense", sparsity=0, arch=kit.ARCH, dataset="digits",
                      seed=21, recipe=Recipe(epochs=3, lr=1e30, milestones=()), num_classes=3,
                      checkpoint="x.pth", checkpoint_hash="h")
-    out = trials.run_trial(spec, {"out_dir": "/nonexistent", "threads": 1}, report=lambda r: None)
+    out = trials.run_trial(spec, TrialContext(out_dir="/nonexistent"), report=lambda r: None)
     assert out["status"] == "failed"
     assert out["error"].startswith("Diverged: training loss is")
     assert re.search(r"is (nan|inf) in epoch [123]: the run diverged", out["error"])
@@ -464,8 +465,7 @@ def test_full_disk_while_saving_a_full_finetuning_epoch(tmp_path, monkeypatch):
     # A full disk is the machine's fault, not the input's: raised for Tune to retry (and for
     # the sweep to record as an error that a rerun tries again), never a failed result.
     with pytest.raises(OSError) as err:
-        trials.run_trial(spec, {"out_dir": str(tmp_path), "threads": 1,
-                                "full_plan": {"in_trial": True}}, report=lambda r: None)
+        trials.run_trial(spec, TrialContext(out_dir=str(tmp_path)), report=lambda r: None)
     assert str(err.value).startswith(
         f"[Errno 28] could not write {folder / 'full_finetune_state.pt'}: No space")
     assert_no_temp_files(folder)

@@ -17,17 +17,18 @@ import pytest
 from common.errors import BadInput
 from search_spaces.recipe import Recipe
 from search_spaces.trial import TrialSpec
+from trainables.context import TrialContext
 
 pytestmark = pytest.mark.slow
 
 MAX_FAILURES = 1  # two attempts per trial: enough to see a retry, short on 2 cores
 
 
-def faulty_stage(spec: TrialSpec, ctx: dict[str, Any], report) -> dict[str, Any]:
+def faulty_stage(spec: TrialSpec, ctx: TrialContext, report) -> dict[str, Any]:
     """Runs in the Tune worker in place of the linear stage."""
     import torch
 
-    out = Path(ctx["out_dir"])
+    out = ctx.out
     log = out / "attempts" / spec.dataset
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as f:
@@ -74,7 +75,7 @@ def test_out_of_memory_is_retried_bad_input_is_not_and_a_bug_is_an_error(
     options = SweepOptions(out_dir=tmp_path, num_cpus=2, max_failures=MAX_FAILURES, verbose=0)
     ledger = Ledger(tmp_path / "trials")
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "sparse-transfer/failures")
-    ctx = runner.Context(out_dir=str(tmp_path), data_root=None)
+    ctx = TrialContext(out_dir=str(tmp_path), data_root=None)
     specs = {d: spec(d) for d in ("oom_once", "bad", "bug")}
     attempts = lambda d: len((tmp_path / "attempts" / d).read_text().splitlines())  # noqa: E731
     runner.init_ray(options)

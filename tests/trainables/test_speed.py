@@ -14,6 +14,7 @@ import torch
 from common import columns as C
 from trainables import masks, models
 from trainables import speed as S
+from trainables.context import TrialContext
 
 ARCH = "resnet_tiny"
 
@@ -202,7 +203,7 @@ def test_speed_defaults_are_the_study_defaults(tmp_path):
     bare = TrialSpec(stage="speed", method="random_uniform", sparsity=90, arch=ARCH,
                      dataset="synthetic", seed=0, params=(("weights", "random"),))
     for spec in (S.SpeedSpec(arch=ARCH, method="gmp", sparsity=90),
-                 speed_spec_from(bare, {"out_dir": str(tmp_path)})):
+                 speed_spec_from(bare, TrialContext(out_dir=str(tmp_path)))):
         assert spec.batch == max(study.batch_sizes)
         assert (spec.warmup, spec.reps) == (study.warmup, study.reps)
         assert spec.online_batches == study.online_batches

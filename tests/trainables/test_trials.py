@@ -19,13 +19,15 @@ from common.errors import BadInput, Diverged, MissingInput, UnknownName, machine
 from search_spaces.recipe import Recipe
 from search_spaces.schema import StudyError
 from search_spaces.trial import TrialSpec
+from trainables.context import FullPlan, TrialContext
 from trainables import checkpoints, datasets, full_finetune, models, trials
 
 SPEC = TrialSpec(stage="linear", method="dense", sparsity=0, arch="resnet_tiny",
                  dataset="digits", seed=0, recipe=Recipe(epochs=1), num_classes=3,
                  checkpoint="x.pth", checkpoint_hash="h")
 FULL = TrialSpec(**{**SPEC.__dict__, "stage": "full"})
-CTX = {"out_dir": "/nonexistent", "threads": 1}
+CTX = TrialContext(out_dir="/nonexistent")
+RAY_TRAIN = TrialContext(out_dir="/nonexistent", full_plan=FullPlan(in_trial=False))
 
 
 def _stage_raising(exc: BaseException):
@@ -169,7 +171,7 @@ def test_bad_input_from_a_ray_train_worker_is_a_failed_result(monkeypatch):
     nan = Diverged("training loss is nan in epoch 1: the run diverged")
     # Rank 0 diverged; rank 1's collective then lost its peer.
     _full_with(monkeypatch, WorkerGroupError({0: nan, 1: RuntimeError("Connection closed")}))
-    out = trials.run_trial(FULL, CTX, report=lambda r: None)
+    out = trials.run_trial(FULL, RAY_TRAIN, report=lambda r: None)
     assert out["status"] == "failed"
     assert out["error"].startswith("Diverged: training loss is nan in epoch 1")
 
@@ -184,7 +186,7 @@ def test_anything_else_from_ray_train_is_raised_for_tune_to_retry(monkeypatch, f
     wrapped = WorkerGroupError(failures)
     _full_with(monkeypatch, wrapped)
     with pytest.raises(WorkerGroupError) as info:
-        trials.run_trial(FULL, CTX, report=lambda r: None)
+        trials.run_trial(FULL, RAY_TRAIN, report=lambda r: None)
     assert info.value is wrapped
 
 
