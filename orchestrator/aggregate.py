@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 
+from common import columns as C
 from common.atomic import atomic_path
 from orchestrator.ledger import Ledger
 from orchestrator.tracking import Tracker
-from common import columns as C
 
 SPEC_COLUMNS = ("stage", "mode", "method", "sparsity", "arch", "dataset", "seed", "group",
                 "metric", "num_classes")
