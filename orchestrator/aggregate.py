@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from common import columns as C
+from common.atomic import atomic_path
 from orchestrator.ledger import Ledger
 from orchestrator.tracking import Tracker
-from common import columns as C
 
 SPEC_COLUMNS = ("stage", "mode", "method", "sparsity", "arch", "dataset", "seed", "group",
                 "metric", "num_classes")
@@ -47,16 +47,8 @@ def results_frame(ledger: Ledger) -> pd.DataFrame:
 
 def write_results(df: pd.DataFrame, path: Path) -> None:
     """Atomic parquet write: readers see the old table or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:  # a full disk then names the file (pyarrow does not)
         df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except OSError as e:  # e.g. a full disk: say which file (pyarrow does not)
-        raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from e
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def transfer_rows(df: pd.DataFrame) -> pd.DataFrame:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.atomic import atomic_write_text
 from search_spaces.schema import MethodSpec, Study
 from search_spaces.trial import TrialSpec
 
@@ -81,10 +81,7 @@ class FileHashes:
     def _save(self) -> None:
         if not self.cache_file:
             return
-        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_file.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(self._cache))
-        os.replace(tmp, self.cache_file)
+        atomic_write_text(self.cache_file, json.dumps(self._cache))
 
 
 def _checkpoint_file(study: Study, m: MethodSpec, arch: str, sparsity: int) -> Path:

@@ -12,31 +12,15 @@ or a bug, and Tune's retries ran out: the entry keeps the traceback, and a rerun
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from common.atomic import atomic_write_text
+
 FINISHED = "finished"
 FAILED = "failed"
 ERROR = "error"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so readers see the old or the new content, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:  # e.g. a full disk: say which file
-        raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from e
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 class Ledger:

@@ -26,7 +26,7 @@ from typing import Any
 
 from orchestrator.grid import STAGE_ORDER, Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
-from orchestrator.sweep import SweepOptions
+from orchestrator.options import SweepOptions
 from orchestrator.tracking import Tracker, TrackingError, default_tracking_uri, redact
 from search_spaces.schema import Study
 from search_spaces.trial import TrialSpec, to_dict

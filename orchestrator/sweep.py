@@ -12,9 +12,9 @@ import argparse
 import dataclasses
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.options import SweepOptions
 from search_spaces.loader import builtin_studies, load_study, narrow
 from search_spaces.schema import Study, StudyError
 
@@ -31,23 +31,6 @@ examples:
 Rerunning the same command after a crash or kill finishes only what is missing.
 Open the results: mlflow ui --backend-store-uri sqlite:///runs/tiny/mlflow.db --host 127.0.0.1
 """
-
-
-@dataclass(frozen=True)
-class SweepOptions:
-    """Everything about a run that is not the study itself."""
-
-    out_dir: Path
-    tracking_uri: str | None = None
-    address: str | None = None
-    retry_failed: bool = False
-    num_cpus: int | None = None
-    max_concurrent: int | None = None
-    max_failures: int = 2
-    speed: bool = True
-    report: bool = True
-    smoke_test: bool = False
-    verbose: int = 1
 
 
 def build_parser() -> argparse.ArgumentParser:

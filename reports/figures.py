@@ -8,7 +8,6 @@ it wrote, or None when its input holds nothing to draw.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -18,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from common.atomic import atomic_path
 from common.columns import (
     DATASET,
     DENSE_EPOCH_TIME_S,
@@ -49,17 +49,11 @@ def method_colours(methods: Iterable[str]) -> dict[str, tuple]:
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` as PNG atomically (temporary file, then `os.replace`)."""
+    """Write ``fig`` as PNG atomically (``common.atomic``): a reader never sees half an image."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

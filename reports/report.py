@@ -20,6 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from common.atomic import atomic_write_text
 from common.columns import (
     ACCURACY,
     ACCURACY_LAST,
@@ -76,24 +77,6 @@ class ReportPaths:
     def markdown(self) -> Path:
         """Same as ``report_md``."""
         return self.report_md
-
-
-# ----------------------------------------------------------------------------- file writing
-
-
-def _atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # a failed write (full disk) leaves no partial file
-    return path
-
-
-def _atomic_write_csv(path: Path, frame: pd.DataFrame) -> Path:
-    return _atomic_write_text(path, frame.to_csv(index=False))
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -749,8 +732,9 @@ def _write_one(
         csv["table1"] = csv["table1"].reindex(columns=tables.TABLE1_COLUMNS)
     if list(csv["alpha"].columns) != list(tables.ALPHA_COLUMNS):
         csv["alpha"] = csv["alpha"].reindex(columns=tables.ALPHA_COLUMNS)
-    paths = {name: _atomic_write_csv(out_dir / f"{name}.csv", frame) for name, frame in csv.items()}
-    report_md = _atomic_write_text(
+    paths = {name: atomic_write_text(out_dir / f"{name}.csv", frame.to_csv(index=False))
+             for name, frame in csv.items()}
+    report_md = atomic_write_text(
         out_dir / "report.md", "\n\n".join(s.strip() for s in sections if s.strip()) + "\n"
     )
     return ReportPaths(

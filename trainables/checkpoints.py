@@ -52,6 +52,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from common.atomic import atomic_path
 from common.errors import BadInput, MissingInput, machine_error
 from trainables import masks as masks_lib
 from trainables import models
@@ -666,7 +667,7 @@ def save_reference_checkpoint(
     module_prefix: bool = False,
     extra: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write a checkpoint in the reference format, atomically (tmp file, then os.replace).
+    """Write a checkpoint in the reference format, atomically (``common.atomic``).
 
     Args:
         path: destination file; its folder is created if needed.
@@ -714,23 +715,11 @@ def save_reference_checkpoint(
             raise ValueError(f"extra entry {key!r} would overwrite the checkpoint's own {key}")
         payload[key] = value
 
+    # Through a Python file object: a full disk is then an OSError(ENOSPC), where
+    # torch.save(path) says only "RuntimeError: unexpected pos 64 vs 0".
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
-    try:
-        # Through a Python file object: a full disk is then an OSError(ENOSPC), where
-        # torch.save(path) says only "RuntimeError: unexpected pos 64 vs 0".
-        with open(tmp, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except OSError as err:
-        raise OSError(err.errno, f"could not write checkpoint {dest}: {err.strerror or err}") \
-            from err
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(dest, label=f"checkpoint {dest}") as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)
 
 
 def lth_transfer(dense: LoadedCheckpoint, mask_source: LoadedCheckpoint) -> StateDict:

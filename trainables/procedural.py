@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
+from common.atomic import atomic_path
 from common.errors import BadInput
 
 SHAPES: tuple[str, ...] = (
@@ -463,10 +463,9 @@ def _cached_generate(
     else:
         images, labels = generate(spec, n_per_class, seed, split)
     if path is not None and not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}.npz")
-        np.savez(tmp, images=images, labels=labels)
-        os.replace(tmp, path)
+        # Through a file object: np.savez would append ".npz" to the temporary file's name.
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, images=images, labels=labels)
     if len(_MEMO) >= _MEMO_MAX:
         _MEMO.pop(next(iter(_MEMO)))
     _MEMO[key] = (images, labels)

@@ -123,18 +123,20 @@ def test_zoo_checkpoint(tmp_path, monkeypatch):
 
 
 def test_report_files(tmp_path, monkeypatch):
-    from reports import report
+    """A crash while the report is rewritten keeps the files already there readable."""
+    from reports.report import write_report
+    from tests.reports.sample_results import hand_table
 
-    path = report._atomic_write_text(tmp_path / "report.md", "old report\n")
+    table = hand_table().assign(status="finished")
+    write_report(table, tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
 
-    def half_then_crash(self, data, *a, **kw):
-        with open(self, "w") as f:
-            f.write(data[:3])
-        raise Crash("killed while writing")
+    def crash(fd):
+        raise Crash("killed before the data reached the disk")
 
-    monkeypatch.setattr(Path, "write_text", half_then_crash)
+    monkeypatch.setattr(os, "fsync", crash)  # the first new file is written, not yet renamed
     with pytest.raises(Crash):
-        report._atomic_write_text(path, "new report, longer\n")
+        write_report(table.iloc[: len(table) // 2], tmp_path)
     monkeypatch.undo()
-    assert path.read_text() == "old report\n"
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
     assert temp_files(tmp_path) == []

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from common.atomic import temp_path
 from search_spaces.recipe import Recipe
 from search_spaces.trial import TrialSpec
 from tests.bad_input import kit
@@ -386,7 +387,7 @@ def test_full_disk_while_writing_the_feature_cache(tmp_path):
 
     key = trials.feature_key(feature_spec("new"), "train")
     path = cache.path_for(key)
-    full_disk_at(path.with_name(f"{path.name}.tmp-{os.getpid()}"))
+    full_disk_at(temp_path(path))
     with pytest.raises(OSError) as err:
         cache.get_or_compute(key, lambda: arrays(4))
     assert err.value.errno == errno.ENOSPC
@@ -400,7 +401,7 @@ def test_full_disk_while_writing_the_feature_cache(tmp_path):
 
 def test_full_disk_while_writing_a_checkpoint(tmp_path, good):
     before = good.read_bytes()
-    full_disk_at(good.with_name(f"{good.name}.tmp-{os.getpid()}"))
+    full_disk_at(temp_path(good))
     with pytest.raises(OSError) as err:
         ck.save_reference_checkpoint(good, kit.tiny_model(seed=5), kit.ARCH, "imagenet")
     assert str(err.value) == f"[Errno 28] could not write checkpoint {good}: " \
@@ -415,7 +416,7 @@ def test_full_disk_while_writing_the_ledger(tmp_path):
     ledger = Ledger(tmp_path)
     ledger.record("t1", {"status": "finished", "metrics": {"accuracy": 50.0}})
     before = (tmp_path / "t1.json").read_text()
-    full_disk_at(tmp_path / f".t1.json.tmp-{os.getpid()}")
+    full_disk_at(temp_path(tmp_path / "t1.json"))
     with pytest.raises(OSError) as err:
         ledger.record("t1", {"status": "failed", "error": "x"})
     assert err.value.errno == errno.ENOSPC
@@ -433,7 +434,7 @@ def test_full_disk_while_writing_results_parquet(tmp_path):
 
     path = tmp_path / "results.parquet"
     write_results(pd.DataFrame({"trial_id": ["a"], "accuracy": [1.0]}), path)
-    full_disk_at(tmp_path / f".results.parquet.tmp-{os.getpid()}")
+    full_disk_at(temp_path(path))
     with pytest.raises(OSError) as err:
         write_results(pd.DataFrame({"trial_id": ["a", "b"], "accuracy": [1.0, 2.0]}), path)
     assert err.value.errno == errno.ENOSPC

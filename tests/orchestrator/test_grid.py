@@ -61,23 +61,27 @@ def test_checkpoint_hash_enters_the_id(tmp_path):
     assert changed.count(True) == 1  # the gmp trial; the dense one has no file either way
 
 
-def test_dry_run_is_fast_and_starts_nothing():
+# What makes a dry run quick and side-effect free: it plans from the study alone, so it must
+# not import (let alone start) Ray, nor load torch, MLflow or DeepSparse, each seconds to import.
+HEAVY = ("ray", "torch", "torchvision", "mlflow", "deepsparse", "onnx", "pandas", "numpy")
+DRY_RUN_PROBE = f"""
+import sys
+from orchestrator.sweep import main
+code = main(["--study", "paper", "--dry-run"])
+print("IMPORTED", sorted(m for m in {HEAVY!r} if m in sys.modules))
+sys.exit(code)
+"""
+
+
+def test_dry_run_plans_without_heavy_imports():
     root = Path(__file__).resolve().parents[2]
-    t0 = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "orchestrator.sweep", "--study", "paper",
-                          "--dry-run"], cwd=root, capture_output=True, text=True)
-    elapsed = time.monotonic() - t0
+    out = subprocess.run([sys.executable, "-c", DRY_RUN_PROBE], cwd=root, capture_output=True,
+                         text=True)
     assert out.returncode == 0, out.stderr
-    assert elapsed < 2.0, elapsed
-    for word in ("gmp", "linear", "full", "total", "2425", "GPU-hours", "Ray Train"):
+    for word in ("gmp", "linear", "full", "total", "2425", "GPU-hours", "Ray Train",
+                 "dry run: nothing was started"):
         assert word in out.stdout
-    assert "ray" not in sys.modules or True  # the subprocess never imported it:
-    probe = subprocess.run(
-        [sys.executable, "-c", "import sys, orchestrator.sweep as s; s.main(['--study','paper',"
-         "'--dry-run']); print('RAY' if 'ray' in sys.modules else 'NORAY',"
-         "'TORCH' if 'torch' in sys.modules else 'NOTORCH')"],
-        cwd=root, capture_output=True, text=True)
-    assert "NORAY NOTORCH" in probe.stdout
+    assert "IMPORTED []" in out.stdout, out.stdout.splitlines()[-1]
 
 
 def test_help_explains_with_examples():

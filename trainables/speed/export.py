@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.atomic import atomic_path
 from trainables import models
 
 ONNX_INPUT = "input"
@@ -36,7 +37,7 @@ def export_backbone_onnx(
     Args:
         model: a model of ``arch`` (its classifier is dropped; ``model`` is not modified).
         arch: registered architecture name.
-        path: destination ``.onnx`` file; written to ``path.tmp-<pid>`` then renamed.
+        path: destination ``.onnx`` file; written atomically (``common.atomic``).
         image_size: input side in pixels; default ``models.input_size(arch)``.
         batch_size: ``None`` exports a dynamic batch axis. DeepSparse compiles a fixed batch
             either way (it rewrites the batch dimension before compiling) and ONNX Runtime
@@ -52,26 +53,20 @@ def export_backbone_onnx(
     net = models.backbone(model, arch).eval().cpu()
     example = torch.randn(batch_size or 1, 3, size, size)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     dynamic_axes = None
     if batch_size is None:
         dynamic_axes = {ONNX_INPUT: {0: "batch"}, ONNX_OUTPUT: {0: "batch"}}
-    try:
-        with torch.no_grad():
-            torch.onnx.export(
-                net,
-                (example,),
-                str(tmp),
-                dynamo=False,
-                opset_version=opset,
-                input_names=[ONNX_INPUT],
-                output_names=[ONNX_OUTPUT],
-                dynamic_axes=dynamic_axes,
-            )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, torch.no_grad():
+        torch.onnx.export(
+            net,
+            (example,),
+            str(tmp),
+            dynamo=False,
+            opset_version=opset,
+            input_names=[ONNX_INPUT],
+            output_names=[ONNX_OUTPUT],
+            dynamic_axes=dynamic_axes,
+        )
     return path
 
 
