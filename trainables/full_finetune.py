@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -41,6 +40,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from common.atomic import atomic_path
 from search_spaces.recipe import Recipe
 from trainables.engine import (
     FP32,
@@ -522,16 +522,9 @@ def load_state(state_file: Path) -> dict | None:
 
 def save_state(bundle: dict, state_file: Path) -> None:
     """Write the epoch's training state atomically; a full disk names the file."""
-    state_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = state_file.with_name(f".{state_file.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:  # a full disk is OSError(ENOSPC), not torch's RuntimeError
-            torch.save(bundle, fh)
-        os.replace(tmp, state_file)
-    except OSError as e:
-        raise OSError(e.errno, f"could not write {state_file}: {e.strerror or e}") from e
-    finally:
-        tmp.unlink(missing_ok=True)
+    # Through an open file: a full disk is then OSError(ENOSPC), not torch's RuntimeError.
+    with atomic_path(state_file) as tmp, open(tmp, "wb") as fh:
+        torch.save(bundle, fh)
 
 
 def run_full_finetune_in_trial(
