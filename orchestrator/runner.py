@@ -24,6 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from common.errors import BadInput
 from orchestrator.grid import STAGE_ORDER, Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.options import SweepOptions
@@ -227,7 +228,7 @@ def run_features(trials: list[TrialSpec], ctx: TrialContext, options: SweepOptio
 
 def run_speed(trials: list[TrialSpec], ctx: TrialContext, ledger: Ledger, tracker: Tracker,
               options: SweepOptions) -> None:
-    from orchestrator.progress import Progress, record_failure, record_success
+    from orchestrator.progress import Progress, record_error, record_failure, record_success
     from orchestrator.speed_pool import run_speed_trials
     from trainables.trials import speed_spec_from
 
@@ -237,7 +238,7 @@ def run_speed(trials: list[TrialSpec], ctx: TrialContext, ledger: Ledger, tracke
     for t in trials:
         try:
             s = speed_spec_from(t, ctx)
-        except Exception as e:  # noqa: BLE001
+        except BadInput as e:
             record_failure(ledger, tracker, t, f"{type(e).__name__}: {e}")
             progress.failed += 1
             continue
@@ -250,6 +251,9 @@ def run_speed(trials: list[TrialSpec], ctx: TrialContext, ledger: Ledger, tracke
         if result.get("status") == FAILED:
             record_failure(ledger, tracker, t, str(result.get("error", "")))
             progress.failed += 1
+        elif result.get("status") == ERROR:
+            record_error(ledger, tracker, t, str(result.get("error", "")), attempts=1)
+            progress.errors += 1
         else:
             record_success(ledger, tracker, t, result)
             progress.finished += 1

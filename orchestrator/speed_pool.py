@@ -12,8 +12,10 @@ Placement:
 - Laptop (no node advertises it): one actor on the driver's node requesting all its CPUs; it
   starts only when nothing else holds CPUs there, so call the pool after the transfer stage.
 
-A trial that raises becomes a row with ``status="failed"`` and the error; an actor that dies is
-replaced (while its node lives) and the pool goes on.
+A trial that raises bad input (``common.errors.BadInput``) becomes a row with
+``status="failed"``; anything else it raises, or an actor that dies, a row with
+``status="error"`` and the traceback (the sweep's rerun tries it again, as for Tune trials).
+A dead actor is replaced (while its node lives) and the pool goes on.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from common import columns as C
+from common.errors import BadInput
 from trainables.speed.trial import SpeedSpec
 
 log = logging.getLogger(__name__)
@@ -91,19 +94,23 @@ class SpeedActor:
         cores = min(spec.num_cores or self.num_cores, self.num_cores)
         try:
             row = speed_trial(replace(spec, num_cores=cores))
-        except Exception as exc:  # one bad trial must not take the pool down
-            log.warning("speed trial %s failed:\n%s", spec.label(), traceback.format_exc())
+        except BadInput as exc:
+            log.warning("speed trial %s failed: %s", spec.label(), exc)
             row = failed_row(spec, f"{type(exc).__name__}: {exc}")
+        except Exception:  # one broken trial must not take the pool down
+            log.warning("speed trial %s raised:\n%s", spec.label(), traceback.format_exc())
+            row = failed_row(spec, traceback.format_exc(), status="error")
         row.update(self.where)
         return row
 
 
-def failed_row(spec: SpeedSpec, error: str) -> dict[str, Any]:
-    """The results row of a speed trial that did not finish."""
+def failed_row(spec: SpeedSpec, error: str, status: str = "failed") -> dict[str, Any]:
+    """The results row of a speed trial that did not finish (``failed``: bad input;
+    ``error``: anything else, tried again by a rerun)."""
     return {
         C.TRIAL_ID: spec.trial_id,
         C.MODE: "speed",
-        C.STATUS: "failed",
+        C.STATUS: status,
         C.ERROR: error,
         C.ARCH: spec.arch,
         C.METHOD: spec.method,
@@ -202,7 +209,7 @@ def run_speed_trials(
             try:
                 row = ray.get(ref)
             except ray.exceptions.RayActorError as exc:
-                row = failed_row(specs[i], f"speed actor died: {exc}")
+                row = failed_row(specs[i], f"speed actor died: {exc}", status="error")
                 row[C.NODE_ID] = node.node_id
                 ray.kill(actor)
                 if _node_alive(node.node_id):
@@ -212,7 +219,7 @@ def run_speed_trials(
                 finish(i, row)
                 continue
             except ray.exceptions.RayError as exc:
-                row = failed_row(specs[i], f"{type(exc).__name__}: {exc}")
+                row = failed_row(specs[i], f"{type(exc).__name__}: {exc}", status="error")
                 row[C.NODE_ID] = node.node_id
             idle.append((actor, node))
             finish(i, row)

@@ -12,7 +12,8 @@ ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from orchestrator import speed_pool  # noqa: E402
-from common import columns as C  # noqa: E402
+from common import columns as C
+from common.errors import MissingInput  # noqa: E402
 from trainables.speed.trial import SpeedSpec  # noqa: E402
 
 
@@ -34,7 +35,11 @@ def two_nodes():
 
 
 def _broken_model():
-    raise RuntimeError("no such checkpoint")
+    raise MissingInput("no such checkpoint")
+
+
+def _buggy_model():
+    raise TypeError("a bug")
 
 
 def _crash():
@@ -54,15 +59,21 @@ def test_trials_land_on_the_speed_node_in_spec_order(two_nodes):
     crash = SpeedSpec(
         arch="resnet_tiny", method="gmp", sparsity=98, load_model=_crash, trial_id="crash"
     )
+    buggy = SpeedSpec(
+        arch="resnet_tiny", method="gmp", sparsity=80, load_model=_buggy_model, trial_id="bug"
+    )
     seen = []
     rows = speed_pool.run_speed_trials(
-        [spec, crash, broken], on_result=lambda s, r: seen.append(s.trial_id)
+        [spec, crash, broken, buggy], on_result=lambda s, r: seen.append(s.trial_id)
     )
-    assert [r[C.TRIAL_ID] for r in rows] == ["ok", "crash", "bad"]
-    assert sorted(seen) == ["bad", "crash", "ok"]
-    ok, crashed, bad = rows
-    # The dead actor is replaced on the same node and the pool goes on.
-    assert crashed[C.STATUS] == "failed" and "actor died" in crashed[C.ERROR]
+    assert [r[C.TRIAL_ID] for r in rows] == ["ok", "crash", "bad", "bug"]
+    assert sorted(seen) == ["bad", "bug", "crash", "ok"]
+    ok, crashed, bad, bug = rows
+    # The dead actor is replaced on the same node and the pool goes on; a crash is not the
+    # input's fault: an error that a rerun tries again.
+    assert crashed[C.STATUS] == "error" and "actor died" in crashed[C.ERROR]
+    # Bad input is a failed result; a bug an error with its traceback.
+    assert bug[C.STATUS] == "error" and "Traceback" in bug[C.ERROR] and "a bug" in bug[C.ERROR]
     assert ok[C.STATUS] == "finished", ok.get(C.ERROR)
     assert ok[C.NODE_ID] == worker.node_id and bad[C.NODE_ID] == worker.node_id
     assert ok[C.NUM_CORES] == 1  # the CPUs the actor holds, not the machine's
