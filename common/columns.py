@@ -22,6 +22,7 @@ ACCURACY = "accuracy"
 REQUIRED = (METHOD, SPARSITY, DATASET, MODE, SEED, ACCURACY)
 
 # Optional.
+METHOD_LABEL = "method_label"  # how the study labels the method ("AC/DC" for key "acdc")
 ARCH = "arch"
 GROUP = "group"  # "general" | "specialized"
 STATUS = "status"  # "finished" | "failed"

@@ -1,13 +1,15 @@
-"""Names the reports recognise: the paper's datasets, their groups, and the lottery-ticket method.
+"""Names the reports recognise: the paper's datasets and groups, method labels, LTH-T.
 
 Method and dataset names in a results table are free text (``"CIFAR-10"``, ``"cifar10"``,
 ``"Oxford Flowers 102"``), so they are matched on a key that ignores case, spaces and
-punctuation. Names are never rewritten in the tables; the key only finds a dataset's group.
+punctuation. Names are never rewritten in the tables' data columns; the key finds a dataset's
+group and a method's label (what a reader of the paper calls it: ``acdc`` is "AC/DC").
 """
 
 from __future__ import annotations
 
 import re
+from typing import Iterable, Mapping
 
 GENERAL = "general"
 SPECIALIZED = "specialized"
@@ -83,3 +85,69 @@ def is_lottery_ticket(method: object) -> bool:
 def dataset_sort_key(name: object) -> tuple[str, str]:
     """Alphabetical by the name's key, as the paper orders its tables."""
     return (name_key(name), str(name))
+
+
+# The paper's methods by key (see `name_key`), as the paper and the study files label them. A
+# study's own labels (its ``label:`` per method, a ``method_label`` column) take precedence.
+_METHOD_LABELS: dict[str, str] = {
+    "dense": "Dense",
+    "gmp": "GMP",
+    "woodfisher": "WoodFisher",
+    "wf": "WoodFisher",
+    "acdc": "AC/DC",
+    "str": "STR",
+    "riglerk1x": "RigL ERK 1x",
+    "riglerk5x": "RigL ERK 5x",
+    "ltht": "LTH-T",
+    "lth": "LTH-T",
+    # random-weight speed references (trainables.speed: ``random_<profile>``)
+    "randomuniform": "Random, uniform per layer",
+    "randomglobal": "Random, global magnitude",
+}
+# What separates the methods of a joined list (Table 1's ``best_methods``); never in a label.
+LIST_SEPARATOR = "; "
+
+
+def default_method_label(method: object) -> str:
+    """The paper's label of a method key (``"rigl_erk5x"`` gives ``"RigL ERK 5x"``), else itself."""
+    return _METHOD_LABELS.get(name_key(method), str(method))
+
+
+def method_labels(
+    methods: Iterable[object], given: Mapping[str, object] | None = None
+) -> dict[str, str]:
+    """Label of each method key: ``given`` first, then the paper's labels, else the key.
+
+    Labels are made unique (a repeated one gets `` (<key>)``) and free of `LIST_SEPARATOR`,
+    so a label names exactly one key and tables can be mapped back and forth.
+    """
+    given = given or {}
+    keys = sorted({str(m) for m in methods}, key=lambda k: (name_key(k), k))
+    labels: dict[str, str] = {}
+    for key in keys:
+        label = given.get(key)
+        if not isinstance(label, str) or not label.strip():
+            label = default_method_label(key)
+        labels[key] = str(label).strip().replace(LIST_SEPARATOR, ", ") or key
+    taken: dict[str, int] = {}
+    for label in labels.values():
+        taken[label] = taken.get(label, 0) + 1
+    return {k: (v if taken[v] == 1 else f"{v} ({k})") for k, v in labels.items()}
+
+
+_ARCH_LABELS = {
+    "resnet50": "ResNet50",
+    "resnet34": "ResNet34",
+    "resnet18": "ResNet18",
+    "mobilenetv1": "MobileNetV1",
+}
+
+
+def arch_label(arch: object) -> str:
+    """How the paper writes an architecture (``"resnet50"`` gives ``"ResNet50"``), else itself."""
+    return _ARCH_LABELS.get(name_key(arch), str(arch))
+
+
+def is_random_reference(method: object) -> bool:
+    """True for the random-weight speed references (``random_uniform``, ``random_global``)."""
+    return name_key(method).startswith("random")
