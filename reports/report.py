@@ -5,8 +5,16 @@ relative increase in error alpha, Figures 2-4, Appendix E) and says, section by 
 many trials each number rests on and which cells of the grid are missing, so that a partial
 sweep still gives a truthful report. A section without data says "no data".
 
-Tables of several architectures are split: the main one (ResNet50 when present, else the one
-with most rows) is reported in ``out_dir``; each other one in ``out_dir/arch-<name>/``.
+``report.md`` is about the study's own results: its main architecture is the one with
+finetuning (linear/full) rows, the caller's ``main_arch`` when that one has them, else ResNet50
+when it has them, else the one with most finetuning rows. Each other architecture gets its own
+report in ``out_dir/arch-<name>/``, linked from the main one. Random-weight speed rows
+(``weights == "random"``: the paper's ResNet50 speed setting, timed without training) belong
+to no architecture's results: they are the speed section's "Speed reference" part.
+
+Methods are shown by their labels (the caller's ``method_labels``, else a ``method_label``
+column, else the paper's labels of known keys); every CSV keeps the key in ``method`` and adds
+``method_label``.
 """
 
 from __future__ import annotations
@@ -15,9 +23,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from common.atomic import atomic_write_text
@@ -25,20 +32,38 @@ from common.columns import (
     ACCURACY,
     ACCURACY_LAST,
     ARCH,
+    BATCH,
     DATASET,
     DENSE_EPOCH_TIME_S,
+    DS_DENSE_MS_B64,
+    DS_MS_B64,
     EPOCH_TIME_S,
     GROUP,
+    MACS_SHARE,
     METHOD,
+    METHOD_LABEL,
     MODE,
     SPARSITY,
     SPARSITY_MEASURED,
+    SPARSITY_PROFILE,
     SPEEDUP_EPOCH,
     SPEEDUP_INFERENCE,
     STATUS,
+    WEIGHTS,
 )
 from reports import figures, tables
-from reports.naming import UNKNOWN, dataset_sort_key, is_lottery_ticket, name_key
+from reports.naming import (
+    LIST_SEPARATOR,
+    UNKNOWN,
+    arch_label,
+    dataset_sort_key,
+    is_lottery_ticket,
+    is_random_reference,
+    name_key,
+)
+from reports.naming import (
+    method_labels as _method_labels,
+)
 from reports.prepare import (
     FAILED,
     FULL,
@@ -72,6 +97,7 @@ class ReportPaths:
     figures: tuple[Path, ...]
     arch: str | None = None
     other_archs: tuple["ReportPaths", ...] = field(default_factory=tuple)
+    speed_reference_csv: Path | None = None
 
     @property
     def markdown(self) -> Path:
@@ -460,8 +486,9 @@ def _section_fig3(ctx: _Context, per_dataset: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
-def _section_fig4(ctx: _Context) -> str:
-    out = ["## Figure 4: speed vs accuracy", ""]
+def _speed_fig4(ctx: _Context, arch: str | None) -> str:
+    on = f" (backbones of `{arch}`)" if arch else ""
+    out = [f"### Figure 4: speed vs accuracy{on}", ""]
     d = ctx.data
     speed_rows = d[d[MODE] == SPEED]
     failed = int((speed_rows[STATUS] == FAILED).sum())
@@ -522,6 +549,111 @@ def _section_fig4(ctx: _Context) -> str:
     else:
         out.append("**No data** to draw: the speed rows carry no speed-up or epoch time.")
     return "\n".join(out)
+
+
+REFERENCE_VALUES = (SPEEDUP_INFERENCE, MACS_SHARE, SPEEDUP_EPOCH, DS_MS_B64, DS_DENSE_MS_B64,
+                    BATCH)
+
+
+def reference_rows(data: pd.DataFrame) -> pd.Series:
+    """Rows of the random-weight speed reference: ``weights == "random"`` (or, in tables
+    without that column, speed rows of a ``random_*`` method)."""
+    speed = data[MODE] == SPEED
+    if WEIGHTS in data.columns:
+        weights = data[WEIGHTS].astype(object).where(data[WEIGHTS].notna(), "")
+        return weights.astype(str).str.strip().str.lower() == "random"
+    return speed & data[METHOD].map(is_random_reference)
+
+
+def reference_table(reference: pd.DataFrame) -> pd.DataFrame:
+    """Random-weight speed rows averaged per (arch,) method, sparsity and sparsity profile.
+
+    Returns columns (arch,) method, sparsity, sparsity_profile, the means of the timing columns
+    present (speed-ups, ``macs_share``, DeepSparse ms) plus ideal_speedup = 1 / macs_share, n.
+    """
+    d = reference[reference[STATUS] != FAILED].copy()
+    keys = [c for c in (ARCH, METHOD, SPARSITY) if c in d.columns]
+    d[SPARSITY_PROFILE] = (d[SPARSITY_PROFILE].astype(object).fillna("").astype(str)
+                           if SPARSITY_PROFILE in d.columns else "")
+    keys.append(SPARSITY_PROFILE)
+    values = [c for c in REFERENCE_VALUES if c in d.columns]
+    for column in values:
+        d[column] = pd.to_numeric(d[column], errors="coerce")
+    if d.empty:
+        return pd.DataFrame(columns=keys + values + ["ideal_speedup", "n"])
+    grouped = d.groupby(keys, dropna=False, sort=False)
+    out = grouped[values].mean() if values else grouped.size().to_frame("n").iloc[:, :0]
+    out["n"] = grouped.size()
+    out = out.reset_index()
+    if MACS_SHARE in out.columns:
+        share = out[MACS_SHARE]
+        out.insert(list(out.columns).index(MACS_SHARE) + 1, "ideal_speedup",
+                   (1.0 / share).where(share > 0))
+    return tables.sort_rows(out)
+
+
+def _speed_reference(ctx: _Context, reference: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    table = reference_table(reference)
+    if reference.empty:
+        return "", table
+    out: list[str] = []
+    archs = (sorted(reference[ARCH].unique(), key=name_key) if ARCH in reference.columns
+             else [None])
+    for arch in archs:
+        rows = reference if arch is None else reference[reference[ARCH] == arch]
+        part = table if arch is None else table[table[ARCH] == arch]
+        name = arch_label(arch) if arch else "network"
+        failed = int((rows[STATUS] == FAILED).sum())
+        out += [f"### Speed reference: random-weight {name}", ""]
+        text = (f"DeepSparse timings of {name} with random weights pruned to each sparsity: the "
+                "paper's speed setting, run on this machine beside the study. These networks "
+                "are not trained, so they have no accuracy and enter no other table of this "
+                f"report. **Coverage.** {len(rows) - failed} speed row(s)")
+        text += f"; {failed} failed speed trial(s) excluded." if failed else "."
+        out += [text, ""]
+        if part.empty:
+            out += ["**No data** (every random-weight speed trial failed).", ""]
+            continue
+        columns = [(SPARSITY_PROFILE, "profile", str),
+                   (SPEEDUP_INFERENCE, "inference speed-up (×)", _num),
+                   ("ideal_speedup", "ideal speed-up: 1 / MACs share (×)", _num),
+                   (SPEEDUP_EPOCH, "online epoch speed-up (×)", _num),
+                   (DS_MS_B64, "DeepSparse sparse (ms/batch)", _num),
+                   (DS_DENSE_MS_B64, "DeepSparse dense (ms/batch)", _num),
+                   (BATCH, "batch", lambda v: "—" if pd.isna(v) else f"{float(v):g}")]
+        columns = [c for c in columns if c[0] in part.columns]
+        out.append(md_table(
+            ["method", "sparsity", *(c[1] for c in columns), "rows"],
+            [[r[METHOD], _pct(r[SPARSITY]), *(fmt(r[c]) or "—" for c, _, fmt in columns),
+              int(r["n"])] for _, r in part.iterrows()],
+        ))
+        out.append("")
+        slug = _slug(str(arch)) if arch else "network"
+        path = figures.speedup_vs_sparsity(
+            part, ctx.out_dir / f"speed_reference_{slug}.png", ctx.colours,
+            f"DeepSparse speed-up of random-weight {name} over dense vs sparsity",
+        )
+        if path:
+            ctx.figures.append(path)
+            out.append(_figure_md(
+                path, ctx.out_dir,
+                f"Speed reference: speed-up of random-weight {name} pruned to each sparsity over "
+                "the dense network (DeepSparse, same machine); the dashed line is no speed-up.",
+            ))
+            out.append("")
+    out.append("Written to `speed_reference.csv`.")
+    return "\n".join(out), table
+
+
+def _section_speed(
+    ctx: _Context, arch: str | None, reference: pd.DataFrame
+) -> tuple[str, pd.DataFrame]:
+    """Figure 4 for the study's own backbones, then the random-weight reference, apart."""
+    text, table = _speed_reference(ctx, reference)
+    parts = ["## Speed", "", _speed_fig4(ctx, arch)]
+    if text:
+        parts += ["", text]
+    return "\n".join(parts), table
 
 
 def _section_filters(ctx: _Context) -> tuple[str, pd.DataFrame]:
@@ -628,16 +760,70 @@ def _cells_with_last(data: pd.DataFrame) -> pd.DataFrame:
     return merged
 
 
-def _main_arch(data: pd.DataFrame) -> str | None:
+def pick_main_arch(data: pd.DataFrame, preferred: str | None = None) -> str | None:
+    """The architecture ``report.md`` is about: the study's own, with finetuning results.
+
+    Among the archs with linear/full rows (all archs when none has any): ``preferred`` (the
+    study's main arch, passed by the sweep), else ResNet50, else the one with most such rows
+    (the first seen on a tie). None when the table names no arch. Random-weight speed rows must
+    be left out by the caller: they are a reference, never the study's architecture.
+    """
     if ARCH not in data.columns:
         return None
-    archs = data[ARCH].replace("", np.nan).dropna()
-    if archs.empty:
+    named = data[data[ARCH].astype(str) != ""]
+    if named.empty:
         return None
-    for arch in archs.unique():
-        if name_key(arch) == "resnet50":
-            return arch
-    return archs.value_counts().index[0]
+    transfer = named[named[MODE].isin(TRANSFER_MODES)]
+    pool = transfer if not transfer.empty else named
+    counts = pool.groupby(ARCH, sort=False).size()
+    for wanted in ([preferred] if preferred else []) + ["resnet50"]:
+        for arch in counts.index:
+            if name_key(arch) == name_key(wanted):
+                return str(arch)
+    return str(counts.idxmax())
+
+
+def resolve_labels(data: pd.DataFrame, given: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Method key -> label: ``given``, else the table's ``method_label`` column, else the
+    paper's label (`reports.naming.method_labels`)."""
+    from_column: dict[str, str] = {}
+    if METHOD_LABEL in data.columns:
+        pairs = data[[METHOD, METHOD_LABEL]].dropna()
+        for key, label in zip(pairs[METHOD], pairs[METHOD_LABEL]):
+            if str(label).strip():
+                from_column.setdefault(str(key), str(label).strip())
+    return _method_labels(data[METHOD].unique(), {**from_column, **dict(given or {})})
+
+
+def with_keys(frame: pd.DataFrame, keys: Mapping[str, str]) -> pd.DataFrame:
+    """A table computed on labels, as a CSV keeps it: the key in ``method`` and the label in
+    ``method_label`` beside it; Table 1's ``best_methods`` (keys) gets ``best_methods_label``."""
+    out = frame.drop(columns=[METHOD_LABEL], errors="ignore")
+    if METHOD in out.columns:
+        label = out[METHOD]
+        out = out.assign(**{METHOD: label.map(lambda v: keys.get(v, v))})
+        out.insert(list(out.columns).index(METHOD) + 1, METHOD_LABEL, label)
+    if "best_methods" in out.columns:
+        label = out["best_methods"]
+
+        def to_keys(text: object) -> object:
+            if not isinstance(text, str) or not text:
+                return text
+            return LIST_SEPARATOR.join(keys.get(v, v) for v in text.split(LIST_SEPARATOR))
+
+        out = out.assign(best_methods=label.map(to_keys))
+        out.insert(list(out.columns).index("best_methods") + 1, "best_methods_label", label)
+    return out
+
+
+def _insert_after(columns: Sequence[str], after: str, name: str) -> tuple[str, ...]:
+    columns = list(columns)
+    columns.insert(columns.index(after) + 1, name)
+    return tuple(columns)
+
+
+TABLE1_CSV_COLUMNS = _insert_after(tables.TABLE1_COLUMNS, "best_methods", "best_methods_label")
+ALPHA_CSV_COLUMNS = _insert_after(tables.ALPHA_COLUMNS, METHOD, METHOD_LABEL)
 
 
 def write_report(
@@ -645,6 +831,9 @@ def write_report(
     out_dir: Path,
     title: str = DEFAULT_TITLE,
     source: str = "results table passed by the caller",
+    *,
+    main_arch: str | None = None,
+    method_labels: Mapping[str, str] | None = None,
 ) -> ReportPaths:
     """Write report.md, the CSV tables and the figures of a study into ``out_dir``.
 
@@ -654,30 +843,43 @@ def write_report(
         out_dir: folder to write into (created); files are replaced atomically.
         title: first heading of report.md.
         source: where the table came from, quoted in the report.
+        main_arch: the study's main architecture (the sweep passes its study's ``arch``);
+            used when it has finetuning rows, see `pick_main_arch`.
+        method_labels: method key -> label shown in tables and figures (the sweep passes its
+            study's labels); over a ``method_label`` column and the paper's labels.
 
     Returns:
         The paths written. Files: report.md, table1.csv, alpha.csv, alpha_by_dataset.csv,
-        cells.csv, missing.csv, difficulty.csv, plus speed.csv and filters_pruned.csv and the
-        PNG figures where there is data. Other architectures go to ``out_dir/arch-<name>/``.
+        cells.csv, missing.csv, difficulty.csv, plus speed.csv, speed_reference.csv,
+        filters_pruned.csv and the PNG figures where there is data. Other architectures go to
+        ``out_dir/arch-<name>/``.
 
     Raises:
         ValueError: the table lacks a required column or has an unreadable sparsity.
     """
     out_dir = Path(out_dir)
     data, notes = prepare_with_notes(results, source)
-    main = _main_arch(data)
+    labels = resolve_labels(data, method_labels)
+    keys = {label: key for key, label in labels.items()}
+    is_reference = reference_rows(data)
+    # Everything is computed on labels, so tables and figures show them; CSVs map back.
+    shown = data.drop(columns=[METHOD_LABEL], errors="ignore")
+    shown = shown.assign(**{METHOD: shown[METHOD].map(labels)})
+    reference = shown[is_reference].reset_index(drop=True)
+    rest = shown[~is_reference].reset_index(drop=True)
+    main = pick_main_arch(rest, main_arch)
     if main is None:
-        return _write_one(data, notes, out_dir, title, source, None, ())
-    archs = data[ARCH].replace("", main)
-    data = data.assign(**{ARCH: archs})
-    others = sorted(a for a in data[ARCH].unique() if a != main)
+        return _write_one(rest, notes, out_dir, title, source, None, (), reference, keys)
+    rest = rest.assign(**{ARCH: rest[ARCH].replace("", main)})
+    others = sorted((a for a in rest[ARCH].unique() if a != main), key=name_key)
     sub = tuple(
-        _write_one(data[data[ARCH] == a].reset_index(drop=True), notes,
-                   out_dir / f"arch-{_slug(a)}", f"{title} ({a})", source, a, ())
+        _write_one(rest[rest[ARCH] == a].reset_index(drop=True), notes,
+                   out_dir / f"arch-{_slug(a)}", f"{title} ({a})", source, a, (),
+                   reference.iloc[0:0], keys, parent=out_dir / "report.md")
         for a in others
     )
-    return _write_one(data[data[ARCH] == main].reset_index(drop=True), notes, out_dir, title,
-                      source, main, sub)
+    return _write_one(rest[rest[ARCH] == main].reset_index(drop=True), notes, out_dir, title,
+                      source, main, sub, reference, keys)
 
 
 def _write_one(
@@ -688,36 +890,46 @@ def _write_one(
     source: str,
     arch: str | None,
     others: tuple[ReportPaths, ...],
+    reference: pd.DataFrame,
+    keys: Mapping[str, str],
+    parent: Path | None = None,
 ) -> ReportPaths:
     out_dir.mkdir(parents=True, exist_ok=True)
     cells = _cells_with_last(data)
     missing = tables.missing_cells(data)
-    transfer_methods = data.loc[data[SPARSITY] > 0, METHOD].unique()
+    shown_methods = [*data.loc[data[SPARSITY] > 0, METHOD].unique(), *reference[METHOD].unique()]
     ctx = _Context(
         data=data, out_dir=out_dir, notes=notes, missing=missing, cells=cells,
-        colours=figures.method_colours(transfer_methods),
+        colours=figures.method_colours(shown_methods),
     )
     drop_arch = [ARCH] if ARCH in data.columns else []
 
-    table1_text, detail = _section_table1(ctx)
+    table1_text, _ = _section_table1(ctx)
     alpha_text, alpha, per_dataset = _section_alpha(ctx)
     sections = [
         f"# {title}",
-        _contents(arch, others, out_dir),
+        _contents(arch, others, out_dir, parent, reference),
         _section_data(ctx, source, arch),
         table1_text,
         _section_per_mode(ctx),
         alpha_text,
         _section_fig2(ctx, alpha),
         _section_fig3(ctx, per_dataset),
-        _section_fig4(ctx),
     ]
+    speed_text, reference_table_ = _section_speed(ctx, arch, reference)
+    sections.append(speed_text)
     filters_text, filters = _section_filters(ctx)
     sections += [filters_text, _section_last_epoch(ctx), _section_missing(ctx)]
 
+    table1 = tables.table1(data, TABLE1_SPARSITIES).drop(columns=drop_arch)
+    alpha = alpha.drop(columns=drop_arch, errors="ignore")
+    if list(table1.columns) != list(tables.TABLE1_COLUMNS):
+        table1 = table1.reindex(columns=tables.TABLE1_COLUMNS)
+    if list(alpha.columns) != list(tables.ALPHA_COLUMNS):
+        alpha = alpha.reindex(columns=tables.ALPHA_COLUMNS)
     csv = {
-        "table1": tables.table1(data, TABLE1_SPARSITIES).drop(columns=drop_arch),
-        "alpha": alpha.drop(columns=drop_arch, errors="ignore"),
+        "table1": table1,
+        "alpha": alpha,
         "alpha_by_dataset": per_dataset,
         "cells": cells,
         "missing": missing,
@@ -728,11 +940,10 @@ def _write_one(
     speed = tables.speed_table(data)
     if not speed.empty:
         csv["speed"] = tables.speed_vs_accuracy(data)
-    if list(csv["table1"].columns) != list(tables.TABLE1_COLUMNS):
-        csv["table1"] = csv["table1"].reindex(columns=tables.TABLE1_COLUMNS)
-    if list(csv["alpha"].columns) != list(tables.ALPHA_COLUMNS):
-        csv["alpha"] = csv["alpha"].reindex(columns=tables.ALPHA_COLUMNS)
-    paths = {name: atomic_write_text(out_dir / f"{name}.csv", frame.to_csv(index=False))
+    if not reference.empty:
+        csv["speed_reference"] = reference_table_
+    paths = {name: atomic_write_text(out_dir / f"{name}.csv",
+                                     with_keys(frame, keys).to_csv(index=False))
              for name, frame in csv.items()}
     report_md = atomic_write_text(
         out_dir / "report.md", "\n\n".join(s.strip() for s in sections if s.strip()) + "\n"
@@ -748,17 +959,39 @@ def _write_one(
         figures=tuple(ctx.figures),
         arch=arch,
         other_archs=others,
+        speed_reference_csv=paths.get("speed_reference"),
     )
 
 
-def _contents(arch: str | None, others: tuple[ReportPaths, ...], out_dir: Path) -> str:
+def _contents(
+    arch: str | None,
+    others: tuple[ReportPaths, ...],
+    out_dir: Path,
+    parent: Path | None,
+    reference: pd.DataFrame,
+) -> str:
+    speed = "Speed (Figure 4" + (", speed reference)" if not reference.empty else ")")
     lines = [
         "Contents: Data · Table 1 · Accuracy per method and sparsity · Relative increase in "
-        "error α · Figure 2 · Figure 3 · Figure 4 · Appendix E · Missing trials.",
+        f"error α · Figure 2 · Figure 3 · {speed} · Appendix E · Missing trials.",
     ]
+    about = []
+    if arch is not None and parent is None:
+        about.append(f"This report is about the study's main architecture, `{arch}`: the one "
+                     "with finetuning results.")
+    elif arch is not None:
+        about.append(f"This report is about architecture `{arch}`; the study's main report is "
+                     f"[report.md]({os.path.relpath(parent, out_dir)}).")
     if others:
-        lines.append("")
-        lines.append(f"This report covers architecture `{arch}`. Other architectures: "
+        about.append("Other architectures, each in a report of its own: "
                      + ", ".join(f"[{o.arch}]({os.path.relpath(o.report_md, out_dir)})"
                                  for o in others) + ".")
+    if not reference.empty:
+        names = (sorted({arch_label(a) for a in reference[ARCH]}) if ARCH in reference.columns
+                 else ["network"])
+        about.append("Random-weight speed timings (" + ", ".join(names) + ") are a reference "
+                     "of their own at the end of the speed section, apart from the study's "
+                     "results.")
+    if about:
+        lines += ["", " ".join(about)]
     return "\n".join(lines)

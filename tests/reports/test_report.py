@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from reports.__main__ import main
-from reports.report import write_report
-from reports.tables import ALPHA_COLUMNS, TABLE1_COLUMNS
+from reports.report import ALPHA_CSV_COLUMNS, TABLE1_CSV_COLUMNS, write_report
 
 REPO = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -27,11 +26,11 @@ def test_write_report_on_the_hand_table(hand, tmp_path):
     text = paths.report_md.read_text()
     assert text.startswith("# Hand study")
     t1 = pd.read_csv(paths.table1_csv)
-    assert list(t1.columns) == list(TABLE1_COLUMNS)
+    assert list(t1.columns) == list(TABLE1_CSV_COLUMNS)
     row = t1[(t1["dataset"] == "cifar10") & (t1["mode"] == "linear") & (t1["sparsity"] == 90)]
     assert row["best_methods"].tolist() == ["AC/DC; GMP"]
     alpha = pd.read_csv(paths.alpha_csv)
-    assert list(alpha.columns) == list(ALPHA_COLUMNS)
+    assert list(alpha.columns) == list(ALPHA_CSV_COLUMNS)
     assert len(alpha) == 30
     names = {p.name for p in paths.figures}
     # No speed or upstream rows: figures 4 and appendix E are absent and say "no data".
@@ -80,7 +79,7 @@ def test_sections_without_data_say_so(tmp_path):
     empty = pd.DataFrame(columns=["method", "sparsity", "dataset", "mode", "seed", "accuracy"])
     paths = write_report(empty, tmp_path / "empty")
     assert "No rows: **no data**." in paths.report_md.read_text()
-    assert list(pd.read_csv(paths.table1_csv).columns) == list(TABLE1_COLUMNS)
+    assert list(pd.read_csv(paths.table1_csv).columns) == list(TABLE1_CSV_COLUMNS)
 
 
 def test_paper_sized_report(fake, tmp_path):
@@ -118,8 +117,9 @@ def test_other_architectures_get_their_own_report(hand, tmp_path):
     assert other.out_dir == tmp_path / "arch-mobilenet-v1"
     assert other.report_md.exists()
     assert "arch-mobilenet-v1/report.md" in paths.report_md.read_text()
+    assert "the study's main report is [report.md](../report.md)" in other.report_md.read_text()
     main_t1 = pd.read_csv(paths.table1_csv)
-    assert list(main_t1.columns) == list(TABLE1_COLUMNS)
+    assert list(main_t1.columns) == list(TABLE1_CSV_COLUMNS)
     assert main_t1["dense_mean"].max() == pytest.approx(96.0)
     assert pd.read_csv(other.table1_csv)["dense_mean"].max() == pytest.approx(93.0)
 
@@ -167,3 +167,103 @@ def test_cli_subprocess_exits_2_without_traceback(tmp_path):
     help_text = subprocess.run([sys.executable, "-m", "reports", "--help"], cwd=REPO,
                                capture_output=True, text=True, timeout=120).stdout
     assert "examples:" in help_text and "--mlflow-uri" in help_text
+
+
+KEYS = {"AC/DC": "acdc", "GMP": "gmp", "LTH-T": "lth_t", "dense": "dense"}
+
+
+def _study_table(hand: pd.DataFrame) -> pd.DataFrame:
+    """The hand table as the tiny study's sweep writes it: method keys, arch resnet_tiny,
+    trained speed rows of its backbones and the random-weight ResNet50 speed reference."""
+    table = hand.assign(method=hand["method"].map(KEYS), arch="resnet_tiny", weights=np.nan)
+    trained = pd.DataFrame(dict(
+        method=["dense", "gmp"], sparsity=[0, 90], dataset="cifar10", mode="speed", seed=0,
+        accuracy=np.nan, arch="resnet_tiny", weights="trained", speedup_inference=[1.0, 2.5],
+        epoch_time_s=[4.0, 2.0], dense_epoch_time_s=4.0))
+    random = pd.DataFrame(dict(
+        method="random_uniform", sparsity=[80, 90, 95, 98], dataset="synthetic", mode="speed",
+        seed=0, accuracy=np.nan, arch="resnet50", weights="random",
+        sparsity_profile="uniform", speedup_inference=[1.8, 2.9, 3.6, 4.4],
+        macs_share=[0.25, 0.125, 0.08, 0.05], batch=16))
+    return pd.concat([table, trained, random], ignore_index=True)
+
+
+def test_the_report_opens_on_the_study_arch_and_keeps_the_random_reference_apart(hand,
+                                                                                  tmp_path):
+    paths = write_report(_study_table(hand), tmp_path, title="Study tiny")
+    assert paths.arch == "resnet_tiny" and paths.other_archs == ()
+    assert not (tmp_path / "arch-resnet50").exists()
+    text = paths.report_md.read_text()
+    assert "This report is about the study's main architecture, `resnet_tiny`" in text
+    # Table 1, alpha and Figures 2-3 are the study's own.
+    t1 = pd.read_csv(paths.table1_csv)
+    assert t1["best_mean"].notna().sum() == 8
+    assert {"fig2_accuracy_80.png", "fig3_alpha_vs_difficulty.png"} <= {
+        p.name for p in paths.figures}
+    # The speed section: Figure 4 on the trained backbones, then the reference of its own.
+    speed = text[text.index("## Speed"):text.index("## Appendix E")]
+    assert speed.index("### Figure 4: speed vs accuracy (backbones of `resnet_tiny`)") < \
+        speed.index("### Speed reference: random-weight ResNet50")
+    assert "| Random, uniform per layer | 90 % | uniform | 2.90 | 8.00 |" in speed
+    assert set(pd.read_csv(tmp_path / "speed.csv")["method"]) == {"dense", "gmp"}
+    reference = pd.read_csv(paths.speed_reference_csv)
+    assert reference["method"].unique().tolist() == ["random_uniform"]
+    assert reference["ideal_speedup"].tolist() == pytest.approx([4.0, 8.0, 12.5, 20.0])
+    assert (tmp_path / "speed_reference_resnet50.png").exists()
+    # The random rows enter nothing else.
+    assert "random" not in pd.read_csv(paths.cells_csv)["method"].str.cat()
+
+
+def test_the_main_arch_is_the_one_with_finetuning_rows(hand):
+    from reports.report import pick_main_arch
+
+    tiny = hand.assign(arch="resnet_tiny")
+    speed_only = pd.DataFrame(dict(method="dense", sparsity=0, dataset="x", mode="speed",
+                                   seed=0, accuracy=np.nan, arch="resnet50"), index=[0])
+    small = hand.head(6).assign(arch="resnet18")
+    assert pick_main_arch(pd.concat([tiny, speed_only])) == "resnet_tiny"
+    assert pick_main_arch(pd.concat([small, tiny])) == "resnet_tiny"  # most finetuning rows
+    assert pick_main_arch(pd.concat([small, tiny]), "resnet18") == "resnet18"  # the study's
+    assert pick_main_arch(pd.concat([tiny, speed_only]), "resnet50") == "resnet_tiny"
+    assert pick_main_arch(pd.concat([tiny, small.assign(arch="resnet50")])) == "resnet50"
+    assert pick_main_arch(speed_only) == "resnet50"
+    assert pick_main_arch(hand) is None
+
+
+def test_methods_appear_by_label_and_csvs_keep_the_key(hand, tmp_path, monkeypatch):
+    from reports import figures
+
+    legends: list[str] = []
+    save = figures.save_figure
+
+    def keep_legend(fig, path):
+        legends.extend(t.get_text() for legend in fig.legends for t in legend.get_texts())
+        return save(fig, path)
+
+    monkeypatch.setattr(figures, "save_figure", keep_legend)
+    paths = write_report(_study_table(hand), tmp_path)
+    text = paths.report_md.read_text()
+    for key in ("acdc", "lth_t", "random_uniform"):
+        assert key not in text, key
+    assert "| AC/DC | 80 % |" in text and "AC/DC; GMP" in text
+    assert {"AC/DC", "GMP", "Dense"} <= set(legends) and "acdc" not in legends
+    t1 = pd.read_csv(paths.table1_csv)
+    row = t1[(t1["dataset"] == "cifar10") & (t1["mode"] == "linear") & (t1["sparsity"] == 90)]
+    assert row[["best_methods", "best_methods_label"]].values.tolist() == [["acdc; gmp",
+                                                                            "AC/DC; GMP"]]
+    for name in ("alpha", "cells", "alpha_by_dataset", "speed"):
+        csv = pd.read_csv(tmp_path / f"{name}.csv")
+        columns = list(csv.columns)
+        assert columns[columns.index("method") + 1] == "method_label", name
+        pairs = set(zip(csv["method"], csv["method_label"]))
+        assert ("gmp", "GMP") in pairs and not {"GMP", "AC/DC"} & set(csv["method"]), name
+
+
+def test_labels_from_the_caller_over_the_column_over_the_paper(hand, tmp_path):
+    table = _study_table(hand)
+    table["method_label"] = table["method"].map({"gmp": "Gradual magnitude"})
+    paths = write_report(table, tmp_path, method_labels={"acdc": "Alternating"})
+    alpha = pd.read_csv(paths.alpha_csv)
+    labels = dict(zip(alpha["method"], alpha["method_label"]))
+    assert labels == {"acdc": "Alternating", "gmp": "Gradual magnitude", "lth_t": "LTH-T"}
+    assert "| Gradual magnitude | 80 % |" in paths.report_md.read_text()
