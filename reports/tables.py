@@ -330,7 +330,10 @@ def difficulty(df: pd.DataFrame) -> pd.DataFrame:
     wide.columns.name = None
     wide = wide.rename(columns={LINEAR: "dense_linear", FULL: "dense_full"})
     wide["difficulty"] = wide["dense_full"] - wide["dense_linear"]
-    groups = d.drop_duplicates(DATASET).set_index(DATASET)[GROUP]
+    # From transfer rows: a speed row of the same dataset may carry no group (row order differs
+    # between results.parquet and MLflow, so "the first row" would differ too).
+    transfer = d[d[MODE].isin(TRANSFER_MODES)]
+    groups = transfer.drop_duplicates(DATASET).set_index(DATASET)[GROUP]
     wide[GROUP] = wide[DATASET].map(groups)
     return sort_rows(wide[arch + columns])
 
