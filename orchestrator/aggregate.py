@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -35,12 +35,20 @@ def _row(entry: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def results_frame(ledger: Ledger) -> pd.DataFrame:
-    """One row per recorded trial: config columns, status, error and final metrics."""
+def results_frame(ledger: Ledger,
+                  method_labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per recorded trial: config columns, status, error and final metrics.
+
+    ``method_labels`` (the study's ``label`` per method key) fill a ``method_label`` column,
+    so that a report rebuilt from the table alone names methods as the study does.
+    """
     rows = [_row(e) for e in ledger.entries()]
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=[C.TRIAL_ID, *SPEC_COLUMNS, C.STATUS, C.ACCURACY])
+    if method_labels:
+        df.insert(list(df.columns).index(C.METHOD) + 1, C.METHOD_LABEL,
+                  df[C.METHOD].map(dict(method_labels)))
     return df.sort_values([C.MODE, C.METHOD, C.SPARSITY, C.DATASET, C.SEED],
                           na_position="last").reset_index(drop=True)
 

@@ -264,19 +264,27 @@ def run_speed(trials: list[TrialSpec], ctx: TrialContext, ledger: Ledger, tracke
     progress.show(force=True)
 
 
+def method_labels(study: Study) -> dict[str, str]:
+    """The study's label of each method key (``acdc`` -> ``AC/DC``), for tables and MLflow."""
+    return {m.name: m.label for m in study.methods}
+
+
 def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Tracker,
                   options: SweepOptions, final: bool) -> None:
     """results.parquet, MLflow aggregates and (at the end) the report."""
     from orchestrator.aggregate import log_aggregates, results_frame, write_results
 
-    df = results_frame(ledger)
+    labels = method_labels(study)
+    df = results_frame(ledger, labels)
     out = Path(ctx.out_dir)
     write_results(df, out / "results.parquet")
     log_aggregates(df, tracker)
     if final and options.report and not df.empty:
         from reports.report import write_report
 
-        paths = write_report(df, out / "report", title=f"Study {study.name}")
+        # The report opens on the study's own architecture, its methods by the study's labels.
+        paths = write_report(df, out / "report", title=f"Study {study.name}",
+                             main_arch=study.arch, method_labels=labels)
         tracker.log_artifacts("report", out / "report")
         say(f"report: {getattr(paths, 'markdown', out / 'report' / 'report.md')}")
 
@@ -337,7 +345,7 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
         # With the default SQLite store, artifacts (the report) stay in the output folder too.
         artifacts = None if options.tracking_uri else (out / "mlartifacts").as_uri()
         tracker = Tracker(uri, experiment=f"sparse-transfer/{study.name}",
-                          artifact_location=artifacts)
+                          artifact_location=artifacts, method_labels=method_labels(study))
     except TrackingError as e:
         say(f"error: {e}")
         return 2

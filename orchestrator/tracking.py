@@ -3,6 +3,12 @@
 All writes happen in the sweep's driver, so a SQLite store has a single writer. Runs are
 looked up by the ``trial_id`` tag before one is created: rerunning a study, or resuming it
 after a kill, never makes a second run for a trial.
+
+A trial's identity (method, sparsity, arch, dataset, mode, seed, ...) is its params only: a
+result value of the same name (a speed trial's ``sparsity`` and ``seed``, a pruning run's
+achieved ``sparsity`` as a fraction) is not logged as a metric, so that a reader of the store
+never sees two values for one identity column. The study's label of the method is the tag
+``method_label`` (a tag, not a param, so a renamed label can be set again).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -23,6 +29,7 @@ from search_spaces.trial import TrialSpec
 TRIAL_TAG = "trial_id"
 AGG_TAG = "aggregate_key"
 KIND_TAG = "kind"
+LABEL_TAG = "method_label"
 
 
 class TrackingError(RuntimeError):
@@ -82,8 +89,10 @@ class Tracker:
     """The study's MLflow experiment."""
 
     def __init__(self, tracking_uri: str, experiment: str,
-                 artifact_location: str | None = None) -> None:
+                 artifact_location: str | None = None,
+                 method_labels: Mapping[str, str] | None = None) -> None:
         self.uri = tracking_uri
+        self.method_labels = dict(method_labels or {})
         with _quick_http():
             try:
                 # Inside the try: a database URI whose driver is missing fails right here.
@@ -130,6 +139,10 @@ class Tracker:
     def run_id(self, trial_id: str) -> str | None:
         return self._runs.get(trial_id)
 
+    def _label_tags(self, spec: TrialSpec) -> dict[str, str]:
+        label = self.method_labels.get(spec.method)
+        return {LABEL_TAG: label} if label else {}
+
     def ensure_run(self, spec: TrialSpec) -> str:
         """The trial's run, created (RUNNING, with its params) only if it has none."""
         tid = spec.trial_id
@@ -143,7 +156,8 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=tid,
-            tags={TRIAL_TAG: tid, KIND_TAG: "trial", "stage": spec.stage, "mode": spec.mode},
+            tags={TRIAL_TAG: tid, KIND_TAG: "trial", "stage": spec.stage, "mode": spec.mode,
+                  **self._label_tags(spec)},
         )
         rid = run.info.run_id
         self.client.log_batch(
@@ -156,21 +170,23 @@ class Tracker:
                history: Iterable[dict[str, Any]] = ()) -> None:
         """Per-epoch metrics (step = epoch) and final metrics; status FINISHED."""
         rid = self.ensure_run(spec)
+        identity = _flat_params(spec)  # never a metric too (module docstring)
         now = int(time.time() * 1000)
         batch: list[Metric] = []
         for h in history:
             step = int(h.get("epoch", 0))
             batch += [Metric(k, float(v), now, step) for k, v in h.items()
-                      if k != "epoch" and _finite(v)]
+                      if k != "epoch" and k not in identity and _finite(v)]
         batch += [Metric(f"final_{k}" if k in {"accuracy"} else k, float(v), now, 0)
-                  for k, v in metrics.items() if _finite(v)]
+                  for k, v in metrics.items() if k not in identity and _finite(v)]
         for i in range(0, len(batch), 900):
             self.client.log_batch(rid, metrics=batch[i:i + 900], synchronous=True)
         # Text facts of a result (a speed trial's CPU model, instruction set, versions) are
         # tags, so runs can be filtered and compared by the machine that measured them.
-        known = {*_flat_params(spec), TRIAL_TAG, "mode", "status", "stage"}
+        known = {*identity, TRIAL_TAG, "mode", "status", "stage", LABEL_TAG}
         tags = [RunTag(k, str(v)[:5000]) for k, v in metrics.items()
                 if isinstance(v, (str, bool)) and k not in known]
+        tags += [RunTag(k, v) for k, v in self._label_tags(spec).items()]
         if tags:
             self.client.log_batch(rid, tags=tags, synchronous=True)
         if rid in self._error_tagged:  # an earlier run of the sweep failed or errored here
@@ -183,6 +199,8 @@ class Tracker:
         """Status FAILED, tags ``status`` (``failed``: bad input; ``error``: a crash or a bug
         after Tune's retries) and ``error`` (its end, where a traceback names the cause)."""
         rid = self.ensure_run(spec)
+        for k, v in self._label_tags(spec).items():
+            self.client.set_tag(rid, k, v)
         self.client.set_tag(rid, "status", status)
         self.client.set_tag(rid, "error", error if len(error) <= 4900 else "..." + error[-4897:])
         self._error_tagged.add(rid)
