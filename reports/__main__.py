@@ -13,13 +13,16 @@ examples:
       read runs/paper/results.parquet, write runs/paper/report/
   python -m reports --results results.csv --out report/
       read a .csv (or .parquet) table; --out defaults to <file's folder>/report
-  python -m reports --mlflow-uri sqlite:///runs/paper/mlflow.db --experiment paper --out report/
-      read every run of an MLflow experiment (params method, sparsity, dataset, mode, seed;
-      metric accuracy); --out defaults to <database's folder>/report for sqlite URIs
+  python -m reports --mlflow-uri sqlite:///runs/tiny/mlflow.db --out runs/tiny/report-mlflow
+      read the trial runs of the store's sparse-transfer/<study> experiment (the sweep's own;
+      --experiment NAME picks another): the same table, and report, as from results.parquet.
+      Runs of other tools need params method, sparsity, dataset, mode, seed and metric
+      accuracy. --out defaults to <database's folder>/report for sqlite URIs
 
 The table needs the columns method, sparsity, dataset, mode, seed, accuracy (see
 common/columns.py). The report is report.md, table1.csv, alpha.csv, cells.csv, missing.csv
-and PNG figures.
+and PNG figures, about the study's main architecture (the one with finetuning rows; other
+architectures in arch-<name>/); random-weight speed rows are a reference apart.
 """
 
 
@@ -38,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", type=Path, metavar="FILE",
                         help="results table, .parquet or .csv")
     parser.add_argument("--mlflow-uri", metavar="URI", help="MLflow tracking URI to read runs from")
-    parser.add_argument("--experiment", metavar="NAME", help="MLflow experiment name")
+    parser.add_argument("--experiment", metavar="NAME",
+                        help="MLflow experiment name (default: the store's one "
+                        "sparse-transfer/<study> experiment)")
+    parser.add_argument("--main-arch", metavar="ARCH",
+                        help="architecture report.md is about (default: ResNet50 if it has "
+                        "finetuning rows, else the arch with most of them)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="folder to write the report into")
     parser.add_argument("--title", help="first heading of report.md")
     return parser
@@ -56,10 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sum(sources) != 1:
         return _error("give exactly one of FOLDER, --results FILE or --mlflow-uri URI "
                       "(see --help)")
-    if (args.mlflow_uri is None) != (args.experiment is None):
-        return _error("--mlflow-uri and --experiment go together")
+    if args.experiment is not None and args.mlflow_uri is None:
+        return _error("--experiment needs --mlflow-uri")
 
-    from reports.load import read_mlflow, read_results
+    from reports.load import read_mlflow, read_results, sweep_experiment
     from reports.prepare import prepare
     from reports.report import DEFAULT_TITLE, write_report
 
@@ -75,22 +83,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = args.out or args.results.parent / "report"
         else:
             out = args.out
-            if out is None and args.mlflow_uri.startswith("sqlite:///"):
-                out = Path(args.mlflow_uri[len("sqlite:///"):]).parent / "report"
+            if args.mlflow_uri.startswith("sqlite:///"):
+                database = Path(args.mlflow_uri[len("sqlite:///"):])
+                if not database.is_file():  # MLflow would create an empty store there
+                    raise FileNotFoundError(f"MLflow store not found: {database} (from "
+                                            f"--mlflow-uri {args.mlflow_uri})")
+                out = out or database.parent / "report"
             if out is None:
                 return _error("--out DIR is needed with a non-sqlite --mlflow-uri")
-            source = f"MLflow experiment '{args.experiment}' at {args.mlflow_uri}"
             try:
-                frame = read_mlflow(args.mlflow_uri, args.experiment)
+                experiment = args.experiment or sweep_experiment(args.mlflow_uri)
+                source = f"MLflow experiment '{experiment}' at {args.mlflow_uri}"
+                frame = read_mlflow(args.mlflow_uri, experiment)
             except ValueError:
                 raise
             except Exception as err:  # the tracking store's own errors, e.g. a bad URI
-                return _error(f"cannot read {source}: {err}")
+                return _error(f"cannot read the MLflow store at {args.mlflow_uri}: {err}")
         prepare(frame, source)
     except (FileNotFoundError, ValueError) as err:
         return _error(str(err))
 
-    paths = write_report(frame, out, title=args.title or DEFAULT_TITLE, source=source)
+    paths = write_report(frame, out, title=args.title or DEFAULT_TITLE, source=source,
+                         main_arch=args.main_arch)
     print(f"wrote {paths.report_md} ({len(paths.figures)} figures, {len(paths.csvs)} tables)")
     for other in paths.other_archs:
         print(f"wrote {other.report_md} (architecture {other.arch})")

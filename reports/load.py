@@ -1,4 +1,9 @@
-"""Reading a long results table from a file (.parquet, .csv) or from an MLflow experiment."""
+"""Reading a long results table from a file (.parquet, .csv) or from an MLflow experiment.
+
+Both give the same table for a sweep's study: `read_mlflow` rebuilds from the sweep's runs the
+rows `results.parquet` holds (identity from params, the reported accuracy, the status), so a
+report from either source has the same numbers.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ _NUMERIC = {
     C.SPARSITY, C.ACCURACY, C.ACCURACY_LAST, C.BEST_EPOCH, C.EPOCHS, C.LR, C.TRAIN_TIME_S,
     C.SPARSITY_MEASURED, C.FILTERS_PRUNED_SHARE, C.BATCH, C.DS_MS_B1, C.DS_MS_B64,
     C.DS_DENSE_MS_B64, C.ORT_DENSE_MS_B64, C.TORCH_DENSE_MS_B64, C.SPEEDUP_INFERENCE,
-    C.EPOCH_TIME_S, C.DENSE_EPOCH_TIME_S, C.SPEEDUP_EPOCH,
+    C.EPOCH_TIME_S, C.DENSE_EPOCH_TIME_S, C.SPEEDUP_EPOCH, C.MACS_SHARE, C.IMAGE_SIZE,
+    "num_classes",
 }
 _MLFLOW_STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "failed"}
 
@@ -46,45 +52,99 @@ def read_results(path: Path) -> pd.DataFrame:
     return frame
 
 
-def read_mlflow(tracking_uri: str, experiment: str) -> pd.DataFrame:
-    """One row per MLflow run of ``experiment`` that carries the required params and metric.
+# Tags that say how a run was stored, not what it measured (``mlflow.*`` tags are left out too).
+_STORE_TAGS = {"kind", "aggregate_key", "n_trials"}
+# The sweep's experiments are named ``sparse-transfer/<study>`` (orchestrator.tracking).
+SWEEP_PREFIX = "sparse-transfer/"
+# A final value the sweep logs under another name, as history of the same name ends elsewhere.
+_FINAL = {"final_" + C.ACCURACY: C.ACCURACY}
 
-    Params ``method``, ``sparsity``, ``dataset``, ``mode``, ``seed`` and metric ``accuracy``
-    (other params and metrics named as in `common.columns` are kept too). The run status maps
-    to ``status`` (FAILED/KILLED -> ``failed``; a failed run needs no accuracy). Runs without
-    the required params, such as aggregate or parent runs, are left out.
+
+def sweep_experiment(tracking_uri: str) -> str:
+    """The one ``sparse-transfer/*`` experiment of a store, the default for ``--experiment``.
 
     Raises:
-        ValueError: no such experiment, or no run of it has the required params.
+        ValueError: the store has none or several; the message lists its experiments.
     """
-    import mlflow
+    from mlflow.tracking import MlflowClient
 
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(tracking_uri)
-    try:
-        if mlflow.get_experiment_by_name(experiment) is None:
-            raise ValueError(f"{tracking_uri}: no MLflow experiment named '{experiment}'")
-        runs = mlflow.search_runs(experiment_names=[experiment], output_format="pandas")
-    finally:
-        mlflow.set_tracking_uri(previous)
+    names = sorted(e.name for e in MlflowClient(tracking_uri=tracking_uri).search_experiments())
+    sweeps = [n for n in names if n.startswith(SWEEP_PREFIX)]
+    if len(sweeps) == 1:
+        return sweeps[0]
+    what = (f"several {SWEEP_PREFIX}* experiments" if sweeps
+            else f"no {SWEEP_PREFIX}* experiment")
+    raise ValueError(f"{tracking_uri}: {what}; name one with --experiment "
+                     f"(experiments: {', '.join(names) or 'none'})")
+
+
+def _run_row(run) -> dict[str, object] | None:
+    """One run as a table row: params over tags over metrics (module docstring of
+    `read_mlflow`); None for an aggregate run or one still running (no result yet)."""
+    tags = run.data.tags
+    if tags.get("kind", "trial") != "trial" or run.info.status in ("RUNNING", "SCHEDULED"):
+        return None
+    row: dict[str, object] = {}
+    metrics = dict(run.data.metrics)
+    sweep_run = "trial_id" in tags
+    for final, name in _FINAL.items():
+        if final in metrics or sweep_run:
+            # The sweep's per-epoch history of `name` ends at the last epoch; the reported
+            # value (the best epoch's) is the final one.
+            metrics[name] = metrics.pop(final, float("nan"))
+    row.update(metrics)
+    row.update({k: v for k, v in tags.items()
+                if not k.startswith("mlflow.") and k not in _STORE_TAGS})
+    row.update(run.data.params)
+    run_status = _MLFLOW_STATUS.get(run.info.status, str(run.info.status).lower())
+    status = str(tags.get(C.STATUS, "")).lower() or run_status
+    if run_status == "failed" and status not in ("failed", "error"):
+        status = "failed"  # MLflow saw it fail, whatever it logged before
+    row[C.STATUS] = status
+    row["run_id"] = run.info.run_id
+    return row
+
+
+def read_mlflow(tracking_uri: str, experiment: str | None = None) -> pd.DataFrame:
+    """One row per trial run of an MLflow experiment, as the sweep's results table has it.
+
+    Identity columns come from params (``method``, ``sparsity``, ``dataset``, ``mode``,
+    ``seed``, ``arch``...), then tags (``status``, ``method_label``, a speed trial's
+    ``weights``...), then metrics: a metric never overrides a param or tag of the same name.
+    ``accuracy`` is the sweep's ``final_accuracy`` (the best epoch's, as in results.parquet),
+    not the last step of its per-epoch history; runs of other tools keep their ``accuracy``.
+    The status is the run's ``status`` tag, else its MLflow status (FAILED/KILLED -> failed).
+    Aggregate runs (tag ``kind``), runs still running and runs without the required params
+    are left out (``attrs["skipped_runs"]`` counts them).
+
+    Args:
+        tracking_uri: e.g. ``sqlite:////abs/runs/tiny/mlflow.db``.
+        experiment: its name; default: the store's one ``sparse-transfer/*`` experiment.
+
+    Raises:
+        ValueError: no such experiment (or no default), or no run of it has the required
+            params.
+    """
+    from mlflow.tracking import MlflowClient
+
+    if experiment is None:
+        experiment = sweep_experiment(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        names = sorted(e.name for e in client.search_experiments())
+        raise ValueError(f"{tracking_uri}: no MLflow experiment named '{experiment}' "
+                         f"(experiments: {', '.join(names) or 'none'})")
+    runs, token = [], None
+    while True:
+        page = client.search_runs([found.experiment_id], max_results=5000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
     source = f"MLflow experiment '{experiment}' at {tracking_uri}"
-    rows = pd.DataFrame(index=runs.index)
-    for column in runs.columns:
-        for prefix in ("params.", "metrics."):
-            if column.startswith(prefix):
-                name = column[len(prefix):]
-                # A metric wins over a param of the same name (metrics are numbers already).
-                if prefix == "metrics." or name not in rows.columns:
-                    rows[name] = runs[column]
-    if "status" in runs.columns:
-        run_status = runs["status"].map(lambda s: _MLFLOW_STATUS.get(str(s), str(s).lower()))
-        if C.STATUS in rows.columns:
-            # A run MLflow saw fail is failed whatever status it logged before failing.
-            rows[C.STATUS] = rows[C.STATUS].where(run_status != "failed", "failed")
-        else:
-            rows[C.STATUS] = run_status
-    if "run_id" in runs.columns:
-        rows["run_id"] = runs["run_id"]
+    kept = [row for row in map(_run_row, runs) if row is not None]
+    rows = pd.DataFrame(kept)
     params = [c for c in C.REQUIRED if c != C.ACCURACY]
     missing = [c for c in C.REQUIRED if c not in rows.columns]
     if missing or rows.empty:
@@ -102,5 +162,6 @@ def read_mlflow(tracking_uri: str, experiment: str) -> pd.DataFrame:
     seeds = pd.to_numeric(rows[C.SEED], errors="coerce")
     if seeds.notna().all():
         rows[C.SEED] = seeds.astype("int64")
-    rows.attrs["skipped_runs"] = int((~complete).sum())
+    rows.attrs["skipped_runs"] = len(runs) - len(rows)
+    rows.attrs["experiment"] = experiment
     return rows
