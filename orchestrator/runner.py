@@ -284,6 +284,7 @@ def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Trac
 
         # The report opens on the study's own architecture, its methods by the study's labels.
         paths = write_report(df, out / "report", title=f"Study {study.name}",
+                             source=f"{out / 'results.parquet'} (the sweep's results table)",
                              main_arch=study.arch, method_labels=labels)
         tracker.log_artifacts("report", out / "report")
         say(f"report: {getattr(paths, 'markdown', out / 'report' / 'report.md')}")
