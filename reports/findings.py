@@ -282,8 +282,8 @@ def study_tables(df: pd.DataFrame, arch: str | None = None) -> StudyTables:
         keep = whole[ARCH] == arch
         if arch == main:
             keep |= whole[ARCH] == ""
-        rows = whole[keep].drop(columns=[ARCH])
-    rows = rows.reset_index(drop=True)
+        rows = whole[keep]
+    rows = rows.drop(columns=[ARCH], errors="ignore").reset_index(drop=True)
     families = _families(rows)
     cells = cell_stats(rows)
     cells = cells[cells[MODE].isin(TRANSFER_MODES)].reset_index(drop=True)
