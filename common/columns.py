@@ -24,6 +24,7 @@ REQUIRED = (METHOD, SPARSITY, DATASET, MODE, SEED, ACCURACY)
 # Optional.
 ARCH = "arch"
 GROUP = "group"  # "general" | "specialized"
+FAMILY = "family"  # "progressive" | "regularization" | "lottery" | "dense" (a method's kind)
 STATUS = "status"  # "finished" | "failed"
 ERROR = "error"
 TRIAL_ID = "trial_id"

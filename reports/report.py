@@ -37,7 +37,7 @@ from common.columns import (
     SPEEDUP_INFERENCE,
     STATUS,
 )
-from reports import figures, tables
+from reports import figures, findings, tables
 from reports.naming import UNKNOWN, dataset_sort_key, is_lottery_ticket, name_key
 from reports.prepare import (
     FAILED,
@@ -705,6 +705,7 @@ def _write_one(
         f"# {title}",
         _contents(arch, others, out_dir),
         _section_data(ctx, source, arch),
+        findings.report_section(data, out_dir),  # also writes findings.csv
         table1_text,
         _section_per_mode(ctx),
         alpha_text,
