@@ -25,6 +25,7 @@ REQUIRED = (METHOD, SPARSITY, DATASET, MODE, SEED, ACCURACY)
 METHOD_LABEL = "method_label"  # how the study labels the method ("AC/DC" for key "acdc")
 ARCH = "arch"
 GROUP = "group"  # "general" | "specialized"
+FAMILY = "family"  # "progressive" | "regularization" | "lottery" | "dense" (a method's kind)
 STATUS = "status"  # "finished" | "failed"
 ERROR = "error"
 TRIAL_ID = "trial_id"

@@ -66,8 +66,34 @@ def transfer_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[ok]
 
 
+SUMMARY_KEY = "summary"
+
+
+def log_findings(df: pd.DataFrame, tracker: Tracker) -> None:
+    """The paper's findings, checked (`reports.findings`), on the study's summary run.
+
+    Tags ``finding_<n>`` (holds / does not hold / not testable) and ``finding_<n>_why``, tag
+    ``findings_arch``, metrics ``findings_holding`` and ``findings_testable``: so runs of
+    several studies can be compared on whether they reproduce the paper, without the report.
+    """
+    from reports.findings import HOLDS, NOT_TESTABLE, check_findings
+
+    verdicts = check_findings(df)
+    tags: dict[str, str] = {"findings_arch": verdicts[0].arch or ""}
+    for v in verdicts:
+        tags[f"finding_{v.number}"] = v.verdict
+        tags[f"finding_{v.number}_why"] = v.why
+    metrics = {
+        "findings_holding": sum(v.verdict == HOLDS for v in verdicts),
+        "findings_testable": sum(v.verdict != NOT_TESTABLE for v in verdicts),
+    }
+    tracker.log_aggregate(SUMMARY_KEY, params={"kind": "summary"}, metrics=metrics,
+                          step=len(transfer_rows(df)), tags=tags)
+
+
 def log_aggregates(df: pd.DataFrame, tracker: Tracker) -> None:
-    """Per-cell stats over seeds and alpha over datasets, as idempotent MLflow runs."""
+    """Per-cell stats over seeds, alpha over datasets and the paper's findings checked, as
+    idempotent MLflow runs."""
     from reports.tables import alpha_table, cell_stats
 
     rows = transfer_rows(df)
@@ -92,3 +118,4 @@ def log_aggregates(df: pd.DataFrame, tracker: Tracker) -> None:
                      "n_datasets": r["n_datasets"]},
             step=int(r["n_datasets"]),
         )
+    log_findings(df, tracker)

@@ -208,8 +208,12 @@ class Tracker:
 
     # -- aggregates -----------------------------------------------------------------------
     def log_aggregate(self, key: str, params: dict[str, Any], metrics: dict[str, float],
-                      step: int) -> str:
-        """Create or update the aggregate run named by ``key`` (idempotent)."""
+                      step: int, tags: dict[str, Any] | None = None) -> str:
+        """Create or update the aggregate run named by ``key`` (idempotent).
+
+        Params are set once, when the run is made (MLflow refuses to change them); metrics and
+        ``tags`` are updated on every call, so they may change as the study grows.
+        """
         rid = self._agg.get(key)
         if rid is not None and rid in self._no_params:
             self.client.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()],
@@ -230,7 +234,8 @@ class Tracker:
         self.client.log_batch(
             rid,
             metrics=[Metric(k, float(v), now, step) for k, v in metrics.items() if _finite(v)],
-            tags=[RunTag("n_trials", str(step))],
+            tags=[RunTag("n_trials", str(step))]
+            + [RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()],
             synchronous=True,
         )
         return rid

@@ -51,7 +51,7 @@ from common.columns import (
     STATUS,
     WEIGHTS,
 )
-from reports import figures, tables
+from reports import figures, findings, tables
 from reports.naming import (
     LIST_SEPARATOR,
     UNKNOWN,
@@ -869,17 +869,19 @@ def write_report(
     rest = shown[~is_reference].reset_index(drop=True)
     main = pick_main_arch(rest, main_arch)
     if main is None:
-        return _write_one(rest, notes, out_dir, title, source, None, (), reference, keys)
+        whole = pd.concat([rest, reference], ignore_index=True)
+        return _write_one(rest, notes, out_dir, title, source, None, (), reference, keys, whole)
     rest = rest.assign(**{ARCH: rest[ARCH].replace("", main)})
+    whole = pd.concat([rest, reference], ignore_index=True)
     others = sorted((a for a in rest[ARCH].unique() if a != main), key=name_key)
     sub = tuple(
         _write_one(rest[rest[ARCH] == a].reset_index(drop=True), notes,
                    out_dir / f"arch-{_slug(a)}", f"{title} ({a})", source, a, (),
-                   reference.iloc[0:0], keys, parent=out_dir / "report.md")
+                   reference.iloc[0:0], keys, whole, parent=out_dir / "report.md")
         for a in others
     )
     return _write_one(rest[rest[ARCH] == main].reset_index(drop=True), notes, out_dir, title,
-                      source, main, sub, reference, keys)
+                      source, main, sub, reference, keys, whole)
 
 
 def _write_one(
@@ -892,6 +894,7 @@ def _write_one(
     others: tuple[ReportPaths, ...],
     reference: pd.DataFrame,
     keys: Mapping[str, str],
+    whole: pd.DataFrame,
     parent: Path | None = None,
 ) -> ReportPaths:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -910,6 +913,8 @@ def _write_one(
         f"# {title}",
         _contents(arch, others, out_dir, parent, reference),
         _section_data(ctx, source, arch),
+        # Findings 1-6 on this arch; 7 (MobileNet) and 8 (ResNet50 speed) on the whole table.
+        findings.report_section(whole, out_dir, arch),  # also writes findings.csv
         table1_text,
         _section_per_mode(ctx),
         alpha_text,
@@ -972,8 +977,9 @@ def _contents(
 ) -> str:
     speed = "Speed (Figure 4" + (", speed reference)" if not reference.empty else ")")
     lines = [
-        "Contents: Data · Table 1 · Accuracy per method and sparsity · Relative increase in "
-        f"error α · Figure 2 · Figure 3 · {speed} · Appendix E · Missing trials.",
+        "Contents: Data · The paper's findings, checked · Table 1 · Accuracy per method and "
+        f"sparsity · Relative increase in error α · Figure 2 · Figure 3 · {speed} · Appendix E "
+        "· Missing trials.",
     ]
     about = []
     if arch is not None and parent is None:

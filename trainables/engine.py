@@ -25,7 +25,8 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -71,6 +72,26 @@ class Precision:
 
 
 FP32 = Precision()
+
+
+@dataclass
+class FinetuneResult:
+    """Outcome of a finetuning run; accuracies in percent of the dataset's metric, the best
+    epoch's (as the paper reports) and the last one's."""
+
+    accuracy_best: float
+    best_epoch: int
+    accuracy_last: float
+    history: list[dict] = field(default_factory=list)
+    train_time_s: float = 0.0
+
+    @classmethod
+    def from_history(cls, history: list[dict], train_time_s: float, **extra: Any) -> Self:
+        """The result that a run's per-epoch records (``epoch_record``) add up to."""
+        last = history[-1]
+        return cls(accuracy_best=last["accuracy_best"], best_epoch=last["best_epoch"],
+                   accuracy_last=last["accuracy_last"], history=history,
+                   train_time_s=train_time_s, **extra)
 
 
 @dataclass

@@ -29,7 +29,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from search_spaces.recipe import Recipe
 from trainables.engine import (
     FP32,
     EpochStats,
+    FinetuneResult,
     Hooks,
     check_finite_loss,
     epoch_record,
@@ -68,18 +69,13 @@ STATE_FILE = "full_finetune_state.pt"
 
 
 @dataclass
-class FullResult:
-    """Outcome of one full-finetuning run; accuracies in percent of the dataset's metric.
+class FullResult(FinetuneResult):
+    """Outcome of one full-finetuning run.
 
     ``masked_zeros`` / ``masked_total`` count the zeros over the masked (prunable, non
     classifier) weights at the end; they equal the counts at the start (checked).
     """
 
-    accuracy_best: float
-    best_epoch: int
-    accuracy_last: float
-    history: list[dict] = field(default_factory=list)
-    train_time_s: float = 0.0
     masked_zeros: int = 0
     masked_total: int = 0
 
@@ -328,15 +324,7 @@ def full_finetune(
     final = _check_mask(fixed, zeros_start, masked_total)
     if not history:
         raise ValueError(f"nothing to train: {recipe.epochs} epochs")
-    last = history[-1]
-    return FullResult(
-        accuracy_best=last["accuracy_best"],
-        best_epoch=last["best_epoch"],
-        accuracy_last=last["accuracy_last"],
-        history=history,
-        train_time_s=time.perf_counter() - start,
-        **final,
-    )
+    return FullResult.from_history(history, time.perf_counter() - start, **final)
 
 
 def epoch_of(history: list[dict]) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from torch import nn
 from common.errors import BadInput
 from search_spaces.recipe import Recipe
 from trainables.engine import (
+    FinetuneResult,
     REPORT_KEYS,
     check_finite_loss,
     epoch_record,
@@ -33,14 +34,8 @@ FeatureArrays = tuple[np.ndarray, np.ndarray]
 Reporter = Callable[[dict], None]
 
 @dataclass
-class LinearResult:
-    """Outcome of one linear-finetuning run; accuracies in percent of the dataset's metric."""
-
-    accuracy_best: float
-    best_epoch: int
-    accuracy_last: float
-    history: list[dict] = field(default_factory=list)
-    train_time_s: float = 0.0
+class LinearResult(FinetuneResult):
+    """Outcome of one linear-finetuning run."""
 
 
 def _as_tensors(
@@ -132,11 +127,4 @@ def linear_finetune(
         if report is not None:
             report(dict(record))
 
-    last = history[-1]
-    return LinearResult(
-        accuracy_best=last["accuracy_best"],
-        best_epoch=last["best_epoch"],
-        accuracy_last=last["accuracy_last"],
-        history=history,
-        train_time_s=time.perf_counter() - start,
-    )
+    return LinearResult.from_history(history, time.perf_counter() - start)

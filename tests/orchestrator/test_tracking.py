@@ -121,3 +121,33 @@ def test_the_ledger_retries_errors_but_not_bad_input(tmp_path):
     # Later stages read the checkpoints of pretrain and prune trials: an error there stops.
     assert upstream_errors("prune", specs, ledger) == 1
     assert upstream_errors("linear", specs, ledger) == 0
+
+
+def _summary(tr: Tracker):
+    runs = [r for r in _runs(tr) if r.data.tags.get("aggregate_key") == "summary"]
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_the_findings_go_to_the_summary_run_and_are_updated(tracker):
+    from orchestrator.aggregate import log_aggregates, log_findings
+    from reports.findings import VERDICTS
+    from tests.reports.sample_results import hand_table
+
+    hand = hand_table().assign(status="finished")
+    small = hand[(hand["dataset"] == "cifar10") & (hand["mode"] == "full")
+                 & hand["method"].isin(["dense", "GMP"]) & (hand["sparsity"] <= 80)]
+    log_aggregates(small, tracker)  # the sweep's path: cells, alpha, then the summary
+    run = _summary(tracker)
+    assert run.data.tags["finding_5"] == "not testable"
+    assert run.data.tags["finding_5_why"] == "no LTH-T (lottery ticket) method in the table"
+    log_findings(hand, tracker)  # the study grew: same run, new verdicts
+    run = _summary(tracker)
+    tags, metrics = run.data.tags, run.data.metrics
+    assert {tags[f"finding_{n}"] for n in range(1, 9)} <= set(VERDICTS)
+    assert (tags["finding_2"], tags["finding_4"], tags["finding_8"]) == (
+        "holds", "holds", "not testable")
+    held = sum(tags[f"finding_{n}"] == "holds" for n in range(1, 9))
+    assert metrics["findings_holding"] == held == 3  # findings 2, 3, 4 on the hand table
+    assert metrics["findings_testable"] == 5 and tags["n_trials"] == "60"
+    assert run.data.params == {"kind": "summary"}
