@@ -78,6 +78,9 @@ def log_findings(df: pd.DataFrame, tracker: Tracker) -> None:
     """
     from reports.findings import HOLDS, NOT_TESTABLE, check_findings
 
+    if C.METHOD_LABEL in df.columns:  # the reasons name methods as the report does: by label
+        df = df.assign(**{C.METHOD: df[C.METHOD_LABEL].where(df[C.METHOD_LABEL].notna(),
+                                                             df[C.METHOD])})
     verdicts = check_findings(df)
     tags: dict[str, str] = {"findings_arch": verdicts[0].arch or ""}
     for v in verdicts:

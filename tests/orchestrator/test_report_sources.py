@@ -108,6 +108,17 @@ def test_the_tracker_logs_identity_as_params_only(hand_study):
     assert labelled and all(r.data.tags["method_label"] == "AC/DC" for r in labelled)
 
 
+def test_the_findings_in_mlflow_name_methods_by_label(hand_study):
+    from mlflow.tracking import MlflowClient
+
+    _, uri = hand_study
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("sparse-transfer/hand")
+    (summary,) = client.search_runs([exp.experiment_id], "tags.aggregate_key = 'summary'")
+    reasons = " ".join(v for k, v in summary.data.tags.items() if k.startswith("finding_"))
+    assert "AC/DC" in reasons and "acdc" not in reasons
+
+
 def test_mlflow_gives_the_results_table(hand_study):
     from reports.load import read_mlflow, read_results
 
