@@ -210,8 +210,10 @@ def test_the_report_opens_on_the_study_arch_and_keeps_the_random_reference_apart
     assert reference["method"].unique().tolist() == ["random_uniform"]
     assert reference["ideal_speedup"].tolist() == pytest.approx([4.0, 8.0, 12.5, 20.0])
     assert (tmp_path / "speed_reference_resnet50.png").exists()
-    # The random rows enter nothing else.
+    # The random rows enter nothing else, but finding 8 (ResNet50 speed) reads them.
     assert "random" not in pd.read_csv(paths.cells_csv)["method"].str.cat()
+    finding_8 = pd.read_csv(tmp_path / "findings.csv").set_index("finding").loc[8]
+    assert finding_8["verdict"] != "not testable" and "random weights" in finding_8["against"]
 
 
 def test_the_main_arch_is_the_one_with_finetuning_rows(hand):
