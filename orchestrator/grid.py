@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.atomic import atomic_write_text
-from search_spaces.schema import MethodSpec, Study
+from search_spaces.recipe import PAPER_CROP_SCALE
+from search_spaces.schema import MethodSpec, ModeSpec, Study
 from search_spaces.trial import TrialSpec
 
 STAGE_ORDER = ("pretrain", "prune", "linear", "full", "speed")
@@ -187,9 +188,10 @@ def expand(study: Study, out_dir: Path, hash_files: bool = True) -> Grid:
             if not b.transfer:
                 continue
             for d in study.datasets:
-                recipe = mode.recipe
+                recipe, params = mode.recipe, ()
                 if mode.name == "full":
                     recipe = dataclasses.replace(recipe, lr=d.full_lr)
+                    params = augmentation_params(mode)
                 for seed in mode.seeds:
                     trials.append(
                         TrialSpec(
@@ -199,12 +201,20 @@ def expand(study: Study, out_dir: Path, hash_files: bool = True) -> Grid:
                             interpolation=b.interpolation, checkpoint=b.checkpoint,
                             checkpoint_hash=b.checkpoint_hash,
                             mask_checkpoint=b.mask_checkpoint,
-                            mask_checkpoint_hash=b.mask_checkpoint_hash,
+                            mask_checkpoint_hash=b.mask_checkpoint_hash, params=params,
                         )
                     )
         grid.stages[mode.name] = trials
     grid.stages["speed"] = _speed_trials(study, grid) if study.speed.enabled else []
     return grid
+
+
+def augmentation_params(mode: ModeSpec) -> tuple[tuple[str, object], ...]:
+    """Full finetuning's augmentation as trial params, only where it is not the paper's, so
+    the trial ids of studies that keep the paper's augmentation do not change."""
+    if mode.crop_scale == PAPER_CROP_SCALE:
+        return ()
+    return (("crop_scale", tuple(mode.crop_scale)),)
 
 
 def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from common.errors import BadInput
 
 
+#: RandomResizedCrop's area range for full finetuning in the paper (torchvision's default).
+PAPER_CROP_SCALE: tuple[float, float] = (0.08, 1.0)
+
+
 @dataclass(frozen=True)
 class Recipe:
     """SGD with momentum and step decay: the paper's finetuning recipe.

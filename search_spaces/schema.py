@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from common.errors import BadInput
-from search_spaces.recipe import Recipe
+from search_spaces.recipe import PAPER_CROP_SCALE, Recipe
 
 METRICS = ("top1", "mean_per_class")
 GROUPS = ("general", "specialized")
@@ -82,6 +82,9 @@ class ModeSpec:
     # distribute (several workers or GPUs), else the Tune trial's own process, because a
     # TorchTrainer's start-up (new processes importing torch) dwarfs a tiny trial.
     trainer: str = "ray_train"
+    # Full finetuning's RandomResizedCrop area range (the paper's by default); a study of
+    # small images zooms less so the object stays in the crop.
+    crop_scale: tuple[float, float] = PAPER_CROP_SCALE
 
 
 @dataclass(frozen=True)
@@ -300,7 +303,18 @@ def mode_from(name: str, raw: Mapping[str, Any]) -> ModeSpec:
         workers=_int(f"{where}.workers", raw.get("workers", 1), 1),
         use_gpu=_choice(f"{where}.use_gpu", raw.get("use_gpu", "auto"), ("auto", "yes", "no")),
         trainer=_choice(f"{where}.trainer", raw.get("trainer", "ray_train"), ("ray_train", "auto")),
+        crop_scale=_crop_scale(f"{where}.crop_scale", raw.get("crop_scale", PAPER_CROP_SCALE)),
     )
+
+
+def _crop_scale(where: str, value: Any) -> tuple[float, float]:
+    """``[low, high]``: shares of the image area, 0 < low <= high <= 1."""
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            or not 0 < value[0] <= value[1] <= 1):
+        raise StudyError(f"{where}: expected [low, high] with 0 < low <= high <= 1 (shares of "
+                         f"the image area, the paper's is [0.08, 1.0]), got {value!r}")
+    return (float(value[0]), float(value[1]))
 
 
 def _frozen_items(where: str, raw: Any) -> tuple[tuple[str, Any], ...]:
@@ -460,6 +474,7 @@ def study_to_dict(study: Study) -> dict[str, Any]:
                 "workers": m.workers,
                 "use_gpu": m.use_gpu,
                 "trainer": m.trainer,
+                "crop_scale": list(m.crop_scale),
             }
             for m in study.modes
         },

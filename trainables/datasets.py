@@ -56,6 +56,7 @@ class DatasetInfo:
     metric: str
     group: str
     layout: str
+    hflip: bool = True  # labels survive a horizontal mirror: full finetuning may flip
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,7 +568,8 @@ def dataset_info(name: str, data_root: str | Path | None = None) -> DatasetInfo:
         classes = _imagefolder_classes(_imagefolder_path(name, root), name, IMAGEFOLDER_LAYOUT)
         return DatasetInfo(name, len(classes), "top1", "general", IMAGEFOLDER_LAYOUT)
     meta = DATASETS.get(name).meta
-    return DatasetInfo(name, meta["classes"], meta["metric"], meta["group"], meta["layout"])
+    return DatasetInfo(name, meta["classes"], meta["metric"], meta["group"], meta["layout"],
+                       hflip=meta.get("hflip", True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -601,6 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 for _task in embedded.TASKS:
     DATASETS.register(
         _task.name, classes=_task.classes, metric=_task.metric, group=_task.group, builtin=True,
+        hflip=_task.hflip,
         layout=f"built in ({_task.source}); needs no files, the data root is ignored",
     )(embedded.builder(_task.load))
 

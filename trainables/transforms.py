@@ -13,6 +13,8 @@ from typing import Callable
 from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 
+from search_spaces.recipe import PAPER_CROP_SCALE
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -42,17 +44,24 @@ def eval_resize_size(image_size: int) -> int:
     return round(_check_size(image_size) * 256 / 224)
 
 
-def train_transform(image_size: int, interpolation: str = "bilinear") -> Callable:
-    """Augmenting transform for full finetuning: random resized crop and horizontal flip."""
+def train_transform(
+    image_size: int, interpolation: str = "bilinear", *,
+    crop_scale: tuple[float, float] = PAPER_CROP_SCALE, hflip: bool = True,
+) -> Callable:
+    """Augmenting transform for full finetuning: random resized crop and horizontal flip.
+
+    Args:
+        crop_scale: the crop's share of the image area; the paper's (0.08, 1) crops the single
+            object of a 32 px procedural image away, so the tiny study zooms less.
+        hflip: mirror half the images. Only for datasets whose labels survive a mirror
+            (``DatasetInfo.hflip``): a mirrored stripe at 30 degrees is one at 150 degrees,
+            another class, and a mirrored digit is no digit.
+    """
     mode = _interpolation(interpolation)
-    return T.Compose(
-        [
-            T.RandomResizedCrop(_check_size(image_size), interpolation=mode, antialias=True),
-            T.RandomHorizontalFlip(),
-            T.ToTensor(),
-            T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ]
-    )
+    crop = T.RandomResizedCrop(_check_size(image_size), scale=tuple(crop_scale),
+                               interpolation=mode, antialias=True)
+    flip = [T.RandomHorizontalFlip()] if hflip else []
+    return T.Compose([crop, *flip, T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
 def eval_transform(image_size: int, interpolation: str = "bilinear") -> Callable:

@@ -73,10 +73,16 @@ def feature_key(spec: TrialSpec, split: str) -> dict[str, Any]:
 
 
 def _dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: bool) -> Any:
-    from trainables.datasets import build_dataset
+    from trainables.datasets import build_dataset, dataset_info
+    from search_spaces.recipe import PAPER_CROP_SCALE
     from trainables.transforms import eval_transform, train_transform
 
-    tf = (train_transform if train_aug else eval_transform)(spec.image_size, spec.interpolation)
+    if train_aug:
+        tf = train_transform(spec.image_size, spec.interpolation,
+                             crop_scale=tuple(spec.param("crop_scale", PAPER_CROP_SCALE)),
+                             hflip=dataset_info(spec.dataset, ctx.data_root).hflip)
+    else:
+        tf = eval_transform(spec.image_size, spec.interpolation)
     return build_dataset(spec.dataset, ctx.data_root, split, tf)
 
 

@@ -38,6 +38,14 @@ def test_full_lr_per_dataset(tmp_path):
     assert lr["aircraft"] == lr["cars"] == 0.01 and lr["pets"] == 0.001
 
 
+def test_augmentation_enters_full_trials_only_where_it_is_not_the_papers(tmp_path):
+    paper = expand(load_study("paper"), tmp_path, hash_files=False)
+    assert all(t.params == () for t in paper.stages["full"])  # ids as before the setting
+    tiny = expand(load_study("tiny"), tmp_path, hash_files=False)
+    assert {t.param("crop_scale") for t in tiny.stages["full"]} == {(0.6, 1.0)}
+    assert all(t.param("crop_scale") is None for t in tiny.stages["linear"])
+
+
 def test_lth_uses_dense_weights_and_source_mask(tmp_path):
     grid = expand(load_study("paper"), tmp_path, hash_files=False)
     lth = [b for b in grid.backbones if b.method == "lth_t"]

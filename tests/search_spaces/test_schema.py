@@ -62,6 +62,10 @@ def test_yaml_round_trip(tmp_path):
         (lambda r: r["methods"]["lth_t"].update(mask_from="nope"), ["mask_from", "nope"]),
         (lambda r: r.setdefault("speed", {}).update(random_profile="layerwise"),
          ["speed.random_profile", "layerwise", "uniform"]),
+        (lambda r: r["modes"]["full"].update(crop_scale=[0.9, 0.5]),
+         ["modes.full.crop_scale", "0 < low <= high <= 1", "[0.9, 0.5]"]),
+        (lambda r: r["modes"]["full"].update(crop_scale=0.5),
+         ["modes.full.crop_scale", "[low, high]"]),
     ],
 )
 def test_validation_errors_name_the_key(mutate, words):

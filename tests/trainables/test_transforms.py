@@ -42,3 +42,22 @@ def test_build_transform_presets():
     assert build_transform("eval", 16)(Image.new("RGB", (20, 20))).shape == (3, 16, 16)
     with pytest.raises(ValueError, match="train"):
         build_transform("test", 16)
+
+
+def test_train_transform_crop_scale_and_flip_follow_the_dataset():
+    paper = train_transform(32)
+    assert paper.transforms[0].scale == (0.08, 1.0)
+    assert any(isinstance(t, T.RandomHorizontalFlip) for t in paper.transforms)
+    tiny = train_transform(32, crop_scale=(0.6, 1.0), hflip=False)
+    assert tiny.transforms[0].scale == (0.6, 1.0)
+    assert not any(isinstance(t, T.RandomHorizontalFlip) for t in tiny.transforms)
+
+
+def test_datasets_whose_labels_a_mirror_changes_are_never_flipped():
+    from trainables.datasets import dataset_info
+
+    # A mirrored stripe at 30 degrees is one at 150 degrees (another class); a mirrored digit
+    # is no digit. Natural-image datasets keep the paper's flip.
+    assert not dataset_info("fine_stripe_angle").hflip and not dataset_info("digits").hflip
+    assert dataset_info("fine_shape_detail").hflip and dataset_info("textures").hflip
+    assert dataset_info("pets").hflip and dataset_info("cifar10").hflip
