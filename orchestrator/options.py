@@ -26,3 +26,4 @@ class SweepOptions:
     report: bool = True
     smoke_test: bool = False
     verbose: int = 1
+    command: str | None = None  # the command line, printed as the one that resumes a stop

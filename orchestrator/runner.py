@@ -5,9 +5,10 @@ is never run again, one recorded as failed (bad input) only with ``--retry-faile
 recorded as error (it raised on every one of Tune's attempts) by every rerun; an interrupted
 full-finetuning trial restarts from its last Ray Train checkpoint (stored by trial id).
 
-Exit codes: 0 every trial finished; 1 some failed on bad input; 2 bad study or options;
-3 the sweep itself stopped; 4 some trials errored (a crash or a bug), rerun to try them again;
-130 interrupted.
+Exit codes: 0 every trial finished; 1 some failed on bad input; 2 bad study or options, a
+request the cluster can never meet, or another sweep running on the same ``--out``; 3 the sweep
+itself stopped; 4 some trials errored (a crash or a bug), rerun to try them again; 130 stopped
+by Ctrl-C (SIGINT); 143 stopped by SIGTERM (``kill``, ``ray job stop``).
 """
 
 from __future__ import annotations
@@ -16,17 +17,21 @@ import dataclasses
 import logging
 import math
 import os
+import shlex
 import signal
 import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from common.errors import BadInput
+from orchestrator.capacity import Alternatives, Node, Request, Unschedulable, check, live_nodes
 from orchestrator.grid import STAGE_ORDER, Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
+from orchestrator.lock import driver_lock
 from orchestrator.options import SweepOptions
 from orchestrator.tracking import Tracker, TrackingError, default_tracking_uri, redact
 from search_spaces.schema import Study
@@ -51,8 +56,34 @@ def pending(trials: list[TrialSpec], ledger: Ledger, retry_failed: bool) -> list
     return todo
 
 
+def ray_address(options: SweepOptions,
+                environ: Mapping[str, str] = os.environ) -> str | None:
+    """The Ray cluster to join: ``--address``, else ``$RAY_ADDRESS``, else None (a local Ray
+    of the sweep's own).
+
+    Why the variable: Ray Jobs runs the submitted program with ``RAY_ADDRESS`` set to the
+    cluster, and Ray users expect a driver to join it; ignoring it ran the whole study on the
+    head node alone. ``--address local`` asks for the sweep's own local Ray even when the
+    variable is set. An ``http(s)://`` value is the dashboard's address, which ``ray job
+    submit`` reads but a driver cannot join.
+    """
+    given = options.address
+    address = given or environ.get("RAY_ADDRESS", "").strip() or None
+    if address == "local":
+        return None
+    if address and address.split("://")[0].lower() in ("http", "https"):
+        where = "--address" if given else "RAY_ADDRESS"
+        raise BadInput(
+            f"{where} {address!r} is the Ray dashboard's address (what `ray job submit` "
+            "reads), not a cluster a driver can join: submit the sweep with `ray job submit "
+            "--working-dir . -- python -m orchestrator.sweep ...`, or run it on the head with "
+            "--address auto (or the GCS address, <head>:6379)")
+    return address
+
+
 def init_ray(options: SweepOptions) -> None:
-    if not options.address:
+    address = ray_address(options)
+    if not address:
         # A local Ray serves this machine only: Ray then binds its ports (GCS, raylet, workers)
         # to 127.0.0.1 instead of all interfaces. Read by Ray at import; "1" opts out.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -64,6 +95,9 @@ def init_ray(options: SweepOptions) -> None:
     # RecordTrials prints one line per retry and the last attempt's traceback once; Tune's
     # own log would add the whole traceback of every attempt.
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
+    # Tune's own Ctrl-C handler ends the stage early and returns as if it were done, so the
+    # sweep went on to the next stage; the driver's handler (stop_on_signals) stops it all.
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     # Tune's ResultGrid warns that it cannot read result.json, which the sweep turns off on
     # purpose (the ledger and MLflow hold every result); the warning would only alarm users.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
@@ -72,8 +106,8 @@ def init_ray(options: SweepOptions) -> None:
     kwargs: dict[str, Any] = dict(
         include_dashboard=False, logging_level=logging.WARNING, log_to_driver=options.verbose > 1,
     )
-    if options.address:
-        ray.init(address=options.address, **kwargs)
+    if address:
+        ray.init(address=address, **kwargs)
     else:
         # "local": always a fresh Ray of our own; with no address, ray.init() would join the
         # last `ray start` cluster on this machine (another user's, or a dead one's address).
@@ -86,7 +120,7 @@ def cluster_warnings(study: Study, options: SweepOptions) -> list[str]:
     Trials on every node write under ``--out`` (features, zoo, Ray Tune storage) and read
     the data and checkpoint folders, so these must be absolute paths on a shared mount.
     """
-    if not options.address:
+    if not ray_address(options):
         return []
     found = []
     tmp = Path(tempfile.gettempdir()).resolve()
@@ -112,7 +146,9 @@ def cluster_resources() -> dict[str, float]:
     return dict(ray.cluster_resources())
 
 
-def stage_resources(study: Study, stage: str) -> dict[str, float]:
+def stage_resources(study: Study, stage: str,
+                    res: dict[str, float] | None = None) -> dict[str, float]:
+    """What one Tune trial of ``stage`` asks for (``res``: the cluster's totals, else Ray's)."""
     if stage in ("pretrain", "prune"):
         # One thread each: on a shared 2-core box, 2 torch threads per process ran pretraining
         # about 10x slower (262 s vs 20 s an epoch) once anything else wanted a core.
@@ -120,7 +156,7 @@ def stage_resources(study: Study, stage: str) -> dict[str, float]:
     mode = study.mode(stage)
     if stage == "linear":
         return {"cpu": mode.cpus, "gpu": mode.gpus}
-    if full_worker_plan(study, cluster_resources()).in_trial:
+    if full_worker_plan(study, cluster_resources() if res is None else res).in_trial:
         return {"cpu": mode.cpus}
     return {"cpu": 0.2}  # the Tune trial only drives a TorchTrainer, whose workers ask more
 
@@ -136,6 +172,86 @@ def full_worker_plan(study: Study, res: dict[str, float]) -> FullPlan:
                     gpus_per_worker=mode.gpus if use_gpu else 0, in_trial=in_trial)
 
 
+def worker_resources(plan: FullPlan) -> dict[str, float]:
+    """What each Ray Train worker asks for: ``ScalingConfig`` adds one GPU per worker when
+    ``use_gpu`` (``run_full_finetune_trainer`` passes only the CPUs)."""
+    return {"CPU": plan.cpus_per_worker, "GPU": 1.0 if plan.use_gpu else 0.0}
+
+
+def _cpu_steps(cpus: float) -> list[float]:
+    """CPU counts below ``cpus`` in 0.1 steps, largest first: the candidates that might fit."""
+    top = math.ceil(round(cpus * 10, 6)) - 1
+    return [round(i / 10, 1) for i in range(top, 0, -1)]
+
+
+def stage_requests(study: Study, stage: str,
+                   nodes: list[Node]) -> list[tuple[Request, Alternatives]]:
+    """Each kind of trial ``stage`` starts, as the cluster of ``nodes`` would get it, with the
+    changed study values to try when it cannot start (from each group, the first that fits)."""
+    res: dict[str, float] = {}
+    for n in nodes:
+        for k, v in n.resources.items():
+            res[k] = res.get(k, 0.0) + v
+    if stage in ("pretrain", "prune"):
+        return [(Request(f"{stage} trials", {"CPU": 1.0}), [])]
+    if stage == "speed":  # the speed pool picks its nodes and says when there are none
+        return []
+    mode = study.mode(stage)
+    found: list[tuple[Request, Alternatives]] = []
+    key = f"modes.{stage}"
+    if stage == "linear":
+        found.append((Request("feature extraction tasks (before the linear trials)",
+                              {"CPU": 1.0}), []))
+        trial = {"CPU": float(mode.cpus), "GPU": float(mode.gpus)}
+        req = Request("linear trials", trial,
+                      keys=((f"{key}.cpus", mode.cpus), (f"{key}.gpus", mode.gpus)))
+        gpus = sorted({math.floor(n.get("GPU")) for n in nodes if n.get("GPU") < mode.gpus},
+                      reverse=True)
+        found.append((req, [
+            [(f"{key}.cpus: {c:g}", dataclasses.replace(req, trial={**trial, "CPU": c}))
+             for c in _cpu_steps(mode.cpus)],
+            [(f"{key}.gpus: {g:g}", dataclasses.replace(req, trial={**trial, "GPU": float(g)}))
+             for g in gpus],
+        ]))
+        return found
+    plan = full_worker_plan(study, res)
+    gpus = mode.gpus if plan.use_gpu else (
+        f"{mode.gpus:g} (unused: the workers train on CPU, {key}.use_gpu = {mode.use_gpu})")
+    keys = ((f"{key}.workers", mode.workers), (f"{key}.cpus", mode.cpus),
+            (f"{key}.gpus", gpus), (f"{key}.use_gpu", mode.use_gpu))
+    if plan.in_trial:
+        trial = {"CPU": float(stage_resources(study, stage, res)["cpu"])}
+        req = Request("full-finetuning trials (in the Tune trial: one CPU worker)", trial,
+                      keys=keys[1:2])
+        return [(req, [[(f"{key}.cpus: {c:g}", dataclasses.replace(req, trial={"CPU": c}))
+                        for c in _cpu_steps(trial["CPU"])]])]
+    trial = {"CPU": float(stage_resources(study, stage, res)["cpu"])}
+    per = worker_resources(plan)
+    req = Request("full-finetuning trials (Ray Train, DDP)", trial, plan.num_workers, per,
+                  keys=keys if plan.use_gpu else keys[:3])
+    alternatives: Alternatives = [
+        [(f"{key}.workers: {w}", dataclasses.replace(req, workers=w))
+         for w in range(plan.num_workers - 1, 0, -1)],
+        [(f"{key}.cpus: {c:g} (with workers: {plan.num_workers})",
+          dataclasses.replace(req, per_worker={**per, "CPU": c}))
+         for c in _cpu_steps(plan.cpus_per_worker)],
+    ]
+    if plan.use_gpu:
+        alternatives.append([(f"{key}.use_gpu: no (CPU workers)",
+                              dataclasses.replace(req, per_worker={**per, "GPU": 0.0}))])
+    found.append((req, alternatives))
+    return found
+
+
+def check_capacity(study: Study, stages: list[str], nodes: list[Node] | None = None) -> None:
+    """Raise ``Unschedulable`` when a trial of one of ``stages`` can never start on the
+    cluster's live nodes (Ray would queue it forever)."""
+    nodes = live_nodes() if nodes is None else nodes
+    for stage in stages:
+        for req, alternatives in stage_requests(study, stage, nodes):
+            check(req, nodes, alternatives)
+
+
 def max_concurrent(stage: str, study: Study, res: dict[str, float],
                    options: SweepOptions) -> int | None:
     cap = options.max_concurrent
@@ -144,8 +260,8 @@ def max_concurrent(stage: str, study: Study, res: dict[str, float],
         per = plan.num_workers * plan.cpus_per_worker + 0.2
         n = max(1, math.floor(res.get("CPU", 1) / per))
         if plan.use_gpu:
-            n = min(n, max(1, math.floor(res.get("GPU", 1) /
-                                         (plan.num_workers * plan.gpus_per_worker))))
+            gpus = plan.num_workers * worker_resources(plan)["GPU"]
+            n = min(n, max(1, math.floor(res.get("GPU", 1) / gpus)))
         cap = min(cap, n) if cap else n
     return cap
 
@@ -290,17 +406,72 @@ def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Trac
         say(f"report: {getattr(paths, 'markdown', out / 'report' / 'report.md')}")
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or Ctrl-C in the driver: unwinds like Ctrl-C, remembering which signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
-def stop_on_sigterm() -> None:
-    """A plain `kill` (SIGTERM) stops like Ctrl-C: Ray's local processes are shut down at
-    exit, and finished trials are already in the ledger."""
+_stopping = False
+
+
+def _on_stop_signal(signum: int, frame: Any) -> None:
+    global _stopping
+    if _stopping:  # a second signal while the first unwinds: stop waiting for anything
+        os._exit(128 + signum)
+    _stopping = True
+    raise Stopped(signum)
+
+
+def stop_on_signals() -> None:
+    """SIGTERM (``kill``, ``ray job stop``) and Ctrl-C stop the driver with one line (see
+    ``stopped_line``) and exit code 143 or 130.
+
+    Called after ``ray.init``, which sets its own SIGTERM handler (``sys.exit``) and whose
+    core worker installs a failure signal handler that prints a native stack dump
+    (``*** SIGTERM received ... PC: @``) on SIGTERM: ``signal.signal`` replaces both at the C
+    level. Ray's processes (a local Ray's, the trial actors) end with the driver as before.
+    """
     import threading
 
+    global _stopping
+    _stopping = False
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, _on_stop_signal)
+        signal.signal(signal.SIGINT, _on_stop_signal)
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    """Give the caller back its handlers (tests and scripts call ``run_sweep`` in-process)."""
+    global _stopping
+    import threading
+
+    _stopping = False
+    if threading.current_thread() is threading.main_thread():
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+def resume_command(options: SweepOptions, environ: Mapping[str, str] = os.environ) -> str:
+    """The command that resumes this sweep: under Ray Jobs, the same job submitted again."""
+    command = options.command or "python -m orchestrator.sweep --out " + shlex.quote(
+        str(options.out_dir))
+    if "RAY_JOB_CONFIG_JSON_ENV_VAR" in environ:  # set by Ray Jobs for the driver it runs
+        return f"ray job submit --working-dir . -- {command}"
+    return f"cd {shlex.quote(os.getcwd())} && {command}"
+
+
+def stopped_line(signum: int, grid: Grid, ledger: Ledger, options: SweepOptions) -> str:
+    """One line: what a stopped sweep keeps and the exact command that resumes it."""
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    trials = grid.all_trials()
+    done = sum(ledger.status(t.trial_id) in (FINISHED, FAILED) for t in trials)
+    return (f"stopped by {name}: {done} of {len(trials)} trials are done and kept in "
+            f"{options.out_dir} (ledger trials/, MLflow); running trials start again, full "
+            f"finetuning after its last epoch. Resume: {resume_command(options)}")
 
 
 def summary(grid: Grid, ledger: Ledger) -> tuple[str, int, int]:
@@ -332,9 +503,30 @@ def upstream_errors(stage: str, trials: list[TrialSpec], ledger: Ledger) -> int:
 
 
 def run_sweep(study: Study, options: SweepOptions) -> int:
-    """Run (or resume) the study; returns the exit code (module docstring)."""
+    """Run (or resume) the study; returns the exit code (module docstring).
+
+    One driver per output folder: the lock (``orchestrator.lock``) is taken before anything
+    is read or written there, and a second sweep on the same ``--out`` exits 2 at once.
+    """
+    from orchestrator.lock import SweepRunning
+
+    try:
+        ray_address(options)
+    except BadInput as e:
+        say(f"error: {e}")
+        return 2
     out = options.out_dir
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        with driver_lock(out, options.command, warn=lambda m: say(f"warning: {m}")):
+            return _run_sweep(study, options)
+    except SweepRunning as e:
+        say(f"error: {e}")
+        return 2
+
+
+def _run_sweep(study: Study, options: SweepOptions) -> int:
+    out = options.out_dir
     t0 = time.monotonic()
     try:
         grid = expand(study, out)
@@ -351,15 +543,24 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
         say(f"error: {e}")
         return 2
     ledger = Ledger(out / "trials")
+    address = ray_address(options)
     say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {out} · "
-        f"MLflow {redact(uri)}")
+        f"MLflow {redact(uri)}" + (f" · Ray {address}" + (
+            "" if options.address else " (RAY_ADDRESS)") if address else ""))
     for warning in cluster_warnings(study, options):
         say(f"warning: {warning}")
-    stop_on_sigterm()
-    init_ray(options)
     threads = 1
     ctx = TrialContext(out_dir=str(out), data_root=study.data_root, threads=threads)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        init_ray(options)
+        stop_on_signals()
+        todo_by_stage = {stage: pending(grid.stages.get(stage, []), ledger,
+                                        options.retry_failed) for stage in STAGE_ORDER}
+        # Every stage with work is checked now, so a full-finetuning request that can never
+        # start stops the sweep before hours of linear trials, and again when it starts
+        # (nodes may have gone since).
+        check_capacity(study, [st for st, todo in todo_by_stage.items() if todo])
         for stage in STAGE_ORDER:
             trials = grid.stages.get(stage, [])
             todo = pending(trials, ledger, options.retry_failed)
@@ -367,6 +568,7 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
                 say(f"[{stage}] all {len(trials)} trial(s) already done")
             if not todo:
                 continue
+            check_capacity(study, [stage])
             if stage == "speed":
                 if options.speed:
                     run_speed(todo, ctx, ledger, tracker, options)
@@ -381,9 +583,13 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
                     "the sweep stops here; rerun it to try them again")
                 break
         write_outputs(study, ctx, ledger, tracker, options, final=True)
-    except KeyboardInterrupt:
-        say("interrupted: finished trials are saved; rerun the same command to resume")
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM through stop_on_signals
+        signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
+        say(stopped_line(signum, grid, ledger, options))
+        return 128 + signum
+    except Unschedulable as e:
+        say(f"error: {e}")
+        return 2
     except OSError as e:  # full disk, lost mount: the message names the file
         say(f"error: {e}\nthe sweep stopped; finished trials are saved; fix it and rerun")
         return 3
@@ -391,6 +597,8 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
         traceback.print_exc()
         say("the sweep stopped on an error; finished trials are saved; rerun to resume")
         return 3
+    finally:
+        _restore_signals(previous)
     text, failed, errors = summary(grid, ledger)
     el = int(time.monotonic() - t0)
     say(f"\nsummary ({el // 60}m{el % 60:02d}s):\n{text}")

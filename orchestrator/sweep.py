@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -27,8 +28,12 @@ examples:
       --methods gmp,acdc --sparsities 90,95 --datasets pets,dtd --modes linear --seeds 2
   python -m orchestrator.sweep --study my_study.yaml --address auto --tracking-uri http://head:5000
   python -m orchestrator.sweep --retry-failed               # rerun only the trials that failed
+  ray job submit --working-dir . -- python -m orchestrator.sweep --study paper --out /mnt/shared/runs/paper
 
 Rerunning the same command after a crash or kill finishes only what is missing.
+Exit codes: 0 all finished; 1 some failed on bad input; 2 bad study, options or resources, or
+another sweep on the same --out; 3 the sweep stopped; 4 some trials errored; 130 Ctrl-C;
+143 SIGTERM.
 Open the results: mlflow ui --backend-store-uri sqlite:///runs/tiny/mlflow.db --host 127.0.0.1
 """
 
@@ -64,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the grid, resources and compute estimate; start nothing")
     r.add_argument("--smoke-test", action="store_true",
                    help="a minimal version of the study (Ray's convention for CI)")
-    r.add_argument("--address", help="Ray cluster address ('auto' on a cluster's head node); "
-                   "default: start a local Ray")
+    r.add_argument("--address", help="Ray cluster address ('auto' on a cluster's head node, "
+                   "'local' for a Ray of the sweep's own); default: $RAY_ADDRESS (set by Ray "
+                   "Jobs), else a local Ray")
     r.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
     r.add_argument("--max-concurrent", type=int, help="cap on trials running at once")
     r.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
@@ -104,7 +110,13 @@ def study_from_args(args: argparse.Namespace) -> Study:
     return dataclasses.replace(study, **changes) if changes else study
 
 
+def command_line(argv: list[str]) -> str:
+    """How this sweep was started, as a shell command (the one that resumes it)."""
+    return shlex.join(["python", "-m", "orchestrator.sweep", *argv])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
         study = study_from_args(args)
@@ -132,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         retry_failed=args.retry_failed, num_cpus=args.num_cpus,
         max_concurrent=args.max_concurrent, max_failures=args.max_failures,
         speed=not args.no_speed, report=not args.no_report, smoke_test=args.smoke_test,
-        verbose=0 if args.quiet else 1,
+        verbose=0 if args.quiet else 1, command=command_line(argv),
     )
     return run_sweep(study, options)
 
