@@ -23,15 +23,15 @@ import sys
 import tempfile
 import time
 import traceback
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from common.errors import BadInput
 from orchestrator.capacity import Alternatives, Node, Request, Unschedulable, check, live_nodes
 from orchestrator.grid import STAGE_ORDER, Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
-from orchestrator.lock import driver_lock
+from orchestrator.lock import SweepRunning, driver_lock
 from orchestrator.options import SweepOptions
 from orchestrator.tracking import Tracker, TrackingError, default_tracking_uri, redact
 from search_spaces.schema import Study
@@ -455,9 +455,17 @@ def _restore_signals(previous: dict[int, Any]) -> None:
                 signal.signal(sig, handler)
 
 
+def shown_command(options: SweepOptions) -> str | None:
+    """The command line with a password in any URI (``--tracking-uri``) shown as ``***``, as
+    in every message: it goes to the terminal and into ``<out>/sweep.lock``."""
+    if not options.command:
+        return None
+    return shlex.join(redact(word) for word in shlex.split(options.command))
+
+
 def resume_command(options: SweepOptions, environ: Mapping[str, str] = os.environ) -> str:
     """The command that resumes this sweep: under Ray Jobs, the same job submitted again."""
-    command = options.command or "python -m orchestrator.sweep --out " + shlex.quote(
+    command = shown_command(options) or "python -m orchestrator.sweep --out " + shlex.quote(
         str(options.out_dir))
     if "RAY_JOB_CONFIG_JSON_ENV_VAR" in environ:  # set by Ray Jobs for the driver it runs
         return f"ray job submit --working-dir . -- {command}"
@@ -508,8 +516,6 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
     One driver per output folder: the lock (``orchestrator.lock``) is taken before anything
     is read or written there, and a second sweep on the same ``--out`` exits 2 at once.
     """
-    from orchestrator.lock import SweepRunning
-
     try:
         ray_address(options)
     except BadInput as e:
@@ -518,7 +524,7 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
     out = options.out_dir
     out.mkdir(parents=True, exist_ok=True)
     try:
-        with driver_lock(out, options.command, warn=lambda m: say(f"warning: {m}")):
+        with driver_lock(out, shown_command(options), warn=lambda m: say(f"warning: {m}")):
             return _run_sweep(study, options)
     except SweepRunning as e:
         say(f"error: {e}")

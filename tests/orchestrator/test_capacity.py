@@ -213,3 +213,12 @@ def test_resume_command_is_the_command_line_in_its_folder_or_the_job_again(tmp_p
     assert job == f"ray job submit --working-dir . -- {cmd}"
     bare = resume_command(SweepOptions(out_dir=tmp_path), {})
     assert bare.endswith(f"python -m orchestrator.sweep --out {tmp_path}")
+
+
+def test_a_password_in_the_command_is_never_shown(tmp_path):
+    from orchestrator.sweep import command_line
+
+    cmd = command_line(["--tracking-uri", "http://me:s3cret@10.0.0.1:5000", "--out", "o"])
+    line = resume_command(SweepOptions(out_dir=tmp_path, command=cmd), {})
+    assert "s3cret" not in line
+    assert line.endswith("--tracking-uri 'http://***@10.0.0.1:5000' --out o")
