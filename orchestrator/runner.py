@@ -414,15 +414,24 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
-_stopping = False
+# The signal that stopped the driver. Kept here, not only in ``Stopped``: Ray's ``ray.get``
+# turns any exception a signal handler raises while it waits into a plain KeyboardInterrupt.
+_stopped_by: int | None = None
 
 
 def _on_stop_signal(signum: int, frame: Any) -> None:
-    global _stopping
-    if _stopping:  # a second signal while the first unwinds: stop waiting for anything
-        os._exit(128 + signum)
-    _stopping = True
+    global _stopped_by
+    if _stopped_by is not None:  # a second signal while the first unwinds: stop waiting
+        os._exit(128 + _stopped_by)
+    _stopped_by = signum
     raise Stopped(signum)
+
+
+def stop_signal(exc: KeyboardInterrupt) -> int:
+    """The signal behind a KeyboardInterrupt: SIGTERM or SIGINT (Ctrl-C)."""
+    if isinstance(exc, Stopped):
+        return exc.signum
+    return _stopped_by or signal.SIGINT
 
 
 def stop_on_signals() -> None:
@@ -436,8 +445,8 @@ def stop_on_signals() -> None:
     """
     import threading
 
-    global _stopping
-    _stopping = False
+    global _stopped_by
+    _stopped_by = None
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_stop_signal)
         signal.signal(signal.SIGINT, _on_stop_signal)
@@ -445,10 +454,10 @@ def stop_on_signals() -> None:
 
 def _restore_signals(previous: dict[int, Any]) -> None:
     """Give the caller back its handlers (tests and scripts call ``run_sweep`` in-process)."""
-    global _stopping
+    global _stopped_by
     import threading
 
-    _stopping = False
+    _stopped_by = None
     if threading.current_thread() is threading.main_thread():
         for sig, handler in previous.items():
             if handler is not None:
@@ -590,7 +599,7 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
                 break
         write_outputs(study, ctx, ledger, tracker, options, final=True)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM through stop_on_signals
-        signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
+        signum = stop_signal(e)
         say(stopped_line(signum, grid, ledger, options))
         return 128 + signum
     except Unschedulable as e:
