@@ -238,6 +238,13 @@ def _float(where: str, value: Any, positive: bool = False, lo: float | None = No
     return float(value)
 
 
+def _bool(where: str, value: Any) -> bool:
+    """true or false: ``bool("no")`` is True, so a string is refused rather than converted."""
+    if not isinstance(value, bool):
+        raise StudyError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
 def _list(where: str, value: Any, what: str) -> list[Any]:
     """A YAML list; a bare string is refused rather than split into its letters."""
     if not isinstance(value, (list, tuple)):
@@ -378,7 +385,7 @@ def method_from(name: str, raw: Mapping[str, Any]) -> MethodSpec:
         interpolation=_choice(
             f"{where}.interpolation", raw.get("interpolation", "bilinear"), ("bilinear", "bicubic")
         ),
-        transfer=bool(raw.get("transfer", True)),
+        transfer=_bool(f"{where}.transfer", raw.get("transfer", True)),
     )
 
 
@@ -401,7 +408,7 @@ def mode_from(name: str, raw: Mapping[str, Any]) -> ModeSpec:
         seeds=seeds,
         recipe=recipe_from(f"{where}.recipe", raw["recipe"]),
         cpus=_float(f"{where}.cpus", raw.get("cpus", 1.0), positive=True),
-        gpus=_float(f"{where}.gpus", raw.get("gpus", 0.0)),
+        gpus=_float(f"{where}.gpus", raw.get("gpus", 0.0), lo=0),
         workers=_int(f"{where}.workers", raw.get("workers", 1), 1),
         use_gpu=_choice(f"{where}.use_gpu", raw.get("use_gpu", "auto"), ("auto", "yes", "no")),
         trainer=_choice(f"{where}.trainer", raw.get("trainer", "ray_train"), ("ray_train", "auto")),
@@ -544,9 +551,9 @@ def study_from_dict(
         _unique(key, values)
     for key in ("data_root", "checkpoint_dir"):
         _optional_str(key, raw.get(key))
-    for key in ("description", "checkpoint_pattern"):
-        if not isinstance(raw.get(key, ""), str):
-            raise StudyError(f"{key}: expected a string, got {raw[key]!r}")
+    if not isinstance(raw.get("checkpoint_pattern", ""), str):
+        raise StudyError(f"checkpoint_pattern: expected a string such as "
+                         f"{Study.checkpoint_pattern!r}, got {raw['checkpoint_pattern']!r}")
     for name in raw["datasets"]:
         _dataset_name(name, known_datasets)
     return Study(

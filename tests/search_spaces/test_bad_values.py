@@ -53,6 +53,8 @@ NUMBERS = [
     (lambda r: r["datasets"]["pets"].update(full_lr=NAN), ["datasets.pets.full_lr", "finite"]),
     (lambda r: r["modes"]["full"].update(cpus=INF), ["modes.full.cpus", "finite"]),
     (lambda r: r["modes"]["full"].update(gpus=NAN), ["modes.full.gpus", "finite"]),
+    (lambda r: r["modes"]["full"].update(gpus=-1), ["modes.full.gpus", ">= 0"]),
+    (lambda r: r["methods"]["gmp"].update(transfer="no"), ["methods.gmp.transfer", "'no'"]),
     (lambda r: r.update(estimate={"train_images_per_gpu_s": INF}),
      ["estimate.train_images_per_gpu_s", "finite"]),
     (lambda r: r["methods"]["gmp"].update(sparsities=[90, 90]),
