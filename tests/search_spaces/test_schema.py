@@ -113,7 +113,13 @@ def test_narrow_keeps_lth_mask_source_upstream_only():
 @pytest.mark.parametrize("kw, word", [({"methods": "gmp,nope"}, "nope"),
                                       ({"sparsities": "85"}, "85"),
                                       ({"datasets": "imagenet"}, "imagenet"),
-                                      ({"seeds": 0}, "seeds")])
+                                      ({"seeds": 0}, "seeds"),
+                                      ({"archs": ""}, "--archs: empty selection"),
+                                      ({"archs": []}, "--archs: empty selection"),
+                                      ({"datasets": " , "}, "--datasets: empty selection"),
+                                      ({"modes": ""}, "--modes: empty selection"),
+                                      ({"methods": ","}, "--methods: empty selection"),
+                                      ({"sparsities": ","}, "--sparsities: empty selection")])
 def test_narrow_errors(kw, word):
     with pytest.raises(StudyError, match=word):
         narrow(load_study("paper"), **kw)
