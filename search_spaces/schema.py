@@ -296,6 +296,20 @@ def _dataset_name(value: Any, known: tuple[str, ...] | None, where: str = "") ->
     return value
 
 
+def _label(where: str, value: Any) -> str:
+    """What tables and figures show for a method: text (a number is taken as text)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)) or not str(value).strip():
+        raise StudyError(f"{where}: expected the text tables and figures show, got {value!r}")
+    return str(value)
+
+
+def _optional_name(where: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise StudyError(f"{where}: expected a method name, got {value!r}")
+    return value
+
+
 def _optional_str(where: str, value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise StudyError(f"{where}: expected one path (a string), got {value!r}")
@@ -377,11 +391,11 @@ def method_from(name: str, raw: Mapping[str, Any]) -> MethodSpec:
     )
     return MethodSpec(
         name=name,
-        label=str(raw.get("label", name)),
+        label=_label(f"{where}.label", raw.get("label", name)),
         family=family,
         sparsities=sparsities,
         checkpoints=checkpoints,
-        mask_from=raw.get("mask_from"),
+        mask_from=_optional_name(f"{where}.mask_from", raw.get("mask_from")),
         interpolation=_choice(
             f"{where}.interpolation", raw.get("interpolation", "bilinear"), ("bilinear", "bicubic")
         ),
@@ -454,7 +468,8 @@ def upstream_from(raw: Mapping[str, Any]) -> UpstreamSpec:
     base = UpstreamSpec()
     overrides = raw.get("prune_overrides", {}) or {}
     return UpstreamSpec(
-        dataset=str(raw.get("dataset", base.dataset)),
+        dataset=_safe_name(f"{where}.dataset", raw.get("dataset", base.dataset),
+                           "an upstream dataset name"),
         num_classes=_int(f"{where}.num_classes", raw.get("num_classes", base.num_classes), 2),
         images_per_class=_int(
             f"{where}.images_per_class", raw.get("images_per_class", base.images_per_class), 1
