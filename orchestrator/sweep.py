@@ -15,7 +15,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from orchestrator.options import SweepOptions
+from common.errors import BadInput
+from orchestrator.options import (
+    SweepOptions, check_count, check_out_dir, check_runs_name, check_tracking_uri,
+)
 from search_spaces.loader import builtin_studies, load_study, narrow
 from search_spaces.schema import Study, StudyError
 
@@ -115,15 +118,35 @@ def command_line(argv: list[str]) -> str:
     return shlex.join(["python", "-m", "orchestrator.sweep", *argv])
 
 
+def check_run_options(args: argparse.Namespace, study: Study) -> Path:
+    """The run options a sweep cannot start with, refused before anything is written; returns
+    the output folder."""
+    check_count("--num-cpus", args.num_cpus, 1)
+    check_count("--max-concurrent", args.max_concurrent, 1)
+    check_count("--max-failures", args.max_failures, 0)
+    from_env = args.tracking_uri == os.environ.get("MLFLOW_TRACKING_URI")
+    check_tracking_uri(args.tracking_uri,
+                       "MLFLOW_TRACKING_URI" if from_env and args.tracking_uri else
+                       "--tracking-uri")
+    if args.out is not None:
+        check_out_dir(args.out)
+        return args.out
+    runs = Path("runs")
+    out_dir = runs / (study.name + ("-smoke" if args.smoke_test else ""))
+    check_runs_name(out_dir, runs, study.name)
+    check_out_dir(out_dir)
+    return out_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
         study = study_from_args(args)
-    except StudyError as e:
+        out_dir = check_run_options(args, study)
+    except (StudyError, BadInput) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out_dir = (args.out or Path("runs") / (study.name + ("-smoke" if args.smoke_test else "")))
     from orchestrator.grid import expand
 
     if args.dry_run:

@@ -57,6 +57,18 @@ def _error(message: str) -> int:
     return 2
 
 
+def _unusable_folder(out: Path) -> str | None:
+    """Why ``out`` can never be a folder (``/dev/null``, a file, a path under a file), else
+    None: checked before writing, where it was a traceback."""
+    path = Path(out).expanduser().resolve()
+    if path.exists():
+        return None if path.is_dir() else "exists and is not a folder"
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"cannot be made: {parent} is not a folder"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
     args = build_parser().parse_args(argv)
@@ -103,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         return _error(str(err))
 
+    problem = _unusable_folder(out)
+    if problem:
+        return _error(f"--out {out}: {problem}; expected a folder to write the report into")
     paths = write_report(frame, out, title=args.title or DEFAULT_TITLE, source=source,
                          main_arch=args.main_arch)
     print(f"wrote {paths.report_md} ({len(paths.figures)} figures, {len(paths.csvs)} tables)")

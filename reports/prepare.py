@@ -63,6 +63,20 @@ def _text(series: pd.Series) -> pd.Series:
     return series.astype(object).where(series.notna(), "").astype(str).str.strip()
 
 
+def _check_range(values: pd.Series, column: str, lo: float, hi: float, source: str) -> None:
+    """Refuse values no trial can produce (an accuracy of 250 or -40 percent): averaged into a
+    table they would move a mean without a word. Missing values are left to the caller."""
+    bad = values.notna() & ~values.between(lo, hi)
+    if not bad.any():
+        return
+    positions = np.flatnonzero(bad.to_numpy())
+    shown = ", ".join(f"{i + 1} ({values.iloc[i]:g})" for i in positions[:5])
+    more = f" and {len(positions) - 5} more" if len(positions) > 5 else ""
+    raise ValueError(
+        f"{source}: column '{column}' must lie in [{lo:g}, {hi:g}] percent; {len(positions)} "
+        f"row(s) outside it: row {shown}{more} (rows counted from 1, header excluded)")
+
+
 def _normalise_sparsity(raw: pd.Series, source: str, notes: list[str]) -> pd.Series:
     text = _text(raw)
     had_percent_sign = bool(text.str.endswith("%").any())
@@ -106,7 +120,8 @@ def prepare_with_notes(
       last usable row wins; failed attempts of a seed that later succeeded are dropped.
 
     Raises:
-        ValueError: a required column is missing, or sparsity is not a number in [0, 100].
+        ValueError: a required column is missing, sparsity is not a number in [0, 100], or an
+            accuracy lies outside [0, 100].
     """
     check_columns(df, source)
     notes: list[str] = []
@@ -121,6 +136,7 @@ def prepare_with_notes(
     if unreadable:
         notes.append(f"{unreadable} accuracy value(s) were not numbers and count as missing.")
     out[ACCURACY] = accuracy.astype(float)
+    _check_range(out[ACCURACY], ACCURACY, 0.0, 100.0, source)
 
     if STATUS in out.columns:
         out[STATUS] = _text(out[STATUS]).str.lower().replace("", FINISHED)

@@ -23,15 +23,23 @@ def load_study(name_or_path: str | Path) -> Study:
     path = Path(text)
     if not path.suffix and (BUILTIN_DIR / f"{text}.yaml").exists():
         path = BUILTIN_DIR / f"{text}.yaml"
-    if not path.exists():
+    if not text.strip() or not path.exists():
         raise StudyError(
             f"study {text!r}: no such file, and not a built-in study "
             f"(built-in: {', '.join(builtin_studies())})"
         )
+    if not path.is_file():
+        raise StudyError(f"study {text!r}: is a directory or not a regular file; expected a "
+                         f"study YAML file or a built-in study ({', '.join(builtin_studies())})")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise StudyError(f"{path}: not valid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise StudyError(f"{path}: not a text file (not UTF-8 at byte {e.start}); expected "
+                         "a study YAML file") from None
+    except OSError as e:
+        raise StudyError(f"{path}: cannot be read: {e.strerror or e}") from None
     if not isinstance(raw, dict):
         raise StudyError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     try:
@@ -46,6 +54,16 @@ def _parse_list(value: str | Iterable[Any] | None) -> list[str] | None:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return [str(v) for v in value]
+
+
+def _selection(option: str, value: str | Iterable[Any], valid: Iterable[Any]) -> list[str]:
+    """A non-empty ``--option a,b`` list: ``--datasets ''`` would leave a grid with nothing
+    (or only the dense baseline) in it and exit 0 as if the study had run."""
+    wanted = _parse_list(value) or []
+    if not wanted:
+        raise StudyError(f"{option}: empty selection {value!r}; give at least one of: "
+                         f"{', '.join(map(str, valid))} (or leave {option} out)")
+    return wanted
 
 
 def narrow(
@@ -65,8 +83,8 @@ def narrow(
     """
     out = study
     if methods is not None:
-        wanted = _parse_list(methods) or []
         valid = [m.name for m in study.methods]
+        wanted = _selection("--methods", methods, valid)
         for w in wanted:
             if w not in valid:
                 raise StudyError(f"--methods: unknown method {w!r}; valid: {', '.join(valid)}")
@@ -82,8 +100,9 @@ def narrow(
             ),
         )
     if sparsities is not None:
-        wanted_sp = {sparsity_percent("--sparsities", _num(s)) for s in _parse_list(sparsities) or []}
         all_sp = {s for m in study.methods for s in m.sparsities if s}
+        wanted_sp = {sparsity_percent("--sparsities", _num(s))
+                     for s in _selection("--sparsities", sparsities, sorted(all_sp))}
         bad = sorted(wanted_sp - all_sp)
         if bad:
             raise StudyError(
@@ -99,12 +118,12 @@ def narrow(
                 new_methods.append(dataclasses.replace(m, sparsities=sps))
         out = dataclasses.replace(out, methods=tuple(new_methods))
     if datasets is not None:
-        wanted = _parse_list(datasets) or []
+        wanted = _selection("--datasets", datasets, [d.name for d in study.datasets])
         for w in wanted:
             study.dataset(w)  # raises with the valid names
         out = dataclasses.replace(out, datasets=tuple(d for d in out.datasets if d.name in wanted))
     if modes is not None:
-        wanted = _parse_list(modes) or []
+        wanted = _selection("--modes", modes, [m.name for m in study.modes])
         for w in wanted:
             study.mode(w)
         out = dataclasses.replace(out, modes=tuple(m for m in out.modes if m.name in wanted))
@@ -115,8 +134,8 @@ def narrow(
             out, modes=tuple(dataclasses.replace(m, seeds=m.seeds[:seeds]) for m in out.modes)
         )
     if archs is not None:
-        wanted = _parse_list(archs) or []
         valid = [study.arch, *study.extra_archs]
+        wanted = _selection("--archs", archs, valid)
         for w in wanted:
             if w not in valid:
                 raise StudyError(f"--archs: unknown architecture {w!r}; valid: {', '.join(valid)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from common.errors import BadInput
@@ -28,10 +29,21 @@ class Recipe:
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
+        # NaN passes every comparison below, so finiteness is checked first.
+        for key in ("lr", "momentum", "weight_decay", "gamma"):
+            value = getattr(self, key)
+            if not math.isfinite(value):
+                raise BadInput(f"{key} must be a finite number, got {value}")
         if self.epochs < 1:
             raise BadInput(f"epochs must be >= 1, got {self.epochs}")
         if self.lr <= 0:
             raise BadInput(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise BadInput(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise BadInput(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.gamma <= 0:
+            raise BadInput(f"gamma must be > 0, got {self.gamma}")
         if self.batch_size < 1:
             raise BadInput(f"batch_size must be >= 1, got {self.batch_size}")
         if list(self.milestones) != sorted(self.milestones):

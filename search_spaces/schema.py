@@ -9,6 +9,8 @@ stays fast.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -26,6 +28,27 @@ RANDOM_PROFILES = ("uniform", "global")
 # Method names a study may use: the dense baseline plus every registered pruning method
 # (trainables.pruning.METHODS; a test keeps the two in step without importing torch here).
 KNOWN_METHODS = ("dense", "gmp", "woodfisher", "acdc", "str", "rigl_erk1x", "rigl_erk5x", "lth_t")
+# Architectures and datasets a study may name (trainables.models.ARCHITECTURES and
+# trainables.datasets.DATASETS; a test keeps them in step, as for the methods). A dataset may
+# also be "imagefolder:<path>", a folder of the user's own images.
+KNOWN_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet_tiny", "mobilenet_v1")
+KNOWN_DATASETS = (
+    "sun397", "aircraft", "birdsnap", "caltech101", "caltech256", "cars", "cifar10", "cifar100",
+    "dtd", "flowers", "food101", "pets", "digits", "mnist", "textures", "lfw_faces",
+    "fine_stripe_angle", "fine_shape_detail", "fine_stripe_period", "fine_hue",
+)
+IMAGEFOLDER_PREFIX = "imagefolder:"
+# A name that becomes one folder or file name: ASCII letters, digits, "_", "-", "." (not
+# first), so it can neither climb out of its folder ("..", "/") nor hide (".name").
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+# upstream.prune keys every pruning method's config has (trainables.pruning.common.PruneConfig,
+# plus the loader's batch_size; a test keeps them in step): kind and lower bound. Keys of one
+# method's own config are checked by that config when its trial starts.
+PRUNE_COMMON: dict[str, tuple[str, float]] = {
+    "steps": ("int", 1), "batch_size": ("int", 1), "frequency": ("int", 1),
+    "report_every": ("int", 1), "lr": ("positive", 0), "momentum": ("float", 0),
+    "weight_decay": ("float", 0), "finetune_fraction": ("float", 0),
+}
 
 
 class StudyError(BadInput):
@@ -198,12 +221,99 @@ def _int(where: str, value: Any, lo: int | None = None, hi: int | None = None) -
     return value
 
 
-def _float(where: str, value: Any, positive: bool = False) -> float:
+def _float(where: str, value: Any, positive: bool = False, lo: float | None = None,
+           below: float | None = None) -> float:
+    """A finite number (YAML's ``.nan`` and ``.inf`` are floats too, and NaN passes every
+    comparison), > 0 when ``positive``, >= ``lo``, < ``below``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise StudyError(f"{where}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise StudyError(f"{where}: expected a finite number, got {value}")
     if positive and value <= 0:
         raise StudyError(f"{where}: expected a positive number, got {value}")
+    if lo is not None and value < lo:
+        raise StudyError(f"{where}: expected a number >= {lo:g}, got {value}")
+    if below is not None and value >= below:
+        raise StudyError(f"{where}: expected a number below {below:g}, got {value}")
     return float(value)
+
+
+def _bool(where: str, value: Any) -> bool:
+    """true or false: ``bool("no")`` is True, so a string is refused rather than converted."""
+    if not isinstance(value, bool):
+        raise StudyError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _list(where: str, value: Any, what: str) -> list[Any]:
+    """A YAML list; a bare string is refused rather than split into its letters."""
+    if not isinstance(value, (list, tuple)):
+        raise StudyError(f"{where}: expected a list of {what}, e.g. [{value}], got {value!r}"
+                         if isinstance(value, str) else
+                         f"{where}: expected a list of {what}, got {value!r}")
+    return list(value)
+
+
+def _unique(where: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise StudyError(f"{where}: {v} is listed twice in {list(values)}; each may appear "
+                             "once")
+        seen.add(v)
+    return values
+
+
+def _arch(where: str, value: Any, known: tuple[str, ...] | None) -> str:
+    if not isinstance(value, str) or (known is not None and value not in known):
+        raise StudyError(f"{where}: unknown architecture {value!r}; known architectures: "
+                         f"{', '.join(known or ())}")
+    return value
+
+
+def _safe_name(where: str, value: Any, what: str) -> str:
+    """A name that becomes a folder or file name inside the output folder."""
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value) or ".." in value:
+        raise StudyError(
+            f"{where}: {value!r} cannot be {what}: it becomes a folder name, so it must be 1-100 "
+            "ASCII letters, digits, '_', '-' or '.' (not first, no '..')")
+    return value
+
+
+def _dataset_name(value: Any, known: tuple[str, ...] | None, where: str = "") -> str:
+    """A registered dataset or ``imagefolder:<path>`` (a folder of the user's own images)."""
+    where = where or f"datasets.{value}"
+    if isinstance(value, str) and value.startswith(IMAGEFOLDER_PREFIX):
+        path = value[len(IMAGEFOLDER_PREFIX):]
+        if not path.strip() or path != path.strip() or not path.isprintable():
+            raise StudyError(f"{where}: expected 'imagefolder:<path>' with a path of printable "
+                             f"characters and no surrounding spaces, got {value!r}")
+        return value
+    _safe_name(where, value, "a dataset name")
+    if known is not None and value not in known:
+        raise StudyError(f"{where}: unknown dataset {value!r}; known datasets: "
+                         f"{', '.join(known)}, or imagefolder:<path> for a folder of images")
+    return value
+
+
+def _label(where: str, value: Any) -> str:
+    """What tables and figures show for a method: text (a number is taken as text)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)) or not str(value).strip():
+        raise StudyError(f"{where}: expected the text tables and figures show, got {value!r}")
+    return str(value)
+
+
+def _optional_name(where: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise StudyError(f"{where}: expected a method name, got {value!r}")
+    return value
+
+
+def _optional_str(where: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise StudyError(f"{where}: expected one path (a string), got {value!r}")
+    return value
 
 
 def sparsity_percent(where: str, value: Any) -> int:
@@ -225,9 +335,21 @@ def recipe_from(where: str, raw: Mapping[str, Any], base: Recipe | None = None) 
             v = tuple(_int(f"{where}.milestones", e, 0) for e in v)
         elif k in ("epochs", "batch_size"):
             v = _int(f"{where}.{k}", v, 1)
+        elif k in ("lr", "gamma"):
+            v = _float(f"{where}.{k}", v, positive=True)
+        elif k == "momentum":
+            v = _float(f"{where}.{k}", v, lo=0, below=1)
         else:
-            v = _float(f"{where}.{k}", v)
+            v = _float(f"{where}.{k}", v, lo=0)
         values[k] = v
+    # Only milestones the file gives: a recipe that sets just ``epochs: 2`` keeps the default
+    # (50, 100), which then never fire, as before.
+    epochs = values.get("epochs", Recipe.epochs)
+    for m in raw.get("milestones", ()):
+        if not 1 <= m < epochs:
+            raise StudyError(
+                f"{where}.milestones: epoch {m} is outside the run's {epochs} epochs; the lr "
+                f"changes after a milestone epoch, so expected 1..{epochs - 1}")
     try:
         return Recipe(**values)
     except ValueError as e:
@@ -254,7 +376,8 @@ def method_from(name: str, raw: Mapping[str, Any]) -> MethodSpec:
     sps = raw["sparsities"]
     if not isinstance(sps, (list, tuple)) or not sps:
         raise StudyError(f"{where}.sparsities: expected a non-empty list of percents, got {sps!r}")
-    sparsities = tuple(sparsity_percent(f"{where}.sparsities", s) for s in sps)
+    sparsities = _unique(f"{where}.sparsities",
+                         tuple(sparsity_percent(f"{where}.sparsities", s) for s in sps))
     family = _choice(f"{where}.family", raw.get("family", "progressive"), FAMILIES)
     if family == "dense" and sparsities != (0,):
         raise StudyError(f"{where}.sparsities: the dense baseline has sparsity [0], got {list(sps)}")
@@ -268,15 +391,15 @@ def method_from(name: str, raw: Mapping[str, Any]) -> MethodSpec:
     )
     return MethodSpec(
         name=name,
-        label=str(raw.get("label", name)),
+        label=_label(f"{where}.label", raw.get("label", name)),
         family=family,
         sparsities=sparsities,
         checkpoints=checkpoints,
-        mask_from=raw.get("mask_from"),
+        mask_from=_optional_name(f"{where}.mask_from", raw.get("mask_from")),
         interpolation=_choice(
             f"{where}.interpolation", raw.get("interpolation", "bilinear"), ("bilinear", "bicubic")
         ),
-        transfer=bool(raw.get("transfer", True)),
+        transfer=_bool(f"{where}.transfer", raw.get("transfer", True)),
     )
 
 
@@ -299,7 +422,7 @@ def mode_from(name: str, raw: Mapping[str, Any]) -> ModeSpec:
         seeds=seeds,
         recipe=recipe_from(f"{where}.recipe", raw["recipe"]),
         cpus=_float(f"{where}.cpus", raw.get("cpus", 1.0), positive=True),
-        gpus=_float(f"{where}.gpus", raw.get("gpus", 0.0)),
+        gpus=_float(f"{where}.gpus", raw.get("gpus", 0.0), lo=0),
         workers=_int(f"{where}.workers", raw.get("workers", 1), 1),
         use_gpu=_choice(f"{where}.use_gpu", raw.get("use_gpu", "auto"), ("auto", "yes", "no")),
         trainer=_choice(f"{where}.trainer", raw.get("trainer", "ray_train"), ("ray_train", "auto")),
@@ -323,13 +446,30 @@ def _frozen_items(where: str, raw: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in raw.items()))
 
 
+def _prune_items(where: str, raw: Any) -> tuple[tuple[str, Any], ...]:
+    """``upstream.prune`` (or one method's overrides): the keys every config shares are checked
+    here, before any trial; every other value must at least be finite."""
+    items = _frozen_items(where, raw)
+    for k, v in items:
+        kind, lo = PRUNE_COMMON.get(k, ("", 0))
+        if kind == "int":
+            _int(f"{where}.{k}", v, int(lo))
+        elif kind:
+            _float(f"{where}.{k}", v, positive=kind == "positive", lo=lo,
+                   below=1 if k in ("momentum", "finetune_fraction") else None)
+        elif isinstance(v, float):
+            _float(f"{where}.{k}", v)
+    return items
+
+
 def upstream_from(raw: Mapping[str, Any]) -> UpstreamSpec:
     where = "upstream"
     _check_keys(where, raw, _fields(UpstreamSpec))
     base = UpstreamSpec()
     overrides = raw.get("prune_overrides", {}) or {}
     return UpstreamSpec(
-        dataset=str(raw.get("dataset", base.dataset)),
+        dataset=_safe_name(f"{where}.dataset", raw.get("dataset", base.dataset),
+                           "an upstream dataset name"),
         num_classes=_int(f"{where}.num_classes", raw.get("num_classes", base.num_classes), 2),
         images_per_class=_int(
             f"{where}.images_per_class", raw.get("images_per_class", base.images_per_class), 1
@@ -341,11 +481,11 @@ def upstream_from(raw: Mapping[str, Any]) -> UpstreamSpec:
         ),
         seed=_int(f"{where}.seed", raw.get("seed", base.seed), 0),
         pretrain=recipe_from(f"{where}.pretrain", raw.get("pretrain", {}), base.pretrain),
-        prune=_frozen_items(f"{where}.prune", raw.get("prune", {}) or {}),
+        prune=_prune_items(f"{where}.prune", raw.get("prune", {}) or {}),
         prune_overrides=tuple(
             sorted(
-                (str(m), _frozen_items(f"{where}.prune_overrides.{m}", v))
-                for m, v in overrides.items()
+                (str(m), _prune_items(f"{where}.prune_overrides.{m}", v))
+                for m, v in _frozen_items(f"{where}.prune_overrides", overrides)
             )
         ),
     )
@@ -357,9 +497,15 @@ def speed_from(raw: Mapping[str, Any]) -> SpeedSettings:
     values: dict[str, Any] = {}
     for k, v in raw.items():
         if k in ("random_sparsities",):
-            v = tuple(sparsity_percent(f"{where}.{k}", s) for s in v)
+            v = _unique(f"{where}.{k}", tuple(sparsity_percent(f"{where}.{k}", s)
+                                              for s in _list(f"{where}.{k}", v, "percents")))
         elif k == "batch_sizes":
-            v = tuple(_int(f"{where}.{k}", b, 1) for b in v)
+            v = _unique(f"{where}.{k}", tuple(_int(f"{where}.{k}", b, 1)
+                                              for b in _list(f"{where}.{k}", v, "batch sizes")))
+        elif k == "random_arch":
+            v = None if v is None else _arch(f"{where}.{k}", v, KNOWN_ARCHS)
+        elif k == "online_dataset":
+            v = None if v is None else _dataset_name(v, None, where=f"{where}.{k}")
         elif k in ("warmup", "reps", "online_batches"):
             v = _int(f"{where}.{k}", v, 0 if k == "warmup" else 1)
         elif k == "random_profile":
@@ -375,7 +521,10 @@ STUDY_KEYS = _fields(Study)
 
 
 def study_from_dict(
-    raw: Mapping[str, Any], known_methods: tuple[str, ...] | None = KNOWN_METHODS
+    raw: Mapping[str, Any],
+    known_methods: tuple[str, ...] | None = KNOWN_METHODS,
+    known_archs: tuple[str, ...] | None = KNOWN_ARCHS,
+    known_datasets: tuple[str, ...] | None = KNOWN_DATASETS,
 ) -> Study:
     """Validate a parsed YAML mapping into a ``Study``.
 
@@ -383,6 +532,7 @@ def study_from_dict(
         raw: the parsed file.
         known_methods: pruning-method names a study may use (others are an error naming the
             valid ones); None skips the check.
+        known_archs, known_datasets: the same for architectures and datasets.
     """
     _check_keys(
         "study", raw, STUDY_KEYS, required=("name", "arch", "methods", "datasets", "modes")
@@ -406,13 +556,28 @@ def study_from_dict(
             )
     if sum(m.family == "dense" for m in methods) != 1:
         raise StudyError("methods: a study needs exactly one method with family 'dense'")
-    archs = raw.get("archs", [raw["arch"]])
+    arch = _arch("arch", raw["arch"], known_archs)
+    archs = tuple(_arch("archs", a, known_archs)
+                  for a in _list("archs", raw.get("archs", [arch]), "architecture names"))
+    extra_archs = tuple(_arch("extra_archs", a, known_archs)
+                        for a in _list("extra_archs", raw.get("extra_archs", []) or [],
+                                       "architecture names"))
+    for key, values in (("archs", archs), ("extra_archs", extra_archs)):
+        _unique(key, values)
+    for key in ("data_root", "checkpoint_dir"):
+        _optional_str(key, raw.get(key))
+    if not isinstance(raw.get("checkpoint_pattern", ""), str):
+        raise StudyError(f"checkpoint_pattern: expected a string such as "
+                         f"{Study.checkpoint_pattern!r}, got {raw['checkpoint_pattern']!r}")
+    for name in raw["datasets"]:
+        _dataset_name(name, known_datasets)
     return Study(
-        name=str(raw["name"]),
+        # the default output folder is runs/<name>/: the name must stay one folder there
+        name=_safe_name("name", raw["name"], "a study name"),
         description=str(raw.get("description", "")),
-        arch=str(raw["arch"]),
-        archs=tuple(archs),
-        extra_archs=tuple(raw.get("extra_archs", ())),
+        arch=arch,
+        archs=archs,
+        extra_archs=extra_archs,
         image_size=_int("image_size", raw.get("image_size", 224), 8),
         methods=methods,
         datasets=tuple(dataset_from(n, v or {}) for n, v in raw["datasets"].items()),

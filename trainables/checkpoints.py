@@ -544,6 +544,11 @@ def load_checkpoint(
             fit the weights; sparsity differs from ``expect_sparsity``.
     """
     p = Path(path)
+    # NaN fails every "differs by more than" test, so a NaN expectation always passed.
+    if expect_sparsity is not None and not (
+            isinstance(expect_sparsity, (int, float)) and 0 <= expect_sparsity <= 100):
+        raise BadInput(f"checkpoint {p}: expected sparsity must be a percent in [0, 100], got "
+                       f"{expect_sparsity}")
     obj = _torch_load(p)
     fmt = detect_format(obj, str(p))
     parsed: _Parsed = FORMATS.get(fmt).fn(obj)

@@ -96,6 +96,15 @@ def test_sparsity_differs_from_the_study(good, capsys):
     assert "90% was declared" in cli_error(capsys, str(good), "--expect-sparsity", "90")
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "100.5", "1e9"])
+def test_expected_sparsity_must_be_a_percent(good, capsys, value):
+    """Issue #19: NaN fails every "differs by more than" test, so it always passed."""
+    with pytest.raises(ValueError, match=r"expected sparsity must be a percent in \[0, 100\]"):
+        ck.load_checkpoint(good, arch=kit.ARCH, expect_sparsity=float(value))
+    err = cli_error(capsys, str(good), f"--expect-sparsity={value}")
+    assert str(good) in err and "[0, 100]" in err
+
+
 @pytest.mark.parametrize("change, expected", [
     ("missing", "missing keys (layer1.0.conv1.weight"),
     ("extra", "unexpected keys (head2.weight"),

@@ -156,6 +156,42 @@ def test_cli_errors_name_the_file_and_columns(tmp_path, capsys):
     assert main([]) == 2
 
 
+@pytest.mark.parametrize("values", [[250.0], [-40.0], [250.0, -40.0], [float("inf")],
+                                    [100.0001], [-1e-9] * 7])
+def test_cli_refuses_accuracies_outside_0_100(hand, tmp_path, capsys, values):
+    """Issue #19: 250 and -40 were averaged into the paper's tables without a word."""
+    csv = tmp_path / "results.csv"
+    bad = hand.copy()
+    rows = list(range(2, 2 + len(values)))
+    bad.loc[bad.index[rows], "accuracy"] = values
+    bad.to_csv(csv, index=False)
+    out = tmp_path / "out"
+    assert main(["--results", str(csv), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(csv) in err and "'accuracy'" in err and "[0, 100]" in err, err
+    assert f"row {rows[0] + 1} (" in err and f"{len(values)} row(s)" in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("edge", [0.0, 100.0])
+def test_accuracies_at_the_bounds_pass(hand, tmp_path, edge):
+    csv = tmp_path / "results.csv"
+    hand.assign(accuracy=hand["accuracy"].where(hand.index != hand.index[0], edge)).to_csv(
+        csv, index=False)
+    assert main(["--results", str(csv), "--out", str(tmp_path / "out")]) == 0
+
+
+@pytest.mark.parametrize("out", ["/dev/null", "/dev/null/report", "file", "file/report"])
+def test_cli_out_that_cannot_be_a_folder(hand, tmp_path, capsys, out):
+    hand.to_parquet(tmp_path / "results.parquet")
+    (tmp_path / "file").write_text("mine")
+    target = out if out.startswith("/") else str(tmp_path / out)
+    assert main([str(tmp_path), "--out", target]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"--out {target}" in err and "not a folder" in err
+    assert (tmp_path / "file").read_text() == "mine"
+
+
 def test_cli_subprocess_exits_2_without_traceback(tmp_path):
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"method": ["GMP"], "accuracy": [1.0]}).to_csv(bad, index=False)

@@ -80,9 +80,9 @@ def test_validation_errors_name_the_key(mutate, words):
 def test_error_names_the_file(tmp_path):
     p = tmp_path / "mine.yaml"
     p.write_text("name: x\narch: resnet50\nmethods: {dense: {family: dense, sparsities: [0]}}\n"
-                 "datasets: {a: {classes: 3, metric: top1, group: nowhere}}\n"
+                 "datasets: {pets: {classes: 3, metric: top1, group: nowhere}}\n"
                  "modes: {linear: {seeds: [1], recipe: {}}}\n")
-    with pytest.raises(StudyError, match=r"mine\.yaml.*datasets\.a\.group.*general"):
+    with pytest.raises(StudyError, match=r"mine\.yaml.*datasets\.pets\.group.*general"):
         load_study(p)
     with pytest.raises(StudyError, match="built-in"):
         load_study(tmp_path / "missing.yaml")
@@ -113,7 +113,13 @@ def test_narrow_keeps_lth_mask_source_upstream_only():
 @pytest.mark.parametrize("kw, word", [({"methods": "gmp,nope"}, "nope"),
                                       ({"sparsities": "85"}, "85"),
                                       ({"datasets": "imagenet"}, "imagenet"),
-                                      ({"seeds": 0}, "seeds")])
+                                      ({"seeds": 0}, "seeds"),
+                                      ({"archs": ""}, "--archs: empty selection"),
+                                      ({"archs": []}, "--archs: empty selection"),
+                                      ({"datasets": " , "}, "--datasets: empty selection"),
+                                      ({"modes": ""}, "--modes: empty selection"),
+                                      ({"methods": ","}, "--methods: empty selection"),
+                                      ({"sparsities": ","}, "--sparsities: empty selection")])
 def test_narrow_errors(kw, word):
     with pytest.raises(StudyError, match=word):
         narrow(load_study("paper"), **kw)

@@ -26,3 +26,20 @@ def test_unknown_name_lists_the_known_ones():
     reg = Registry.from_entries("thing", [Entry("b", len), Entry("a", abs)])
     with pytest.raises(KeyError, match="unknown thing 'z'; known: a, b"):
         reg.get("z")
+
+
+def test_study_schema_knows_the_registered_names():
+    """search_spaces must not import torch, so it lists the names a study may use; they must
+    be the registries' (issue #19: an unknown arch or dataset is refused while loading)."""
+    import dataclasses
+
+    from search_spaces import schema
+    from trainables.datasets import DATASETS, IMAGEFOLDER_PREFIX
+    from trainables.models import ARCHITECTURES
+    from trainables.pruning.common import PruneConfig
+
+    assert set(schema.KNOWN_ARCHS) == set(ARCHITECTURES.names())
+    assert set(schema.KNOWN_DATASETS) == set(DATASETS.names())
+    assert schema.IMAGEFOLDER_PREFIX == IMAGEFOLDER_PREFIX
+    common = {f.name for f in dataclasses.fields(PruneConfig)} | {"batch_size"}
+    assert set(schema.PRUNE_COMMON) <= common
