@@ -107,21 +107,7 @@ class SpeedActor:
 def failed_row(spec: SpeedSpec, error: str, status: str = "failed") -> dict[str, Any]:
     """The results row of a speed trial that did not finish (``failed``: bad input;
     ``error``: anything else, tried again by a rerun)."""
-    return {
-        C.TRIAL_ID: spec.trial_id,
-        C.MODE: "speed",
-        C.STATUS: status,
-        C.ERROR: error,
-        C.ARCH: spec.arch,
-        C.METHOD: spec.method,
-        C.SPARSITY: spec.sparsity,
-        C.DATASET: spec.online_dataset_name,
-        C.SEED: spec.seed,
-        C.ACCURACY: float("nan"),
-        C.WEIGHTS: spec.weights,
-        C.SPARSITY_PROFILE: spec.sparsity_profile,
-        C.BATCH: spec.batch,
-    }
+    return {**spec.row(status), C.ERROR: error}
 
 
 def _start_actor(node: SpeedNode, resource: str) -> Any:

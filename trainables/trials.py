@@ -259,12 +259,13 @@ def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, An
 
     from trainables.full_finetune import STATE_FILE, run_full_finetune_trainer
 
-    # Fail fast, in the trial, on a bad checkpoint or dataset (clear message, no retries).
+    plan = ctx.full_plan
+    if plan.in_trial:  # builds the model here, so a bad input raises here at once
+        return _full_in_trial(spec, ctx, report)
+    # Fail fast, in the trial, on a bad checkpoint or dataset (clear message, no retries),
+    # before Ray Train starts workers that would each hit it.
     load_backbone(spec)
     _dataset(spec, ctx, "test", False)
-    plan = ctx.full_plan
-    if plan.in_trial:
-        return _full_in_trial(spec, ctx, report)
     storage = ctx.full_state_dir(spec.trial_id).parent
     t0 = time.perf_counter()
     try:
@@ -300,7 +301,7 @@ def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, An
             "history": history}
 
 
-STAGES: dict[str, Callable[[TrialSpec, dict[str, Any], Report], dict[str, Any]]] = {
+STAGES: dict[str, Callable[[TrialSpec, TrialContext, Report], dict[str, Any]]] = {
     "pretrain": run_pretrain, "prune": run_prune, "linear": run_linear, "full": run_full,
 }
 

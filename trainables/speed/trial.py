@@ -146,6 +146,23 @@ class SpeedSpec:
         weights = "trained" if self.weights == "trained" else f"random-{self.profile}"
         return f"{self.arch}/{self.method}/{self.sparsity}/{weights}"
 
+    def row(self, status: str) -> dict[str, Any]:
+        """The results-row columns every speed trial has, finished or not."""
+        return {
+            C.TRIAL_ID: self.trial_id,
+            C.MODE: "speed",
+            C.STATUS: status,
+            C.ARCH: self.arch,
+            C.METHOD: self.method,
+            C.SPARSITY: self.sparsity,
+            C.DATASET: self.online_dataset_name,
+            C.SEED: self.seed,
+            C.ACCURACY: float("nan"),
+            C.WEIGHTS: self.weights,
+            C.SPARSITY_PROFILE: self.sparsity_profile,
+            C.BATCH: self.batch,
+        }
+
 
 # Steps of the protocol, in the order speed_trial runs them.
 
@@ -349,20 +366,9 @@ def result_row(
     epoch_sparse, epoch_dense = epochs.sparse, epochs.dense
     epoch_ort, epoch_torch = epochs.ort, epochs.torch
     row: dict[str, Any] = {
-        C.TRIAL_ID: spec.trial_id,
-        C.MODE: "speed",
-        C.STATUS: "finished",
-        C.ARCH: spec.arch,
-        C.METHOD: spec.method,
-        C.SPARSITY: spec.sparsity,
-        C.DATASET: spec.online_dataset_name,
-        C.SEED: spec.seed,
-        C.ACCURACY: float("nan"),
-        C.WEIGHTS: spec.weights,
+        **spec.row("finished"),
         C.SPARSITY_MEASURED: sparsity_measured,
-        C.SPARSITY_PROFILE: spec.sparsity_profile,
         C.MACS_SHARE: macs,
-        C.BATCH: spec.batch,
         C.IMAGE_SIZE: image_size,
         C.REPS: spec.reps,
         C.DS_MS_B1: t["deepsparse_b1"].median_ms,
