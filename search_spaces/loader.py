@@ -100,7 +100,7 @@ def narrow(
             ),
         )
     if sparsities is not None:
-        all_sp = {s for m in study.methods for s in m.sparsities if s}
+        all_sp = {s for m in study.methods for s in m.all_sparsities() if s}
         wanted_sp = {sparsity_percent("--sparsities", _num(s))
                      for s in _selection("--sparsities", sparsities, sorted(all_sp))}
         bad = sorted(wanted_sp - all_sp)
@@ -114,8 +114,11 @@ def narrow(
                 new_methods.append(m)
                 continue
             sps = tuple(s for s in m.sparsities if s in wanted_sp)
-            if sps:
-                new_methods.append(dataclasses.replace(m, sparsities=sps))
+            per_arch = tuple((a, tuple(s for s in v if s in wanted_sp))
+                             for a, v in m.arch_sparsities)
+            if sps or any(v for _, v in per_arch):
+                new_methods.append(dataclasses.replace(m, sparsities=sps,
+                                                       arch_sparsities=per_arch))
         out = dataclasses.replace(out, methods=tuple(new_methods))
     if datasets is not None:
         wanted = _selection("--datasets", datasets, [d.name for d in study.datasets])
