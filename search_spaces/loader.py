@@ -42,10 +42,38 @@ def load_study(name_or_path: str | Path) -> Study:
         raise StudyError(f"{path}: cannot be read: {e.strerror or e}") from None
     if not isinstance(raw, dict):
         raise StudyError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw = _extended(raw, path, seen=(path.resolve(),))
     try:
         return study_from_dict(raw)
     except StudyError as e:
         raise StudyError(f"{path}: {e}") from None
+
+
+def _extended(raw: dict[str, Any], path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """``extends: paper`` (a built-in name, or a file next to this one): the base study's
+    keys, each top-level key this file gives replacing the base's whole (so a variant of the
+    paper study restates only what differs, e.g. its architecture and seeds)."""
+    base_name = raw.get("extends")
+    if base_name is None:
+        return raw
+    if not isinstance(base_name, str) or not base_name.strip():
+        raise StudyError(f"{path}: extends: expected a study name or file, got {base_name!r}")
+    base_path = path.parent / base_name
+    if not base_path.suffix and (BUILTIN_DIR / f"{base_name}.yaml").exists():
+        base_path = BUILTIN_DIR / f"{base_name}.yaml"
+    if not base_path.is_file():
+        raise StudyError(f"{path}: extends: {base_name!r} is neither a built-in study "
+                         f"({', '.join(builtin_studies())}) nor a file next to it")
+    if base_path.resolve() in seen:
+        raise StudyError(f"{path}: extends: {base_name!r} extends itself (a cycle)")
+    try:
+        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
+        raise StudyError(f"{base_path}: cannot be read as the base study of {path}: {e}") from None
+    if not isinstance(base, dict):
+        raise StudyError(f"{base_path}: expected a mapping at the top level")
+    base = _extended(base, base_path, (*seen, base_path.resolve()))
+    return {**base, **{k: v for k, v in raw.items() if k != "extends"}}
 
 
 def _parse_list(value: str | Iterable[Any] | None) -> list[str] | None:
