@@ -216,6 +216,18 @@ class Study:
     estimate: EstimateSettings = field(default_factory=EstimateSettings)
     extra_archs: tuple[str, ...] = ()
 
+    def method_facts(self, method: str, sparsity: int) -> dict[str, str]:
+        """What the results table and MLflow say of a trial's method beyond its key:
+        ``family``, and for LTH-T ``lth_source`` (ticket file | mask from <method> |
+        checkpoint file). Empty for names that are no method of the study (speed rows)."""
+        m = next((m for m in self.methods if m.name == method), None)
+        if m is None:
+            return {}
+        facts = {"family": m.family}
+        if m.lth_source(sparsity):
+            facts["lth_source"] = m.lth_source(sparsity)
+        return facts
+
     def method(self, name: str) -> MethodSpec:
         for m in self.methods:
             if m.name == name:
