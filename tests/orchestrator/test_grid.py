@@ -160,3 +160,27 @@ def test_random_weight_speed_trials_carry_their_profile(tmp_path):
              if t.param("weights") == "random"]
     assert {t.method for t in other} == {"random_global"}
     assert not {t.trial_id for t in other} & {t.trial_id for t in random}
+
+
+def test_dry_runs_of_the_mobilenet_and_appendix_i_studies_show_their_grids(capsys):
+    from orchestrator.sweep import main
+
+    assert main(["--study", "paper_mobilenet", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "architectures: mobilenet_v1" in out and "backbones: 13" in out
+    rows = [line.split() for line in out.splitlines()]
+    for row in (["mfac", "120", "24", "2", "146"], ["amc", "60", "12", "1", "73"],
+                ["total", "780", "156", "13", "949"]):
+        assert row in rows, out
+    assert main(["--study", "paper_appendix_i", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "str_ls" in out and "rigl_erk5x_ls" in out and "backbones: 21" in out
+
+
+def test_appendix_i_variants_are_methods_of_their_own(tmp_path):
+    study = load_study("paper_appendix_i")
+    grid = expand(study, tmp_path, hash_files=False)
+    files = {b.method: Path(b.checkpoint).name for b in grid.backbones if b.sparsity == 90}
+    assert files["str_ls"] == "str_ls_90.pth" and files["str"] == "str_90.pth"
+    assert study.method_facts("str_ls", 90) == {"family": "regularization"}
+    assert study.method("str_ls").label == "STR (label smoothing)"

@@ -45,7 +45,7 @@ def test_paper_study_matches_study_md():
 
 
 def test_yaml_round_trip(tmp_path):
-    for name in ("paper", "tiny", "paper_mobilenet"):
+    for name in ("paper", "tiny", "paper_mobilenet", "paper_appendix_i"):
         s = load_study(name)
         p = tmp_path / f"{name}.yaml"
         p.write_text(yaml.safe_dump(study_to_dict(s), sort_keys=False))
