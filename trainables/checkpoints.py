@@ -11,19 +11,29 @@ A file is tried against them in registration order, first match wins:
 
 1. ``rigl_tf_port``: weights named like the reference's PyTorch port of the TensorFlow RigL
    ResNet50 (``initial_conv.conv.weight``, ``layer1.block.0.shortcut.conv.weight``...), bare
-   or inside a reference/SparseML container. It comes first because its key names, not its
-   container, decide how it must be read.
-2. ``reference``: a dict with ``model_config`` = {``arch``, ``dataset``} and
+   or inside a reference/SparseML container. It and the next three come first because their
+   key names, not their container, decide how they must be read.
+2. ``mobilenet_model``: MobileNetV1 under ``model.N`` (the reference's own MobileNet, which
+   holds the paper's dense, GMP, M-FAC and AC/DC MobileNets, and STR's MobileNet with its 1x1
+   convolution classifier).
+3. ``mobilenet_amc``: MobileNetV1 as AMC names it (``conv1``, ``features.I``,
+   ``classifier.0``).
+4. ``lth_ticket``: torch.nn.utils.prune layers (``X.weight_orig`` + ``X.weight_mask``), as
+   the LTH-T tickets of Chen et al. are saved; a ticket of masks alone is read by
+   ``load_mask_source`` (LTH-T's mask on the dense weights).
+5. ``reference``: a dict with ``model_config`` = {``arch``, ``dataset``} and
    ``model_state_dict`` (IST-DASLab/sparse-imagenet-transfer).
-3. ``sparseml``: a dict with a ``state_dict`` entry (and optionally ``epoch``, ``arch_key``,
+6. ``sparseml``: a dict with a ``state_dict`` entry (and optionally ``epoch``, ``arch_key``,
    ``optimizer``...).
-4. ``torchvision``: a plain ``{name: tensor}`` state dict.
+7. ``torchvision``: a plain ``{name: tensor}`` state dict.
 
 Every format goes through the same cleaning: a leading ``module.`` (DataParallel) is
 dropped; wrapped pruned layers (``X._layer.weight`` with a ``X._weight_mask`` buffer, and
 ``X._bias_mask`` for a bias) become ``X.weight = weight * mask``; a classifier stored as a
-1x1 convolution (STR ResNet50) becomes a Linear weight, with a zero bias since that
-convolution has none.
+1x1 convolution (STR ResNet50 and MobileNet) becomes a Linear weight, with a zero bias since
+that convolution has none; STR's learned thresholds (``X.sparseThreshold``, in files not yet
+converted) are applied as STR does, sign(w) * relu(|w| - sigmoid(s)); pruned layers of
+torch.nn.utils.prune become ``X.weight = X.weight_orig * X.weight_mask``.
 
 Files are read with ``torch.load(weights_only=True)``: a file that would need arbitrary code
 to unpickle is refused, never executed.
