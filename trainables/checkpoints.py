@@ -1089,7 +1089,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     args = parser.parse_args(None if argv is None else list(argv))
     try:
-        ckpt = load_checkpoint(args.file, arch=args.arch, expect_sparsity=args.expect_sparsity)
+        # load_mask_source reads every checkpoint as load_checkpoint does, and a ticket of
+        # masks alone too (its masks as the weights, sparsity over the ticket's layers)
+        ckpt = load_mask_source(args.file, arch=args.arch, expect_sparsity=args.expect_sparsity)
         info = describe(ckpt)
     except (ValueError, OSError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

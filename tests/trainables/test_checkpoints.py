@@ -688,3 +688,12 @@ def test_a_full_ticket_is_a_mask_source_too(tmp_path):
     write_lth_ticket(path)
     source = ck.load_mask_source(path, arch=ARCH, expect_sparsity=80)
     assert source.format == ck.MASKS_ONLY and "fc.weight" not in source.masks
+
+
+def test_cli_describes_a_ticket_of_masks_alone(tmp_path, capsys):
+    ticket = tmp_path / "ticket.pt"
+    _ticket_masks(ticket)
+    assert ck.main([str(ticket), "--arch", ARCH, "--expect-sparsity", "80", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["format"] == ck.MASKS_ONLY and info["global_sparsity"] == pytest.approx(80, abs=0.1)
+    assert "fc.weight" not in {layer["name"] for layer in info["layers"]}
