@@ -943,6 +943,11 @@ def load_mask_source(
                  if k.endswith(_PRUNE_MASK) and isinstance(v, torch.Tensor)}
     if not masks_raw:
         return load_checkpoint(p, arch=arch, expect_sparsity=expect_sparsity)
+    # A ticket in another layout's names (the reference's MobileNet 'model.N', AMC's...) is
+    # renamed as a checkpoint of that layout would be.
+    rename = FORMATS.get(detect_format(masks_raw, str(p))).fn(masks_raw).rename
+    if rename is not None:
+        masks_raw = {rename(k): v for k, v in masks_raw.items()}
     resolved = resolve_arch(arch, "caller asked for") if arch else None
     if resolved:
         shapes = _arch_shapes(resolved)

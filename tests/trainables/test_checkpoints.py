@@ -697,3 +697,13 @@ def test_cli_describes_a_ticket_of_masks_alone(tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["format"] == ck.MASKS_ONLY and info["global_sparsity"] == pytest.approx(80, abs=0.1)
     assert "fc.weight" not in {layer["name"] for layer in info["layers"]}
+
+
+def test_a_ticket_in_the_reference_mobilenet_names_is_renamed(tmp_path):
+    sd, _ = _mobilenet_sd()
+    masks = {re.sub(r"^features\.", "model.", n)[: -len(".weight")] + ".weight_mask":
+             torch.ones(sd[n].shape) for n in ck.prunable_weight_names(sd) if sd[n].dim() == 4}
+    path = tmp_path / "ticket.pt"
+    torch.save(masks, path)
+    source = ck.load_mask_source(path, arch="mobilenet_v1", expect_sparsity=0)
+    assert "features.13.3.weight" in source.masks and "model.13.3.weight" not in source.masks
