@@ -266,28 +266,32 @@ def last_line(text: str) -> str:
     return lines[-1][:300] if lines else text[:300]
 
 
+# The ledger is written first, MLflow second: a result is never lost to a tracking store that
+# is down (``Tracker.fill_in`` logs what MLflow missed when the sweep next starts).
+
+
 def record_success(ledger: Ledger, tracker: Tracker, spec: TrialSpec,
                    result: dict[str, Any]) -> None:
     metrics, history = split_result(result)
-    tracker.finish(spec, metrics, history)
     ledger.record(spec.trial_id, {"status": FINISHED, "spec": spec_dict(spec),
                                   "metrics": metrics, "history": history})
+    tracker.finish(spec, metrics, history)
 
 
 def record_failure(ledger: Ledger, tracker: Tracker, spec: TrialSpec, error: str) -> None:
-    tracker.fail(spec, error)
     ledger.record(spec.trial_id, {"status": FAILED, "spec": spec_dict(spec), "error": error,
                                   "metrics": {}, "history": []})
+    tracker.fail(spec, error)
 
 
 def record_error(ledger: Ledger, tracker: Tracker, spec: TrialSpec, traceback_text: str,
                  attempts: int) -> None:
     """A trial that raised on every attempt: kept apart from bad input (``failed``), so a
     rerun of the sweep tries it again; the traceback is kept whole in the ledger."""
-    tracker.fail(spec, traceback_text, status=ERROR)
     ledger.record(spec.trial_id, {"status": ERROR, "spec": spec_dict(spec),
                                   "error": traceback_text, "attempts": attempts,
                                   "metrics": {}, "history": []})
+    tracker.fail(spec, traceback_text, status=ERROR)
 
 
 def spec_dict(spec: TrialSpec) -> dict[str, Any]:

@@ -592,6 +592,15 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         say(f"error: {e}")
         return 2
     ledger = Ledger(out / "trials")
+    try:
+        filled = tracker.fill_in(ledger.entries())
+    except Exception as e:  # noqa: BLE001 - the ledger has them; the next start tries again
+        say(f"warning: MLflow could not take the trials it misses: {type(e).__name__}: "
+            f"{str(e)[:300]}")
+    else:
+        if filled:
+            say(f"MLflow: {filled} recorded trial(s) it did not have were logged from the "
+                "ledger")
     address = ray_address(options)
     say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {out} · "
         f"MLflow {redact(uri)}" + (f" · Ray {address}" + (

@@ -271,6 +271,7 @@ class Tracker:
         self._old: set[str] = set()  # trial runs made before this driver (steps not known)
         self._points: dict[str, dict[tuple[str, int], float]] = {}  # logged by this driver
         self._datasets: dict[str, tuple[str, str]] = {}
+        self._status: dict[str, str] = {}  # run id -> (status tag, MLflow status) as stored
         self._load_index()
 
     def _describe_experiment(self, exp: Any, description: str) -> None:
@@ -296,6 +297,7 @@ class Tracker:
                 if TRIAL_TAG in tags:
                     self._runs.setdefault(tags[TRIAL_TAG], rid)
                     self._old.add(rid)
+                    self._status[rid] = f"{tags.get('status', '')}/{run.info.status}"
                 if AGG_TAG in tags:
                     self._agg.setdefault(tags[AGG_TAG], rid)
                 if PARENT_TAG in tags:
@@ -405,6 +407,30 @@ class Tracker:
             self.client.set_tag(rid, "dataset_input_error", f"{type(e).__name__}: {e}"[:500])
         return rid
 
+    def fill_in(self, entries: Iterable[Mapping[str, Any]]) -> int:
+        """Log the ledger's recorded trials that MLflow misses or holds otherwise (the store
+        was down when they ended, or the driver died between the two writes); returns how
+        many. The ledger is the source of truth: MLflow catches up when the sweep starts."""
+        from search_spaces.trial import from_dict
+
+        done = 0
+        for entry in entries:
+            status, spec_d = entry.get("status"), entry.get("spec")
+            if status not in ("finished", "failed", "error") or not spec_d:
+                continue
+            spec = from_dict(spec_d)
+            rid = self._runs.get(spec.trial_id)
+            want = f"{status}/{'FINISHED' if status == 'finished' else 'FAILED'}"
+            if rid is not None and self._status.get(rid) == want:
+                continue
+            if status == "finished":
+                self.finish(spec, dict(entry.get("metrics") or {}), entry.get("history") or [])
+            else:
+                self.fail(spec, str(entry.get("error", "")), status=status)
+            self._status[self._runs[spec.trial_id]] = want
+            done += 1
+        return done
+
     def _logged(self, rid: str) -> dict[tuple[str, int], float]:
         """What this run already holds: (metric, step) -> value. A run made before this
         driver started (a resumed study) is read from the store once, for its steps."""
@@ -464,7 +490,9 @@ class Tracker:
         last = max((s for _, s in seen), default=0)
         for k, v in final_metrics(metrics, identity).items():
             if seen.get((k, last)) != v:  # the last epoch's point may already say it
-                batch.append(Metric(k, v, now, last))
+                # 1 ms later than any epoch point: MLflow's latest value is the one at the
+                # highest step, then the latest time, so the result wins a tie at that step.
+                batch.append(Metric(k, v, now + 1, last))
                 seen[(k, last)] = v
         self._log_points(rid, batch)
         # Text facts of a result (a speed trial's CPU model, instruction set, versions) are

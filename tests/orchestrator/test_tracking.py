@@ -254,3 +254,31 @@ def test_the_findings_go_to_the_summary_run_and_are_updated(tracker):
     assert metrics["findings_holding"] == held == 3  # findings 2, 3, 4 on the hand table
     assert metrics["findings_testable"] == 5 and tags["n_trials"] == "60"
     assert run.data.params == {"kind": "summary"}
+
+
+def test_the_ledger_comes_first_and_mlflow_catches_up(tmp_path, tracker):
+    from orchestrator.progress import record_failure, record_success, spec_dict
+
+    class Down:
+        def finish(self, *a, **k):
+            raise ConnectionError("MLflow server down")
+
+        fail = finish
+
+    ledger = Ledger(tmp_path / "trials")
+    other = TrialSpec(**{**SPEC.__dict__, "seed": 22})
+    with pytest.raises(ConnectionError):
+        record_success(ledger, Down(), SPEC, {**FINAL, "history_json": "[]"})
+    with pytest.raises(ConnectionError):
+        record_failure(ledger, Down(), other, "BadInput: no such file")
+    assert ledger.status(SPEC.trial_id) == FINISHED and ledger.status(other.trial_id) == FAILED
+    # The next start logs what MLflow missed, once.
+    ledger.record("x", {"status": FINISHED})  # an entry without a spec is left alone
+    assert tracker.fill_in(ledger.entries()) == 2
+    run = tracker.client.get_run(tracker.run_id(SPEC.trial_id))
+    assert run.info.status == "FINISHED" and run.data.metrics["accuracy"] == 60.0
+    run = tracker.client.get_run(tracker.run_id(other.trial_id))
+    assert run.info.status == "FAILED" and run.data.tags["error"] == "BadInput: no such file"
+    again = Tracker(tracker.uri, "sparse-transfer/test")
+    assert again.fill_in(ledger.entries()) == 0
+    assert spec_dict(SPEC)["seed"] == 21
