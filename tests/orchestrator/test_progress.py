@@ -90,3 +90,16 @@ def test_stage_line_counts_waiting_trials_and_says_rate_and_time_left(monkeypatc
     full.finished = 1
     full.show(force=True)
     assert "study 12/15 done, ~3m00s left" in lines[-1] and "not yet timed" not in lines[-1]
+
+
+def test_v_gives_ray_tunes_own_output_back(monkeypatch, tmp_path):
+    """-q: the sweep's stage headers only; default: its progress lines; -v: Ray Tune's status
+    table and the trials' logs too (Tune's ``verbose`` = options.verbose - 1)."""
+    import orchestrator.runner as runner
+    from orchestrator.sweep import main
+
+    seen = []
+    monkeypatch.setattr(runner, "run_sweep", lambda study, options: seen.append(options) or 0)
+    for flags, verbose in (([], 1), (["-q"], 0), (["-v"], 2), (["-vv"], 3)):
+        assert main(["--smoke-test", "--out", str(tmp_path / "out"), *flags]) == 0
+        assert seen[-1].verbose == verbose, flags
