@@ -410,6 +410,17 @@ def study_clock(grid: Grid, todo_by_stage: Mapping[str, list[TrialSpec]],
     return StudyProgress(totals, done)
 
 
+def mlflow_hint(uri: str, experiment_id: str) -> str:
+    """How to open the study in MLflow: the UI command for a local store, then the runs page
+    in the classic-ML view (a new browser's MLflow 3 opens in its GenAI view, whatever the
+    experiment's kind; the URL asks for the other, and MLflow remembers the choice)."""
+    page = f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    if uri.startswith(("http://", "https://")):
+        return f"{redact(uri).rstrip('/')}/{page}"
+    return (f"mlflow ui --backend-store-uri {redact(uri)} --host 127.0.0.1 --port 5000, then "
+            f"open http://127.0.0.1:5000/{page}")
+
+
 def method_labels(study: Study) -> dict[str, str]:
     """The study's label of each method key (``acdc`` -> ``AC/DC``), for tables and MLflow."""
     return {m.name: m.label for m in study.methods}
@@ -669,5 +680,5 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
             f"tracebacks above, in {out / 'trials'} and in MLflow; rerun the same command to "
             "try them again")
     say(f"results: {out / 'results.parquet'}\n"
-        f"MLflow UI: mlflow ui --backend-store-uri {redact(uri)} --host 127.0.0.1")
+        f"MLflow UI: {mlflow_hint(uri, tracker.experiment_id)}")
     return 4 if errors else 1 if failed else 0

@@ -4,8 +4,8 @@ Not part of CI (it needs Debian's ``chromium`` and a finished sweep). It starts 
 on loopback on the sweep's own store, opens the pages a researcher looks at in headless
 Chromium and writes one PNG each:
 
-  experiment.png  the experiment as a user opens it: its top level, one run per stage, the
-                  aggregates' parents and the summary run
+  experiment.png  the experiment's runs: its top level, one run per stage, the aggregates'
+                  parents and the summary run
   trial.png       one trial's run page: params, tags, its dataset, final metrics
   trial_charts.png  the same trial's per-epoch charts (logged live, step = epoch)
   compare.png     linear finetuning on one dataset at 90 % with its dense baseline, one
@@ -163,13 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://127.0.0.1:{args.port}/#/experiments/{exp.experiment_id}"
     figure = next((a.path for a in client.list_artifacts(summary.info.run_id)
                    if a.path.startswith("fig2")), "")
-    # The experiment as a user opens it: its root, which MLflow 3 sends to the runs tab of
-    # the view its kind asks for (workflowType=machine_learning, "Training runs"); the
-    # other pages name that view, as the links inside the UI do.
+    # MLflow 3 opens a new browser in its GenAI view whatever the experiment's kind (tried:
+    # the experiment's root showed the GenAI "Overview"); every page names the classic-ML
+    # view, as the link the sweep prints at its end does.
     ml = "workflowType=machine_learning"
     run = f"{base}/runs/{trial.info.run_id}"
     pages = {
-        "experiment.png": (base, args.budget_ms),
+        "experiment.png": (f"{base}/runs?{ml}", args.budget_ms),
         "trial.png": (f"{run}?{ml}", args.budget_ms),
         "trial_charts.png": (f"{run}/model-metrics?{ml}", 3 * args.budget_ms),
         "compare.png": (f"{base}/runs?viewStateShareKey=docs-compare&{ml}", args.budget_ms),

@@ -282,3 +282,14 @@ def test_the_ledger_comes_first_and_mlflow_catches_up(tmp_path, tracker):
     again = Tracker(tracker.uri, "sparse-transfer/test")
     assert again.fill_in(ledger.entries()) == 0
     assert spec_dict(SPEC)["seed"] == 21
+
+
+def test_the_sweep_ends_with_a_link_to_the_runs_in_the_training_view():
+    from orchestrator.runner import mlflow_hint
+
+    local = mlflow_hint("sqlite:////abs/runs/tiny/mlflow.db", "1")
+    assert local.startswith("mlflow ui --backend-store-uri sqlite:////abs/runs/tiny/mlflow.db")
+    assert local.endswith("http://127.0.0.1:5000/#/experiments/1/runs?"
+                          "workflowType=machine_learning")
+    assert mlflow_hint("http://u:pw@head:5000/", "7") == (
+        "http://***@head:5000/#/experiments/7/runs?workflowType=machine_learning")
