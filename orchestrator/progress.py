@@ -42,6 +42,15 @@ def _duration(seconds: float) -> str:
     return f"{s}s"
 
 
+def pace_text(done: int, total: int, elapsed: float) -> str:
+    """Rate and time left at that rate: ``5.9/min · ~41s left`` (slow: ``2.0 min/trial``)."""
+    if not done:
+        return "no trial done yet"
+    rate = done / max(elapsed, 1e-9) * 60
+    pace = f"{rate:.1f}/min" if rate >= 0.95 else f"{elapsed / done / 60:.1f} min/trial"
+    return pace + f" · ~{_duration((total - done) * elapsed / done)} left"
+
+
 class StudyProgress:
     """The whole study's count and time left, shared by the stages' progress lines.
 
@@ -124,12 +133,7 @@ class Progress:
         queued = max(0, self.total - done - self.running - self.waiting)
         errors = f", {self.errors} error" if self.errors else ""
         waiting = f"{self.waiting} waiting · " if self.waiting else ""
-        if done:
-            rate = done / max(el, 1e-9) * 60
-            pace = (f"{rate:.1f}/min" if rate >= 0.95 else f"{el / done / 60:.1f} min/trial")
-            pace += f" · ~{_duration((self.total - done) * el / done)} left"
-        else:
-            pace = "no trial done yet"
+        pace = pace_text(done, self.total, el)
         study = f" · {self.study.line(self)}" if self.study is not None else ""
         return (f"[{self.stage}] {done}/{self.total} done "
                 f"({self.failed} failed{errors}) · {self.running} running · {waiting}"

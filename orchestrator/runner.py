@@ -347,9 +347,12 @@ def run_features(trials: list[TrialSpec], ctx: TrialContext, options: SweepOptio
                 say(f"[features] {t.method} {t.sparsity}% on {t.dataset} failed: "
                     f"{str(e).strip().splitlines()[-1][:300]} (its linear trials try again)")
         if options.verbose and (time.monotonic() - last > 10 or not remaining):
+            from orchestrator.progress import pace_text
+
             last = time.monotonic()
+            el = time.monotonic() - t0
             say(f"[features] {done + failed}/{len(seen)} done ({failed} failed) · "
-                f"{int(time.monotonic() - t0)}s")
+                f"{pace_text(done + failed, len(seen), el)} · {int(el)}s")
 
 
 def run_speed(trials: list[TrialSpec], ctx: TrialContext, ledger: Ledger, tracker: Tracker,
