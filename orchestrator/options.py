@@ -27,7 +27,7 @@ class SweepOptions:
     speed: bool = True
     report: bool = True
     smoke_test: bool = False
-    verbose: int = 1
+    verbose: int = 1  # 0 -q, 1 the sweep's progress lines, 2 -v (Ray Tune's too), 3 -vv
     command: str | None = None  # the command line, printed as the one that resumes a stop
 
 

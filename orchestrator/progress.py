@@ -32,26 +32,112 @@ def split_result(result: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
     return metrics, history
 
 
+def _duration(seconds: float) -> str:
+    """3h05m, 12m30s, 45s: the two leading units."""
+    s = int(round(max(0.0, seconds)))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+def pace_text(done: int, total: int, elapsed: float) -> str:
+    """Rate and time left at that rate: ``5.9/min · ~41s left`` (slow: ``2.0 min/trial``)."""
+    if not done:
+        return "no trial done yet"
+    rate = done / max(elapsed, 1e-9) * 60
+    pace = f"{rate:.1f}/min" if rate >= 0.95 else f"{elapsed / done / 60:.1f} min/trial"
+    return pace + f" · ~{_duration((total - done) * elapsed / done)} left"
+
+
+class StudyProgress:
+    """The whole study's count and time left, shared by the stages' progress lines.
+
+    Time left is what the stages still to run will take at the pace measured in this run
+    (wall-clock seconds per finished trial of each stage); a stage not yet timed is named
+    instead of guessed, so the estimate is a lower bound until every stage has run a while.
+    """
+
+    def __init__(self, totals: dict[str, int], done: dict[str, int]) -> None:
+        self.totals = {k: v for k, v in totals.items() if v}
+        self.done = {k: done.get(k, 0) for k in self.totals}
+        self.pace: dict[str, float] = {}  # stage -> wall-clock seconds per trial
+        self._folded: set[str] = set()  # stages whose counts are in ``done`` already
+
+    @property
+    def total(self) -> int:
+        return sum(self.totals.values())
+
+    def line(self, current: "Progress | None" = None) -> str:
+        done = dict(self.done)
+        pace = dict(self.pace)
+        if current is not None and current.stage in done and current.stage not in self._folded:
+            done[current.stage] += current.done
+            if current.done:
+                pace[current.stage] = current.elapsed / current.done
+        left, untimed = 0.0, []
+        for stage, total in self.totals.items():
+            remaining = total - done[stage]
+            if remaining <= 0:
+                continue
+            if stage in pace:
+                left += remaining * pace[stage]
+            else:
+                untimed.append(stage)
+        text = f"study {sum(done.values())}/{self.total} done"
+        if left or not untimed:
+            text += f", {'≥' if untimed else '~'}{_duration(left)} left"
+        if untimed:
+            text += f" (not yet timed: {', '.join(untimed)})"
+        return text
+
+    def finish_stage(self, progress: "Progress") -> None:
+        """Fold a finished (or stopped) stage's counts and pace into the study's."""
+        if progress.stage in self.done and progress.stage not in self._folded:
+            self._folded.add(progress.stage)
+            self.done[progress.stage] += progress.done
+            if progress.done:
+                self.pace[progress.stage] = progress.elapsed / progress.done
+
+
 class Progress:
-    """Counts per stage, printed at most every ``every`` seconds."""
+    """Counts per stage, printed at most every ``every`` seconds.
+
+    ``running`` and ``waiting`` are Ray Tune's view (its trials RUNNING, and PENDING: made,
+    but held until the cluster has the resources they ask for); ``queued`` trials are not
+    made yet (``--max-concurrent`` and Tune's limit on pending trials hold them back).
+    """
 
     def __init__(self, stage: str, total: int, every: float = 10.0,
-                 out: Callable[[str], None] | None = None) -> None:
+                 out: Callable[[str], None] | None = None,
+                 study: StudyProgress | None = None) -> None:
         self.stage, self.total, self.every = stage, total, every
-        self.finished = self.failed = self.errors = self.running = 0
+        self.finished = self.failed = self.errors = self.running = self.waiting = 0
         self.latest = ""
+        self.study = study
         self.t0 = time.monotonic()
         self._last = 0.0
         self._out = out or (lambda s: print(s, file=sys.stderr, flush=True))
 
+    @property
+    def done(self) -> int:
+        return self.finished + self.failed + self.errors
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
     def line(self) -> str:
-        done = self.finished + self.failed + self.errors
-        pending = self.total - done - self.running
-        el = int(time.monotonic() - self.t0)
+        done, el = self.done, self.elapsed
+        queued = max(0, self.total - done - self.running - self.waiting)
         errors = f", {self.errors} error" if self.errors else ""
+        waiting = f"{self.waiting} waiting · " if self.waiting else ""
+        pace = pace_text(done, self.total, el)
+        study = f" · {self.study.line(self)}" if self.study is not None else ""
         return (f"[{self.stage}] {done}/{self.total} done "
-                f"({self.failed} failed{errors}) · {self.running} running · {pending} pending · "
-                f"{el // 60}m{el % 60:02d}s"
+                f"({self.failed} failed{errors}) · {self.running} running · {waiting}"
+                f"{queued} queued · {pace}{study} · {_duration(el)}"
                 + (f" · latest: {self.latest}" if self.latest else ""))
 
     def show(self, force: bool = False) -> None:
@@ -80,22 +166,39 @@ class RecordTrials(Callback):
     def _spec(trial: Any) -> TrialSpec:
         return from_dict(trial.config["trial"]["spec"])
 
+    def on_step_end(self, iteration, trials, **info) -> None:
+        """Tune's own view of its trials: RUNNING, and PENDING (waiting for resources)."""
+        running = waiting = 0
+        for t in trials:
+            status = getattr(t, "status", None)
+            running += status == "RUNNING"
+            waiting += status == "PENDING"
+        self.progress.running, self.progress.waiting = running, waiting
+        self.progress.show()
+
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         spec = self._spec(trial)
         self.tracker.ensure_run(spec)
-        if spec.trial_id not in self._started:
-            self._started.add(spec.trial_id)
-            self.progress.running += 1
+        self._started.add(spec.trial_id)
         self.progress.show()
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        """A heartbeat for long trials: the latest epoch/step of the trial that reported."""
+        """Each reported epoch (or pruning step) goes to MLflow at once, at its step; the
+        trial's final report (``final``) is logged by ``on_trial_complete``."""
+        if result.get("final"):
+            return
+        spec = self._spec(trial)
         step = result.get("epoch", result.get("step"))
         if step is not None:
-            spec = self._spec(trial)
             self.progress.latest = (f"{spec.method} {spec.sparsity}% {spec.dataset} "
                                     f"s{spec.seed}: {'epoch' if 'epoch' in result else 'step'} "
                                     f"{step}")
+            try:
+                self.tracker.log_epoch(spec, live_record(result))
+            except Exception as e:  # noqa: BLE001 - a live point is not worth a trial
+                self._say(f"[{spec.stage}] MLflow did not take epoch {step} of "
+                          f"{spec.trial_id}: {type(e).__name__}: {str(e)[:200]} (the trial "
+                          "goes on; its history is logged again when it ends)")
         self.progress.show()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
@@ -107,7 +210,7 @@ class RecordTrials(Callback):
         else:
             record_success(self.ledger, self.tracker, spec, result)
             self.progress.finished += 1
-        self.progress.running -= 1
+        self.progress.running = max(0, self.progress.running - 1)
         self.progress.show()
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
@@ -126,8 +229,15 @@ class RecordTrials(Callback):
                   "rerunning the sweep tries it again")
         record_error(self.ledger, self.tracker, spec, text, attempts)
         self.progress.errors += 1
-        self.progress.running -= 1
+        self.progress.running = max(0, self.progress.running - 1)
         self.progress.show()
+
+
+def live_record(result: dict[str, Any]) -> dict[str, Any]:
+    """The trial's own numbers in one of Tune's per-epoch results (Tune's bookkeeping left
+    out, ``epoch`` / ``step`` kept)."""
+    metrics, _ = split_result(result)
+    return {k: v for k, v in metrics.items() if not isinstance(v, str)}
 
 
 def error_text(trial: Any) -> str | None:
@@ -160,28 +270,32 @@ def last_line(text: str) -> str:
     return lines[-1][:300] if lines else text[:300]
 
 
+# The ledger is written first, MLflow second: a result is never lost to a tracking store that
+# is down (``Tracker.fill_in`` logs what MLflow missed when the sweep next starts).
+
+
 def record_success(ledger: Ledger, tracker: Tracker, spec: TrialSpec,
                    result: dict[str, Any]) -> None:
     metrics, history = split_result(result)
-    tracker.finish(spec, metrics, history)
     ledger.record(spec.trial_id, {"status": FINISHED, "spec": spec_dict(spec),
                                   "metrics": metrics, "history": history})
+    tracker.finish(spec, metrics, history)
 
 
 def record_failure(ledger: Ledger, tracker: Tracker, spec: TrialSpec, error: str) -> None:
-    tracker.fail(spec, error)
     ledger.record(spec.trial_id, {"status": FAILED, "spec": spec_dict(spec), "error": error,
                                   "metrics": {}, "history": []})
+    tracker.fail(spec, error)
 
 
 def record_error(ledger: Ledger, tracker: Tracker, spec: TrialSpec, traceback_text: str,
                  attempts: int) -> None:
     """A trial that raised on every attempt: kept apart from bad input (``failed``), so a
     rerun of the sweep tries it again; the traceback is kept whole in the ledger."""
-    tracker.fail(spec, traceback_text, status=ERROR)
     ledger.record(spec.trial_id, {"status": ERROR, "spec": spec_dict(spec),
                                   "error": traceback_text, "attempts": attempts,
                                   "metrics": {}, "history": []})
+    tracker.fail(spec, traceback_text, status=ERROR)
 
 
 def spec_dict(spec: TrialSpec) -> dict[str, Any]:

@@ -267,7 +267,8 @@ def max_concurrent(stage: str, study: Study, res: dict[str, float],
 
 
 def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: TrialContext,
-              ledger: Ledger, tracker: Tracker, options: SweepOptions) -> None:
+              ledger: Ledger, tracker: Tracker, options: SweepOptions,
+              study_progress: Any = None) -> None:
     from ray import tune
 
     from orchestrator.progress import Progress, RecordTrials
@@ -275,7 +276,8 @@ def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: TrialConte
 
     res = cluster_resources()
     plan = full_worker_plan(study, res) if stage == "full" else FullPlan()
-    progress = Progress(stage, len(trials), out=say if options.verbose else (lambda s: None))
+    progress = Progress(stage, len(trials), out=say if options.verbose else (lambda s: None),
+                        study=study_progress)
     say(f"[{stage}] {len(trials)} trial(s) to run")
     space = {
         "trial": tune.grid_search([{"id": t.trial_id, "spec": to_dict(t)} for t in trials]),
@@ -299,10 +301,18 @@ def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: TrialConte
             storage_path=str(Path(ctx.out_dir) / "ray"),
             callbacks=[RecordTrials(ledger, tracker, progress, say=say)],
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
-            verbose=0,
+            # -v: Ray Tune's own status table too (-vv: and each trial's results).
+            verbose=min(max(options.verbose - 1, 0), 3),
         ),
     )
-    tuner.fit()
+    tracker.start_stage(stage, len(trials))
+    try:
+        tuner.fit()
+    finally:
+        if study_progress is not None:
+            study_progress.finish_stage(progress)
+    tracker.end_stage(stage, {"finished": progress.finished, "failed": progress.failed,
+                              "error": progress.errors})
     progress.show(force=True)
 
 
@@ -337,18 +347,23 @@ def run_features(trials: list[TrialSpec], ctx: TrialContext, options: SweepOptio
                 say(f"[features] {t.method} {t.sparsity}% on {t.dataset} failed: "
                     f"{str(e).strip().splitlines()[-1][:300]} (its linear trials try again)")
         if options.verbose and (time.monotonic() - last > 10 or not remaining):
+            from orchestrator.progress import pace_text
+
             last = time.monotonic()
+            el = time.monotonic() - t0
             say(f"[features] {done + failed}/{len(seen)} done ({failed} failed) · "
-                f"{int(time.monotonic() - t0)}s")
+                f"{pace_text(done + failed, len(seen), el)} · {int(el)}s")
 
 
 def run_speed(trials: list[TrialSpec], ctx: TrialContext, ledger: Ledger, tracker: Tracker,
-              options: SweepOptions) -> None:
+              options: SweepOptions, study_progress: Any = None) -> None:
     from orchestrator.progress import Progress, record_error, record_failure, record_success
     from orchestrator.speed_pool import run_speed_trials
     from trainables.trials import speed_spec_from
 
-    progress = Progress("speed", len(trials), out=say if options.verbose else (lambda s: None))
+    progress = Progress("speed", len(trials), out=say if options.verbose else (lambda s: None),
+                        study=study_progress)
+    tracker.start_stage("speed", len(trials))
     say(f"[speed] {len(trials)} DeepSparse speed trial(s)")
     specs, by_key = [], {}
     for t in trials:
@@ -376,8 +391,37 @@ def run_speed(trials: list[TrialSpec], ctx: TrialContext, ledger: Ledger, tracke
         progress.show()
 
     if specs:
-        run_speed_trials(specs, on_result=on_result)
+        try:
+            run_speed_trials(specs, on_result=on_result)
+        finally:
+            if study_progress is not None:
+                study_progress.finish_stage(progress)
+    tracker.end_stage("speed", {"finished": progress.finished, "failed": progress.failed,
+                                "error": progress.errors})
     progress.show(force=True)
+
+
+def study_clock(grid: Grid, todo_by_stage: Mapping[str, list[TrialSpec]],
+                options: SweepOptions) -> Any:
+    """The study's overall count and time left on every progress line (``StudyProgress``);
+    speed trials count only when they will run."""
+    from orchestrator.progress import StudyProgress
+
+    stages = [st for st in STAGE_ORDER if st != "speed" or options.speed]
+    totals = {st: len(grid.stages.get(st, [])) for st in stages}
+    done = {st: totals[st] - len(todo_by_stage.get(st, [])) for st in stages}
+    return StudyProgress(totals, done)
+
+
+def mlflow_hint(uri: str, experiment_id: str) -> str:
+    """How to open the study in MLflow: the UI command for a local store, then the runs page
+    in the classic-ML view (a new browser's MLflow 3 opens in its GenAI view, whatever the
+    experiment's kind; the URL asks for the other, and MLflow remembers the choice)."""
+    page = f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    if uri.startswith(("http://", "https://")):
+        return f"{redact(uri).rstrip('/')}/{page}"
+    return (f"mlflow ui --backend-store-uri {redact(uri)} --host 127.0.0.1 --port 5000, then "
+            f"open http://127.0.0.1:5000/{page}")
 
 
 def method_labels(study: Study) -> dict[str, str]:
@@ -388,7 +432,7 @@ def method_labels(study: Study) -> dict[str, str]:
 def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Tracker,
                   options: SweepOptions, final: bool) -> None:
     """results.parquet, MLflow aggregates and (at the end) the report."""
-    from orchestrator.aggregate import log_aggregates, results_frame, write_results
+    from orchestrator.aggregate import SUMMARY_KEY, log_aggregates, results_frame, write_results
 
     labels = method_labels(study)
     df = results_frame(ledger, labels, study.method_facts)
@@ -402,7 +446,9 @@ def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Trac
         paths = write_report(df, out / "report", title=f"Study {study.name}",
                              source=f"{out / 'results.parquet'} (the sweep's results table)",
                              main_arch=study.arch, method_labels=labels)
-        tracker.log_artifacts("report", out / "report")
+        # On the study's summary run, next to the findings' verdicts: every figure and table
+        # at its artifact root.
+        tracker.log_report(SUMMARY_KEY, out / "report")
         say(f"report: {getattr(paths, 'markdown', out / 'report' / 'report.md')}")
 
 
@@ -554,11 +600,22 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         artifacts = None if options.tracking_uri else (out / "mlartifacts").as_uri()
         tracker = Tracker(uri, experiment=f"sparse-transfer/{study.name}",
                           artifact_location=artifacts, method_labels=method_labels(study),
-                          method_facts=study.method_facts)
+                          method_facts=study.method_facts,
+                          description=study.description, data_root=study.data_root,
+                          sparsity_levels={t.sparsity for t in grid.all_trials()})
     except TrackingError as e:
         say(f"error: {e}")
         return 2
     ledger = Ledger(out / "trials")
+    try:
+        filled = tracker.fill_in(ledger.entries())
+    except Exception as e:  # noqa: BLE001 - the ledger has them; the next start tries again
+        say(f"warning: MLflow could not take the trials it misses: {type(e).__name__}: "
+            f"{str(e)[:300]}")
+    else:
+        if filled:
+            say(f"MLflow: {filled} recorded trial(s) it did not have were logged from the "
+                "ledger")
     address = ray_address(options)
     say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {out} · "
         f"MLflow {redact(uri)}" + (f" · Ray {address}" + (
@@ -577,6 +634,7 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         # start stops the sweep before hours of linear trials, and again when it starts
         # (nodes may have gone since).
         check_capacity(study, [st for st, todo in todo_by_stage.items() if todo])
+        study_progress = study_clock(grid, todo_by_stage, options)
         for stage in STAGE_ORDER:
             trials = grid.stages.get(stage, [])
             todo = pending(trials, ledger, options.retry_failed)
@@ -587,11 +645,11 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
             check_capacity(study, [stage])
             if stage == "speed":
                 if options.speed:
-                    run_speed(todo, ctx, ledger, tracker, options)
+                    run_speed(todo, ctx, ledger, tracker, options, study_progress)
             else:
                 if stage == "linear":
                     run_features(todo, ctx, options)
-                run_stage(stage, todo, study, ctx, ledger, tracker, options)
+                run_stage(stage, todo, study, ctx, ledger, tracker, options, study_progress)
             if stage in ("linear", "full"):
                 write_outputs(study, ctx, ledger, tracker, options, final=False)
             if upstream_errors(stage, trials, ledger):
@@ -626,5 +684,5 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
             f"tracebacks above, in {out / 'trials'} and in MLflow; rerun the same command to "
             "try them again")
     say(f"results: {out / 'results.parquet'}\n"
-        f"MLflow UI: mlflow ui --backend-store-uri {redact(uri)} --host 127.0.0.1")
+        f"MLflow UI: {mlflow_hint(uri, tracker.experiment_id)}")
     return 4 if errors else 1 if failed else 0

@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-speed", action="store_true", help="skip the DeepSparse speed trials")
     r.add_argument("--no-report", action="store_true", help="skip writing the report")
     r.add_argument("-q", "--quiet", action="store_true", help="less progress output")
+    r.add_argument("-v", "--verbose", action="count", default=0,
+                   help="Ray Tune's own progress output too (its trial status table) and the "
+                   "trials' logs; -vv adds each trial's results")
     return p
 
 
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         retry_failed=args.retry_failed, num_cpus=args.num_cpus,
         max_concurrent=args.max_concurrent, max_failures=args.max_failures,
         speed=not args.no_speed, report=not args.no_report, smoke_test=args.smoke_test,
-        verbose=0 if args.quiet else 1, command=command_line(argv),
+        verbose=0 if args.quiet else 1 + args.verbose, command=command_line(argv),
     )
     return run_sweep(study, options)
 

@@ -4,6 +4,16 @@ All writes happen in the sweep's driver, so a SQLite store has a single writer. 
 looked up by the ``trial_id`` tag before one is created: rerunning a study, or resuming it
 after a kill, never makes a second run for a trial.
 
+Run structure (argued in docs/design.md): each trial is nested under its stage's parent run
+(``pretrain``, ``prune``, ``linear``, ``full``, ``speed``); the per-cell and alpha aggregates
+under the parent runs ``cells`` and ``alpha``; the study's ``summary`` run (findings, report)
+is the one top-level run that is not a parent. Each epoch reaches MLflow as the trial reports
+it (``log_epoch``, from the driver's Tune callback); the final values sit at the last step.
+
+Metric names (one scheme, README "Metrics"): a metric is named as its column of
+``results.parquet``, and its value at the last step is that column's value; per-epoch points of
+the same metric sit at step = epoch (pruning: the SGD step).
+
 A trial's identity (method, sparsity, arch, dataset, mode, seed, ...) is its params only: a
 result value of the same name (a speed trial's ``sparsity`` and ``seed``, a pruning run's
 achieved ``sparsity`` as a fraction) is not logged as a metric, so that a reader of the store
@@ -13,15 +23,19 @@ never sees two values for one identity column. The study's label of the method i
 
 from __future__ import annotations
 
+import getpass
+import hashlib
+import json
 import math
 import os
 import re
+import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from search_spaces.trial import TrialSpec
@@ -30,6 +44,15 @@ TRIAL_TAG = "trial_id"
 AGG_TAG = "aggregate_key"
 KIND_TAG = "kind"
 LABEL_TAG = "method_label"
+PARENT_TAG = "parent_key"
+# One tag per trial that selects a sparsity level together with its dense baseline:
+# ",90," on a 90 % trial, ",80,90,95," (every level of the study) on a dense one, so that
+# ``tags.compare_at LIKE '%,90,%'`` is the whole filter (MLflow search has no IN or OR).
+COMPARE_TAG = "compare_at"
+EXPERIMENT_KIND = "custom_model_development"  # MLflow 3's kind for classic ML (not GenAI)
+STAGE_PARENTS = ("pretrain", "prune", "linear", "full", "speed")
+# The aggregate keys' prefixes and the parent run each kind of aggregate is nested under.
+AGG_PARENTS = {"cell": "cells", "alpha": "alpha"}
 
 
 class TrackingError(RuntimeError):
@@ -85,17 +108,146 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def step_of(record: Mapping[str, Any]) -> int | None:
+    """A reported record's step: its epoch, else its SGD step (pruning), else None."""
+    for key in ("epoch", "step"):
+        v = record.get(key)
+        if _finite(v):
+            return int(v)
+    return None
+
+
+def epoch_metrics(record: Mapping[str, Any], identity: Iterable[str] = ()) -> dict[str, float]:
+    """One reported epoch (or step) under the study's metric names (module docstring).
+
+    ``accuracy`` is the result as results.parquet has it: the best epoch's accuracy so far for
+    transfer trials (their reported ``accuracy_best``), the validation accuracy for upstream
+    ones; ``accuracy_last`` is this epoch's own accuracy. A pruning run's ``sparsity`` (a
+    fraction) is ``sparsity_measured`` in percent; an upstream run's elapsed ``seconds`` is
+    ``train_time_s``. Identity columns (params) and bookkeeping keys are never metrics.
+    """
+    r = {k: v for k, v in record.items() if _finite(v)}
+    if "accuracy_best" in r:
+        r["accuracy_last"] = r.get("accuracy", r.get("accuracy_last"))
+        r["accuracy"] = r.pop("accuracy_best")
+    if "val_accuracy" in r:
+        r.setdefault("accuracy", r["val_accuracy"])
+        del r["val_accuracy"]
+    if "sparsity" in r and "step" in record:  # pruning's progress: a fraction of weights
+        r["sparsity_measured"] = 100.0 * r.pop("sparsity")
+    if "seconds" in r:
+        r.setdefault("train_time_s", r.pop("seconds"))
+    skip = {"epoch", "step", "steps", *identity}
+    return {k: float(v) for k, v in r.items() if k not in skip}
+
+
+def final_metrics(metrics: Mapping[str, Any], identity: Iterable[str] = ()) -> dict[str, float]:
+    """A trial's final numbers (results.parquet's columns), identity columns left out."""
+    skip = set(identity)
+    return {k: float(v) for k, v in metrics.items() if k not in skip and _finite(v)}
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def run_metadata(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """MLflow's own run-context tags, which a run made through ``MlflowClient`` lacks: source
+    name and type, git commit (when the code is a git checkout; a Ray Jobs upload is not),
+    and user."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = environ.get("USER", "unknown")
+    tags = {"mlflow.user": user, "mlflow.source.name": "orchestrator.sweep",
+            "mlflow.source.type": "JOB" if "RAY_JOB_CONFIG_JSON_ENV_VAR" in environ else "LOCAL"}
+    commit = _git("rev-parse", "HEAD")
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+        branch = _git("rev-parse", "--abbrev-ref", "HEAD")
+        if branch and branch != "HEAD":
+            tags["mlflow.source.git.branch"] = branch
+    return tags
+
+
+def _folder_digest(folder: Path, limit: int = 200_000) -> str | None:
+    """sha256 of a folder's file list (relative path and size of each file), or None."""
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    n = 0
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root) / name
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue
+            h.update(f"{path.relative_to(folder)}\0{size}\n".encode())
+            n += 1
+            if n >= limit:
+                return h.hexdigest()
+    return h.hexdigest() if n else None
+
+
+def dataset_source(name: str, data_root: str | None) -> tuple[str, str]:
+    """(source, digest) of a dataset as a trial reads it, computed in the driver.
+
+    A dataset on disk: its folder under the data root, digested by its file list (paths and
+    sizes; reading every image would take longer than some trials). A built-in one (shipped
+    with a package, or generated): the registry's description of where its images come from,
+    digested with that text. The digest is 12 hex digits, MLflow's usual length.
+    """
+    from trainables.datasets import DATASETS, IMAGEFOLDER_PREFIX
+
+    source, digest = "", None
+    if name.startswith(IMAGEFOLDER_PREFIX):
+        folder = Path(name[len(IMAGEFOLDER_PREFIX):]).expanduser()
+        if data_root and not folder.is_absolute():
+            folder = Path(data_root) / folder
+        source, digest = str(folder), _folder_digest(folder)
+    else:
+        try:
+            meta = DATASETS.get(name).meta
+        except KeyError:
+            meta = None
+        if meta is None:
+            source = f"{name} (generated by the trial: procedural or synthetic images)"
+        elif meta.get("builtin", False):
+            source = str(meta.get("layout", name))
+        else:
+            layout = str(meta.get("layout", ""))
+            first = layout.split(": ", 1)[-1].split("/", 1)[0].strip() if data_root else ""
+            folder = Path(data_root) / first if data_root and first else None
+            source = str(folder) if folder else f"{name} (no data root given)"
+            digest = _folder_digest(folder) if folder else None
+    digest = digest or hashlib.sha256(f"{name}\0{source}".encode()).hexdigest()
+    return source[:1000], digest[:12]
+
+
 class Tracker:
     """The study's MLflow experiment."""
 
     def __init__(self, tracking_uri: str, experiment: str,
                  artifact_location: str | None = None,
                  method_labels: Mapping[str, str] | None = None,
-                 method_facts: Callable[[str, int], Mapping[str, str]] | None = None) -> None:
+                 method_facts: Callable[[str, int], Mapping[str, str]] | None = None,
+                 description: str = "", data_root: str | None = None,
+                 sparsity_levels: Iterable[int] = (),
+                 metadata: Mapping[str, str] | None = None) -> None:
         self.uri = tracking_uri
         self.method_labels = dict(method_labels or {})
         # (method, sparsity) -> tags such as family and lth_source (Study.method_facts)
         self.method_facts = method_facts
+        self.data_root = data_root
+        self.levels = sorted({int(s) for s in sparsity_levels if s})
+        self.meta = dict(run_metadata() if metadata is None else metadata)
         with _quick_http():
             try:
                 # Inside the try: a database URI whose driver is missing fails right here.
@@ -105,6 +257,7 @@ class Tracker:
                     exp.experiment_id if exp
                     else self.client.create_experiment(experiment, artifact_location)
                 )
+                self._describe_experiment(exp, description)
             except Exception as e:  # noqa: BLE001 - any failure here means "cannot track"
                 raise TrackingError(
                     f"cannot use the MLflow tracking store at {redact(tracking_uri)}: "
@@ -114,9 +267,26 @@ class Tracker:
                 ) from None
         self._runs: dict[str, str] = {}
         self._agg: dict[str, str] = {}
+        self._parents: dict[str, str] = {}
         self._no_params: set[str] = set()
         self._error_tagged: set[str] = set()  # runs with an "error" tag from a failed attempt
+        self._compare: dict[str, str] = {}  # run id -> its compare_at tag as stored
+        self._old: set[str] = set()  # trial runs made before this driver (steps not known)
+        self._points: dict[str, dict[tuple[str, int], float]] = {}  # logged by this driver
+        self._datasets: dict[str, tuple[str, str]] = {}
+        self._status: dict[str, str] = {}  # run id -> (status tag, MLflow status) as stored
         self._load_index()
+
+    def _describe_experiment(self, exp: Any, description: str) -> None:
+        """MLflow 3 opens an experiment without a kind in its GenAI view ("Evaluations"):
+        set the classic-ML kind, and the study's description as the experiment's note."""
+        want = {"mlflow.experimentKind": EXPERIMENT_KIND}
+        if description:
+            want["mlflow.note.content"] = description
+        have = dict(exp.tags) if exp is not None else {}
+        for k, v in want.items():
+            if have.get(k) != v:
+                self.client.set_experiment_tag(self.experiment_id, k, v)
 
     def _load_index(self) -> None:
         token = None
@@ -126,17 +296,58 @@ class Tracker:
             )
             for run in page:
                 tags = run.data.tags
+                rid = run.info.run_id
                 if TRIAL_TAG in tags:
-                    self._runs.setdefault(tags[TRIAL_TAG], run.info.run_id)
+                    self._runs.setdefault(tags[TRIAL_TAG], rid)
+                    self._old.add(rid)
+                    self._status[rid] = f"{tags.get('status', '')}/{run.info.status}"
                 if AGG_TAG in tags:
-                    self._agg.setdefault(tags[AGG_TAG], run.info.run_id)
-                if not run.data.params:  # killed between create_run and log_batch
-                    self._no_params.add(run.info.run_id)
+                    self._agg.setdefault(tags[AGG_TAG], rid)
+                if PARENT_TAG in tags:
+                    self._parents.setdefault(tags[PARENT_TAG], rid)
+                if COMPARE_TAG in tags:
+                    self._compare[rid] = tags[COMPARE_TAG]
+                if not run.data.params and PARENT_TAG not in tags:
+                    self._no_params.add(rid)  # killed between create_run and log_batch
                 if "error" in tags:
-                    self._error_tagged.add(run.info.run_id)
+                    self._error_tagged.add(rid)
             token = page.token
             if not token:
                 break
+
+    # -- parents --------------------------------------------------------------------------
+    def parent(self, key: str, status: str | None = None) -> str:
+        """The parent run named ``key`` (a stage, ``cells``, ``alpha``), made once; it has
+        no params, so a ``params.*`` filter selects trials only."""
+        rid = self._parents.get(key)
+        if rid is None:
+            kind = "stage" if key in STAGE_PARENTS else "group"
+            run = self.client.create_run(
+                self.experiment_id, run_name=key,
+                tags={PARENT_TAG: key, KIND_TAG: kind, **self.meta,
+                      **({"stage": key} if kind == "stage" else {})})
+            rid = run.info.run_id
+            self._parents[key] = rid
+            if status is None:
+                self.client.set_terminated(rid, "FINISHED")
+        if status is not None:
+            self.client.update_run(rid, status=status)
+        return rid
+
+    def start_stage(self, stage: str, total: int) -> None:
+        """The stage's parent run is RUNNING while the stage runs."""
+        rid = self.parent(stage, status="RUNNING")
+        self.client.log_batch(rid, params=[], tags=[RunTag("n_trials", str(total))],
+                              synchronous=True)
+
+    def end_stage(self, stage: str, counts: Mapping[str, int]) -> None:
+        """The stage's counts (finished, failed, error) on its parent run, now FINISHED."""
+        rid = self.parent(stage)
+        now = int(time.time() * 1000)
+        done = sum(counts.values())
+        self.client.log_batch(rid, metrics=[Metric(f"trials_{k}", float(v), now, done)
+                                            for k, v in counts.items()], synchronous=True)
+        self.client.set_terminated(rid, "FINISHED")
 
     # -- trials ---------------------------------------------------------------------------
     def run_id(self, trial_id: str) -> str | None:
@@ -147,8 +358,27 @@ class Tracker:
         facts = dict(self.method_facts(spec.method, spec.sparsity)) if self.method_facts else {}
         return {**({LABEL_TAG: label} if label else {}), **facts}
 
+    def compare_at(self, spec: TrialSpec) -> str:
+        """The ``compare_at`` tag (``COMPARE_TAG``): a dense trial belongs to every level."""
+        levels = self.levels if not spec.sparsity else [spec.sparsity]
+        return "," + ",".join(str(int(s)) for s in levels) + "," if levels else ","
+
+    def _dataset_input(self, spec: TrialSpec) -> DatasetInput:
+        if spec.dataset not in self._datasets:
+            self._datasets[spec.dataset] = dataset_source(spec.dataset, self.data_root)
+        source, digest = self._datasets[spec.dataset]
+        profile = json.dumps({"num_classes": spec.num_classes, "metric": spec.metric,
+                              "group": spec.group})
+        ds = Dataset(name=spec.dataset, digest=digest,
+                     source_type="local" if source.startswith("/") else "code",
+                     source=json.dumps({"uri": source}), profile=profile)
+        context = "train" if spec.mode == "upstream" else (
+            "speed" if spec.stage == "speed" else "train+test")
+        return DatasetInput(ds, tags=[InputTag("mlflow.data.context", context)])
+
     def ensure_run(self, spec: TrialSpec) -> str:
-        """The trial's run, created (RUNNING, with its params) only if it has none."""
+        """The trial's run, created (RUNNING, with its params, nested under its stage's
+        parent run, with its dataset as an input) only if it has none."""
         tid = spec.trial_id
         if tid in self._runs:
             rid = self._runs[tid]
@@ -156,35 +386,119 @@ class Tracker:
                 self.client.log_batch(rid, params=[Param(k, v) for k, v in
                                                    _flat_params(spec).items()], synchronous=True)
                 self._no_params.discard(rid)
+            compare = self.compare_at(spec)
+            if self._compare.get(rid) != compare:  # the study grew a sparsity level
+                self.client.set_tag(rid, COMPARE_TAG, compare)
+                self._compare[rid] = compare
             return rid
+        compare = self.compare_at(spec)
         run = self.client.create_run(
             self.experiment_id,
             run_name=tid,
             tags={TRIAL_TAG: tid, KIND_TAG: "trial", "stage": spec.stage, "mode": spec.mode,
-                  **self._label_tags(spec)},
+                  COMPARE_TAG: compare, "mlflow.parentRunId": self.parent(spec.stage),
+                  **self.meta, **self._label_tags(spec)},
         )
         rid = run.info.run_id
+        self._compare[rid] = compare
         self.client.log_batch(
             rid, params=[Param(k, v) for k, v in _flat_params(spec).items()], synchronous=True
         )
         self._runs[tid] = rid
+        try:
+            self.client.log_inputs(rid, datasets=[self._dataset_input(spec)])
+        except Exception as e:  # noqa: BLE001 - a dataset's description is no reason to stop
+            self.client.set_tag(rid, "dataset_input_error", f"{type(e).__name__}: {e}"[:500])
         return rid
+
+    def fill_in(self, entries: Iterable[Mapping[str, Any]]) -> int:
+        """Log the ledger's recorded trials that MLflow misses or holds otherwise (the store
+        was down when they ended, or the driver died between the two writes); returns how
+        many. The ledger is the source of truth: MLflow catches up when the sweep starts."""
+        from search_spaces.trial import from_dict
+
+        done = 0
+        for entry in entries:
+            status, spec_d = entry.get("status"), entry.get("spec")
+            if status not in ("finished", "failed", "error") or not spec_d:
+                continue
+            spec = from_dict(spec_d)
+            rid = self._runs.get(spec.trial_id)
+            want = f"{status}/{'FINISHED' if status == 'finished' else 'FAILED'}"
+            if rid is not None and self._status.get(rid) == want:
+                continue
+            if status == "finished":
+                self.finish(spec, dict(entry.get("metrics") or {}), entry.get("history") or [])
+            else:
+                self.fail(spec, str(entry.get("error", "")), status=status)
+            self._status[self._runs[spec.trial_id]] = want
+            done += 1
+        return done
+
+    def _logged(self, rid: str) -> dict[tuple[str, int], float]:
+        """What this run already holds: (metric, step) -> value. A run made before this
+        driver started (a resumed study) is read from the store once, for its steps."""
+        points = self._points.get(rid)
+        if points is None:
+            points = self._points[rid] = {}
+            if rid in self._old:
+                for key in self.client.get_run(rid).data.metrics:
+                    for m in self.client.get_metric_history(rid, key):
+                        points[(m.key, m.step)] = m.value
+        return points
+
+    def _log_points(self, rid: str, points: list[Metric]) -> None:
+        for i in range(0, len(points), 900):
+            self.client.log_batch(rid, metrics=points[i:i + 900], synchronous=True)
+        logged = self._logged(rid)
+        for m in points:
+            logged[(m.key, m.step)] = m.value
+
+    def log_epoch(self, spec: TrialSpec, record: Mapping[str, Any],
+                  timestamp_ms: int | None = None) -> None:
+        """One epoch (or pruning step) of a running trial, as it is reported, at its step.
+
+        A step already in the run (a retried attempt reporting it again, or a resumed full
+        finetuning) is not logged twice: the first attempt's point stays.
+        """
+        step = step_of(record)
+        if step is None:
+            return
+        rid = self.ensure_run(spec)
+        logged = self._logged(rid)
+        now = timestamp_ms or int(time.time() * 1000)
+        points = [Metric(k, v, now, step)
+                  for k, v in epoch_metrics(record, _flat_params(spec)).items()
+                  if (k, step) not in logged]
+        if points:
+            self._log_points(rid, points)
 
     def finish(self, spec: TrialSpec, metrics: dict[str, Any],
                history: Iterable[dict[str, Any]] = ()) -> None:
-        """Per-epoch metrics (step = epoch) and final metrics; status FINISHED."""
+        """Per-epoch points the live callback did not log (step = epoch), then the final
+        values at the last step (results.parquet's columns, module docstring); FINISHED."""
         rid = self.ensure_run(spec)
         identity = _flat_params(spec)  # never a metric too (module docstring)
+        logged = self._logged(rid)
         now = int(time.time() * 1000)
         batch: list[Metric] = []
+        seen: dict[tuple[str, int], float] = dict(logged)
         for h in history:
-            step = int(h.get("epoch", 0))
-            batch += [Metric(k, float(v), now, step) for k, v in h.items()
-                      if k != "epoch" and k not in identity and _finite(v)]
-        batch += [Metric(f"final_{k}" if k in {"accuracy"} else k, float(v), now, 0)
-                  for k, v in metrics.items() if k not in identity and _finite(v)]
-        for i in range(0, len(batch), 900):
-            self.client.log_batch(rid, metrics=batch[i:i + 900], synchronous=True)
+            step = step_of(h)
+            if step is None:
+                continue
+            for k, v in epoch_metrics(h, identity).items():
+                if (k, step) not in seen:
+                    batch.append(Metric(k, v, now, step))
+                    seen[(k, step)] = v
+        last = max((s for _, s in seen), default=0)
+        for k, v in final_metrics(metrics, identity).items():
+            if seen.get((k, last)) != v:  # the last epoch's point may already say it
+                # 1 ms later than any epoch point: MLflow's latest value is the one at the
+                # highest step, then the latest time, so the result wins a tie at that step.
+                batch.append(Metric(k, v, now + 1, last))
+                seen[(k, last)] = v
+        self._log_points(rid, batch)
         # Text facts of a result (a speed trial's CPU model, instruction set, versions) are
         # tags, so runs can be filtered and compared by the machine that measured them.
         known = {*identity, TRIAL_TAG, "mode", "status", "stage", LABEL_TAG}
@@ -215,8 +529,10 @@ class Tracker:
                       step: int, tags: dict[str, Any] | None = None) -> str:
         """Create or update the aggregate run named by ``key`` (idempotent).
 
-        Params are set once, when the run is made (MLflow refuses to change them); metrics and
-        ``tags`` are updated on every call, so they may change as the study grows.
+        ``cell/...`` and ``alpha/...`` runs are nested under the parent runs ``cells`` and
+        ``alpha`` (``AGG_PARENTS``), so they do not bury the trials; others (``summary``) are
+        top-level. Params are set once, when the run is made (MLflow refuses to change them);
+        metrics and ``tags`` are updated on every call, so they may change as the study grows.
         """
         rid = self._agg.get(key)
         if rid is not None and rid in self._no_params:
@@ -225,8 +541,11 @@ class Tracker:
             self.client.set_terminated(rid, "FINISHED")
             self._no_params.discard(rid)
         if rid is None:
+            nest = AGG_PARENTS.get(key.split("/", 1)[0])
+            extra = {"mlflow.parentRunId": self.parent(nest)} if nest else {}
             run = self.client.create_run(
-                self.experiment_id, run_name=key, tags={AGG_TAG: key, KIND_TAG: "aggregate"}
+                self.experiment_id, run_name=key,
+                tags={AGG_TAG: key, KIND_TAG: "aggregate", **self.meta, **extra}
             )
             rid = run.info.run_id
             self.client.log_batch(
@@ -244,6 +563,13 @@ class Tracker:
         )
         return rid
 
-    def log_artifacts(self, key: str, folder: Path) -> None:
-        rid = self._agg.get(key) or self.log_aggregate(key, {"kind": "report"}, {}, 0)
-        self.client.log_artifacts(rid, str(folder))
+    def log_report(self, key: str, folder: Path) -> str:
+        """The report on the run ``key`` (the study's summary run), every figure and table
+        at the artifact root (the report's ``figures/`` flattened into it); a report of
+        another architecture (``arch-<name>/``) keeps its folder, flattened the same way."""
+        rid = self._agg.get(key) or self.log_aggregate(key, {"kind": key}, {}, 0)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            rel = path.relative_to(folder).parts
+            where = [part for part in rel[:-1] if part != "figures"]
+            self.client.log_artifact(rid, str(path), "/".join(where) or None)
+        return rid

@@ -56,7 +56,8 @@ def read_results(path: Path) -> pd.DataFrame:
 _STORE_TAGS = {"kind", "aggregate_key", "n_trials"}
 # The sweep's experiments are named ``sparse-transfer/<study>`` (orchestrator.tracking).
 SWEEP_PREFIX = "sparse-transfer/"
-# A final value the sweep logs under another name, as history of the same name ends elsewhere.
+# A final value that stores written before the sweep's one metric naming scheme keep under
+# another name (their history of ``accuracy`` ended at the last epoch's own accuracy).
 _FINAL = {"final_" + C.ACCURACY: C.ACCURACY}
 
 
@@ -86,17 +87,19 @@ def _run_row(run) -> dict[str, object] | None:
         return None
     row: dict[str, object] = {}
     metrics = dict(run.data.metrics)
-    sweep_run = "trial_id" in tags
     for final, name in _FINAL.items():
-        if final in metrics or sweep_run:
-            # The sweep's per-epoch history of `name` ends at the last epoch; the reported
-            # value (the best epoch's) is the final one.
-            metrics[name] = metrics.pop(final, float("nan"))
+        if final in metrics:
+            metrics[name] = metrics.pop(final)
+    run_status = _MLFLOW_STATUS.get(run.info.status, str(run.info.status).lower())
+    if "trial_id" in tags and (run_status != "finished"
+                               or tags.get(C.STATUS, "finished") != "finished"):
+        # A sweep's trial that did not finish has no result, only the epochs it reached
+        # (logged live): results.parquet has no metrics for it either.
+        metrics = {}
     row.update(metrics)
     row.update({k: v for k, v in tags.items()
                 if not k.startswith("mlflow.") and k not in _STORE_TAGS})
     row.update(run.data.params)
-    run_status = _MLFLOW_STATUS.get(run.info.status, str(run.info.status).lower())
     status = str(tags.get(C.STATUS, "")).lower() or run_status
     if run_status == "failed" and status not in ("failed", "error"):
         status = "failed"  # MLflow saw it fail, whatever it logged before
@@ -111,8 +114,11 @@ def read_mlflow(tracking_uri: str, experiment: str | None = None) -> pd.DataFram
     Identity columns come from params (``method``, ``sparsity``, ``dataset``, ``mode``,
     ``seed``, ``arch``...), then tags (``status``, ``method_label``, a speed trial's
     ``weights``...), then metrics: a metric never overrides a param or tag of the same name.
-    ``accuracy`` is the sweep's ``final_accuracy`` (the best epoch's, as in results.parquet),
-    not the last step of its per-epoch history; runs of other tools keep their ``accuracy``.
+    Metrics are the runs' latest values: in the sweep's naming scheme (README "Metrics") a
+    metric's value at the last step is its results.parquet column (``accuracy``: the best
+    epoch's); a store from before that scheme has it as ``final_accuracy``, read as
+    ``accuracy``. A sweep trial that did not finish has no metrics (only the epochs it
+    reached), as in results.parquet.
     The status is the run's ``status`` tag, else its MLflow status (FAILED/KILLED -> failed).
     Aggregate runs (tag ``kind``), runs still running and runs without the required params
     are left out (``attrs["skipped_runs"]`` counts them).

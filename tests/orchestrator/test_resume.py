@@ -196,7 +196,7 @@ def test_kill_anywhere_and_rerun(tmp_path):
     for tid, rs in runs.items():
         assert len(rs) == 1, (tid, len(rs))
         assert rs[0].info.status == "FINISHED"
-        assert rs[0].data.metrics["final_accuracy"] == pytest.approx(
+        assert rs[0].data.metrics["accuracy"] == pytest.approx(
             final[tid]["metrics"]["accuracy"])
         assert rs[0].data.params["stage"] == final[tid]["spec"]["stage"]
     aggregates = kit.aggregate_runs(out)

@@ -87,7 +87,7 @@ def test_alpha_in_mlflow_equals_hand_computation(swept):
         p = r.data.params
         if r.data.tags.get("kind") == "trial" and p.get("mode") in ("linear", "full"):
             acc[(p["mode"], p["method"], int(p["sparsity"]), p["dataset"])].append(
-                r.data.metrics["final_accuracy"])
+                r.data.metrics["accuracy"])
     mean = {k: sum(v) / len(v) for k, v in acc.items()}
     agg = {r.data.tags["aggregate_key"]: r.data.metrics for r in runs
            if r.data.tags.get("kind") == "aggregate"}

@@ -27,21 +27,123 @@ def test_one_run_per_trial_even_across_trackers(tmp_path, tracker):
     assert tracker.ensure_run(SPEC) == rid
     again = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "sparse-transfer/test")
     assert again.ensure_run(SPEC) == rid  # a rerun of the sweep finds it by its tag
-    assert len(_runs(again)) == 1
+    assert [r.data.tags["kind"] for r in _runs(again)].count("trial") == 1
+    assert len(_runs(again)) == 2  # and its stage's parent run, also made once
 
 
-def test_finish_logs_params_history_and_final(tracker):
-    hist = [{"epoch": e, "accuracy": 50.0 + e, "train_loss": 1.0 / e} for e in (1, 2, 3)]
-    tracker.finish(SPEC, {"accuracy": 53.0, "accuracy_last": 53.0, "best_epoch": 3}, hist)
+def _epoch(e: int, acc: float, best: float) -> dict:
+    """One epoch's report as the trainables send it (``trainables.engine.epoch_record``)."""
+    return {"epoch": e, "train_loss": 1.0 / e, "accuracy": acc, "accuracy_best": best,
+            "best_epoch": 2 if best == 60.0 else e, "accuracy_last": acc}
+
+
+EPOCHS = [_epoch(1, 50.0, 50.0), _epoch(2, 60.0, 60.0), _epoch(3, 55.0, 60.0)]
+FINAL = {"accuracy": 60.0, "accuracy_last": 55.0, "best_epoch": 2, "train_time_s": 4.5}
+
+
+def _history(tr: Tracker, key: str) -> list[tuple[int, float]]:
+    rid = tr.run_id(SPEC.trial_id)
+    return sorted((m.step, m.value) for m in tr.client.get_metric_history(rid, key))
+
+
+def test_finish_logs_params_history_and_final_at_the_last_step(tracker):
+    tracker.finish(SPEC, FINAL, EPOCHS)
     run = tracker.client.get_run(tracker.run_id(SPEC.trial_id))
     assert run.info.status == "FINISHED"
     p = run.data.params
     assert (p["method"], p["sparsity"], p["dataset"], p["mode"], p["seed"], p["lr"]) == (
         "gmp", "90", "digits", "linear", "21", "0.01")
-    assert run.data.metrics["final_accuracy"] == 53.0
-    steps = tracker.client.get_metric_history(run.info.run_id, "accuracy")
-    assert sorted((m.step, m.value) for m in steps) == [(1, 51.0), (2, 52.0), (3, 53.0)]
+    # One name per number, the results.parquet column: its latest value is the result.
+    assert {k: run.data.metrics[k] for k in FINAL} == FINAL
+    assert "final_accuracy" not in run.data.metrics and "accuracy_best" not in run.data.metrics
+    assert _history(tracker, "accuracy") == [(1, 50.0), (2, 60.0), (3, 60.0)]  # best so far
+    assert _history(tracker, "accuracy_last") == [(1, 50.0), (2, 60.0), (3, 55.0)]
+    assert _history(tracker, "train_time_s") == [(3, 4.5)]  # final values: the last step
+    assert all(step > 0 for step, _ in _history(tracker, "best_epoch"))  # no point at step 0
     assert run.data.tags["trial_id"] == SPEC.trial_id
+
+
+def test_epochs_are_logged_as_reported_and_never_twice(tmp_path, tracker):
+    for record in EPOCHS[:2]:
+        tracker.log_epoch(SPEC, record)
+    run = tracker.client.get_run(tracker.run_id(SPEC.trial_id))
+    assert run.info.status == "RUNNING"  # visible while the trial runs
+    assert _history(tracker, "accuracy") == [(1, 50.0), (2, 60.0)]
+    tracker.log_epoch(SPEC, EPOCHS[1])  # a retried attempt reports epoch 2 again
+    # The driver restarts (a new Tracker) and the trial finishes with its whole history.
+    again = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "sparse-transfer/test")
+    again.log_epoch(SPEC, EPOCHS[2])
+    again.finish(SPEC, FINAL, EPOCHS)
+    for key in ("accuracy", "accuracy_last", "train_loss", "best_epoch"):
+        steps = [s for s, _ in _history(again, key)]
+        assert steps == [1, 2, 3], (key, steps)  # each epoch once
+    times = [m.timestamp for m in again.client.get_metric_history(again.run_id(SPEC.trial_id),
+                                                                   "train_loss")]
+    assert times == sorted(times)
+
+
+def test_upstream_and_pruning_reports_use_the_same_names():
+    from orchestrator.tracking import epoch_metrics
+
+    assert epoch_metrics({"epoch": 2, "train_loss": 0.5, "val_accuracy": 40.0,
+                          "seconds": 3.0}) == {"train_loss": 0.5, "accuracy": 40.0,
+                                               "train_time_s": 3.0}
+    assert epoch_metrics({"step": 20, "train_loss": 0.7, "sparsity": 0.45},
+                         identity={"sparsity"}) == {"train_loss": 0.7, "sparsity_measured": 45.0}
+
+
+def test_runs_are_nested_tagged_and_carry_metadata(tmp_path):
+    dense = TrialSpec(**{**SPEC.__dict__, "method": "dense", "sparsity": 0})
+    tr = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "sparse-transfer/test",
+                 description="A study of sparse transfer.", sparsity_levels=[0, 80, 90],
+                 metadata={"mlflow.user": "me", "mlflow.source.name": "orchestrator.sweep",
+                           "mlflow.source.git.commit": "abc"})
+    tr.finish(SPEC, FINAL, EPOCHS)
+    tr.finish(dense, FINAL, EPOCHS)
+    tr.log_aggregate("cell/linear/gmp/90/digits", {"mode": "linear"}, {"mean": 1.0}, 1)
+    tr.log_aggregate("summary", {"kind": "summary"}, {}, 1)
+    exp = tr.client.get_experiment(tr.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert exp.tags["mlflow.note.content"] == "A study of sparse transfer."
+    runs = {r.info.run_name: r for r in _runs(tr)}
+    assert {"linear", "cells", "summary"} <= set(runs)
+    linear, cells = runs["linear"].info.run_id, runs["cells"].info.run_id
+    for r in runs.values():
+        assert (r.data.tags["mlflow.user"], r.data.tags["mlflow.source.git.commit"]) == ("me",
+                                                                                         "abc")
+        parent = r.data.tags.get("mlflow.parentRunId")
+        if r.data.tags["kind"] == "trial":
+            assert parent == linear
+        elif r.info.run_name.startswith("cell/"):
+            assert parent == cells
+        else:
+            assert parent is None, r.info.run_name  # parents and the summary: top level
+    assert not runs["linear"].data.params  # a params.* filter selects trials only
+    # One filter selects a sparsity level with its dense baseline.
+    found = tr.client.search_runs([tr.experiment_id], "tags.compare_at LIKE '%,90,%'")
+    assert {r.data.params["method"] for r in found} == {"gmp", "dense"}
+    found = tr.client.search_runs([tr.experiment_id], "tags.compare_at LIKE '%,80,%'")
+    assert {r.data.params["method"] for r in found} == {"dense"}
+    # The dataset is an input of the trial's run: name, source, digest.
+    inputs = tr.client.get_run(tr.run_id(SPEC.trial_id)).inputs.dataset_inputs
+    assert [d.dataset.name for d in inputs] == ["digits"]
+    assert "load_digits" in inputs[0].dataset.source and len(inputs[0].dataset.digest) == 12
+
+
+def test_the_report_goes_to_the_summary_run_top_level(tmp_path, tracker):
+    report = tmp_path / "report"
+    (report / "figures").mkdir(parents=True)
+    (report / "arch-resnet18" / "figures").mkdir(parents=True)
+    for rel in ("report.md", "table1.csv", "figures/fig2.png", "arch-resnet18/table1.csv",
+                "arch-resnet18/figures/fig2.png"):
+        (report / rel).write_text(rel)
+    tracker.log_aggregate("summary", {"kind": "summary"}, {}, 1, tags={"finding_1": "holds"})
+    rid = tracker.log_report("summary", report)
+    assert [r.info.run_id for r in _runs(tracker)] == [rid]  # no run of its own
+    top = sorted(f.path for f in tracker.client.list_artifacts(rid))
+    assert top == ["arch-resnet18", "fig2.png", "report.md", "table1.csv"]
+    sub = sorted(f.path for f in tracker.client.list_artifacts(rid, "arch-resnet18"))
+    assert sub == ["arch-resnet18/fig2.png", "arch-resnet18/table1.csv"]
 
 
 def test_text_facts_of_a_result_become_tags(tracker):
@@ -64,8 +166,9 @@ def test_failure_keeps_the_message(tracker):
 def test_aggregates_are_updated_not_duplicated(tracker):
     tracker.log_aggregate("alpha/linear/gmp/90/all", {"mode": "linear"}, {"alpha_mean": 0.1}, 2)
     tracker.log_aggregate("alpha/linear/gmp/90/all", {"mode": "linear"}, {"alpha_mean": 0.2}, 4)
-    runs = _runs(tracker)
+    runs = [r for r in _runs(tracker) if r.data.tags["kind"] == "aggregate"]
     assert len(runs) == 1 and runs[0].data.metrics["alpha_mean"] == 0.2
+    assert len(_runs(tracker)) == 2  # and its parent run, "alpha"
 
 
 def test_unreachable_server_is_a_clear_error():
@@ -151,3 +254,42 @@ def test_the_findings_go_to_the_summary_run_and_are_updated(tracker):
     assert metrics["findings_holding"] == held == 3  # findings 2, 3, 4 on the hand table
     assert metrics["findings_testable"] == 5 and tags["n_trials"] == "60"
     assert run.data.params == {"kind": "summary"}
+
+
+def test_the_ledger_comes_first_and_mlflow_catches_up(tmp_path, tracker):
+    from orchestrator.progress import record_failure, record_success, spec_dict
+
+    class Down:
+        def finish(self, *a, **k):
+            raise ConnectionError("MLflow server down")
+
+        fail = finish
+
+    ledger = Ledger(tmp_path / "trials")
+    other = TrialSpec(**{**SPEC.__dict__, "seed": 22})
+    with pytest.raises(ConnectionError):
+        record_success(ledger, Down(), SPEC, {**FINAL, "history_json": "[]"})
+    with pytest.raises(ConnectionError):
+        record_failure(ledger, Down(), other, "BadInput: no such file")
+    assert ledger.status(SPEC.trial_id) == FINISHED and ledger.status(other.trial_id) == FAILED
+    # The next start logs what MLflow missed, once.
+    ledger.record("x", {"status": FINISHED})  # an entry without a spec is left alone
+    assert tracker.fill_in(ledger.entries()) == 2
+    run = tracker.client.get_run(tracker.run_id(SPEC.trial_id))
+    assert run.info.status == "FINISHED" and run.data.metrics["accuracy"] == 60.0
+    run = tracker.client.get_run(tracker.run_id(other.trial_id))
+    assert run.info.status == "FAILED" and run.data.tags["error"] == "BadInput: no such file"
+    again = Tracker(tracker.uri, "sparse-transfer/test")
+    assert again.fill_in(ledger.entries()) == 0
+    assert spec_dict(SPEC)["seed"] == 21
+
+
+def test_the_sweep_ends_with_a_link_to_the_runs_in_the_training_view():
+    from orchestrator.runner import mlflow_hint
+
+    local = mlflow_hint("sqlite:////abs/runs/tiny/mlflow.db", "1")
+    assert local.startswith("mlflow ui --backend-store-uri sqlite:////abs/runs/tiny/mlflow.db")
+    assert local.endswith("http://127.0.0.1:5000/#/experiments/1/runs?"
+                          "workflowType=machine_learning")
+    assert mlflow_hint("http://u:pw@head:5000/", "7") == (
+        "http://***@head:5000/#/experiments/7/runs?workflowType=machine_learning")
