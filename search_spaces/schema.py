@@ -33,7 +33,8 @@ KNOWN_METHODS = ("dense", "gmp", "woodfisher", "acdc", "str", "rigl_erk1x", "rig
 # also be "imagefolder:<path>", a folder of the user's own images.
 KNOWN_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet_tiny", "mobilenet_v1")
 KNOWN_DATASETS = (
-    "sun397", "aircraft", "birdsnap", "caltech101", "caltech256", "cars", "cifar10", "cifar100",
+    "sun397", "aircraft", "birdsnap", "caltech101", "caltech101_background", "caltech256",
+    "cars", "cifar10", "cifar100",
     "dtd", "flowers", "food101", "pets", "digits", "mnist", "textures", "lfw_faces",
     "fine_stripe_angle", "fine_shape_detail", "fine_stripe_period", "fine_hue",
 )

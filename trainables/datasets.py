@@ -352,18 +352,23 @@ def build_birdsnap(root: Path, split: str, transform: Transform) -> Dataset:
                             expected_classes=500)
 
 
+CALTECH101_BACKGROUND = "BACKGROUND_Google"
+
+
 def _caltech(root: Path, split: str, transform: Transform, *, name: str, folder: str,
-             classes: int, per_class: int) -> Dataset:
+             classes: int, per_class: int, drop: tuple[str, ...] = ()) -> Dataset:
     """Caltech's reference split: the first ``per_class`` images (sorted names) of every class
-    train, the rest test. Deterministic without a seed because the file order is sorted."""
+    train, the rest test. Deterministic without a seed because the file order is sorted.
+    Class folders named in ``drop`` are left out (Caltech-101's background class)."""
     layout = DATASETS.get(name).meta["layout"]
     base = root / folder
     if not base.is_dir():
         raise _missing(base, name, layout)
-    class_dirs = _class_dirs(base)
+    class_dirs = [d for d in _class_dirs(base) if d.name not in drop]
     if len(class_dirs) != classes:
-        raise DatasetError(f"dataset {name!r}: {base} has {len(class_dirs)} class folders, "
-                           f"expected {classes}. Expected layout: {layout}")
+        raise DatasetError(f"dataset {name!r}: {base} has {len(class_dirs)} class folders"
+                           + (f" besides {', '.join(drop)}" if drop else "")
+                           + f", expected {classes}. Expected layout: {layout}")
     files, labels = [], []
     for label, class_dir in enumerate(class_dirs):
         images = _images_in(class_dir)
@@ -373,15 +378,32 @@ def _caltech(root: Path, split: str, transform: Transform, *, name: str, folder:
     return FileListDataset(files, labels, transform, [d.name for d in class_dirs])
 
 
+_CALTECH101_LAYOUT = (
+    _ROOT_NOTE + "caltech101/101_ObjectCategories/<class>/image_*.jpg (101 object folders plus "
+    f"{CALTECH101_BACKGROUND}, as 101_ObjectCategories.tar.gz extracts); the first 30 images "
+    "of each class (sorted) train, the rest test"
+)
+
+
 @DATASETS.register(
-    "caltech101", classes=102, metric="mean_per_class", group="general",
-    layout=_ROOT_NOTE + "caltech101/101_ObjectCategories/<class>/image_*.jpg (102 folders, "
-    "BACKGROUND_Google included); the first 30 images of each class (sorted) train, the rest test",
+    "caltech101", classes=101, metric="mean_per_class", group="general",
+    layout=_CALTECH101_LAYOUT + f"; {CALTECH101_BACKGROUND} is not a class (101 classes)",
 )
 def build_caltech101(root: Path, split: str, transform: Transform) -> Dataset:
-    # torchvision's Caltech101 has no split (and creates folders on construction); the paper
-    # counts 102 classes, so BACKGROUND_Google stays a class here.
+    # The reference code drops the background class (101 classes), although the paper's
+    # Table 2 counts 102; caltech101_background keeps it.
     return _caltech(root, split, transform, name="caltech101",
+                    folder="caltech101/101_ObjectCategories", classes=101, per_class=30,
+                    drop=(CALTECH101_BACKGROUND,))
+
+
+@DATASETS.register(
+    "caltech101_background", classes=102, metric="mean_per_class", group="general",
+    layout=_CALTECH101_LAYOUT + f"; {CALTECH101_BACKGROUND} is a class of its own (102 "
+    "classes, as the paper's Table 2 counts)",
+)
+def build_caltech101_background(root: Path, split: str, transform: Transform) -> Dataset:
+    return _caltech(root, split, transform, name="caltech101_background",
                     folder="caltech101/101_ObjectCategories", classes=102, per_class=30)
 
 
