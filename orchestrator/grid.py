@@ -188,10 +188,10 @@ def expand(study: Study, out_dir: Path, hash_files: bool = True) -> Grid:
             if not b.transfer:
                 continue
             for d in study.datasets:
-                recipe, params = mode.recipe, ()
+                recipe, params = mode.recipe, protocol_params(mode)
                 if mode.name == "full":
                     recipe = dataclasses.replace(recipe, lr=d.full_lr)
-                    params = augmentation_params(mode)
+                    params = augmentation_params(mode) + params
                 for seed in mode.seeds:
                     trials.append(
                         TrialSpec(
@@ -215,6 +215,18 @@ def augmentation_params(mode: ModeSpec) -> tuple[tuple[str, object], ...]:
     if mode.crop_scale == PAPER_CROP_SCALE:
         return ()
     return (("crop_scale", tuple(mode.crop_scale)),)
+
+
+def protocol_params(mode: ModeSpec) -> tuple[tuple[str, object], ...]:
+    """A mode's normalisation and epoch rule as trial params, only where they differ from what
+    the project did before they were keys (ImageNet mean/std, best epoch by the dataset's
+    metric), so trials that keep that behaviour keep their ids."""
+    params: tuple[tuple[str, object], ...] = ()
+    if mode.normalize != "imagenet":
+        params += (("normalize", mode.normalize),)
+    if mode.epoch_selection != "metric":
+        params += (("epoch_selection", mode.epoch_selection),)
+    return params
 
 
 def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:

@@ -20,6 +20,14 @@ from search_spaces.recipe import PAPER_CROP_SCALE, Recipe
 METRICS = ("top1", "mean_per_class")
 GROUPS = ("general", "specialized")
 MODES = ("linear", "full")
+# Input normalisation of a mode: ImageNet's mean/std, or the dataset's own, computed from its
+# training split (the reference code: the dataset's own for full finetuning, ImageNet's for
+# linear, where the frozen backbone keeps ImageNet's BatchNorm statistics).
+NORMALIZATIONS = ("imagenet", "dataset")
+NORMALIZE_DEFAULT = {"linear": "imagenet", "full": "dataset"}
+# Which epoch's accuracy a transfer trial reports: the best epoch by top-1 (the reference
+# code), the best by the dataset's own metric, or the last epoch.
+EPOCH_SELECTIONS = ("top1", "metric", "last")
 FAMILIES = ("dense", "progressive", "regularization", "lottery")
 SPARSITY_RANGE = (0, 99)
 # How speed trials prune random weights (trainables.speed.PRUNE_PROFILES; a test keeps them
@@ -109,6 +117,11 @@ class ModeSpec:
     # Full finetuning's RandomResizedCrop area range (the paper's by default); a study of
     # small images zooms less so the object stays in the crop.
     crop_scale: tuple[float, float] = PAPER_CROP_SCALE
+    # A study file's defaults are the reference code's (``mode_from``: ``NORMALIZE_DEFAULT``,
+    # best epoch by top-1); these field defaults are what the project did before, which a
+    # study that never names them (the tiny study) keeps.
+    normalize: str = "imagenet"
+    epoch_selection: str = "metric"
 
 
 @dataclass(frozen=True)
@@ -428,6 +441,10 @@ def mode_from(name: str, raw: Mapping[str, Any]) -> ModeSpec:
         use_gpu=_choice(f"{where}.use_gpu", raw.get("use_gpu", "auto"), ("auto", "yes", "no")),
         trainer=_choice(f"{where}.trainer", raw.get("trainer", "ray_train"), ("ray_train", "auto")),
         crop_scale=_crop_scale(f"{where}.crop_scale", raw.get("crop_scale", PAPER_CROP_SCALE)),
+        normalize=_choice(f"{where}.normalize", raw.get("normalize", NORMALIZE_DEFAULT[name]),
+                          NORMALIZATIONS),
+        epoch_selection=_choice(f"{where}.epoch_selection", raw.get("epoch_selection", "top1"),
+                                EPOCH_SELECTIONS),
     )
 
 
@@ -641,6 +658,8 @@ def study_to_dict(study: Study) -> dict[str, Any]:
                 "use_gpu": m.use_gpu,
                 "trainer": m.trainer,
                 "crop_scale": list(m.crop_scale),
+                "normalize": m.normalize,
+                "epoch_selection": m.epoch_selection,
             }
             for m in study.modes
         },

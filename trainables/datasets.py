@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset
 
+from common.atomic import atomic_write_text
 from common.errors import BadInput, MissingInput, machine_error
 from trainables import embedded
 from trainables.registry import Registry
@@ -592,6 +593,38 @@ def dataset_info(name: str, data_root: str | Path | None = None) -> DatasetInfo:
     meta = DATASETS.get(name).meta
     return DatasetInfo(name, meta["classes"], meta["metric"], meta["group"], meta["layout"],
                        hflip=meta.get("hflip", True))
+
+
+def normalization_stats(
+    name: str, data_root: str | Path | None, image_size: int, interpolation: str,
+    cache_dir: Path,
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """The per-channel mean/std of ``name``'s training split, computed once and cached.
+
+    The pixels are the eval transform's before Normalize (resize, center crop) at the
+    trial's size, so full finetuning normalises with statistics of what it sees at test time.
+    The cache file (``cache_dir/<name>-<size>-<interpolation>.json``, written atomically) is
+    shared by every trial on the dataset; a damaged one is recomputed.
+    """
+    from trainables.transforms import channel_stats, stats_transform
+
+    safe = "".join(c if c.isalnum() or c in "_-." else "_" for c in name)[-80:]
+    path = Path(cache_dir) / f"{safe}-{image_size}-{interpolation}.json"
+    try:
+        saved = json.loads(path.read_text())
+        if saved.get("dataset") == name and len(saved["mean"]) == len(saved["std"]) == 3:
+            return tuple(saved["mean"]), tuple(saved["std"])  # type: ignore[return-value]
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        if isinstance(exc, OSError) and machine_error(exc):
+            raise
+    train = build_dataset(name, data_root, "train", stats_transform(image_size, interpolation))
+    mean, std = channel_stats(train)
+    atomic_write_text(path, json.dumps({"dataset": name, "image_size": image_size,
+                                        "interpolation": interpolation, "images": len(train),
+                                        "mean": mean, "std": std}, indent=1))
+    return mean, std
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -64,12 +64,33 @@ def load_backbone(spec: TrialSpec) -> Any:
 
 
 def feature_key(spec: TrialSpec, split: str) -> dict[str, Any]:
-    return {
+    key = {
         "checkpoint": spec.checkpoint_hash, "mask": spec.mask_checkpoint_hash,
         "arch": spec.arch, "method": spec.method, "sparsity": spec.sparsity,
         "dataset": spec.dataset, "split": split, "transform": "eval",
         "image_size": spec.image_size, "interpolation": spec.interpolation,
     }
+    if spec.param("normalize", "imagenet") != "imagenet":  # ImageNet's keeps the old keys
+        key["normalize"] = spec.param("normalize")
+    return key
+
+
+def normalization(spec: TrialSpec, ctx: TrialContext) -> dict[str, Any]:
+    """The trial's Normalize mean/std: ImageNet's, or (``normalize: dataset``) the dataset's
+    own from its training split, computed once per dataset and size and cached."""
+    from trainables.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    rule = spec.param("normalize", "imagenet")
+    if rule == "imagenet":
+        return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    if rule != "dataset":
+        raise BadInput(f"trial {spec.trial_id}: normalize {rule!r} is not one of imagenet, "
+                       "dataset")
+    from trainables.datasets import normalization_stats
+
+    mean, std = normalization_stats(spec.dataset, ctx.data_root, spec.image_size,
+                                    spec.interpolation, ctx.out / "data_stats")
+    return {"mean": mean, "std": std}
 
 
 def _dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: bool) -> Any:
@@ -77,12 +98,13 @@ def _dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: bool) ->
     from search_spaces.recipe import PAPER_CROP_SCALE
     from trainables.transforms import eval_transform, train_transform
 
+    norm = normalization(spec, ctx)
     if train_aug:
         tf = train_transform(spec.image_size, spec.interpolation,
                              crop_scale=tuple(spec.param("crop_scale", PAPER_CROP_SCALE)),
-                             hflip=dataset_info(spec.dataset, ctx.data_root).hflip)
+                             hflip=dataset_info(spec.dataset, ctx.data_root).hflip, **norm)
     else:
-        tf = eval_transform(spec.image_size, spec.interpolation)
+        tf = eval_transform(spec.image_size, spec.interpolation, **norm)
     return build_dataset(spec.dataset, ctx.data_root, split, tf)
 
 
@@ -213,10 +235,17 @@ def run_linear(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, 
 
     feats = features(spec, ctx)
     res = linear_finetune(feats["train"], feats["test"], num_classes=spec.num_classes,
-                          metric=spec.metric, recipe=spec.recipe, seed=spec.seed, report=report)
+                          metric=spec.metric, recipe=spec.recipe, seed=spec.seed, report=report,
+                          epoch_selection=epoch_selection(spec))
     return {"accuracy": res.accuracy_best, "accuracy_last": res.accuracy_last,
             "best_epoch": res.best_epoch, "train_time_s": res.train_time_s,
-            "history": res.history}
+            "epoch_selection": epoch_selection(spec), "history": res.history}
+
+
+def epoch_selection(spec: TrialSpec) -> str:
+    """The trial's rule for the reported epoch; "metric" where the grid set none (the rule
+    before it was a study key, which such trial ids stand for)."""
+    return str(spec.param("epoch_selection", "metric"))
 
 
 def _build_full(spec_dict: dict[str, Any], ctx: TrialContext) -> tuple[Any, Any, Any, Any]:
@@ -241,7 +270,8 @@ def _full_in_trial(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[s
     return {"accuracy": res.accuracy_best, "accuracy_last": res.accuracy_last,
             "best_epoch": res.best_epoch, "masked_zeros": res.masked_zeros,
             "masked_total": res.masked_total, "train_time_s": time.perf_counter() - t0,
-            "trainer": "in_trial", "history": res.history}
+            "trainer": "in_trial", "epoch_selection": epoch_selection(spec),
+            "history": res.history}
 
 
 def _full_config(spec: TrialSpec, ctx: TrialContext) -> Any:
@@ -251,7 +281,7 @@ def _full_config(spec: TrialSpec, ctx: TrialContext) -> Any:
 
     return FullRun(build=functools.partial(_build_full, to_dict(spec), ctx),
                    arch=spec.arch, num_classes=spec.num_classes, metric=spec.metric,
-                   recipe=spec.recipe, seed=spec.seed)
+                   recipe=spec.recipe, seed=spec.seed, epoch_selection=epoch_selection(spec))
 
 
 def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
@@ -298,7 +328,7 @@ def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, An
             "masked_zeros": metrics.get("masked_zeros"),
             "masked_total": metrics.get("masked_total"),
             "train_time_s": time.perf_counter() - t0, "trainer": "ray_train",
-            "history": history}
+            "epoch_selection": epoch_selection(spec), "history": history}
 
 
 STAGES: dict[str, Callable[[TrialSpec, TrialContext, Report], dict[str, Any]]] = {

@@ -40,10 +40,24 @@ def test_full_lr_per_dataset(tmp_path):
 
 def test_augmentation_enters_full_trials_only_where_it_is_not_the_papers(tmp_path):
     paper = expand(load_study("paper"), tmp_path, hash_files=False)
-    assert all(t.params == () for t in paper.stages["full"])  # ids as before the setting
+    assert all(t.param("crop_scale") is None for t in paper.stages["full"])
     tiny = expand(load_study("tiny"), tmp_path, hash_files=False)
     assert {t.param("crop_scale") for t in tiny.stages["full"]} == {(0.6, 1.0)}
     assert all(t.param("crop_scale") is None for t in tiny.stages["linear"])
+
+
+def test_paper_study_normalises_and_picks_epochs_as_the_reference_tiny_study_as_before(tmp_path):
+    paper = expand(load_study("paper"), tmp_path, hash_files=False)
+    full = {t.params for t in paper.stages["full"]}
+    assert full == {(("normalize", "dataset"), ("epoch_selection", "top1"))}
+    assert {t.params for t in paper.stages["linear"]} == {(("epoch_selection", "top1"),)}
+    # The tiny study names the old behaviour, so its trials (and ids) are as before the keys.
+    tiny = expand(load_study("tiny"), tmp_path, hash_files=False)
+    assert {t.params for t in tiny.stages["linear"]} == {()}
+    assert {t.params for t in tiny.stages["full"]} == {(("crop_scale", (0.6, 1.0)),)}
+    study = load_study("tiny")
+    assert [(m.normalize, m.epoch_selection) for m in study.modes] == [
+        ("imagenet", "metric"), ("imagenet", "metric")]
 
 
 def test_lth_uses_dense_weights_and_source_mask(tmp_path):

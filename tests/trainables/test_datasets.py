@@ -1,6 +1,7 @@
 """Datasets: the contract of every ``DATASETS`` entry, the study table, image folders and the
 readable errors of missing or malformed data."""
 
+import json
 import pytest
 import torch
 from PIL import Image
@@ -198,3 +199,20 @@ def test_cli_prints_layouts_and_checks(tmp_path, capsys):
     assert main(["--check", str(tmp_path), "pets", "lfw_faces"]) == 1
     out = capsys.readouterr().out
     assert "ERROR" in out and "140 train / 60 test" in out
+
+
+def test_normalization_stats_come_from_the_train_split_once_and_are_cached(tmp_path,
+                                                                          monkeypatch):
+    import trainables.transforms as tf
+    from trainables.datasets import normalization_stats
+
+    mean, std = normalization_stats("digits", None, 16, "bilinear", tmp_path)
+    assert all(0 <= m <= 1 for m in mean) and all(0 < s < 1 for s in std)
+    saved = json.loads((tmp_path / "digits-16-bilinear.json").read_text())
+    assert saved["images"] == len(build_dataset("digits", None, "train", None))
+
+    def no_recompute(*a, **k):
+        raise AssertionError("the cached statistics were recomputed")
+
+    monkeypatch.setattr(tf, "channel_stats", no_recompute)
+    assert normalization_stats("digits", None, 16, "bilinear", tmp_path) == (mean, std)
