@@ -239,13 +239,19 @@ def run_linear(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, 
                           epoch_selection=epoch_selection(spec))
     return {"accuracy": res.accuracy_best, "accuracy_last": res.accuracy_last,
             "best_epoch": res.best_epoch, "train_time_s": res.train_time_s,
-            "epoch_selection": epoch_selection(spec), "history": res.history}
+            **protocol(spec), "history": res.history}
 
 
 def epoch_selection(spec: TrialSpec) -> str:
     """The trial's rule for the reported epoch; "metric" where the grid set none (the rule
     before it was a study key, which such trial ids stand for)."""
     return str(spec.param("epoch_selection", "metric"))
+
+
+def protocol(spec: TrialSpec) -> dict[str, str]:
+    """The row's record of how the trial normalised its inputs and picked its epoch."""
+    return {"epoch_selection": epoch_selection(spec),
+            "normalize": str(spec.param("normalize", "imagenet"))}
 
 
 def _build_full(spec_dict: dict[str, Any], ctx: TrialContext) -> tuple[Any, Any, Any, Any]:
@@ -270,7 +276,7 @@ def _full_in_trial(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[s
     return {"accuracy": res.accuracy_best, "accuracy_last": res.accuracy_last,
             "best_epoch": res.best_epoch, "masked_zeros": res.masked_zeros,
             "masked_total": res.masked_total, "train_time_s": time.perf_counter() - t0,
-            "trainer": "in_trial", "epoch_selection": epoch_selection(spec),
+            "trainer": "in_trial", **protocol(spec),
             "history": res.history}
 
 
@@ -328,7 +334,7 @@ def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, An
             "masked_zeros": metrics.get("masked_zeros"),
             "masked_total": metrics.get("masked_total"),
             "train_time_s": time.perf_counter() - t0, "trainer": "ray_train",
-            "epoch_selection": epoch_selection(spec), "history": history}
+            **protocol(spec), "history": history}
 
 
 STAGES: dict[str, Callable[[TrialSpec, TrialContext, Report], dict[str, Any]]] = {
