@@ -1,7 +1,8 @@
 """Expanding a study into trials, stage by stage, with stable ids.
 
 Stages run in dependency order: ``pretrain`` -> ``prune`` (tiny study only: they make the
-zoo), then ``linear`` and ``full`` transfer trials (features are extracted once per backbone
+zoo), ``checkpoint`` (one per backbone: per-layer sparsity, fully pruned filters, upstream
+validation accuracy), then ``linear`` and ``full`` transfer trials (features are extracted once per backbone
 and dataset before the linear trials), then ``speed``. Paths depend on the output folder;
 ids do not.
 """
@@ -19,7 +20,7 @@ from search_spaces.recipe import PAPER_CROP_SCALE
 from search_spaces.schema import MethodSpec, ModeSpec, Study
 from search_spaces.trial import TrialSpec
 
-STAGE_ORDER = ("pretrain", "prune", "linear", "full", "speed")
+STAGE_ORDER = ("pretrain", "prune", "checkpoint", "linear", "full", "speed")
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ def expand(study: Study, out_dir: Path, hash_files: bool = True) -> Grid:
         _upstream(study, out_dir, grid)
     else:
         _given_checkpoints(study, hashes, grid)  # type: ignore[arg-type]
+    grid.stages["checkpoint"] = _checkpoint_trials(study, grid)
     for mode in study.modes:
         trials = []
         for b in grid.backbones:
@@ -207,6 +209,32 @@ def expand(study: Study, out_dir: Path, hash_files: bool = True) -> Grid:
         grid.stages[mode.name] = trials
     grid.stages["speed"] = _speed_trials(study, grid) if study.speed.enabled else []
     return grid
+
+
+UPSTREAM_DATASET = "imagenet"  # what given checkpoints were trained on (Table 3's validation)
+
+
+def _checkpoint_trials(study: Study, grid: Grid) -> list[TrialSpec]:
+    """One per backbone: its statistics and upstream accuracy. The tiny study's are evaluated
+    on the procedural validation split of its pretraining (the same params and seed), given
+    checkpoints on ImageNet's validation set when the data root has it."""
+    u = study.upstream
+    trials = []
+    for b in grid.backbones:
+        if u is not None:
+            upstream = dict(dataset=u.dataset, num_classes=u.num_classes, seed=u.seed,
+                            params=(("images_per_class", u.images_per_class),
+                                    ("val_images_per_class", u.val_images_per_class)))
+        else:
+            upstream = dict(dataset=UPSTREAM_DATASET, num_classes=1000, seed=0, params=())
+        trials.append(TrialSpec(
+            stage="checkpoint", method=b.method, sparsity=b.sparsity, arch=b.arch,
+            metric="top1", image_size=study.image_size, interpolation=b.interpolation,
+            checkpoint=b.checkpoint, checkpoint_hash=b.checkpoint_hash,
+            mask_checkpoint=b.mask_checkpoint, mask_checkpoint_hash=b.mask_checkpoint_hash,
+            **upstream,
+        ))
+    return trials
 
 
 def augmentation_params(mode: ModeSpec) -> tuple[tuple[str, object], ...]:
