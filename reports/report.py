@@ -50,6 +50,7 @@ from common.columns import (
     SPEEDUP_EPOCH,
     SPEEDUP_INFERENCE,
     STATUS,
+    UPSTREAM_EVAL,
     WEIGHTS,
 )
 from reports import figures, findings, tables
@@ -66,12 +67,12 @@ from reports.naming import (
     method_labels as _method_labels,
 )
 from reports.prepare import (
+    CHECKPOINT,
     FAILED,
     FULL,
     LINEAR,
     SPEED,
     TRANSFER_MODES,
-    UPSTREAM,
     prepare_with_notes,
     usable,
 )
@@ -661,22 +662,24 @@ def _section_filters(ctx: _Context) -> tuple[str, pd.DataFrame]:
     out = ["## Appendix E: fully pruned convolution filters", ""]
     filters = tables.filters_table(ctx.data)
     d = ctx.data
-    upstream = d[d[MODE] == UPSTREAM]
+    source = tables.statistics_mode(d)
+    rows_of = "checkpoint" if source == CHECKPOINT else "upstream"
+    upstream = d[d[MODE] == source]
     n_rows = int(filters["n"].sum()) if not filters.empty else 0
-    text = f"**Coverage.** Rests on {n_rows} upstream row(s) with `filters_pruned_share`"
+    text = f"**Coverage.** Rests on {n_rows} {rows_of} row(s) with `filters_pruned_share`"
     transfer = _select(d)
     pairs = set(zip(transfer.loc[transfer[SPARSITY] > 0, METHOD],
                     transfer.loc[transfer[SPARSITY] > 0, SPARSITY]))
     have = set(zip(filters[METHOD], filters[SPARSITY])) if not filters.empty else set()
     lacking = sorted(pairs - have, key=lambda p: (name_key(p[0]), p[1]))
     failed = int((upstream[STATUS] == FAILED).sum())
-    text += f"; {failed} failed upstream row(s) excluded" if failed else ""
+    text += f"; {failed} failed {rows_of} row(s) excluded" if failed else ""
     if lacking:
         text += "; missing for " + ", ".join(f"{m} {_pct(s)}" for m, s in lacking)
     out += [text + ".", ""]
     if filters.empty:
-        return "\n".join(out + ["**No data** (no rows with mode `upstream` and "
-                                "`filters_pruned_share`)."]), filters
+        return "\n".join(out + ["**No data** (no rows with mode `checkpoint` or `upstream` "
+                                "and `filters_pruned_share`)."]), filters
     out.append(md_table(
         ["method", "sparsity", "fully pruned filters (%)", "measured sparsity (%)",
          "upstream accuracy (%)", "rows"],
@@ -695,7 +698,52 @@ def _section_filters(ctx: _Context) -> tuple[str, pd.DataFrame]:
             "(colour) and sparsity (groups). More fully pruned filters leave fewer features to "
             "train in full finetuning.",
         ))
+    layers = tables.layer_table(d)
+    path = figures.layer_sparsity_lines(layers, ctx.out_dir / "layer_sparsity.png",
+                                        ctx.colours, "Sparsity per layer of each backbone")
+    if path:
+        ctx.figures.append(path)
+        out += ["", _figure_md(
+            path, ctx.out_dir,
+            "Per-layer sparsity of every sparse backbone (from the checkpoint stage), layers in "
+            "the network's order, one panel per global sparsity; all values in "
+            "`layer_sparsity.csv`, with each convolution's share of fully pruned filters.",
+        )]
     return "\n".join(out), filters
+
+
+def _section_table3(ctx: _Context) -> tuple[str, pd.DataFrame]:
+    """Table 3: upstream validation accuracy of every backbone, from the checkpoint stage."""
+    out = ["## Table 3: upstream validation accuracy of each backbone", ""]
+    t3 = tables.upstream_table(ctx.data)
+    if t3.empty:
+        return "\n".join(out + ["**No data** (no rows with mode `checkpoint`: the study ran "
+                                "no checkpoint stage)."]), t3
+    measured = t3["top1"].notna()
+    notes = sorted(set(t3.loc[~measured, UPSTREAM_EVAL].astype(str)) - {""})
+    text = (f"**Coverage.** {int(measured.sum())} of {len(t3)} backbone(s) have an upstream "
+            "accuracy")
+    out += [text + ".", ""]
+    if notes:
+        out += ["Not measured: " + " · ".join(notes[:3])
+                + (f" (and {len(notes) - 3} more)" if len(notes) > 3 else ""), ""]
+    if not measured.any():
+        return "\n".join(out), t3
+    sets = sorted(set(t3.loc[measured, UPSTREAM_EVAL].astype(str)))
+    out += ["Measured: " + " · ".join(sets[:3]), ""]
+    has_real, has_v2 = t3["real"].notna().any(), t3["v2"].notna().any()
+    header = ["method", "sparsity", "top-1 (%)"] + (["ReaL top-1 (%)"] if has_real else []) + (
+        ["ImageNetV2 top-1 (%)"] if has_v2 else [])
+    body = []
+    for _, r in t3[measured].iterrows():
+        row = [r[METHOD], _pct(r[SPARSITY]), _num(r["top1"])]
+        row += [_num(r["real"])] if has_real else []
+        row += [_num(r["v2"])] if has_v2 else []
+        body.append(row)
+    out.append(md_table(header, body))
+    out += ["", "Written to `table3.csv`. Finding 3's note compares these accuracies with each "
+            "backbone's mean α (\"transfer tracks upstream accuracy\")."]
+    return "\n".join(out), t3
 
 
 EPOCH_RULES = {"top1": "best by top-1", "metric": "best by the dataset's metric",
@@ -936,7 +984,8 @@ def _write_one(
     speed_text, reference_table_ = _section_speed(ctx, arch, reference)
     sections.append(speed_text)
     filters_text, filters = _section_filters(ctx)
-    sections += [filters_text, _section_last_epoch(ctx), _section_missing(ctx)]
+    table3_text, table3 = _section_table3(ctx)
+    sections += [filters_text, table3_text, _section_last_epoch(ctx), _section_missing(ctx)]
 
     table1 = tables.table1(data, TABLE1_SPARSITIES).drop(columns=drop_arch)
     alpha = alpha.drop(columns=drop_arch, errors="ignore")
@@ -954,6 +1003,11 @@ def _write_one(
     }
     if not filters.empty:
         csv["filters_pruned"] = filters
+    if not table3.empty:
+        csv["table3"] = table3
+    layers = tables.layer_table(data)
+    if not layers.empty:
+        csv["layer_sparsity"] = layers
     speed = tables.speed_table(data)
     if not speed.empty:
         csv["speed"] = tables.speed_vs_accuracy(data)
@@ -991,7 +1045,7 @@ def _contents(
     lines = [
         "Contents: Data · The paper's findings, checked · Table 1 · Accuracy per method and "
         f"sparsity · Relative increase in error α · Figure 2 · Figure 3 · {speed} · Appendix E "
-        "· Missing trials.",
+        "· Table 3 · Best vs last epoch · Missing trials.",
     ]
     about = []
     if arch is not None and parent is None:
