@@ -264,21 +264,26 @@ def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:
         ("online_dataset", sp.online_dataset), ("online_batches", sp.online_batches),
     )
     online = sp.online_dataset or (study.datasets[0].name if study.datasets else "")
+    # Figure 4: one trial per backbone and online dataset (params name it, so ids differ).
+    onlines = sp.online_datasets or (online,)
     trials = []
     if sp.backbones:
         for b in grid.backbones:
             if not b.transfer:
                 continue
-            trials.append(
-                TrialSpec(
-                    stage="speed", method=b.method, sparsity=b.sparsity, arch=b.arch,
-                    dataset=online, seed=0, image_size=study.image_size,
-                    checkpoint=b.checkpoint, checkpoint_hash=b.checkpoint_hash,
-                    mask_checkpoint=b.mask_checkpoint,
-                    mask_checkpoint_hash=b.mask_checkpoint_hash,
-                    params=params + (("weights", "trained"),),
+            for name in onlines:
+                each = params if not sp.online_datasets else tuple(
+                    (k, name if k == "online_dataset" else v) for k, v in params)
+                trials.append(
+                    TrialSpec(
+                        stage="speed", method=b.method, sparsity=b.sparsity, arch=b.arch,
+                        dataset=name, seed=0, image_size=study.image_size,
+                        checkpoint=b.checkpoint, checkpoint_hash=b.checkpoint_hash,
+                        mask_checkpoint=b.mask_checkpoint,
+                        mask_checkpoint_hash=b.mask_checkpoint_hash,
+                        params=each + (("weights", "trained"),),
+                    )
                 )
-            )
     if sp.random_arch:
         # Each trial times its dense references side by side, so no separate dense trial.
         # Its online epoch reads synthetic 224 px images (speed_spec_from), whatever the study's

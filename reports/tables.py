@@ -20,6 +20,7 @@ from common.columns import (
     ARCH,
     DATASET,
     DENSE_EPOCH_TIME_S,
+    EPOCH_EXTRAPOLATED,
     EPOCH_TIME_S,
     FILTERS_PRUNED_SHARE,
     GROUP,
@@ -520,10 +521,12 @@ def speed_table(df: pd.DataFrame) -> pd.DataFrame:
 
     Speed-up of an epoch is derived from the two epoch times where the column is absent.
     Returns columns (arch,) method, sparsity, dataset, epoch_time_s, dense_epoch_time_s,
-    speedup_epoch, speedup_inference, n (NaN where the input lacks a column).
+    speedup_epoch, speedup_inference, n (NaN where the input lacks a column) and
+    ``epoch_extrapolated``: True where an epoch time was extrapolated from its first batches
+    (any row of the group), False where every epoch was timed whole, NaN where rows say nothing.
     """
     d = prepare(df)
-    columns = [METHOD, SPARSITY, DATASET, *SPEED_VALUES, "n"]
+    columns = [METHOD, SPARSITY, DATASET, *SPEED_VALUES, "n", EPOCH_EXTRAPOLATED]
     d = d[(d[MODE] == SPEED) & (d[STATUS] != FAILED)].copy()
     if d.empty:
         return _empty(d, columns)
@@ -538,7 +541,28 @@ def speed_table(df: pd.DataFrame) -> pd.DataFrame:
     grouped = d.groupby(keys, dropna=False, sort=False)
     out = grouped[list(SPEED_VALUES)].mean()
     out["n"] = grouped.size()
+    if EPOCH_EXTRAPOLATED in d.columns:
+        flags = d[EPOCH_EXTRAPOLATED].map(_flag)
+        out[EPOCH_EXTRAPOLATED] = flags.groupby([d[k] for k in keys], dropna=False,
+                                                sort=False).agg(_any_flag)
+    else:
+        out[EPOCH_EXTRAPOLATED] = np.nan
     return sort_rows(out.reset_index()[keys + columns[3:]])
+
+
+def _flag(value: object) -> float:
+    """A row's True/False (or "true"/"false", 1/0) as 1.0/0.0; NaN when it says nothing."""
+    if isinstance(value, str):
+        return {"true": 1.0, "false": 0.0}.get(value.strip().lower(), np.nan)
+    try:
+        return np.nan if pd.isna(value) else float(bool(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _any_flag(values: pd.Series) -> object:
+    known = values.dropna()
+    return np.nan if known.empty else bool(known.max())
 
 
 def speed_vs_accuracy(df: pd.DataFrame) -> pd.DataFrame:

@@ -152,7 +152,10 @@ class SpeedSettings:
     warmup: int = 2
     reps: int = 5
     online_dataset: str | None = None
-    online_batches: int = 4
+    # Figure 4's datasets: one speed trial per backbone and dataset (the paper: pets, flowers,
+    # dtd, caltech101); empty: ``online_dataset`` alone.
+    online_datasets: tuple[str, ...] = ()
+    online_batches: int | None = 4  # batches timed per online epoch; None: the whole epoch
 
 
 @dataclass(frozen=True)
@@ -524,6 +527,12 @@ def speed_from(raw: Mapping[str, Any]) -> SpeedSettings:
             v = None if v is None else _arch(f"{where}.{k}", v, KNOWN_ARCHS)
         elif k == "online_dataset":
             v = None if v is None else _dataset_name(v, None, where=f"{where}.{k}")
+        elif k == "online_datasets":
+            v = _unique(f"{where}.{k}", tuple(
+                _dataset_name(x, None, where=f"{where}.{k}")
+                for x in _list(f"{where}.{k}", v or [], "dataset names")))
+        elif k == "online_batches" and v is None:
+            pass  # the whole epoch
         elif k in ("warmup", "reps", "online_batches"):
             v = _int(f"{where}.{k}", v, 0 if k == "warmup" else 1)
         elif k == "random_profile":

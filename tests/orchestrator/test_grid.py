@@ -17,7 +17,8 @@ def test_paper_grid_counts_by_hand(tmp_path):
     assert len(grid.backbones) == 25
     assert len(grid.stages["linear"]) == 25 * 12 * 5 == 1500
     assert len(grid.stages["full"]) == 25 * 12 * 3 == 900
-    assert len(grid.stages["speed"]) == 25
+    assert len(grid.stages["speed"]) == 25 * 4  # Figure 4's four online datasets
+    assert len(grid.stages["checkpoint"]) == 25
     assert not grid.stages.get("pretrain") and not grid.stages.get("prune")
     ids = [t.trial_id for t in grid.all_trials()]
     assert len(set(ids)) == len(ids)
@@ -100,7 +101,7 @@ def test_dry_run_plans_without_heavy_imports():
     out = subprocess.run([sys.executable, "-c", DRY_RUN_PROBE], cwd=root, capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stderr
-    for word in ("gmp", "linear", "full", "total", "2450", "GPU-hours", "Ray Train",
+    for word in ("gmp", "linear", "full", "total", "2525", "GPU-hours", "Ray Train",
                  "dry run: nothing was started"):
         assert word in out.stdout
     assert "IMPORTED []" in out.stdout, out.stdout.splitlines()[-1]
@@ -132,3 +133,29 @@ def test_random_weight_speed_trials_carry_their_profile(tmp_path):
              if t.param("weights") == "random"]
     assert {t.method for t in other} == {"random_global"}
     assert not {t.trial_id for t in other} & {t.trial_id for t in random}
+
+
+def test_figure4_times_whole_online_epochs_on_the_papers_four_datasets(tmp_path):
+    grid = expand(load_study("paper"), tmp_path, hash_files=False)
+    speed = grid.stages["speed"]
+    backbones = sum(b.transfer for b in grid.backbones)
+    assert len(speed) == 4 * backbones
+    assert {t.dataset for t in speed} == {"pets", "flowers", "dtd", "caltech101"}
+    assert all(t.param("online_dataset") == t.dataset for t in speed)
+    assert {t.param("online_batches", "absent") for t in speed} == {None}  # whole epochs
+    assert len({t.trial_id for t in speed}) == len(speed)
+
+
+def test_every_backbone_gets_one_checkpoint_trial(tmp_path):
+    paper = expand(load_study("paper"), tmp_path, hash_files=False)
+    ck = paper.stages["checkpoint"]
+    assert len(ck) == len(paper.backbones)
+    assert {(t.dataset, t.num_classes) for t in ck} == {("imagenet", 1000)}
+    lth = [t for t in ck if t.method == "lth_t"]
+    assert lth and all(t.mask_checkpoint for t in lth)
+    tiny = load_study("tiny")
+    ck = expand(tiny, tmp_path, hash_files=False).stages["checkpoint"]
+    assert {(t.dataset, t.num_classes, t.seed) for t in ck} == {
+        (tiny.upstream.dataset, tiny.upstream.num_classes, tiny.upstream.seed)}
+    assert all(t.param("val_images_per_class") == tiny.upstream.val_images_per_class
+               for t in ck)

@@ -353,3 +353,17 @@ def test_table3_says_in_one_line_why_nothing_was_measured(hand, tmp_path):
     section = text.split("## Table 3")[1].split("\n## ")[0]
     assert "0 of" in section and "Not measured: ImageNet validation not found" in section
     assert "Appendix E" in text and "**No data** (no rows with mode `checkpoint`" not in text
+
+
+def test_figure4_marks_extrapolated_epochs(hand, tmp_path):
+    speed = pd.DataFrame([
+        dict(method=m, sparsity=s, dataset=d, mode="speed", seed=0, accuracy=np.nan,
+             epoch_time_s=10.0 if s else 25.0, dense_epoch_time_s=25.0, speedup_inference=3.1,
+             epoch_extrapolated=(d == "flowers"))
+        for d in ("cifar10", "flowers") for m, s in (("Dense", 0), ("GMP", 90))])
+    text = write_report(pd.concat([hand, speed], ignore_index=True),
+                        tmp_path).report_md.read_text()
+    fig4 = text.split("### Figure 4")[1].split("\n## ")[0]
+    assert "2 of 4 epoch time(s) are **extrapolated**" in fig4
+    assert "| extrapolated |" in fig4 and "| whole |" in fig4
+    assert "Online epochs on: cifar10, flowers." in fig4
