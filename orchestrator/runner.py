@@ -506,7 +506,7 @@ def summary(grid: Grid, ledger: Ledger) -> tuple[str, int, int]:
         fin, fail, err = st.count(FINISHED), st.count(FAILED), st.count(ERROR)
         failed_total += fail
         error_total += err
-        lines.append(f"  {stage:<9} {fin:>5} finished  {fail:>4} failed  {err:>4} error  "
+        lines.append(f"  {stage:<10} {fin:>5} finished  {fail:>4} failed  {err:>4} error  "
                      f"{len(trials) - fin - fail - err:>4} not run")
     return "\n".join(lines), failed_total, error_total
 
