@@ -294,7 +294,7 @@ def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: TrialConte
             max_concurrent_trials=max_concurrent(stage, study, res, options),
             # Reusing trial processes skips their start-up (torch imports, dataset loads);
             # a TorchTrainer-driving trial holds nothing worth keeping.
-            reuse_actors=stage == "linear" or (stage == "full" and plan.in_trial),
+            reuse_actors=stage in ("linear", "checkpoint") or (stage == "full" and plan.in_trial),
             trial_name_creator=lambda t: t.config["trial"]["id"],
             trial_dirname_creator=lambda t: t.config["trial"]["id"],
         ),
