@@ -8,6 +8,10 @@ One row per trial. ``mode`` says what the row measures:
   best epoch, ``accuracy_last`` at the last epoch.
 - ``upstream``: a checkpoint of the zoo (``dataset`` is the upstream dataset); carries
   ``accuracy`` (upstream validation), ``sparsity_measured`` and ``filters_pruned_share``.
+- ``checkpoint``: one backbone before transfer (``dataset`` is its upstream dataset); carries
+  ``accuracy`` (upstream validation top-1, empty when the validation set is not there),
+  ``accuracy_real``, ``accuracy_v2``, ``upstream_eval`` (one line: what was evaluated or why
+  not), ``sparsity_measured``, ``filters_pruned_share`` and ``layer_stats_json``.
 - ``speed``: a DeepSparse speed trial of one backbone; carries the timing columns.
 The dense baseline is the rows with ``sparsity == 0``. Sparsity is in percent.
 """
@@ -35,11 +39,18 @@ ERROR = "error"
 TRIAL_ID = "trial_id"
 ACCURACY_LAST = "accuracy_last"
 BEST_EPOCH = "best_epoch"
+EPOCH_SELECTION = "epoch_selection"  # the reported epoch: "top1" | "metric" (best by) | "last"
+NORMALIZE = "normalize"  # input mean/std of a transfer trial: "imagenet" | "dataset"
 EPOCHS = "epochs"
 LR = "lr"
 TRAIN_TIME_S = "train_time_s"
 SPARSITY_MEASURED = "sparsity_measured"  # percent, read back from the checkpoint
 FILTERS_PRUNED_SHARE = "filters_pruned_share"  # fraction of conv filters that are all zero
+# Checkpoint rows: {prunable weight: [sparsity %, fully pruned filters % (None: not a conv)]}
+LAYER_STATS_JSON = "layer_stats_json"
+ACCURACY_REAL = "accuracy_real"  # upstream top-1 with ImageNet's ReaL labels
+ACCURACY_V2 = "accuracy_v2"  # upstream top-1 on ImageNetV2
+UPSTREAM_EVAL = "upstream_eval"  # what the upstream accuracy was measured on, or why it was not
 WEIGHTS = "weights"  # "trained" or "random" (speed trials on random pruned weights)
 SPARSITY_PROFILE = "sparsity_profile"  # random weights: "uniform"/"global"; else "trained"
 MACS_SHARE = "macs_share"  # nonzero multiply-adds / dense ones (1 / the ideal speed-up)

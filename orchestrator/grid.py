@@ -1,7 +1,8 @@
 """Expanding a study into trials, stage by stage, with stable ids.
 
 Stages run in dependency order: ``pretrain`` -> ``prune`` (tiny study only: they make the
-zoo), then ``linear`` and ``full`` transfer trials (features are extracted once per backbone
+zoo), ``checkpoint`` (one per backbone: per-layer sparsity, fully pruned filters, upstream
+validation accuracy), then ``linear`` and ``full`` transfer trials (features are extracted once per backbone
 and dataset before the linear trials), then ``speed``. Paths depend on the output folder;
 ids do not.
 """
@@ -19,7 +20,7 @@ from search_spaces.recipe import PAPER_CROP_SCALE
 from search_spaces.schema import MethodSpec, ModeSpec, Study
 from search_spaces.trial import TrialSpec
 
-STAGE_ORDER = ("pretrain", "prune", "linear", "full", "speed")
+STAGE_ORDER = ("pretrain", "prune", "checkpoint", "linear", "full", "speed")
 
 
 @dataclass(frozen=True)
@@ -202,16 +203,17 @@ def expand(study: Study, out_dir: Path, hash_files: bool = True) -> Grid:
         _upstream(study, out_dir, grid)
     else:
         _given_checkpoints(study, hashes, grid)  # type: ignore[arg-type]
+    grid.stages["checkpoint"] = _checkpoint_trials(study, grid)
     for mode in study.modes:
         trials = []
         for b in grid.backbones:
             if not b.transfer:
                 continue
             for d in study.datasets:
-                recipe, params = mode.recipe, ()
+                recipe, params = mode.recipe, protocol_params(mode)
                 if mode.name == "full":
                     recipe = dataclasses.replace(recipe, lr=d.full_lr)
-                    params = augmentation_params(mode)
+                    params = augmentation_params(mode) + params
                 for seed in mode.seeds:
                     trials.append(
                         TrialSpec(
@@ -229,12 +231,50 @@ def expand(study: Study, out_dir: Path, hash_files: bool = True) -> Grid:
     return grid
 
 
+UPSTREAM_DATASET = "imagenet"  # what given checkpoints were trained on (Table 3's validation)
+
+
+def _checkpoint_trials(study: Study, grid: Grid) -> list[TrialSpec]:
+    """One per backbone: its statistics and upstream accuracy. The tiny study's are evaluated
+    on the procedural validation split of its pretraining (the same params and seed), given
+    checkpoints on ImageNet's validation set when the data root has it."""
+    u = study.upstream
+    trials = []
+    for b in grid.backbones:
+        if u is not None:
+            upstream = dict(dataset=u.dataset, num_classes=u.num_classes, seed=u.seed,
+                            params=(("images_per_class", u.images_per_class),
+                                    ("val_images_per_class", u.val_images_per_class)))
+        else:
+            upstream = dict(dataset=UPSTREAM_DATASET, num_classes=1000, seed=0, params=())
+        trials.append(TrialSpec(
+            stage="checkpoint", method=b.method, sparsity=b.sparsity, arch=b.arch,
+            metric="top1", image_size=study.image_size, interpolation=b.interpolation,
+            checkpoint=b.checkpoint, checkpoint_hash=b.checkpoint_hash,
+            mask_checkpoint=b.mask_checkpoint, mask_checkpoint_hash=b.mask_checkpoint_hash,
+            **upstream,
+        ))
+    return trials
+
+
 def augmentation_params(mode: ModeSpec) -> tuple[tuple[str, object], ...]:
     """Full finetuning's augmentation as trial params, only where it is not the paper's, so
     the trial ids of studies that keep the paper's augmentation do not change."""
     if mode.crop_scale == PAPER_CROP_SCALE:
         return ()
     return (("crop_scale", tuple(mode.crop_scale)),)
+
+
+def protocol_params(mode: ModeSpec) -> tuple[tuple[str, object], ...]:
+    """A mode's normalisation and epoch rule as trial params, only where they differ from what
+    the project did before they were keys (ImageNet mean/std, best epoch by the dataset's
+    metric), so trials that keep that behaviour keep their ids."""
+    params: tuple[tuple[str, object], ...] = ()
+    if mode.normalize != "imagenet":
+        params += (("normalize", mode.normalize),)
+    if mode.epoch_selection != "metric":
+        params += (("epoch_selection", mode.epoch_selection),)
+    return params
 
 
 def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:
@@ -244,21 +284,26 @@ def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:
         ("online_dataset", sp.online_dataset), ("online_batches", sp.online_batches),
     )
     online = sp.online_dataset or (study.datasets[0].name if study.datasets else "")
+    # Figure 4: one trial per backbone and online dataset (params name it, so ids differ).
+    onlines = sp.online_datasets or (online,)
     trials = []
     if sp.backbones:
         for b in grid.backbones:
             if not b.transfer:
                 continue
-            trials.append(
-                TrialSpec(
-                    stage="speed", method=b.method, sparsity=b.sparsity, arch=b.arch,
-                    dataset=online, seed=0, image_size=study.image_size,
-                    checkpoint=b.checkpoint, checkpoint_hash=b.checkpoint_hash,
-                    mask_checkpoint=b.mask_checkpoint,
-                    mask_checkpoint_hash=b.mask_checkpoint_hash,
-                    params=params + (("weights", "trained"),),
+            for name in onlines:
+                each = params if not sp.online_datasets else tuple(
+                    (k, name if k == "online_dataset" else v) for k, v in params)
+                trials.append(
+                    TrialSpec(
+                        stage="speed", method=b.method, sparsity=b.sparsity, arch=b.arch,
+                        dataset=name, seed=0, image_size=study.image_size,
+                        checkpoint=b.checkpoint, checkpoint_hash=b.checkpoint_hash,
+                        mask_checkpoint=b.mask_checkpoint,
+                        mask_checkpoint_hash=b.mask_checkpoint_hash,
+                        params=each + (("weights", "trained"),),
+                    )
                 )
-            )
     if sp.random_arch:
         # Each trial times its dense references side by side, so no separate dense trial.
         # Its online epoch reads synthetic 224 px images (speed_spec_from), whatever the study's

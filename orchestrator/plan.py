@@ -13,6 +13,8 @@ def resources(study: Study) -> dict[str, str]:
     out: dict[str, str] = {}
     if study.upstream is not None:
         out["pretrain / prune"] = "1 CPU each (upstream zoo, tiny study)"
+    out["checkpoint"] = ("1 CPU each (a GPU when the node has one): statistics and upstream "
+                         "accuracy of every backbone")
     for m in study.modes:
         if m.name == "linear":
             out["features"] = "one Ray task per (backbone, dataset): 1 CPU, or 1 GPU if present"

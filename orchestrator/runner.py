@@ -149,7 +149,11 @@ def cluster_resources() -> dict[str, float]:
 def stage_resources(study: Study, stage: str,
                     res: dict[str, float] | None = None) -> dict[str, float]:
     """What one Tune trial of ``stage`` asks for (``res``: the cluster's totals, else Ray's)."""
-    if stage in ("pretrain", "prune"):
+    if stage == "checkpoint" and study.upstream is None:
+        # ImageNet's 50 000 validation images per checkpoint: a GPU when the cluster has one.
+        res = cluster_resources() if res is None else res
+        return {"cpu": 1, "gpu": 1} if res.get("GPU", 0) >= 1 else {"cpu": 1}
+    if stage in ("pretrain", "prune", "checkpoint"):
         # One thread each: on a shared 2-core box, 2 torch threads per process ran pretraining
         # about 10x slower (262 s vs 20 s an epoch) once anything else wanted a core.
         return {"cpu": 1}
@@ -192,7 +196,7 @@ def stage_requests(study: Study, stage: str,
     for n in nodes:
         for k, v in n.resources.items():
             res[k] = res.get(k, 0.0) + v
-    if stage in ("pretrain", "prune"):
+    if stage in ("pretrain", "prune", "checkpoint"):
         return [(Request(f"{stage} trials", {"CPU": 1.0}), [])]
     if stage == "speed":  # the speed pool picks its nodes and says when there are none
         return []
@@ -292,7 +296,7 @@ def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: TrialConte
             max_concurrent_trials=max_concurrent(stage, study, res, options),
             # Reusing trial processes skips their start-up (torch imports, dataset loads);
             # a TorchTrainer-driving trial holds nothing worth keeping.
-            reuse_actors=stage == "linear" or (stage == "full" and plan.in_trial),
+            reuse_actors=stage in ("linear", "checkpoint") or (stage == "full" and plan.in_trial),
             trial_name_creator=lambda t: t.config["trial"]["id"],
             trial_dirname_creator=lambda t: t.config["trial"]["id"],
         ),
@@ -548,7 +552,7 @@ def summary(grid: Grid, ledger: Ledger) -> tuple[str, int, int]:
         fin, fail, err = st.count(FINISHED), st.count(FAILED), st.count(ERROR)
         failed_total += fail
         error_total += err
-        lines.append(f"  {stage:<9} {fin:>5} finished  {fail:>4} failed  {err:>4} error  "
+        lines.append(f"  {stage:<10} {fin:>5} finished  {fail:>4} failed  {err:>4} error  "
                      f"{len(trials) - fin - fail - err:>4} not run")
     return "\n".join(lines), failed_total, error_total
 

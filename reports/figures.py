@@ -421,3 +421,42 @@ def filters_bars(
     _legend_right(fig, [handles[m] for m in methods], methods, title="method")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def layer_sparsity_lines(
+    layers: pd.DataFrame, path: Path, colours: Mapping[str, tuple], title: str
+) -> Path | None:
+    """Sparsity of every prunable layer, in the network's order, one line per method and one
+    panel per sparsity level (the dense backbone is left out: every layer is at 0).
+
+    Args:
+        layers: `reports.tables.layer_table` rows.
+    """
+    layers = layers[layers[SPARSITY] > 0]
+    if layers.empty:
+        return None
+    sparsities = sorted(layers[SPARSITY].unique())
+    cols = min(2, len(sparsities))
+    rows = math.ceil(len(sparsities) / cols)
+    fig = Figure(figsize=(6.0 * cols + 1.8, 3.4 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    handles: dict[str, object] = {}
+    for ax, sparsity in zip(axes, sparsities):
+        level = layers[layers[SPARSITY] == sparsity]
+        for method in sorted(level[METHOD].unique(), key=name_key):
+            one = level[level[METHOD] == method].sort_values("layer_index")
+            (line,) = ax.plot(one["layer_index"], one["layer_sparsity"], marker=".", lw=1,
+                              color=colours.get(method, "k"), label=method)
+            handles.setdefault(method, line)
+        ax.set_title(f"{sparsity:g} % global sparsity", fontsize=9)
+        ax.set_xlabel("prunable layer (network order)")
+        ax.set_ylabel("layer sparsity (%)")
+        ax.set_ylim(-2, 102)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(sparsities):]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    methods = sorted(handles, key=name_key)
+    _legend_right(fig, [handles[m] for m in methods], methods, title="method")
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -41,7 +41,8 @@ from common.columns import (
     WEIGHTS,
 )
 from reports.naming import is_lottery_ticket, name_key
-from reports.prepare import FAILED, FULL, LINEAR, SPEED, TRANSFER_MODES, UPSTREAM, prepare
+from reports.prepare import (CHECKPOINT, FAILED, FULL, LINEAR, SPEED, TRANSFER_MODES, UPSTREAM,
+                             prepare)
 from reports.tables import alpha_by_dataset, cell_stats, dense_stats, speed_table
 
 HOLDS = "holds"
@@ -595,8 +596,12 @@ def finding_3(df: pd.DataFrame | StudyTables, arch: str | None = None) -> Verdic
 
 def _upstream_notes(t: StudyTables) -> list[str]:
     """How well upstream accuracy predicts mean alpha, per mode (the paper: tighter in full)."""
-    up = t.rows[(t.rows[MODE] == UPSTREAM) & (t.rows[SPARSITY] > 0)
-                & (t.rows[STATUS] != FAILED) & t.rows[ACCURACY].notna()]
+    ok = (t.rows[SPARSITY] > 0) & (t.rows[STATUS] != FAILED) & t.rows[ACCURACY].notna()
+    # The checkpoint stage's accuracy (every study) where there is one, else the tiny study's
+    # pretrain/prune rows.
+    up = t.rows[ok & (t.rows[MODE] == CHECKPOINT)]
+    if up.empty:
+        up = t.rows[ok & (t.rows[MODE] == UPSTREAM)]
     if up.empty:
         return []
     upstream = up.groupby([METHOD, SPARSITY])[ACCURACY].mean()

@@ -20,6 +20,7 @@ GROUPS = (GENERAL, SPECIALIZED)
 _DATASET_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
     "sun397": (GENERAL, ("sun", "sun397dataset")),
     "caltech101": (GENERAL, ("caltech101dataset",)),
+    "caltech101_background": (GENERAL, ("caltech101withbackground", "caltech102")),
     "caltech256": (GENERAL, ()),
     "cifar10": (GENERAL, ()),
     "cifar100": (GENERAL, ()),

@@ -27,9 +27,10 @@ from reports.naming import dataset_group, name_key, normalise_group, UNKNOWN
 LINEAR = "linear"
 FULL = "full"
 UPSTREAM = "upstream"
+CHECKPOINT = "checkpoint"  # a backbone's statistics and upstream accuracy (the checkpoint stage)
 SPEED = "speed"
 TRANSFER_MODES = (LINEAR, FULL)
-MODE_ORDER = (LINEAR, FULL, UPSTREAM, SPEED)
+MODE_ORDER = (LINEAR, FULL, UPSTREAM, CHECKPOINT, SPEED)
 FAILED = "failed"
 FINISHED = "finished"
 
@@ -55,6 +56,8 @@ def _normalise_mode(value: object) -> str:
         return UPSTREAM
     if key.startswith("speed"):
         return SPEED
+    if key.startswith("checkpoint"):
+        return CHECKPOINT
     return str(value).strip().lower()
 
 

@@ -37,6 +37,8 @@ from common.columns import (
     DENSE_EPOCH_TIME_S,
     DS_DENSE_MS_B64,
     DS_MS_B64,
+    EPOCH_EXTRAPOLATED,
+    EPOCH_SELECTION,
     EPOCH_TIME_S,
     GROUP,
     LTH_SOURCE,
@@ -50,6 +52,7 @@ from common.columns import (
     SPEEDUP_EPOCH,
     SPEEDUP_INFERENCE,
     STATUS,
+    UPSTREAM_EVAL,
     WEIGHTS,
 )
 from reports import figures, findings, tables
@@ -66,12 +69,12 @@ from reports.naming import (
     method_labels as _method_labels,
 )
 from reports.prepare import (
+    CHECKPOINT,
     FAILED,
     FULL,
     LINEAR,
     SPEED,
     TRANSFER_MODES,
-    UPSTREAM,
     prepare_with_notes,
     usable,
 )
@@ -525,17 +528,29 @@ def _speed_fig4(ctx: _Context, arch: str | None) -> str:
             f"{r[METHOD]} {_pct(r[SPARSITY])}" + (f" on {r[DATASET]}" if r[DATASET] else "")
             for _, r in unmatched.iterrows()
         ) + "."
+    flags = speed[EPOCH_EXTRAPOLATED]
+    extrapolated = int((flags == True).sum())  # noqa: E712 - NaN, True or False
+    if extrapolated:
+        text += (f" {extrapolated} of {len(speed)} epoch time(s) are **extrapolated** from the "
+                 "epoch's first batches (median batch time × batches of the whole epoch; the "
+                 "study key `speed.online_batches`, null for whole epochs), marked below.")
+    elif (flags == False).any():  # noqa: E712
+        text += " Every epoch time is a whole online epoch, timed."
+    datasets = sorted({str(x) for x in speed[DATASET] if str(x)}, key=name_key)
+    if datasets:
+        text += f" Online epochs on: {', '.join(datasets)}."
     out += [text, ""]
     body = []
     for _, r in speed.iterrows():
         gap = "—" if pd.isna(r["gap"]) else _pm(r["gap"], r["gap_se"])
         basis = {0: "—", 1: "this dataset"}.get(int(r["gap_datasets"]),
                                                 f"mean of {int(r['gap_datasets'])} datasets")
+        epoch = {True: "extrapolated", False: "whole"}.get(r[EPOCH_EXTRAPOLATED], "—")
         body.append([r[METHOD], _pct(r[SPARSITY]), r[DATASET] or "—", _num(r[EPOCH_TIME_S]),
-                     _num(r[DENSE_EPOCH_TIME_S]), _num(r[SPEEDUP_EPOCH]),
+                     _num(r[DENSE_EPOCH_TIME_S]), epoch, _num(r[SPEEDUP_EPOCH]),
                      _num(r[SPEEDUP_INFERENCE]), gap, basis, int(r["n"])])
     out.append(md_table(
-        ["method", "sparsity", "dataset", "epoch time (s)", "dense epoch time (s)",
+        ["method", "sparsity", "dataset", "epoch time (s)", "dense epoch time (s)", "epoch",
          "epoch speed-up (×)", "inference speed-up (×)", "accuracy gap to dense (pp)",
          "gap from", "rows"],
         body,
@@ -682,22 +697,24 @@ def _section_filters(ctx: _Context) -> tuple[str, pd.DataFrame]:
     out = ["## Appendix E: fully pruned convolution filters", ""]
     filters = tables.filters_table(ctx.data)
     d = ctx.data
-    upstream = d[d[MODE] == UPSTREAM]
+    source = tables.statistics_mode(d)
+    rows_of = "checkpoint" if source == CHECKPOINT else "upstream"
+    upstream = d[d[MODE] == source]
     n_rows = int(filters["n"].sum()) if not filters.empty else 0
-    text = f"**Coverage.** Rests on {n_rows} upstream row(s) with `filters_pruned_share`"
+    text = f"**Coverage.** Rests on {n_rows} {rows_of} row(s) with `filters_pruned_share`"
     transfer = _select(d)
     pairs = set(zip(transfer.loc[transfer[SPARSITY] > 0, METHOD],
                     transfer.loc[transfer[SPARSITY] > 0, SPARSITY]))
     have = set(zip(filters[METHOD], filters[SPARSITY])) if not filters.empty else set()
     lacking = sorted(pairs - have, key=lambda p: (name_key(p[0]), p[1]))
     failed = int((upstream[STATUS] == FAILED).sum())
-    text += f"; {failed} failed upstream row(s) excluded" if failed else ""
+    text += f"; {failed} failed {rows_of} row(s) excluded" if failed else ""
     if lacking:
         text += "; missing for " + ", ".join(f"{m} {_pct(s)}" for m, s in lacking)
     out += [text + ".", ""]
     if filters.empty:
-        return "\n".join(out + ["**No data** (no rows with mode `upstream` and "
-                                "`filters_pruned_share`)."]), filters
+        return "\n".join(out + ["**No data** (no rows with mode `checkpoint` or `upstream` "
+                                "and `filters_pruned_share`)."]), filters
     out.append(md_table(
         ["method", "sparsity", "fully pruned filters (%)", "measured sparsity (%)",
          "upstream accuracy (%)", "rows"],
@@ -716,7 +733,56 @@ def _section_filters(ctx: _Context) -> tuple[str, pd.DataFrame]:
             "(colour) and sparsity (groups). More fully pruned filters leave fewer features to "
             "train in full finetuning.",
         ))
+    layers = tables.layer_table(d)
+    path = figures.layer_sparsity_lines(layers, ctx.out_dir / "layer_sparsity.png",
+                                        ctx.colours, "Sparsity per layer of each backbone")
+    if path:
+        ctx.figures.append(path)
+        out += ["", _figure_md(
+            path, ctx.out_dir,
+            "Per-layer sparsity of every sparse backbone (from the checkpoint stage), layers in "
+            "the network's order, one panel per global sparsity; all values in "
+            "`layer_sparsity.csv`, with each convolution's share of fully pruned filters.",
+        )]
     return "\n".join(out), filters
+
+
+def _section_table3(ctx: _Context) -> tuple[str, pd.DataFrame]:
+    """Table 3: upstream validation accuracy of every backbone, from the checkpoint stage."""
+    out = ["## Table 3: upstream validation accuracy of each backbone", ""]
+    t3 = tables.upstream_table(ctx.data)
+    if t3.empty:
+        return "\n".join(out + ["**No data** (no rows with mode `checkpoint`: the study ran "
+                                "no checkpoint stage)."]), t3
+    measured = t3["top1"].notna()
+    notes = sorted(set(t3.loc[~measured, UPSTREAM_EVAL].astype(str)) - {""})
+    text = (f"**Coverage.** {int(measured.sum())} of {len(t3)} backbone(s) have an upstream "
+            "accuracy")
+    out += [text + ".", ""]
+    if notes:
+        out += ["Not measured: " + " · ".join(notes[:3])
+                + (f" (and {len(notes) - 3} more)" if len(notes) > 3 else ""), ""]
+    if not measured.any():
+        return "\n".join(out), t3
+    sets = sorted(set(t3.loc[measured, UPSTREAM_EVAL].astype(str)))
+    out += ["Measured: " + " · ".join(sets[:3]), ""]
+    has_real, has_v2 = t3["real"].notna().any(), t3["v2"].notna().any()
+    header = ["method", "sparsity", "top-1 (%)"] + (["ReaL top-1 (%)"] if has_real else []) + (
+        ["ImageNetV2 top-1 (%)"] if has_v2 else [])
+    body = []
+    for _, r in t3[measured].iterrows():
+        row = [r[METHOD], _pct(r[SPARSITY]), _num(r["top1"])]
+        row += [_num(r["real"])] if has_real else []
+        row += [_num(r["v2"])] if has_v2 else []
+        body.append(row)
+    out.append(md_table(header, body))
+    out += ["", "Written to `table3.csv`. Finding 3's note compares these accuracies with each "
+            "backbone's mean α (\"transfer tracks upstream accuracy\")."]
+    return "\n".join(out), t3
+
+
+EPOCH_RULES = {"top1": "best by top-1", "metric": "best by the dataset's metric",
+               "last": "last epoch"}
 
 
 def _section_last_epoch(ctx: _Context) -> str:
@@ -727,16 +793,23 @@ def _section_last_epoch(ctx: _Context) -> str:
     if not ok.any():
         return ""
     gap = d.loc[ok, ACCURACY] - pd.to_numeric(d.loc[ok, ACCURACY_LAST])
+    rules = (d.loc[ok, EPOCH_SELECTION].fillna("metric").astype(str)
+             if EPOCH_SELECTION in d.columns else pd.Series("metric", index=gap.index))
     rows = []
     for mode in TRANSFER_MODES:
-        g = gap[d.loc[ok, MODE] == mode]
-        if not g.empty:
-            rows.append([mode, len(g), _num(g.mean()), _num(g.max())])
+        in_mode = d.loc[ok, MODE] == mode
+        for rule in sorted(rules[in_mode].unique()):
+            g = gap[in_mode & (rules == rule)]
+            if not g.empty:
+                rows.append([mode, EPOCH_RULES.get(rule, rule), len(g), _num(g.mean()),
+                             _num(g.max())])
     return "\n".join([
         "## Best vs last epoch", "",
-        "Every number above uses the accuracy at the best epoch, as the paper did. The last "
-        "epoch's accuracy differs by (best − last, percentage points):", "",
-        md_table(["mode", "trials", "mean gap", "largest gap"], rows), "",
+        "Every number above is the dataset's metric at the epoch each trial reports, picked by "
+        "the rule below (the study key `modes.<mode>.epoch_selection`; the reference code "
+        "picked the best epoch by top-1). The last epoch's accuracy differs by (reported − "
+        "last, percentage points):", "",
+        md_table(["mode", "epoch picked", "trials", "mean gap", "largest gap"], rows), "",
         "Per-cell statistics of both are in `cells.csv` (`last_*` columns).",
     ])
 
@@ -946,7 +1019,8 @@ def _write_one(
     speed_text, reference_table_ = _section_speed(ctx, arch, reference)
     sections.append(speed_text)
     filters_text, filters = _section_filters(ctx)
-    sections += [filters_text, _section_last_epoch(ctx), _section_missing(ctx)]
+    table3_text, table3 = _section_table3(ctx)
+    sections += [filters_text, table3_text, _section_last_epoch(ctx), _section_missing(ctx)]
 
     table1 = tables.table1(data, TABLE1_SPARSITIES).drop(columns=drop_arch)
     alpha = alpha.drop(columns=drop_arch, errors="ignore")
@@ -964,6 +1038,11 @@ def _write_one(
     }
     if not filters.empty:
         csv["filters_pruned"] = filters
+    if not table3.empty:
+        csv["table3"] = table3
+    layers = tables.layer_table(data)
+    if not layers.empty:
+        csv["layer_sparsity"] = layers
     speed = tables.speed_table(data)
     if not speed.empty:
         csv["speed"] = tables.speed_vs_accuracy(data)
@@ -1001,7 +1080,7 @@ def _contents(
     lines = [
         "Contents: Data · The paper's findings, checked · Table 1 · Accuracy per method and "
         f"sparsity · Relative increase in error α · Figure 2 · Figure 3 · {speed} · Appendix E "
-        "· Missing trials.",
+        "· Table 3 · Best vs last epoch · Missing trials.",
     ]
     about = []
     if arch is not None and parent is None:

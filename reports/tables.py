@@ -15,12 +15,16 @@ import pandas as pd
 
 from common.columns import (
     ACCURACY,
+    ACCURACY_REAL,
+    ACCURACY_V2,
     ARCH,
     DATASET,
     DENSE_EPOCH_TIME_S,
+    EPOCH_EXTRAPOLATED,
     EPOCH_TIME_S,
     FILTERS_PRUNED_SHARE,
     GROUP,
+    LAYER_STATS_JSON,
     METHOD,
     MODE,
     SEED,
@@ -29,9 +33,11 @@ from common.columns import (
     SPEEDUP_EPOCH,
     SPEEDUP_INFERENCE,
     STATUS,
+    UPSTREAM_EVAL,
 )
 from reports.naming import GENERAL, SPECIALIZED, dataset_sort_key, is_lottery_ticket, name_key
 from reports.prepare import (
+    CHECKPOINT,
     FAILED,
     FULL,
     LINEAR,
@@ -412,15 +418,17 @@ def _seed_order(seeds: set[str]) -> list[str]:
 def filters_table(df: pd.DataFrame) -> pd.DataFrame:
     """Appendix E: share of convolution filters fully pruned, per (arch,) method and sparsity.
 
-    From ``mode == "upstream"`` rows with ``filters_pruned_share`` (a fraction; values above 1
-    are taken as percent). Returns columns (arch,) method, sparsity, filters_pruned_pct,
-    sparsity_measured, upstream_accuracy, n (mean over rows; NaN where a column is absent).
+    From the checkpoint stage's rows (``mode == "checkpoint"``, one per backbone of any study)
+    where there are any, else from the tiny study's ``mode == "upstream"`` rows, with
+    ``filters_pruned_share`` (a fraction; values above 1 are taken as percent). Returns columns
+    (arch,) method, sparsity, filters_pruned_pct, sparsity_measured, upstream_accuracy, n (mean
+    over rows; NaN where a column is absent).
     """
     d = prepare(df)
     columns = [METHOD, SPARSITY, "filters_pruned_pct", SPARSITY_MEASURED, "upstream_accuracy", "n"]
     if FILTERS_PRUNED_SHARE not in d.columns:
         return _empty(d, columns)
-    d = d[(d[MODE] == UPSTREAM) & usable(d, FILTERS_PRUNED_SHARE)].copy()
+    d = d[(d[MODE] == statistics_mode(d)) & usable(d, FILTERS_PRUNED_SHARE)].copy()
     if d.empty:
         return _empty(d, columns)
     share = pd.to_numeric(d[FILTERS_PRUNED_SHARE], errors="coerce")
@@ -438,6 +446,73 @@ def filters_table(df: pd.DataFrame) -> pd.DataFrame:
     return sort_rows(out.reset_index()[keys + columns[2:]])
 
 
+def statistics_mode(d: pd.DataFrame) -> str:
+    """Where a backbone's statistics come from: the checkpoint stage's rows when the table has
+    usable ones, else the upstream (pretrain/prune) rows of older tiny-study tables."""
+    if FILTERS_PRUNED_SHARE in d.columns and (
+            (d[MODE] == CHECKPOINT) & usable(d, FILTERS_PRUNED_SHARE)).any():
+        return CHECKPOINT
+    return UPSTREAM
+
+
+TABLE3_COLUMNS = (METHOD, SPARSITY, "top1", "real", "v2", "n", UPSTREAM_EVAL)
+
+
+def upstream_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Table 3: upstream validation top-1 of each backbone (with ReaL labels and on ImageNetV2
+    where measured), per (arch,) method and sparsity, from the checkpoint stage's rows.
+
+    ``upstream_eval`` keeps the rows' one-line account (what was evaluated, or where the
+    validation images were expected); accuracies are NaN where none was measured.
+    """
+    d = prepare(df)
+    d = d[(d[MODE] == CHECKPOINT) & (d[STATUS] != FAILED)].copy()
+    if d.empty:
+        return _empty(d, TABLE3_COLUMNS)
+    for src, col in ((ACCURACY, "top1"), (ACCURACY_REAL, "real"), (ACCURACY_V2, "v2")):
+        d[col] = pd.to_numeric(d[src], errors="coerce") if src in d.columns else np.nan
+    if UPSTREAM_EVAL not in d.columns:
+        d[UPSTREAM_EVAL] = ""
+    keys = _arch(d) + [METHOD, SPARSITY]
+    grouped = d.groupby(keys, dropna=False, sort=False)
+    out = grouped[["top1", "real", "v2"]].mean()
+    out["n"] = grouped.size()
+    out[UPSTREAM_EVAL] = grouped[UPSTREAM_EVAL].first()
+    return sort_rows(out.reset_index()[keys + list(TABLE3_COLUMNS[2:])])
+
+
+LAYER_COLUMNS = (METHOD, SPARSITY, "layer_index", "layer", "layer_sparsity",
+                 "layer_filters_pruned")
+
+
+def layer_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per-layer sparsity and fully pruned filters (percent) of every backbone, in the
+    checkpoint's layer order, from the checkpoint stage's ``layer_stats_json``."""
+    import json
+
+    d = prepare(df)
+    if LAYER_STATS_JSON not in d.columns:
+        return _empty(d, LAYER_COLUMNS)
+    d = d[(d[MODE] == CHECKPOINT) & (d[STATUS] != FAILED) & d[LAYER_STATS_JSON].notna()]
+    rows = []
+    for _, r in d.iterrows():
+        try:
+            layers = json.loads(str(r[LAYER_STATS_JSON]))
+        except ValueError:
+            continue
+        for i, (name, (sparsity, filters)) in enumerate(layers.items()):
+            rows.append({**({ARCH: r[ARCH]} if ARCH in d.columns else {}), METHOD: r[METHOD],
+                         SPARSITY: r[SPARSITY], "layer_index": i, "layer": name,
+                         "layer_sparsity": sparsity,
+                         "layer_filters_pruned": np.nan if filters is None else filters})
+    if not rows:
+        return _empty(d, LAYER_COLUMNS)
+    out = pd.DataFrame(rows)
+    keys = _arch(out) + [METHOD, SPARSITY, "layer_index", "layer"]
+    return out.groupby(keys, sort=False, as_index=False)[
+        ["layer_sparsity", "layer_filters_pruned"]].mean()
+
+
 SPEED_VALUES = (EPOCH_TIME_S, DENSE_EPOCH_TIME_S, SPEEDUP_EPOCH, SPEEDUP_INFERENCE)
 
 
@@ -446,10 +521,12 @@ def speed_table(df: pd.DataFrame) -> pd.DataFrame:
 
     Speed-up of an epoch is derived from the two epoch times where the column is absent.
     Returns columns (arch,) method, sparsity, dataset, epoch_time_s, dense_epoch_time_s,
-    speedup_epoch, speedup_inference, n (NaN where the input lacks a column).
+    speedup_epoch, speedup_inference, n (NaN where the input lacks a column) and
+    ``epoch_extrapolated``: True where an epoch time was extrapolated from its first batches
+    (any row of the group), False where every epoch was timed whole, NaN where rows say nothing.
     """
     d = prepare(df)
-    columns = [METHOD, SPARSITY, DATASET, *SPEED_VALUES, "n"]
+    columns = [METHOD, SPARSITY, DATASET, *SPEED_VALUES, "n", EPOCH_EXTRAPOLATED]
     d = d[(d[MODE] == SPEED) & (d[STATUS] != FAILED)].copy()
     if d.empty:
         return _empty(d, columns)
@@ -464,7 +541,28 @@ def speed_table(df: pd.DataFrame) -> pd.DataFrame:
     grouped = d.groupby(keys, dropna=False, sort=False)
     out = grouped[list(SPEED_VALUES)].mean()
     out["n"] = grouped.size()
+    if EPOCH_EXTRAPOLATED in d.columns:
+        flags = d[EPOCH_EXTRAPOLATED].map(_flag)
+        out[EPOCH_EXTRAPOLATED] = flags.groupby([d[k] for k in keys], dropna=False,
+                                                sort=False).agg(_any_flag)
+    else:
+        out[EPOCH_EXTRAPOLATED] = np.nan
     return sort_rows(out.reset_index()[keys + columns[3:]])
+
+
+def _flag(value: object) -> float:
+    """A row's True/False (or "true"/"false", 1/0) as 1.0/0.0; NaN when it says nothing."""
+    if isinstance(value, str):
+        return {"true": 1.0, "false": 0.0}.get(value.strip().lower(), np.nan)
+    try:
+        return np.nan if pd.isna(value) else float(bool(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _any_flag(values: pd.Series) -> object:
+    known = values.dropna()
+    return np.nan if known.empty else bool(known.max())
 
 
 def speed_vs_accuracy(df: pd.DataFrame) -> pd.DataFrame:

@@ -24,6 +24,14 @@ MODES = ("linear", "full")
 # ("structured" for Appendix J's channel-pruned models, ...): any plain lower-case name.
 FAMILIES = ("dense", "progressive", "regularization", "lottery", "structured")
 FAMILY_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+# Input normalisation of a mode: ImageNet's mean/std, or the dataset's own, computed from its
+# training split (the reference code: the dataset's own for full finetuning, ImageNet's for
+# linear, where the frozen backbone keeps ImageNet's BatchNorm statistics).
+NORMALIZATIONS = ("imagenet", "dataset")
+NORMALIZE_DEFAULT = {"linear": "imagenet", "full": "dataset"}
+# Which epoch's accuracy a transfer trial reports: the best epoch by top-1 (the reference
+# code), the best by the dataset's own metric, or the last epoch.
+EPOCH_SELECTIONS = ("top1", "metric", "last")
 SPARSITY_RANGE = (0, 99)
 # How speed trials prune random weights (trainables.speed.PRUNE_PROFILES; a test keeps them
 # in step).
@@ -39,7 +47,8 @@ KNOWN_METHODS = ("dense", "gmp", "woodfisher", "acdc", "str", "rigl_erk1x", "rig
 # also be "imagefolder:<path>", a folder of the user's own images.
 KNOWN_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet_tiny", "mobilenet_v1")
 KNOWN_DATASETS = (
-    "sun397", "aircraft", "birdsnap", "caltech101", "caltech256", "cars", "cifar10", "cifar100",
+    "sun397", "aircraft", "birdsnap", "caltech101", "caltech101_background", "caltech256",
+    "cars", "cifar10", "cifar100",
     "dtd", "flowers", "food101", "pets", "digits", "mnist", "textures", "lfw_faces",
     "fine_stripe_angle", "fine_shape_detail", "fine_stripe_period", "fine_hue",
 )
@@ -157,6 +166,11 @@ class ModeSpec:
     # Full finetuning's RandomResizedCrop area range (the paper's by default); a study of
     # small images zooms less so the object stays in the crop.
     crop_scale: tuple[float, float] = PAPER_CROP_SCALE
+    # A study file's defaults are the reference code's (``mode_from``: ``NORMALIZE_DEFAULT``,
+    # best epoch by top-1); these field defaults are what the project did before, which a
+    # study that never names them (the tiny study) keeps.
+    normalize: str = "imagenet"
+    epoch_selection: str = "metric"
 
 
 @dataclass(frozen=True)
@@ -187,7 +201,10 @@ class SpeedSettings:
     warmup: int = 2
     reps: int = 5
     online_dataset: str | None = None
-    online_batches: int = 4
+    # Figure 4's datasets: one speed trial per backbone and dataset (the paper: pets, flowers,
+    # dtd, caltech101); empty: ``online_dataset`` alone.
+    online_datasets: tuple[str, ...] = ()
+    online_batches: int | None = 4  # batches timed per online epoch; None: the whole epoch
 
 
 @dataclass(frozen=True)
@@ -553,6 +570,10 @@ def mode_from(name: str, raw: Mapping[str, Any]) -> ModeSpec:
         use_gpu=_choice(f"{where}.use_gpu", raw.get("use_gpu", "auto"), ("auto", "yes", "no")),
         trainer=_choice(f"{where}.trainer", raw.get("trainer", "ray_train"), ("ray_train", "auto")),
         crop_scale=_crop_scale(f"{where}.crop_scale", raw.get("crop_scale", PAPER_CROP_SCALE)),
+        normalize=_choice(f"{where}.normalize", raw.get("normalize", NORMALIZE_DEFAULT[name]),
+                          NORMALIZATIONS),
+        epoch_selection=_choice(f"{where}.epoch_selection", raw.get("epoch_selection", "top1"),
+                                EPOCH_SELECTIONS),
     )
 
 
@@ -632,6 +653,12 @@ def speed_from(raw: Mapping[str, Any]) -> SpeedSettings:
             v = None if v is None else _arch(f"{where}.{k}", v, KNOWN_ARCHS)
         elif k == "online_dataset":
             v = None if v is None else _dataset_name(v, None, where=f"{where}.{k}")
+        elif k == "online_datasets":
+            v = _unique(f"{where}.{k}", tuple(
+                _dataset_name(x, None, where=f"{where}.{k}")
+                for x in _list(f"{where}.{k}", v or [], "dataset names")))
+        elif k == "online_batches" and v is None:
+            pass  # the whole epoch
         elif k in ("warmup", "reps", "online_batches"):
             v = _int(f"{where}.{k}", v, 0 if k == "warmup" else 1)
         elif k == "random_profile":
@@ -791,6 +818,8 @@ def study_to_dict(study: Study) -> dict[str, Any]:
                 "use_gpu": m.use_gpu,
                 "trainer": m.trainer,
                 "crop_scale": list(m.crop_scale),
+                "normalize": m.normalize,
+                "epoch_selection": m.epoch_selection,
             }
             for m in study.modes
         },

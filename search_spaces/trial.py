@@ -17,9 +17,9 @@ from typing import Any
 from common.errors import BadInput
 from search_spaces.recipe import Recipe
 
-STAGES = ("pretrain", "prune", "linear", "full", "speed")
-STAGE_MODE = {"pretrain": "upstream", "prune": "upstream", "linear": "linear", "full": "full",
-              "speed": "speed"}
+STAGES = ("pretrain", "prune", "checkpoint", "linear", "full", "speed")
+STAGE_MODE = {"pretrain": "upstream", "prune": "upstream", "checkpoint": "checkpoint",
+              "linear": "linear", "full": "full", "speed": "speed"}
 
 
 @dataclass(frozen=True)

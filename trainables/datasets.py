@@ -1,7 +1,8 @@
 """Downstream datasets by name: the paper's 12, generic image folders, and built-in tasks.
 
-Nothing is ever downloaded: each dataset is read from a data root in the standard layout its
-``layout`` text describes, and a missing or malformed dataset is a ``DatasetError`` naming
+Nothing is downloaded while a study runs: each dataset is read from a data root in the
+standard layout its ``layout`` text describes (``python -m trainables.datasets --download``
+fetches beforehand what torchvision's download code can), and a missing or malformed dataset is a ``DatasetError`` naming
 the path that was expected and that layout (never torchvision's "You can use download=True").
 Every dataset yields ``(transform(PIL RGB image), int label)``.
 
@@ -20,6 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset
 
+from common.atomic import atomic_write_text
 from common.errors import BadInput, MissingInput, machine_error
 from trainables import embedded
 from trainables.registry import Registry
@@ -352,18 +354,23 @@ def build_birdsnap(root: Path, split: str, transform: Transform) -> Dataset:
                             expected_classes=500)
 
 
+CALTECH101_BACKGROUND = "BACKGROUND_Google"
+
+
 def _caltech(root: Path, split: str, transform: Transform, *, name: str, folder: str,
-             classes: int, per_class: int) -> Dataset:
+             classes: int, per_class: int, drop: tuple[str, ...] = ()) -> Dataset:
     """Caltech's reference split: the first ``per_class`` images (sorted names) of every class
-    train, the rest test. Deterministic without a seed because the file order is sorted."""
+    train, the rest test. Deterministic without a seed because the file order is sorted.
+    Class folders named in ``drop`` are left out (Caltech-101's background class)."""
     layout = DATASETS.get(name).meta["layout"]
     base = root / folder
     if not base.is_dir():
         raise _missing(base, name, layout)
-    class_dirs = _class_dirs(base)
+    class_dirs = [d for d in _class_dirs(base) if d.name not in drop]
     if len(class_dirs) != classes:
-        raise DatasetError(f"dataset {name!r}: {base} has {len(class_dirs)} class folders, "
-                           f"expected {classes}. Expected layout: {layout}")
+        raise DatasetError(f"dataset {name!r}: {base} has {len(class_dirs)} class folders"
+                           + (f" besides {', '.join(drop)}" if drop else "")
+                           + f", expected {classes}. Expected layout: {layout}")
     files, labels = [], []
     for label, class_dir in enumerate(class_dirs):
         images = _images_in(class_dir)
@@ -373,15 +380,32 @@ def _caltech(root: Path, split: str, transform: Transform, *, name: str, folder:
     return FileListDataset(files, labels, transform, [d.name for d in class_dirs])
 
 
+_CALTECH101_LAYOUT = (
+    _ROOT_NOTE + "caltech101/101_ObjectCategories/<class>/image_*.jpg (101 object folders plus "
+    f"{CALTECH101_BACKGROUND}, as 101_ObjectCategories.tar.gz extracts); the first 30 images "
+    "of each class (sorted) train, the rest test"
+)
+
+
 @DATASETS.register(
-    "caltech101", classes=102, metric="mean_per_class", group="general",
-    layout=_ROOT_NOTE + "caltech101/101_ObjectCategories/<class>/image_*.jpg (102 folders, "
-    "BACKGROUND_Google included); the first 30 images of each class (sorted) train, the rest test",
+    "caltech101", classes=101, metric="mean_per_class", group="general",
+    layout=_CALTECH101_LAYOUT + f"; {CALTECH101_BACKGROUND} is not a class (101 classes)",
 )
 def build_caltech101(root: Path, split: str, transform: Transform) -> Dataset:
-    # torchvision's Caltech101 has no split (and creates folders on construction); the paper
-    # counts 102 classes, so BACKGROUND_Google stays a class here.
+    # The reference code drops the background class (101 classes), although the paper's
+    # Table 2 counts 102; caltech101_background keeps it.
     return _caltech(root, split, transform, name="caltech101",
+                    folder="caltech101/101_ObjectCategories", classes=101, per_class=30,
+                    drop=(CALTECH101_BACKGROUND,))
+
+
+@DATASETS.register(
+    "caltech101_background", classes=102, metric="mean_per_class", group="general",
+    layout=_CALTECH101_LAYOUT + f"; {CALTECH101_BACKGROUND} is a class of its own (102 "
+    "classes, as the paper's Table 2 counts)",
+)
+def build_caltech101_background(root: Path, split: str, transform: Transform) -> Dataset:
+    return _caltech(root, split, transform, name="caltech101_background",
                     folder="caltech101/101_ObjectCategories", classes=102, per_class=30)
 
 
@@ -572,16 +596,164 @@ def dataset_info(name: str, data_root: str | Path | None = None) -> DatasetInfo:
                        hflip=meta.get("hflip", True))
 
 
+def normalization_stats(
+    name: str, data_root: str | Path | None, image_size: int, interpolation: str,
+    cache_dir: Path,
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """The per-channel mean/std of ``name``'s training split, computed once and cached.
+
+    The pixels are the eval transform's before Normalize (resize, center crop) at the
+    trial's size, so full finetuning normalises with statistics of what it sees at test time.
+    The cache file (``cache_dir/<name>-<size>-<interpolation>.json``, written atomically) is
+    shared by every trial on the dataset; a damaged one is recomputed.
+    """
+    from trainables.transforms import channel_stats, stats_transform
+
+    safe = "".join(c if c.isalnum() or c in "_-." else "_" for c in name)[-80:]
+    path = Path(cache_dir) / f"{safe}-{image_size}-{interpolation}.json"
+    try:
+        saved = json.loads(path.read_text())
+        if saved.get("dataset") == name and len(saved["mean"]) == len(saved["std"]) == 3:
+            return tuple(saved["mean"]), tuple(saved["std"])  # type: ignore[return-value]
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        if isinstance(exc, OSError) and machine_error(exc):
+            raise
+    train = build_dataset(name, data_root, "train", stats_transform(image_size, interpolation))
+    mean, std = channel_stats(train)
+    atomic_write_text(path, json.dumps({"dataset": name, "image_size": image_size,
+                                        "interpolation": interpolation, "images": len(train),
+                                        "mean": mean, "std": std}, indent=1))
+    return mean, std
+
+
+# --------------------------------------------------------------------------------------------
+# Getting the data: torchvision's own download code where it has one, directions elsewhere
+
+
+def _tv_download(cls_name: str, *calls: dict[str, Any]) -> Callable[[Path], None]:
+    """Runs torchvision's ``cls_name(root, download=True, **kwargs)`` once per ``calls``: its
+    download checks the archive's MD5 and extracts it where that class (and our loader)
+    reads it."""
+
+    def fetch(root: Path) -> None:
+        import torchvision.datasets as tv
+
+        cls = getattr(tv, cls_name)
+        for kwargs in calls or ({},):
+            cls(str(root), download=True, **kwargs)
+
+    fetch.__doc__ = f"torchvision.datasets.{cls_name}(..., download=True)"
+    return fetch
+
+
+#: Datasets torchvision's download code fetches into the layout the loaders above read.
+DOWNLOADS: dict[str, Callable[[Path], None]] = {
+    "aircraft": _tv_download("FGVCAircraft", {"split": "trainval"}),
+    "caltech101": _tv_download("Caltech101"),
+    "caltech101_background": _tv_download("Caltech101"),
+    "caltech256": _tv_download("Caltech256"),
+    "cifar10": _tv_download("CIFAR10", {"train": True}, {"train": False}),
+    "cifar100": _tv_download("CIFAR100", {"train": True}, {"train": False}),
+    "dtd": _tv_download("DTD", {"split": "train", "partition": 1}),
+    "flowers": _tv_download("Flowers102"),
+    "food101": _tv_download("Food101"),
+    "pets": _tv_download("OxfordIIITPet"),
+    "sun397": _tv_download("SUN397"),
+}
+
+#: Where to get what no download code here can fetch (and, for SUN397, the split files
+#: torchvision's archive lacks).
+WHERE_TO_GET: dict[str, str] = {
+    "birdsnap": "Birdsnap ships a list of image URLs (birdsnap.com, get_birdsnap.py in "
+                "birdsnap.tgz); fetch the images, then place them as train/ and test/ class "
+                "folders (the test list is test_images.txt of the archive)",
+    "cars": "torchvision's download of Stanford Cars no longer works (the original host is "
+            "gone); a copy of the original archives (car_devkit.tgz, cars_train.tgz, "
+            "cars_test.tgz, cars_test_annos_withlabels.mat) is kept on Kaggle and academic "
+            "mirrors",
+    "sun397": "the split files are not in torchvision's archive: Partitions.zip from the SUN "
+              "database's page (vision.princeton.edu/projects/2010/SUN), extracted into "
+              "SUN397/Partitions/",
+    "imagenet": "Table 3's upstream validation sets: the ILSVRC2012 validation images "
+                "(image-net.org, after registration) as " + "imagenet/val/<wnid>/*.JPEG; "
+                "ReaL labels: real.json of github.com/google-research/reassessed-imagenet "
+                "as imagenet/real.json; ImageNetV2: imagenetv2-matched-frequency.tar.gz "
+                "(huggingface.co/datasets/vaishaal/ImageNetV2) extracted as "
+                "imagenetv2/<class index>/*.jpeg",
+}
+
+
+def download(names: Sequence[str], data_root: str | Path,
+             say: Callable[[str], None] = print) -> int:
+    """Fetch, check and lay out each dataset of ``names`` under ``data_root``.
+
+    A dataset with a torchvision download is fetched by it (MD5 checked), then opened as a
+    trial would open it (both splits) to check the layout; every other one gets where to get it
+    and the layout to put it in. Returns how many could not be made ready (0: all are).
+    """
+    root = Path(data_root).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    not_ready = 0
+    for name in names:
+        if name == "imagenet":
+            say(f"imagenet: not downloadable here. Get it: {WHERE_TO_GET['imagenet']}")
+            not_ready += 1
+            continue
+        meta = DATASETS.get(name).meta  # an unknown name: KeyError listing the known ones
+        if meta.get("builtin"):
+            say(f"{name}: built in, nothing to download")
+            continue
+        fetch = DOWNLOADS.get(name)
+        if fetch is None:
+            say(f"{name}: no download code can fetch it. Get it: {WHERE_TO_GET[name]}.\n"
+                f"    then lay it out as: {meta['layout']}")
+            not_ready += 1
+            continue
+        say(f"{name}: downloading under {root} ({fetch.__doc__})")
+        try:
+            fetch(root)
+        except (RuntimeError, OSError, ValueError) as exc:  # HTTP errors, MD5 mismatch
+            say(f"{name}: download failed: {exc}")
+            not_ready += 1
+            continue
+        try:
+            sizes = [len(build_dataset(name, root, split, None)) for split in SPLITS]
+        except DatasetError as exc:
+            extra = f" {WHERE_TO_GET[name]}." if name in WHERE_TO_GET else ""
+            say(f"{name}: downloaded, but not ready: {exc}.{extra}")
+            not_ready += 1
+            continue
+        say(f"{name}: ready, {sizes[0]} train / {sizes[1]} test images")
+    return not_ready
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m trainables.datasets --layouts`` prints where each dataset is expected;
-    ``--check DATA_ROOT [NAME ...]`` opens both splits of each and reports sizes or errors."""
+    ``--check DATA_ROOT [NAME ...]`` opens both splits of each and reports sizes or errors;
+    ``--download NAME[,NAME] --data-root DIR`` fetches what torchvision's download code can
+    (checked, in the loaders' layout) and says where to get the others."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m trainables.datasets", description=main.__doc__)
     parser.add_argument("--layouts", action="store_true", help="print each dataset's layout")
     parser.add_argument("--check", metavar="DATA_ROOT", help="open every dataset under DATA_ROOT")
+    parser.add_argument("--download", metavar="NAME[,NAME]",
+                        help="datasets to fetch (or 'all'; 'imagenet' for Table 3's sets)")
+    parser.add_argument("--data-root", metavar="DIR", help="where --download puts them")
     parser.add_argument("names", nargs="*", help="datasets to show (default: all registered)")
     args = parser.parse_args(argv)
+    if args.download:
+        if not args.data_root:
+            parser.error("--download needs --data-root DIR")
+        wanted = [n.strip() for n in args.download.split(",") if n.strip()]
+        if wanted == ["all"]:
+            wanted = [n for n in DATASETS.names() if not DATASETS.get(n).meta.get("builtin")]
+        try:
+            return 1 if download(wanted, args.data_root) else 0
+        except KeyError as exc:
+            parser.error(str(exc))
     names = args.names or DATASETS.names()
     failed = 0
     for name in names:

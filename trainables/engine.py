@@ -43,7 +43,12 @@ Forward = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
 
 #: Keys of the dict reported after every epoch, by linear and full finetuning alike.
-REPORT_KEYS = ("epoch", "train_loss", "accuracy", "accuracy_best", "best_epoch", "accuracy_last")
+#: ``accuracy`` is the dataset's metric, ``top1`` plain top-1 (the same where the metric is top-1).
+REPORT_KEYS = ("epoch", "train_loss", "accuracy", "top1", "accuracy_best", "best_epoch",
+               "accuracy_last")
+#: Which epoch a run reports (``epoch_record``'s ``select``): the best by top-1 (the reference
+#: code's rule), the best by the dataset's metric, or the last.
+EPOCH_SELECTIONS = ("top1", "metric", "last")
 
 
 @dataclass(frozen=True)
@@ -220,26 +225,47 @@ def train_one_epoch(
                       seconds=time.perf_counter() - start)
 
 
-def epoch_record(epoch: int, train_loss: float, accuracy: float, history: list[dict]) -> dict:
-    """The per-epoch report: this epoch's accuracy and the best so far (first epoch on ties).
+def epoch_record(epoch: int, train_loss: float, accuracy: float, history: list[dict], *,
+                 top1: float | None = None, select: str = "metric") -> dict:
+    """The per-epoch report: this epoch's accuracy and the reported epoch's so far.
 
     Args:
         epoch: 1-based epoch just finished.
         train_loss: mean training loss over the epoch's samples.
-        accuracy: this epoch's test accuracy, percent.
+        accuracy: this epoch's test accuracy in the dataset's metric, percent.
         history: the records of the epochs before this one.
+        top1: this epoch's top-1 accuracy (None: the metric is top-1, the same number).
+        select: which epoch is reported (``EPOCH_SELECTIONS``): ``"top1"`` the best by top-1,
+            ``"metric"`` the best by ``accuracy``, first on ties; ``"last"`` this one.
+            ``accuracy_best`` is the dataset's metric at that epoch either way.
     """
-    best, best_epoch = accuracy, epoch
-    if history and history[-1]["accuracy_best"] >= accuracy:
-        best, best_epoch = history[-1]["accuracy_best"], history[-1]["best_epoch"]
-    return {
+    record = {
         "epoch": epoch,
         "train_loss": train_loss,
         "accuracy": accuracy,
-        "accuracy_best": best,
-        "best_epoch": best_epoch,
+        "top1": accuracy if top1 is None else top1,
         "accuracy_last": accuracy,
     }
+    chosen = selected_epoch([*history, record], select)
+    record["accuracy_best"] = chosen["accuracy"]
+    record["best_epoch"] = chosen["epoch"]
+    return record
+
+
+def selected_epoch(history: list[dict], select: str) -> dict:
+    """The record of the epoch ``select`` picks (see ``epoch_record``) among ``history``."""
+    if select not in EPOCH_SELECTIONS:
+        raise ValueError(f"epoch selection {select!r} is not one of {', '.join(EPOCH_SELECTIONS)}")
+    if not history:
+        raise ValueError("no epochs to select from")
+    if select == "last":
+        return history[-1]
+    key = "accuracy" if select == "metric" else "top1"
+    best = history[0]
+    for r in history[1:]:
+        if r.get(key, r["accuracy"]) > best.get(key, best["accuracy"]):
+            best = r
+    return best
 
 
 def check_finite_loss(loss: float, epoch: int) -> None:

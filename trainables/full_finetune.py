@@ -230,6 +230,7 @@ def full_finetune(
     num_workers: int = 0,
     freeze_bn: bool = False,
     precision: Precision = FP32,
+    epoch_selection: str = "metric",
 ) -> FullResult:
     """Finetune every weight of a sparse model while its zeros stay zero.
 
@@ -265,6 +266,8 @@ def full_finetune(
             module docstring for why the default is False).
         precision: channels_last / mixed precision (``engine.Precision``; float32 by
             default, as the paper).
+        epoch_selection: which epoch's accuracy is reported (``engine.EPOCH_SELECTIONS``:
+            the best by top-1 as the reference code, by the dataset's metric, or the last).
 
     Returns:
         A FullResult (best and last accuracy, history, time, final zero counts).
@@ -312,7 +315,9 @@ def full_finetune(
         check_finite_loss(train_loss, epoch)
         preds, targets = _predict(net, test_ds, eval_batch, device, num_workers, precision)
         record = epoch_record(epoch, train_loss,
-                              compute_metric(metric, preds, targets, num_classes), history)
+                              compute_metric(metric, preds, targets, num_classes), history,
+                              top1=compute_metric("top1", preds, targets, num_classes),
+                              select=epoch_selection)
         if epoch == recipe.epochs:
             record.update(_check_mask(fixed, zeros_start, masked_total))
         history.append(record)
@@ -419,6 +424,7 @@ class FullRun:
         freeze_bn: see ``full_finetune``.
         loader_workers: DataLoader processes per worker.
         precision: see ``engine.Precision``.
+        epoch_selection: see ``full_finetune``.
     """
 
     build: Callable[[], tuple[nn.Module, Mapping[str, torch.Tensor], Any, Any]]
@@ -430,6 +436,7 @@ class FullRun:
     freeze_bn: bool = False
     loader_workers: int = 0
     precision: Precision = FP32
+    epoch_selection: str = "metric"
 
 
 def _built(run: FullRun) -> tuple[nn.Module, Mapping[str, torch.Tensor], Any, Any]:
@@ -457,7 +464,7 @@ def _run(
         model, masks, train_ds, test_ds, arch=run.arch, num_classes=run.num_classes,
         metric=run.metric, recipe=run.recipe, seed=run.seed, device=device, state=state,
         checkpoint_fn=checkpoint_fn, num_workers=run.loader_workers, freeze_bn=run.freeze_bn,
-        precision=run.precision,
+        precision=run.precision, epoch_selection=run.epoch_selection,
     )
 
 

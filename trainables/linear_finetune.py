@@ -24,11 +24,12 @@ from trainables.engine import (
     REPORT_KEYS,
     check_finite_loss,
     epoch_record,
-    evaluate,
+    predict,
     recipe_sgd,
     tensor_batches,
     train_one_epoch,
 )
+from trainables.metrics import compute_metric
 
 FeatureArrays = tuple[np.ndarray, np.ndarray]
 Reporter = Callable[[dict], None]
@@ -76,6 +77,7 @@ def linear_finetune(
     seed: int,
     report: Reporter | None = None,
     device: str | torch.device = "cpu",
+    epoch_selection: str = "metric",
 ) -> LinearResult:
     """Train a linear head on fixed features with the paper's SGD recipe.
 
@@ -88,6 +90,8 @@ def linear_finetune(
         seed: seeds the head's init and the shuffling (any int, 0 included).
         report: called after every epoch with a dict of ``REPORT_KEYS``.
         device: where the head and the features live during training.
+        epoch_selection: which epoch's accuracy is reported (``engine.EPOCH_SELECTIONS``: the
+            best by top-1 as the reference code, by the dataset's metric, or the last).
 
     Returns:
         A LinearResult with the best and last accuracy, the per-epoch history and the time.
@@ -120,9 +124,12 @@ def linear_finetune(
         stats = train_one_epoch(head, optimizer, batches, device)
         scheduler.step()
         check_finite_loss(stats.loss, epoch)
-        accuracy = evaluate(head, [(x_test, y_test)], device, metric=metric,
-                            num_classes=num_classes)
-        record = epoch_record(epoch, stats.loss, accuracy, history)
+        preds, targets = predict(head, [(x_test, y_test)], device)
+        preds, targets = preds.cpu().numpy(), targets.cpu().numpy()
+        accuracy = compute_metric(metric, preds, targets, num_classes)
+        record = epoch_record(epoch, stats.loss, accuracy, history,
+                              top1=compute_metric("top1", preds, targets, num_classes),
+                              select=epoch_selection)
         history.append(record)
         if report is not None:
             report(dict(record))

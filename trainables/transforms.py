@@ -1,15 +1,20 @@
 """Image transforms of the study, shaped like torchvision's classification reference presets.
 
 Train: RandomResizedCrop + horizontal flip; eval: Resize(size * 256/224) + CenterCrop; both end
-in ToTensor + ImageNet mean/std. At the paper's 224 px this is Resize(256) + CenterCrop(224).
+in ToTensor + Normalize. At the paper's 224 px this is Resize(256) + CenterCrop(224).
+Normalize uses ImageNet's mean/std unless given others: the reference code normalised full
+finetuning with each dataset's own mean/std (``channel_stats`` over its training split, see
+``datasets.normalization_stats``) and linear finetuning with ImageNet's.
 RigL checkpoints were trained with bicubic resizing, so ``interpolation="bicubic"`` exists.
 Inputs are PIL images already in RGB (datasets convert grayscale, not these transforms).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
+import torch
+from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 
@@ -17,6 +22,7 @@ from search_spaces.recipe import PAPER_CROP_SCALE
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+Triple = tuple[float, float, float]
 
 _INTERPOLATIONS = {
     "bilinear": InterpolationMode.BILINEAR,
@@ -47,6 +53,7 @@ def eval_resize_size(image_size: int) -> int:
 def train_transform(
     image_size: int, interpolation: str = "bilinear", *,
     crop_scale: tuple[float, float] = PAPER_CROP_SCALE, hflip: bool = True,
+    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
 ) -> Callable:
     """Augmenting transform for full finetuning: random resized crop and horizontal flip.
 
@@ -56,34 +63,67 @@ def train_transform(
         hflip: mirror half the images. Only for datasets whose labels survive a mirror
             (``DatasetInfo.hflip``): a mirrored stripe at 30 degrees is one at 150 degrees,
             another class, and a mirrored digit is no digit.
+        mean, std: per-channel normalisation (ImageNet's by default).
     """
     mode = _interpolation(interpolation)
     crop = T.RandomResizedCrop(_check_size(image_size), scale=tuple(crop_scale),
                                interpolation=mode, antialias=True)
     flip = [T.RandomHorizontalFlip()] if hflip else []
-    return T.Compose([crop, *flip, T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    return T.Compose([crop, *flip, T.ToTensor(), T.Normalize(tuple(mean), tuple(std))])
 
 
-def eval_transform(image_size: int, interpolation: str = "bilinear") -> Callable:
+def eval_transform(image_size: int, interpolation: str = "bilinear", *,
+                   mean: Sequence[float] = IMAGENET_MEAN,
+                   std: Sequence[float] = IMAGENET_STD) -> Callable:
     """Deterministic test transform: resize the short edge, center crop, normalize."""
+    return T.Compose([*stats_transform(image_size, interpolation).transforms,
+                      T.Normalize(tuple(mean), tuple(std))])
+
+
+def stats_transform(image_size: int, interpolation: str = "bilinear") -> Callable:
+    """The eval transform before Normalize: the pixels a dataset's mean/std are taken over."""
     mode = _interpolation(interpolation)
     return T.Compose(
         [
             T.Resize(eval_resize_size(image_size), interpolation=mode, antialias=True),
             T.CenterCrop(image_size),
             T.ToTensor(),
-            T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
     )
 
 
-def feature_transform(image_size: int, interpolation: str = "bilinear") -> Callable:
+@torch.no_grad()
+def channel_stats(dataset: Dataset, batch_size: int = 64,
+                  num_workers: int = 0) -> tuple[Triple, Triple]:
+    """Per-channel mean and standard deviation over every pixel of ``dataset``'s images.
+
+    ``dataset`` yields ``(CHW tensor in [0, 1], label)`` (``stats_transform``). Sums are kept
+    in float64, so a large split does not lose precision; the std is the population one.
+    """
+    total = torch.zeros(3, dtype=torch.float64)
+    squares = torch.zeros(3, dtype=torch.float64)
+    pixels = 0
+    for images, _ in DataLoader(dataset, batch_size=batch_size, num_workers=num_workers):
+        x = images.to(torch.float64).transpose(0, 1).reshape(images.shape[1], -1)
+        total += x.sum(dim=1)
+        squares += (x * x).sum(dim=1)
+        pixels += x.shape[1]
+    if pixels == 0:
+        raise ValueError("cannot compute a mean/std over zero images")
+    mean = total / pixels
+    std = (squares / pixels - mean * mean).clamp_min(1e-12).sqrt()
+    return (tuple(float(v) for v in mean), tuple(float(v) for v in std))  # type: ignore[return-value]
+
+
+def feature_transform(image_size: int, interpolation: str = "bilinear", *,
+                      mean: Sequence[float] = IMAGENET_MEAN,
+                      std: Sequence[float] = IMAGENET_STD) -> Callable:
     """Transform for linear-finetuning features: the eval transform, no augmentation.
 
     Features are computed once per (backbone, dataset) and reused across seeds, which is only
     sound because this transform is deterministic.
     """
-    return eval_transform(image_size, interpolation)
+    return eval_transform(image_size, interpolation, mean=mean, std=std)
 
 
 PRESETS: dict[str, Callable[[int, str], Callable]] = {

@@ -64,12 +64,33 @@ def load_backbone(spec: TrialSpec) -> Any:
 
 
 def feature_key(spec: TrialSpec, split: str) -> dict[str, Any]:
-    return {
+    key = {
         "checkpoint": spec.checkpoint_hash, "mask": spec.mask_checkpoint_hash,
         "arch": spec.arch, "method": spec.method, "sparsity": spec.sparsity,
         "dataset": spec.dataset, "split": split, "transform": "eval",
         "image_size": spec.image_size, "interpolation": spec.interpolation,
     }
+    if spec.param("normalize", "imagenet") != "imagenet":  # ImageNet's keeps the old keys
+        key["normalize"] = spec.param("normalize")
+    return key
+
+
+def normalization(spec: TrialSpec, ctx: TrialContext) -> dict[str, Any]:
+    """The trial's Normalize mean/std: ImageNet's, or (``normalize: dataset``) the dataset's
+    own from its training split, computed once per dataset and size and cached."""
+    from trainables.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    rule = spec.param("normalize", "imagenet")
+    if rule == "imagenet":
+        return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    if rule != "dataset":
+        raise BadInput(f"trial {spec.trial_id}: normalize {rule!r} is not one of imagenet, "
+                       "dataset")
+    from trainables.datasets import normalization_stats
+
+    mean, std = normalization_stats(spec.dataset, ctx.data_root, spec.image_size,
+                                    spec.interpolation, ctx.out / "data_stats")
+    return {"mean": mean, "std": std}
 
 
 def _dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: bool) -> Any:
@@ -77,12 +98,13 @@ def _dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: bool) ->
     from search_spaces.recipe import PAPER_CROP_SCALE
     from trainables.transforms import eval_transform, train_transform
 
+    norm = normalization(spec, ctx)
     if train_aug:
         tf = train_transform(spec.image_size, spec.interpolation,
                              crop_scale=tuple(spec.param("crop_scale", PAPER_CROP_SCALE)),
-                             hflip=dataset_info(spec.dataset, ctx.data_root).hflip)
+                             hflip=dataset_info(spec.dataset, ctx.data_root).hflip, **norm)
     else:
-        tf = eval_transform(spec.image_size, spec.interpolation)
+        tf = eval_transform(spec.image_size, spec.interpolation, **norm)
     return build_dataset(spec.dataset, ctx.data_root, split, tf)
 
 
@@ -213,10 +235,23 @@ def run_linear(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, 
 
     feats = features(spec, ctx)
     res = linear_finetune(feats["train"], feats["test"], num_classes=spec.num_classes,
-                          metric=spec.metric, recipe=spec.recipe, seed=spec.seed, report=report)
+                          metric=spec.metric, recipe=spec.recipe, seed=spec.seed, report=report,
+                          epoch_selection=epoch_selection(spec))
     return {"accuracy": res.accuracy_best, "accuracy_last": res.accuracy_last,
             "best_epoch": res.best_epoch, "train_time_s": res.train_time_s,
-            "history": res.history}
+            **protocol(spec), "history": res.history}
+
+
+def epoch_selection(spec: TrialSpec) -> str:
+    """The trial's rule for the reported epoch; "metric" where the grid set none (the rule
+    before it was a study key, which such trial ids stand for)."""
+    return str(spec.param("epoch_selection", "metric"))
+
+
+def protocol(spec: TrialSpec) -> dict[str, str]:
+    """The row's record of how the trial normalised its inputs and picked its epoch."""
+    return {"epoch_selection": epoch_selection(spec),
+            "normalize": str(spec.param("normalize", "imagenet"))}
 
 
 def _build_full(spec_dict: dict[str, Any], ctx: TrialContext) -> tuple[Any, Any, Any, Any]:
@@ -241,7 +276,8 @@ def _full_in_trial(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[s
     return {"accuracy": res.accuracy_best, "accuracy_last": res.accuracy_last,
             "best_epoch": res.best_epoch, "masked_zeros": res.masked_zeros,
             "masked_total": res.masked_total, "train_time_s": time.perf_counter() - t0,
-            "trainer": "in_trial", "history": res.history}
+            "trainer": "in_trial", **protocol(spec),
+            "history": res.history}
 
 
 def _full_config(spec: TrialSpec, ctx: TrialContext) -> Any:
@@ -251,7 +287,7 @@ def _full_config(spec: TrialSpec, ctx: TrialContext) -> Any:
 
     return FullRun(build=functools.partial(_build_full, to_dict(spec), ctx),
                    arch=spec.arch, num_classes=spec.num_classes, metric=spec.metric,
-                   recipe=spec.recipe, seed=spec.seed)
+                   recipe=spec.recipe, seed=spec.seed, epoch_selection=epoch_selection(spec))
 
 
 def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
@@ -298,11 +334,43 @@ def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, An
             "masked_zeros": metrics.get("masked_zeros"),
             "masked_total": metrics.get("masked_total"),
             "train_time_s": time.perf_counter() - t0, "trainer": "ray_train",
-            "history": history}
+            **protocol(spec), "history": history}
+
+
+def run_checkpoint(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
+    """One backbone before transfer: per-layer sparsity, fully pruned filters (Appendix E) and
+    its upstream validation accuracy (Table 3): ImageNet val (ReaL, V2) from the data root for
+    given checkpoints, the procedural validation split for the tiny study's zoo."""
+    import torch
+
+    from trainables.checkpoints import build_backbone_model
+    from trainables.transforms import eval_transform
+    from trainables.upstream_eval import (checkpoint_statistics, evaluate_dataset,
+                                          evaluate_imagenet)
+
+    ckpt = load_backbone(spec)
+    stats = checkpoint_statistics(ckpt.state_dict, list(ckpt.masks))
+    model = build_backbone_model(ckpt)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.param("images_per_class") is not None:  # the tiny study's procedural upstream
+        _, val = _upstream_data(spec, ctx)
+        acc = evaluate_dataset(model, val, spec.dataset, device)
+    elif ckpt.num_classes != 1000:
+        from trainables.upstream_eval import UpstreamAccuracy
+
+        acc = UpstreamAccuracy(None, note=f"the checkpoint's classifier has {ckpt.num_classes} "
+                               "outputs, not ImageNet's 1000: no upstream accuracy")
+    else:
+        acc = evaluate_imagenet(model, ctx.data_root,
+                                eval_transform(spec.image_size, spec.interpolation), device,
+                                workers=min(4, ctx.threads))
+    return {**stats, "accuracy": acc.top1, "accuracy_real": acc.real, "accuracy_v2": acc.v2,
+            "upstream_eval": acc.note, "history": []}
 
 
 STAGES: dict[str, Callable[[TrialSpec, TrialContext, Report], dict[str, Any]]] = {
-    "pretrain": run_pretrain, "prune": run_prune, "linear": run_linear, "full": run_full,
+    "pretrain": run_pretrain, "prune": run_prune, "checkpoint": run_checkpoint,
+    "linear": run_linear, "full": run_full,
 }
 
 

@@ -18,7 +18,8 @@ def test_paper_grid_counts_by_hand(tmp_path):
     assert len(grid.backbones) == 24
     assert len(grid.stages["linear"]) == 24 * 12 * 5 == 1440
     assert len(grid.stages["full"]) == 24 * 12 * 3 == 864
-    assert len(grid.stages["speed"]) == 24
+    assert len(grid.stages["speed"]) == 24 * 4  # Figure 4's four online datasets
+    assert len(grid.stages["checkpoint"]) == 24
     assert not grid.stages.get("pretrain") and not grid.stages.get("prune")
     ids = [t.trial_id for t in grid.all_trials()]
     assert len(set(ids)) == len(ids)
@@ -41,10 +42,24 @@ def test_full_lr_per_dataset(tmp_path):
 
 def test_augmentation_enters_full_trials_only_where_it_is_not_the_papers(tmp_path):
     paper = expand(load_study("paper"), tmp_path, hash_files=False)
-    assert all(t.params == () for t in paper.stages["full"])  # ids as before the setting
+    assert all(t.param("crop_scale") is None for t in paper.stages["full"])
     tiny = expand(load_study("tiny"), tmp_path, hash_files=False)
     assert {t.param("crop_scale") for t in tiny.stages["full"]} == {(0.6, 1.0)}
     assert all(t.param("crop_scale") is None for t in tiny.stages["linear"])
+
+
+def test_paper_study_normalises_and_picks_epochs_as_the_reference_tiny_study_as_before(tmp_path):
+    paper = expand(load_study("paper"), tmp_path, hash_files=False)
+    full = {t.params for t in paper.stages["full"]}
+    assert full == {(("normalize", "dataset"), ("epoch_selection", "top1"))}
+    assert {t.params for t in paper.stages["linear"]} == {(("epoch_selection", "top1"),)}
+    # The tiny study names the old behaviour, so its trials (and ids) are as before the keys.
+    tiny = expand(load_study("tiny"), tmp_path, hash_files=False)
+    assert {t.params for t in tiny.stages["linear"]} == {()}
+    assert {t.params for t in tiny.stages["full"]} == {(("crop_scale", (0.6, 1.0)),)}
+    study = load_study("tiny")
+    assert [(m.normalize, m.epoch_selection) for m in study.modes] == [
+        ("imagenet", "metric"), ("imagenet", "metric")]
 
 
 def test_lth_uses_dense_weights_and_the_ticket_of_each_sparsity(tmp_path):
@@ -128,7 +143,7 @@ def test_dry_run_plans_without_heavy_imports():
     out = subprocess.run([sys.executable, "-c", DRY_RUN_PROBE], cwd=root, capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stderr
-    for word in ("gmp", "linear", "full", "total", "2328", "GPU-hours", "Ray Train",
+    for word in ("gmp", "linear", "full", "total", "2424", "GPU-hours", "Ray Train",
                  "dry run: nothing was started"):
         assert word in out.stdout
     assert "IMPORTED []" in out.stdout, out.stdout.splitlines()[-1]
@@ -169,8 +184,8 @@ def test_dry_runs_of_the_mobilenet_and_appendix_i_studies_show_their_grids(capsy
     out = capsys.readouterr().out
     assert "architectures: mobilenet_v1" in out and "backbones: 13" in out
     rows = [line.split() for line in out.splitlines()]
-    for row in (["mfac", "120", "24", "2", "146"], ["amc", "60", "12", "1", "73"],
-                ["total", "780", "156", "13", "949"]):
+    for row in (["mfac", "2", "120", "24", "8", "154"], ["amc", "1", "60", "12", "4", "77"],
+                ["total", "13", "780", "156", "52", "1001"]):
         assert row in rows, out
     assert main(["--study", "paper_appendix_i", "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -184,3 +199,29 @@ def test_appendix_i_variants_are_methods_of_their_own(tmp_path):
     assert files["str_ls"] == "str_ls_90.pth" and files["str"] == "str_90.pth"
     assert study.method_facts("str_ls", 90) == {"family": "regularization"}
     assert study.method("str_ls").label == "STR (label smoothing)"
+
+
+def test_figure4_times_whole_online_epochs_on_the_papers_four_datasets(tmp_path):
+    grid = expand(load_study("paper"), tmp_path, hash_files=False)
+    speed = grid.stages["speed"]
+    backbones = sum(b.transfer for b in grid.backbones)
+    assert len(speed) == 4 * backbones
+    assert {t.dataset for t in speed} == {"pets", "flowers", "dtd", "caltech101"}
+    assert all(t.param("online_dataset") == t.dataset for t in speed)
+    assert {t.param("online_batches", "absent") for t in speed} == {None}  # whole epochs
+    assert len({t.trial_id for t in speed}) == len(speed)
+
+
+def test_every_backbone_gets_one_checkpoint_trial(tmp_path):
+    paper = expand(load_study("paper"), tmp_path, hash_files=False)
+    ck = paper.stages["checkpoint"]
+    assert len(ck) == len(paper.backbones)
+    assert {(t.dataset, t.num_classes) for t in ck} == {("imagenet", 1000)}
+    lth = [t for t in ck if t.method == "lth_t"]
+    assert lth and all(t.mask_checkpoint for t in lth)
+    tiny = load_study("tiny")
+    ck = expand(tiny, tmp_path, hash_files=False).stages["checkpoint"]
+    assert {(t.dataset, t.num_classes, t.seed) for t in ck} == {
+        (tiny.upstream.dataset, tiny.upstream.num_classes, tiny.upstream.seed)}
+    assert all(t.param("val_images_per_class") == tiny.upstream.val_images_per_class
+               for t in ck)

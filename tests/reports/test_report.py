@@ -333,3 +333,65 @@ def test_methods_of_their_own_and_unknown_families_are_reported(hand, tmp_path):
     alpha = pd.read_csv(paths.alpha_csv)
     assert {"str_ls", "amc", "kd_prune"} <= set(alpha["method"])
     assert "fig2_alpha_vs_sparsity.png" in {p.name for p in paths.figures}
+
+
+def _checkpoint_rows(table: pd.DataFrame, *, measured: bool) -> pd.DataFrame:
+    """The checkpoint stage's rows for every backbone of ``table``'s transfer trials."""
+    import json
+
+    backbones = table[table["mode"].isin(["linear", "full"])][["method", "sparsity"]]
+    rows = []
+    for method, sparsity in backbones.drop_duplicates().itertuples(index=False):
+        share = sparsity / 1000.0
+        layers = {"conv1.weight": [0.0, 0.0], "layer1.0.conv1.weight": [sparsity - 5, 1.0],
+                  "layer4.1.conv2.weight": [min(99.0, sparsity + 5), share * 100],
+                  "fc.weight": [sparsity, None]}
+        rows.append(dict(method=method, sparsity=sparsity, dataset="imagenet",
+                         mode="checkpoint", seed=0, status="finished",
+                         accuracy=76.0 - sparsity / 10 if measured else np.nan,
+                         accuracy_real=83.0 - sparsity / 10 if measured else np.nan,
+                         filters_pruned_share=share, sparsity_measured=float(sparsity),
+                         layer_stats_json=json.dumps(layers),
+                         upstream_eval=("evaluated on ImageNet val, ReaL (50000 validation "
+                                        "images)" if measured else
+                                        "ImageNet validation not found: expected "
+                                        "/data/imagenet/val (...); no upstream accuracy")))
+    return pd.DataFrame(rows)
+
+
+def test_checkpoint_rows_give_table3_appendix_e_and_per_layer_sparsity(hand, tmp_path):
+    table = pd.concat([hand, _checkpoint_rows(hand, measured=True)], ignore_index=True)
+    paths = write_report(table, tmp_path / "r")
+    text = paths.report_md.read_text()
+    assert "## Table 3: upstream validation accuracy" in text
+    assert "ReaL top-1 (%)" in text and "ImageNetV2" not in text.split("## Table 3")[1][:400]
+    t3 = pd.read_csv(tmp_path / "r" / "table3.csv")
+    assert t3["top1"].notna().all() and set(t3.columns) >= {"top1", "real", "v2"}
+    assert "checkpoint row(s) with `filters_pruned_share`" in text
+    names = {p.name for p in paths.figures}
+    assert {"appE_filters_pruned.png", "layer_sparsity.png"} <= names
+    layers = pd.read_csv(tmp_path / "r" / "layer_sparsity.csv")
+    assert set(layers["layer"]) == {"conv1.weight", "layer1.0.conv1.weight",
+                                    "layer4.1.conv2.weight", "fc.weight"}
+
+
+def test_table3_says_in_one_line_why_nothing_was_measured(hand, tmp_path):
+    table = pd.concat([hand, _checkpoint_rows(hand, measured=False)], ignore_index=True)
+    text = write_report(table, tmp_path / "r").report_md.read_text()
+    section = text.split("## Table 3")[1].split("\n## ")[0]
+    assert "0 of" in section and "Not measured: ImageNet validation not found" in section
+    assert "Appendix E" in text and "**No data** (no rows with mode `checkpoint`" not in text
+
+
+def test_figure4_marks_extrapolated_epochs(hand, tmp_path):
+    speed = pd.DataFrame([
+        dict(method=m, sparsity=s, dataset=d, mode="speed", seed=0, accuracy=np.nan,
+             epoch_time_s=10.0 if s else 25.0, dense_epoch_time_s=25.0, speedup_inference=3.1,
+             epoch_extrapolated=(d == "flowers"))
+        for d in ("cifar10", "flowers") for m, s in (("Dense", 0), ("GMP", 90))])
+    text = write_report(pd.concat([hand, speed], ignore_index=True),
+                        tmp_path).report_md.read_text()
+    fig4 = text.split("### Figure 4")[1].split("\n## ")[0]
+    assert "2 of 4 epoch time(s) are **extrapolated**" in fig4
+    assert "| extrapolated |" in fig4 and "| whole |" in fig4
+    assert "Online epochs on: cifar10, flowers." in fig4

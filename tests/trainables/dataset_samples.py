@@ -69,7 +69,10 @@ def _caltech(base: Path, classes: int, per_class: int, name: Callable[[int], str
 
 
 def caltech101(root: Path) -> None:
-    _caltech(root / "caltech101" / "101_ObjectCategories", 102, 30, lambda c: f"class{c:03d}")
+    """101 object classes plus BACKGROUND_Google, as the archive extracts."""
+    base = root / "caltech101" / "101_ObjectCategories"
+    _caltech(base, 101, 30, lambda c: f"class{c:03d}")
+    image(base / "BACKGROUND_Google" / "image_0001.jpg", 101)
 
 
 def caltech256(root: Path) -> None:
@@ -169,6 +172,7 @@ WRITERS: dict[str, Callable[[Path], None]] = {
     "aircraft": aircraft,
     "birdsnap": birdsnap,
     "caltech101": caltech101,
+    "caltech101_background": caltech101,
     "caltech256": caltech256,
     "cars": cars,
     "cifar10": cifar10,

@@ -1,6 +1,7 @@
 """Datasets: the contract of every ``DATASETS`` entry, the study table, image folders and the
 readable errors of missing or malformed data."""
 
+import json
 import pytest
 import torch
 from PIL import Image
@@ -21,7 +22,7 @@ STUDY_TABLE = {
     "sun397": (397, "top1", "general"),
     "aircraft": (100, "mean_per_class", "specialized"),
     "birdsnap": (500, "top1", "specialized"),
-    "caltech101": (102, "mean_per_class", "general"),
+    "caltech101": (101, "mean_per_class", "general"),
     "caltech256": (257, "mean_per_class", "general"),
     "cars": (196, "top1", "specialized"),
     "cifar10": (10, "top1", "general"),
@@ -170,16 +171,23 @@ def test_corrupt_image_error_names_the_file(folder):
 
 
 def test_caltech101_reference_split(tmp_path):
-    # 102 class folders, 32 images in the first: first 30 (sorted) train, last 2 test
+    # 101 class folders + BACKGROUND_Google, 32 images in the first: first 30 (sorted) train,
+    # last 2 test; the background is no class unless caltech101_background keeps it
     base = tmp_path / "caltech101" / "101_ObjectCategories"
-    for c in range(102):
+    for c in range(101):
         for i in range(32 if c == 0 else 1):
             _png(base / f"class{c:03d}" / f"image_{i + 1:04d}.jpg")
+    for i in range(3):
+        _png(base / "BACKGROUND_Google" / f"image_{i + 1:04d}.jpg")
     train = build_dataset("caltech101", tmp_path, "train", None)
     test = build_dataset("caltech101", tmp_path, "test", None)
-    assert len(train) == 30 + 101 and len(test) == 2
+    assert len(train) == 30 + 100 and len(test) == 2
+    assert "BACKGROUND_Google" not in train.classes and len(train.classes) == 101
     assert [f.name for f in test.files] == ["image_0031.jpg", "image_0032.jpg"]
     assert test.labels == [0, 0]
+    kept = build_dataset("caltech101_background", tmp_path, "train", None)
+    assert len(kept.classes) == 102 and kept.classes[0] == "BACKGROUND_Google"
+    assert len(kept) == 30 + 100 + 3
 
 
 def test_cli_prints_layouts_and_checks(tmp_path, capsys):
@@ -191,3 +199,20 @@ def test_cli_prints_layouts_and_checks(tmp_path, capsys):
     assert main(["--check", str(tmp_path), "pets", "lfw_faces"]) == 1
     out = capsys.readouterr().out
     assert "ERROR" in out and "140 train / 60 test" in out
+
+
+def test_normalization_stats_come_from_the_train_split_once_and_are_cached(tmp_path,
+                                                                          monkeypatch):
+    import trainables.transforms as tf
+    from trainables.datasets import normalization_stats
+
+    mean, std = normalization_stats("digits", None, 16, "bilinear", tmp_path)
+    assert all(0 <= m <= 1 for m in mean) and all(0 < s < 1 for s in std)
+    saved = json.loads((tmp_path / "digits-16-bilinear.json").read_text())
+    assert saved["images"] == len(build_dataset("digits", None, "train", None))
+
+    def no_recompute(*a, **k):
+        raise AssertionError("the cached statistics were recomputed")
+
+    monkeypatch.setattr(tf, "channel_stats", no_recompute)
+    assert normalization_stats("digits", None, 16, "bilinear", tmp_path) == (mean, std)

@@ -138,3 +138,30 @@ def test_empty_loader_is_an_error():
         next(cycle(DataLoader(TensorDataset(torch.zeros(0, 2), torch.zeros(0)), batch_size=2)))
     with pytest.raises(ValueError, match="no batches"):
         evaluate(nn.Linear(2, 2), [], "cpu")
+
+
+def test_epoch_selection_picks_by_top1_by_metric_or_the_last_epoch():
+    from trainables.engine import epoch_record
+
+    # (metric, top1) per epoch: the metric peaks at epoch 1, top-1 at epoch 2
+    epochs = [(60.0, 50.0), (55.0, 70.0), (58.0, 65.0)]
+    picked = {}
+    for rule in ("metric", "top1", "last"):
+        history: list[dict] = []
+        for i, (metric, top1) in enumerate(epochs, 1):
+            history.append(epoch_record(i, 1.0, metric, history, top1=top1, select=rule))
+        picked[rule] = (history[-1]["best_epoch"], history[-1]["accuracy_best"])
+        assert history[-1]["accuracy_last"] == 58.0
+    # the reported accuracy is always the dataset's metric, at the epoch the rule picks
+    assert picked == {"metric": (1, 60.0), "top1": (2, 55.0), "last": (3, 58.0)}
+    with pytest.raises(ValueError, match="epoch selection"):
+        epoch_record(1, 1.0, 1.0, [], select="best")
+
+
+def test_epoch_selection_by_metric_keeps_the_first_of_equal_epochs():
+    from trainables.engine import epoch_record
+
+    history: list[dict] = []
+    for i, acc in enumerate([40.0, 50.0, 50.0, 45.0], 1):
+        history.append(epoch_record(i, 1.0, acc, history))
+    assert history[-1]["best_epoch"] == 2 and history[-1]["top1"] == 45.0

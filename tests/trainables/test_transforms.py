@@ -61,3 +61,23 @@ def test_datasets_whose_labels_a_mirror_changes_are_never_flipped():
     assert not dataset_info("fine_stripe_angle").hflip and not dataset_info("digits").hflip
     assert dataset_info("fine_shape_detail").hflip and dataset_info("textures").hflip
     assert dataset_info("pets").hflip and dataset_info("cifar10").hflip
+
+
+def test_channel_stats_are_the_mean_and_std_of_every_pixel():
+    from trainables.transforms import channel_stats
+
+    g = torch.Generator().manual_seed(0)
+    images = [torch.rand(3, 4, 5, generator=g) for _ in range(7)]
+    mean, std = channel_stats([(x, 0) for x in images], batch_size=3)
+    pixels = torch.stack(images).transpose(0, 1).reshape(3, -1).double()
+    assert torch.allclose(torch.tensor(mean, dtype=torch.float64), pixels.mean(1))
+    assert torch.allclose(torch.tensor(std, dtype=torch.float64), pixels.std(1, correction=0))
+
+
+def test_normalisation_can_be_the_datasets_own():
+    x = Image.new("RGB", (40, 40), (255, 0, 128))
+    out = eval_transform(32, mean=(1.0, 0.0, 0.5), std=(0.5, 0.5, 0.5))(x)
+    assert torch.allclose(out[:, 0, 0], torch.tensor([0.0, 0.0, (128 / 255 - 0.5) / 0.5]),
+                          atol=1e-6)
+    train = train_transform(32, mean=(1.0, 0.0, 0.5), std=(0.5, 0.5, 0.5))
+    assert train.transforms[-1].mean == (1.0, 0.0, 0.5)

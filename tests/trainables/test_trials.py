@@ -224,3 +224,24 @@ def test_an_lth_t_trial_puts_its_ticket_mask_on_the_dense_weights(tmp_path):
         assert torch.equal(ckpt.state_dict[name], weights[name] * m)
     assert torch.equal(ckpt.state_dict["fc.weight"], weights["fc.weight"])
     assert ckpt.sparsity == pytest.approx(80, abs=1)
+
+
+def test_full_finetuning_normalises_with_the_datasets_own_statistics_when_asked(tmp_path):
+    import json
+
+    from trainables.transforms import IMAGENET_MEAN
+
+    ctx = TrialContext(out_dir=str(tmp_path))
+    spec = TrialSpec(**{**FULL.__dict__, "image_size": 16,
+                        "params": (("normalize", "dataset"),)})
+    train = trials._dataset(spec, ctx, "train", True)
+    test = trials._dataset(spec, ctx, "test", False)
+    saved = json.loads((tmp_path / "data_stats" / "digits-16-bilinear.json").read_text())
+    for ds in (train, test):
+        norm = ds.transform.transforms[-1] if hasattr(ds, "transform") else None
+        norm = norm or ds.inner.transform.transform.transforms[-1]
+        assert tuple(norm.mean) == tuple(saved["mean"]) != IMAGENET_MEAN
+    plain = trials._dataset(FULL, ctx, "test", False)  # no param: ImageNet's, as before
+    norm = getattr(plain, "transform", None) or plain.inner.transform.transform
+    assert tuple(norm.transforms[-1].mean) == IMAGENET_MEAN
+    assert trials.protocol(spec) == {"epoch_selection": "metric", "normalize": "dataset"}
