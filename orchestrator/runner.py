@@ -169,7 +169,8 @@ def full_worker_plan(study: Study, res: dict[str, float]) -> FullPlan:
     cpus = min(mode.cpus, max(1.0, res.get("CPU", 1) - 0.2))
     in_trial = mode.trainer == "auto" and mode.workers == 1 and not use_gpu
     return FullPlan(num_workers=mode.workers, use_gpu=use_gpu, cpus_per_worker=cpus,
-                    gpus_per_worker=mode.gpus if use_gpu else 0, in_trial=in_trial)
+                    gpus_per_worker=mode.gpus if use_gpu else 0, in_trial=in_trial,
+                    start_timeout_s=mode.start_timeout_s)
 
 
 def worker_resources(plan: FullPlan) -> dict[str, float]:

@@ -277,7 +277,10 @@ def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, An
             # No restarts inside Ray Train (they retry a NaN loss too): a dead worker fails
             # the Tune trial, whose retries resume from the last epoch checkpoint (same name).
             max_failures=0,
+            start_timeout_s=plan.start_timeout_s,
         )
+    except DETERMINISTIC:  # the worker group never got its resources: a failed trial
+        raise
     except Exception as e:  # Ray Train wraps the workers' own exceptions in WorkerGroupError
         failures = list(getattr(e, "worker_failures", {}).values())
         # One worker's bad input (a NaN loss on rank 0) decides: the other ranks' errors

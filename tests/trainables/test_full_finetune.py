@@ -20,6 +20,7 @@ from trainables.full_finetune import (
     full_finetune,
     run_full_finetune_in_trial,
     run_full_finetune_trainer,
+    WorkerGroupUnavailable,
 )
 from trainables.engine import REPORT_KEYS
 from trainables.masks import count_zeros, global_sparsity, masks_of, prunable_names
@@ -190,6 +191,25 @@ def test_two_worker_ddp_keeps_mask_and_resumes(ray_cluster, tmp_path: Path) -> N
     model.load_state_dict(state["model"])
     assert _zeros(model) == zeros_before
     assert int((model.fc.weight == 0).sum()) == 0
+
+
+@pytest.mark.slow
+def test_a_worker_group_that_cannot_start_fails_within_its_timeout(ray_cluster,
+                                                                  tmp_path: Path) -> None:
+    """3 workers x 1 CPU on a 2-CPU Ray: Ray Train alone retries the start every 60 s
+    forever; with ``start_timeout_s`` the run fails once, as bad input (no Tune retries)."""
+    import time
+
+    config = FullRun(build=functools.partial(_build, 3), arch=ARCH, num_classes=3,
+                     metric="top1", recipe=Recipe(epochs=1, lr=0.01, batch_size=16, milestones=()),
+                     seed=3)
+    t0 = time.monotonic()
+    with pytest.raises(WorkerGroupUnavailable, match="could not start within 3 s") as e:
+        run_full_finetune_trainer(config, num_workers=3, use_gpu=False, storage_path=tmp_path,
+                                  name="too-big", start_timeout_s=3)
+    assert time.monotonic() - t0 < 90
+    assert "modes.full.start_timeout_s" in str(e.value)
+    assert "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S" not in __import__("os").environ
 
 
 def test_in_trial_path_saves_every_epoch_and_resumes_from_its_state_file(tmp_path: Path) -> None:
