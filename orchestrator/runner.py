@@ -33,7 +33,9 @@ from orchestrator.grid import STAGE_ORDER, Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.lock import SweepRunning, driver_lock
 from orchestrator.options import SweepOptions
-from orchestrator.tracking import Tracker, TrackingError, default_tracking_uri, redact
+from orchestrator.tracking import (
+    Tolerant, Tracker, TrackingError, default_tracking_uri, redact, sync_from_ledger,
+)
 from search_spaces.schema import Study
 from search_spaces.trial import TrialSpec, to_dict
 from trainables.context import FullPlan, TrialContext
@@ -381,6 +383,17 @@ def run_speed(trials: list[TrialSpec], ctx: TrialContext, ledger: Ledger, tracke
     progress.show(force=True)
 
 
+def catch_up(tracker: Tracker | Tolerant, ledger: Ledger) -> None:
+    """MLflow gets every trial the ledger has and it lacks (``sync_from_ledger``); a server
+    that is still down is tried again later (after the next stage, or by the next run)."""
+    if not isinstance(tracker, Tolerant):
+        sync_from_ledger(tracker, ledger.entries())
+        return
+    n = tracker.guarded(sync_from_ledger, tracker.tracker, ledger.entries())
+    if n:
+        say(f"MLflow: {n} trial(s) logged from the ledger (missed while the server was down)")
+
+
 def method_labels(study: Study) -> dict[str, str]:
     """The study's label of each method key (``acdc`` -> ``AC/DC``), for tables and MLflow."""
     return {m.name: m.label for m in study.methods}
@@ -392,6 +405,7 @@ def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Trac
     from orchestrator.aggregate import log_aggregates, results_frame, write_results
 
     labels = method_labels(study)
+    catch_up(tracker, ledger)
     df = results_frame(ledger, labels)
     out = Path(ctx.out_dir)
     write_results(df, out / "results.parquet")
@@ -559,6 +573,8 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         say(f"error: {e}")
         return 2
     ledger = Ledger(out / "trials")
+    tracker = Tolerant(tracker, say)
+    catch_up(tracker, ledger)  # what an earlier run could not log (MLflow was down)
     address = ray_address(options)
     say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {out} · "
         f"MLflow {redact(uri)}" + (f" · Ray {address}" + (
@@ -627,4 +643,8 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
             "try them again")
     say(f"results: {out / 'results.parquet'}\n"
         f"MLflow UI: mlflow ui --backend-store-uri {redact(uri)} --host 127.0.0.1")
+    if tracker.down_since is not None:
+        say(f"warning: MLflow at {redact(uri)} did not answer at the end: every result is in "
+            f"{out / 'trials'} and results.parquet; once it is back, rerun the same command "
+            "(it finds every trial done) and it logs what MLflow is missing")
     return 4 if errors else 1 if failed else 0

@@ -1,0 +1,107 @@
+"""An MLflow server that goes away mid-sweep: tracking calls never stop the sweep
+(``Tolerant``), and MLflow is filled in from the ledger afterwards (``sync_from_ledger``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
+from orchestrator.tracking import TRIAL_TAG, Tolerant, Tracker, sync_from_ledger
+from search_spaces.recipe import Recipe
+from search_spaces.trial import TrialSpec, to_dict
+
+
+def _spec(seed: int) -> TrialSpec:
+    return TrialSpec(stage="linear", method="gmp", sparsity=90, arch="resnet_tiny",
+                     dataset="digits", seed=seed, recipe=Recipe(epochs=3), num_classes=10)
+
+
+class Flaky:
+    """A tracker whose server is down until ``up`` is set."""
+
+    uri = "http://user:secret@127.0.0.1:1"
+
+    def __init__(self) -> None:
+        self.up = True
+        self.calls: list[str] = []
+
+    def ensure_run(self, spec: TrialSpec) -> str:
+        if not self.up:
+            raise ConnectionError("Connection refused\nmore lines")
+        self.calls.append(spec.trial_id)
+        return "run-" + spec.trial_id
+
+
+def test_a_failing_server_is_reported_once_skipped_then_found_back(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("orchestrator.tracking.time.monotonic", lambda: clock[0])
+    said: list[str] = []
+    flaky = Flaky()
+    tr = Tolerant(flaky, said.append, retry_s=30)
+    assert tr.ensure_run(_spec(1)) == "run-" + _spec(1).trial_id
+    flaky.up = False
+    assert tr.ensure_run(_spec(2)) is None  # raised: reported, the sweep goes on
+    assert tr.ensure_run(_spec(3)) is None  # skipped until the next probe
+    assert len(said) == 1 and "training goes on" in said[0] and "secret" not in said[0]
+    assert "ConnectionError: Connection refused" in said[0]
+    flaky.up = True
+    clock[0] += 10
+    assert tr.ensure_run(_spec(4)) is None  # still within retry_s: not even tried
+    clock[0] += 25
+    assert tr.ensure_run(_spec(5)) == "run-" + _spec(5).trial_id
+    assert "answers again" in said[-1] and tr.down_since is None
+    assert flaky.calls == [_spec(1).trial_id, _spec(5).trial_id]
+    assert tr.uri == flaky.uri  # plain attributes pass through
+
+
+def _tracked(tracker: Tracker) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for run in tracker.client.search_runs([tracker.experiment_id], max_results=1000):
+        found.setdefault(run.data.tags[TRIAL_TAG], []).append(run)
+    return found
+
+
+def test_mlflow_is_filled_in_from_the_ledger_once(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    tracker = Tracker(uri, "sparse-transfer/test")
+    ledger = Ledger(tmp_path / "trials")
+    specs = [_spec(s) for s in range(5)]
+    hist = [{"epoch": 1, "accuracy": 40.0}, {"epoch": 2, "accuracy": 45.0}]
+    for s in specs[:3]:
+        ledger.record(s.trial_id, {"status": FINISHED, "spec": to_dict(s),
+                                   "metrics": {"accuracy": 45.0}, "history": hist})
+    ledger.record(specs[3].trial_id, {"status": FAILED, "spec": to_dict(specs[3]),
+                                      "error": "BadInput: x", "metrics": {}, "history": []})
+    ledger.record(specs[4].trial_id, {"status": ERROR, "spec": to_dict(specs[4]),
+                                      "error": "Traceback...", "metrics": {}, "history": []})
+    # MLflow as a server outage leaves it: trial 0 logged, trial 1 started (RUNNING) and
+    # created twice (a request retried after the server died), trials 2-4 never reached it.
+    tracker.finish(specs[0], {"accuracy": 45.0}, hist)
+    tracker.ensure_run(specs[1])
+    tracker.client.create_run(tracker.experiment_id, run_name=specs[1].trial_id,
+                                      tags={TRIAL_TAG: specs[1].trial_id, "kind": "trial"})
+
+    fresh = Tracker(uri, "sparse-transfer/test")  # the next run of the sweep
+    assert sync_from_ledger(fresh, ledger.entries()) == 4
+    runs = _tracked(fresh)
+    assert sorted(runs) == sorted(s.trial_id for s in specs)
+    assert all(len(v) == 1 for v in runs.values()), {k: len(v) for k, v in runs.items()}
+    status = {k: (v[0].info.status, v[0].data.tags.get("status")) for k, v in runs.items()}
+    assert status[specs[2].trial_id] == ("FINISHED", "finished")
+    assert status[specs[3].trial_id] == ("FAILED", "failed")
+    assert status[specs[4].trial_id] == ("FAILED", "error")
+    acc = fresh.client.get_metric_history(runs[specs[2].trial_id][0].info.run_id, "accuracy")
+    assert sorted((m.step, m.value) for m in acc) == [(1, 40.0), (2, 45.0)]
+    assert sync_from_ledger(fresh, ledger.entries()) == 0  # nothing left to do
+
+
+def test_sync_through_a_down_server_is_skipped(tmp_path):
+    said: list[str] = []
+    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "sparse-transfer/test")
+    tr = Tolerant(tracker, said.append)
+
+    def broken(*args):
+        raise OSError("database is locked")
+
+    assert tr.guarded(broken) is None and tr.down_since is not None
+    assert "OSError: database is locked" in said[0]
