@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import BadInput
-from orchestrator.capacity import Alternatives, Node, Request, Unschedulable, check, live_nodes
+from orchestrator.capacity import (
+    Alternatives, Node, Request, Unschedulable, check, cluster_nodes,
+)
 from orchestrator.grid import STAGE_ORDER, Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.lock import SweepRunning, driver_lock
@@ -246,10 +248,12 @@ def stage_requests(study: Study, stage: str,
     return found
 
 
-def check_capacity(study: Study, stages: list[str], nodes: list[Node] | None = None) -> None:
+def check_capacity(study: Study, stages: list[str], nodes: list[Node] | None = None,
+                   autoscaling: bool = False) -> None:
     """Raise ``Unschedulable`` when a trial of one of ``stages`` can never start on the
-    cluster's live nodes (Ray would queue it forever)."""
-    nodes = live_nodes() if nodes is None else nodes
+    cluster's live nodes, or the nodes its autoscaler can launch (Ray would queue it
+    forever)."""
+    nodes = cluster_nodes(autoscaling) if nodes is None else nodes
     for stage in stages:
         for req, alternatives in stage_requests(study, stage, nodes):
             check(req, nodes, alternatives)
@@ -592,7 +596,9 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         # Every stage with work is checked now, so a full-finetuning request that can never
         # start stops the sweep before hours of linear trials, and again when it starts
         # (nodes may have gone since).
-        check_capacity(study, [st for st, todo in todo_by_stage.items() if todo])
+        joined = address is not None  # a cluster, which may have an autoscaler
+        check_capacity(study, [st for st, todo in todo_by_stage.items() if todo],
+                       autoscaling=joined)
         for stage in STAGE_ORDER:
             trials = grid.stages.get(stage, [])
             todo = pending(trials, ledger, options.retry_failed)
@@ -600,7 +606,7 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
                 say(f"[{stage}] all {len(trials)} trial(s) already done")
             if not todo:
                 continue
-            check_capacity(study, [stage])
+            check_capacity(study, [stage], autoscaling=joined)
             if stage == "speed":
                 if options.speed:
                     run_speed(todo, ctx, ledger, tracker, options)

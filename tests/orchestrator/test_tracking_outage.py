@@ -105,3 +105,140 @@ def test_sync_through_a_down_server_is_skipped(tmp_path):
 
     assert tr.guarded(broken) is None and tr.down_since is not None
     assert "OSError: database is locked" in said[0]
+
+
+# ------------------------------------------------------------ the server cluster.yaml starts
+
+
+def _start_server(command: str, env: dict, uri: str, home) -> int:
+    """Run the config's MLflow command (it stops a previous server first) and wait until it
+    answers; returns the process group it recorded."""
+    import subprocess
+    import time
+    import urllib.request
+
+    subprocess.run(["bash", "-c", command], env=env, check=True, timeout=60)
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
+                if r.status == 200:
+                    return int((home / ".mlflow-server.pid").read_text())
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"MLflow did not come up on {uri}:\n"
+                        f"{(home / 'mlflow-server.log').read_text()[-2000:]}")
+        time.sleep(1)
+
+
+def _wait_for(predicate, proc, timeout: float, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            pytest.fail(f"the sweep ended ({proc.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_sweep_survives_the_mlflow_server_going_away(tmp_path):
+    """The server started as cluster.yaml's head starts it is killed mid-sweep: (1) restarted
+    at once, the sweep goes on and MLflow ends with every trial once; (2) never back while
+    a widened sweep runs: it finishes from the ledger, and the next run fills MLflow in."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import pandas as pd
+    import yaml
+    from mlflow.tracking import MlflowClient
+
+    from tests.orchestrator.test_cluster import (
+        CLUSTER_YAML, ROOT, _free_port, _mlflow_command, _stop_group,
+    )
+
+    home, shared, out = tmp_path / "home", tmp_path / "shared", tmp_path / "out"
+    home.mkdir()
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    _, command = _mlflow_command(yaml.safe_load(CLUSTER_YAML.read_text()))
+    command = command.replace("--port 5000", f"--port {port}")
+    server_env = {**os.environ, "HOME": str(home), "MLFLOW_HOST": "127.0.0.1",
+                  "SPARSE_TRANSFER_SHARED": str(shared),
+                  "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}"}
+    server_env.pop("MLFLOW_BACKEND_STORE_URI", None)
+    sweep_env = {**os.environ, "NM_DISABLE_ANALYTICS": "1", "PYTHONPATH": str(ROOT),
+                 # MLflow's own retries (7, minutes of back-off) would hide the outage.
+                 "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    sweep_env.pop("MLFLOW_TRACKING_URI", None)
+    sweep_env.pop("RAY_ADDRESS", None)
+
+    def sweep(datasets: str) -> subprocess.Popen:
+        argv = [sys.executable, "-m", "orchestrator.sweep", "--smoke-test", "--no-speed",
+                "--no-report", "--methods", "gmp", "--modes", "linear", "--seeds", "2",
+                "--datasets", datasets, "--num-cpus", "2", "--out", str(out),
+                "--tracking-uri", uri]
+        return subprocess.Popen(argv, cwd=ROOT, env=sweep_env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    def ledger_size() -> int:
+        return len(list((out / "trials").glob("*.json")))
+
+    def tracked() -> dict[str, list[str]]:
+        client = MlflowClient(tracking_uri=uri)
+        exp = client.get_experiment_by_name("sparse-transfer/tiny")
+        found: dict[str, list[str]] = {}
+        for run in client.search_runs([exp.experiment_id], max_results=1000):
+            if TRIAL_TAG in run.data.tags:
+                found.setdefault(run.data.tags[TRIAL_TAG], []).append(
+                    f"{run.info.status}/{run.data.tags.get('status')}")
+        return found
+
+    def results() -> list[str]:
+        df = pd.read_parquet(out / "results.parquet")
+        assert set(df["status"]) == {"finished"}, df.to_string()
+        return sorted(df["trial_id"])
+
+    pgid = _start_server(command, server_env, uri, home)
+    try:
+        # (1) Killed after the first trial (pretraining) ends, restarted by the same command.
+        proc = sweep("digits")
+        _wait_for(lambda: ledger_size() >= 1, proc, 400, "the first trial")
+        os.killpg(pgid, signal.SIGKILL)
+        pgid = _start_server(command, server_env, uri, home)
+        log, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, log[-4000:]
+        assert ledger_size() == 6
+        first = results()
+        assert len(first) == 6
+        runs = tracked()
+        assert sorted(runs) == first, log[-3000:]
+        assert all(v == ["FINISHED/finished"] for v in runs.values()), runs
+
+        # (2) Two more datasets' trials; the server dies at the first and stays down.
+        proc = sweep("digits,textures")
+        _wait_for(lambda: ledger_size() >= 7, proc, 400, "the first new trial")
+        os.killpg(pgid, signal.SIGKILL)
+        log, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, log[-4000:]
+        assert "training goes on" in log and "did not answer at the end" in log, log[-3000:]
+        everything = results()
+        assert len(everything) == 10 and set(first) < set(everything)
+
+        pgid = _start_server(command, server_env, uri, home)
+        assert len(tracked()) < 10  # what the dead server missed
+        proc = sweep("digits,textures")  # the next run: every trial done, MLflow filled in
+        log, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, log[-4000:]
+        assert "logged from the ledger" in log, log[-3000:]
+        runs = tracked()
+        assert sorted(runs) == everything
+        assert all(v == ["FINISHED/finished"] for v in runs.values()), runs
+    finally:
+        _stop_group(pgid)
