@@ -323,8 +323,20 @@ def run_trial(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, A
         log.warning("trial %s failed: %s", spec.trial_id, e)
         return {"status": "failed", "error": _message(e), "final": True}
     history = out.pop("history", [])
+    out.setdefault("node_id", _node_id())
     return {**{k: v for k, v in out.items() if v is not None}, "status": "finished",
             "final": True, "history_json": json.dumps(history, default=float)}
+
+
+def _node_id() -> str | None:
+    """The Ray node the trial ran on (results.parquet's ``node_id``), None outside Ray: on a
+    cluster it tells which node type each kind of trial landed on."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # noqa: BLE001 - a where-it-ran column is no reason to fail a trial
+        return None
 
 
 def _message(e: BaseException) -> str:
