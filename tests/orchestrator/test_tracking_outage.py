@@ -232,7 +232,8 @@ def test_a_sweep_survives_the_mlflow_server_going_away(tmp_path):
         assert len(everything) == 10 and set(first) < set(everything)
 
         pgid = _start_server(command, server_env, uri, home)
-        assert len(tracked()) < 10  # what the dead server missed
+        missed = tracked()  # the dead server missed some ends (runs left RUNNING) or more
+        assert len(missed) < 10 or any(v != ["FINISHED/finished"] for v in missed.values())
         proc = sweep("digits,textures")  # the next run: every trial done, MLflow filled in
         log, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, log[-4000:]
