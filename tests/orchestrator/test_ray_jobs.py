@@ -38,6 +38,12 @@ def _logs(head, job: str) -> str:
 @pytest.mark.timeout(900)
 def test_a_sweep_runs_as_a_ray_job_stops_and_resumes_with_every_trial_once(tmp_path):
     import pandas as pd
+    import ray._private.utils
+
+    missing = ray._private.utils.get_dashboard_dependency_error()
+    if missing:
+        pytest.skip(f"Ray Jobs needs ray[default] (the dashboard's job server): {missing}; "
+                    "`make setup` installs it")
 
     from orchestrator.grid import expand
     from orchestrator.smoke import smoke_study
