@@ -19,7 +19,8 @@ PROGRESS = re.compile(r"^\[(\w+)\] (\d+)/(\d+) done", re.M)
 
 
 def _ray(head, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "ray"), "job", *args, "--address", head.dashboard],
+    command, *rest = args  # the address goes before `--` and the entrypoint
+    return subprocess.run([str(BIN / "ray"), "job", command, "--address", head.dashboard, *rest],
                           env=head.env, cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, check=False)
 
