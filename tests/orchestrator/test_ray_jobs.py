@@ -26,7 +26,13 @@ def _ray(head, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 
 
 def _status(head, job: str) -> str:
-    out = _ray(head, "status", job).stdout
+    done = _ray(head, "status", job)
+    out = done.stdout + done.stderr
+    # How `ray job status` words each state (ray/dashboard/modules/job/cli.py).
+    for state, words in (("SUCCEEDED", "' succeeded"), ("STOPPED", "' was stopped"),
+                         ("FAILED", "' failed")):
+        if words in out:
+            return state
     found = re.findall(r"Status for job '[^']+': (\w+)", out)
     return found[-1] if found else out
 
