@@ -103,11 +103,12 @@ def _kind(node: dict) -> str:
 
 
 def _raylet_pid(head, node_id: str) -> int | None:
-    out = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True, text=True).stdout
+    """The raylet of one of this cluster's nodes (its node id and this head's GCS address)."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     for line in out.splitlines():
-        pid, pgid, *args = line.split(None, 2)
-        if (pgid == str(head.proc.pid) and args and "raylet/raylet" in args[0]
-                and f"--node_id={node_id}" in args[0]):
+        pid, _, args = line.strip().partition(" ")
+        if ("raylet/raylet " in args and f"--node_id={node_id}" in args
+                and f"--gcs-address={head.address}" in args):
             return int(pid)
     return None
 
@@ -151,8 +152,15 @@ def test_cluster_yaml_node_types_under_the_autoscaler(tmp_path):
         assert "cpu.worker" not in alive  # min_workers 0: only on demand
 
         killed: list[str] = []
+        problems: list[str] = []
 
         def kill_mid_full() -> None:
+            try:
+                _kill_mid_full()
+            except Exception as e:  # noqa: BLE001 - reported by the assertion below
+                problems.append(f"{type(e).__name__}: {e}")
+
+        def _kill_mid_full() -> None:
             """Once the full-finetuning stage runs, kill the busiest worker node's raylet."""
             t0 = time.monotonic()
             while not (out / "ray" / "full").exists():
@@ -169,9 +177,11 @@ def test_cluster_yaml_node_types_under_the_autoscaler(tmp_path):
                           for i, n in nodes.items() if _kind(n) != "head")
             node_id = busy[0][1]
             pid = _raylet_pid(head, node_id)
-            if pid:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(node_id)
+            if pid is None:
+                problems.append(f"no raylet process found for node {node_id}")
+                return
+            os.kill(pid, signal.SIGKILL)
+            killed.append(node_id)
 
         proc = subprocess.Popen(argv + ["--address", head.address], cwd=ROOT,
                                 env={**head.env, "PYTHONPATH": str(ROOT)},
@@ -181,7 +191,7 @@ def test_cluster_yaml_node_types_under_the_autoscaler(tmp_path):
         log, _ = proc.communicate(timeout=1100)
         killer.join(timeout=60)
         assert proc.returncode == 0, log[-5000:]
-        assert killed, "no worker node was killed during the full stage"
+        assert killed, f"no worker node was killed during the full stage: {problems}"
 
         nodes = head.nodes()
         kinds = {n["id"]: _kind(n) for n in nodes}
