@@ -104,12 +104,17 @@ def _kind(node: dict) -> str:
 
 def _raylet_pid(head, node_id: str) -> int | None:
     """The raylet of one of this cluster's nodes (its node id and this head's GCS address)."""
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        pid, _, args = line.strip().partition(" ")
-        if ("raylet/raylet " in args and f"--node_id={node_id}" in args
-                and f"--gcs-address={head.address}" in args):
-            return int(pid)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (args and args[0].endswith(b"raylet/raylet")
+                and f"--node_id={node_id}".encode() in args
+                and f"--gcs-address={head.address}".encode() in args):
+            return int(proc.name)
     return None
 
 
@@ -167,14 +172,17 @@ def test_cluster_yaml_node_types_under_the_autoscaler(tmp_path):
                 if proc.poll() is not None or time.monotonic() - t0 > 900:
                     return
                 time.sleep(1)
-            time.sleep(5)
             code = ("import json, ray; ray.init(logging_level='ERROR'); "
                     "from ray._private.state import available_resources_per_node as a; "
                     "print(json.dumps({k: v.get('CPU', 0) for k, v in a().items()}))")
-            free = yaml.safe_load(head.python(code).strip().splitlines()[-1])
-            nodes = {n["id"]: n for n in head.nodes() if n["alive"]}
-            busy = sorted((free.get(i, 0) - n["resources"].get("CPU", 0), i)
-                          for i, n in nodes.items() if _kind(n) != "head")
+            for _ in range(20):  # a node with a full-finetuning trial on it, if one shows
+                free = yaml.safe_load(head.python(code).strip().splitlines()[-1])
+                nodes = {n["id"]: n for n in head.nodes() if n["alive"]}
+                busy = sorted((free.get(i, 0) - n["resources"].get("CPU", 0), i)
+                              for i, n in nodes.items() if _kind(n) != "head")
+                if busy[0][0] < 0 or proc.poll() is not None:
+                    break
+                time.sleep(2)
             node_id = busy[0][1]
             pid = _raylet_pid(head, node_id)
             if pid is None:
