@@ -128,7 +128,10 @@ def sync_from_ledger(tracker: "Tracker", entries: Iterable[Mapping[str, Any]]) -
         if status not in (FINISHED, FAILED, ERROR) or not tid or "spec" not in entry:
             continue
         runs = seen.get(tid, [])
-        keep = tracker.run_id(tid) or (runs[-1].info.run_id if runs else None)
+        ids = [r.info.run_id for r in runs]
+        keep = tracker.run_id(tid)
+        if keep not in ids:  # never delete every run of a trial
+            keep = ids[-1] if ids else None
         for run in runs:
             if run.info.run_id != keep:
                 client.delete_run(run.info.run_id)
