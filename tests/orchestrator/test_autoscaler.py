@@ -20,6 +20,7 @@ the head is started here as it does, with the provider loaded as an ``external``
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -94,12 +95,25 @@ def test_the_fake_cluster_is_cluster_yaml():
 
 
 def _kind(node: dict) -> str:
+    """A live node's type, by its resources (dead nodes report none)."""
     res = node["resources"]
     if node["id"] == FAKE_HEAD_NODE_ID:
         return "head"
     if res.get("speed_node"):
         return "speed.worker"
     return "cpu.worker" if res.get("CPU", 0) >= 2 else "gpu.worker"
+
+
+def _launched(head) -> dict[str, str]:
+    """Node id -> node type of every node the autoscaler launched, from its own log (the fake
+    provider's instance id is the node's Ray id)."""
+    found = {FAKE_HEAD_NODE_ID: "head"}
+    for log in head.temp_dir.glob("session_*/logs/monitor.log"):
+        for kind, node_id in re.findall(r"type=([\w.]+), cloud_instance_id=(f{51}\d{5})",
+                                        log.read_text(errors="replace")):
+            if kind != FAKE_HEAD_TYPE:
+                found[node_id] = kind
+    return found
 
 
 def _raylet_pid(head, node_id: str) -> int | None:
@@ -201,15 +215,13 @@ def test_cluster_yaml_node_types_under_the_autoscaler(tmp_path):
         assert proc.returncode == 0, log[-5000:]
         assert killed, f"no worker node was killed during the full stage: {problems}"
 
-        nodes = head.nodes()
-        kinds = {n["id"]: _kind(n) for n in nodes}
+        kinds = _launched(head)
         assert "cpu.worker" in kinds.values(), "the autoscaler never added a CPU worker"
+        assert kinds[killed[0]] != "head"
         deadline = time.monotonic() + 180
-        while any(n["alive"] and _kind(n) == "cpu.worker" for n in nodes):
+        while any(n["alive"] and kinds.get(n["id"]) == "cpu.worker" for n in head.nodes()):
             assert time.monotonic() < deadline, "idle CPU workers were not removed"
             time.sleep(5)
-            nodes = head.nodes()
-        kinds.update({n["id"]: _kind(n) for n in nodes})
     finally:
         head.stop()
 
