@@ -48,9 +48,9 @@ class Head:
 
     def nodes(self) -> list[dict]:
         out = self.python("import json, ray; ray.init(logging_level='ERROR'); "
-                          "print(json.dumps([{'id': n['NodeID'], 'alive': n['Alive'], "
+                          "print('NODES', json.dumps([{'id': n['NodeID'], 'alive': n['Alive'], "
                           "'resources': n['Resources']} for n in ray.nodes()]))")
-        return json.loads(out.strip().splitlines()[-1])
+        return json.loads(marked(out, "NODES"))
 
     def stop(self) -> None:
         """End every process of this head (its autoscaler's fake nodes too): one group."""
@@ -66,6 +66,14 @@ class Head:
                 except ProcessLookupError:
                     return
                 time.sleep(0.5)
+
+
+def marked(out: str, marker: str) -> str:
+    """The text after ``marker`` on the line a client printed it (Ray may print around it)."""
+    for line in reversed(out.splitlines()):
+        if line.startswith(marker + " "):
+            return line[len(marker) + 1:]
+    raise RuntimeError(f"no {marker} line in the client's output:\n{out[-2000:]}")
 
 
 def start_head(*, num_cpus: float = 2, resources: dict | None = None, dashboard: bool = False,

@@ -19,6 +19,7 @@ the head is started here as it does, with the provider loaded as an ``external``
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -31,7 +32,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.orchestrator.ray_head import start_head
+from tests.orchestrator.ray_head import marked, start_head
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_YAML = ROOT / "cluster.yaml"
@@ -188,9 +189,9 @@ def test_cluster_yaml_node_types_under_the_autoscaler(tmp_path):
                 time.sleep(1)
             code = ("import json, ray; ray.init(logging_level='ERROR'); "
                     "from ray._private.state import available_resources_per_node as a; "
-                    "print(json.dumps({k: v.get('CPU', 0) for k, v in a().items()}))")
+                    "print('FREE', json.dumps({k: v.get('CPU', 0) for k, v in a().items()}))")
             for _ in range(20):  # a node with a full-finetuning trial on it, if one shows
-                free = yaml.safe_load(head.python(code).strip().splitlines()[-1])
+                free = json.loads(marked(head.python(code), "FREE"))
                 nodes = {n["id"]: n for n in head.nodes() if n["alive"]}
                 busy = sorted((free.get(i, 0) - n["resources"].get("CPU", 0), i)
                               for i, n in nodes.items() if _kind(n) != "head")
