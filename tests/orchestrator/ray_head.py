@@ -47,10 +47,17 @@ class Head:
         return done.stdout
 
     def nodes(self) -> list[dict]:
-        out = self.python("import json, ray; ray.init(logging_level='ERROR'); "
-                          "print('NODES', json.dumps([{'id': n['NodeID'], 'alive': n['Alive'], "
-                          "'resources': n['Resources']} for n in ray.nodes()]))")
-        return json.loads(marked(out, "NODES"))
+        code = ("import json, ray; ray.init(logging_level='ERROR'); "
+                "print('NODES', json.dumps([{'id': n['NodeID'], 'alive': n['Alive'], "
+                "'resources': n['Resources']} for n in ray.nodes()]))")
+        for attempt in range(3):  # a client on a loaded machine may time out joining
+            try:
+                return json.loads(marked(self.python(code), "NODES"))
+            except (RuntimeError, subprocess.TimeoutExpired):
+                if attempt == 2:
+                    raise
+                time.sleep(5)
+        raise AssertionError("unreachable")
 
     def stop(self) -> None:
         """End every process of this head (its autoscaler's fake nodes too): one group."""
