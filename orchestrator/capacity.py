@@ -4,7 +4,8 @@ Why: Ray queues a request that no node can hold and waits forever (a Ray Train w
 retries its start every 60 s without end), so a study asking for more than the cluster has
 showed "0/3 done · 1 running" with no hint why. A request is checked against the live nodes'
 total resources (``ray.nodes()``), not what is free now: a request that fits once the running
-trials end is fine. A Ray Train worker group asks for all its workers at once; Ray Train
+trials end is fine. On an autoscaling cluster the node types its autoscaler can launch count
+too (``launchable_nodes``), so a request for a node that is not up yet is not refused. A Ray Train worker group asks for all its workers at once; Ray Train
 packs them softly (``PACK``), so they may spread over nodes: it can start when each worker
 fits some node, enough workers fit the nodes together, and the total fits the cluster.
 
@@ -14,7 +15,13 @@ Pure functions of plain dicts, so the rules are tested without Ray.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from common.errors import BadInput
 
@@ -62,6 +69,66 @@ def live_nodes() -> list[Node]:
 
     return [Node(n["NodeID"], {k: float(v) for k, v in n.get("Resources", {}).items()})
             for n in ray.nodes() if n.get("Alive")]
+
+
+# Where `ray up` puts the autoscaler's config on the head (cluster.yaml's `ray start --head
+# --autoscaling-config=~/ray_bootstrap_config.yaml`), with each type's resources filled in.
+AUTOSCALING_CONFIG = "~/ray_bootstrap_config.yaml"
+AUTOSCALING_CONFIG_ENV = "SPARSE_TRANSFER_AUTOSCALING_CONFIG"
+# A type with unbounded max_workers still counts as this many nodes: enough for any request.
+MAX_COPIES = 64
+
+
+def node_types(config: dict[str, Any]) -> list[Node]:
+    """The worker nodes an autoscaler config can launch: ``max_workers`` copies of each of
+    its ``available_node_types`` but the head's, with the resources the type advertises
+    (a type whose resources are still ``{}`` is detected at launch and is left out)."""
+    types = config.get("available_node_types") or {}
+    head = config.get("head_node_type")
+    found = []
+    for name, t in types.items():
+        res = {k: float(v) for k, v in (t.get("resources") or {}).items()}
+        count = t.get("max_workers", config.get("max_workers", 0))
+        if name == head or not res or not count:
+            continue
+        count = MAX_COPIES if count < 0 else min(int(count), MAX_COPIES)
+        found += [Node(f"type:{name}", res)] * count
+    return found
+
+
+def launchable_nodes(environ: Mapping[str, str] = os.environ) -> list[Node]:
+    """Nodes an autoscaling cluster can add: from the cluster config the autoscaler reported
+    to the GCS (KubeRay, autoscaler v2), else from its config file on the head (``ray up``
+    writes it to ``~/ray_bootstrap_config.yaml``; ``$SPARSE_TRANSFER_AUTOSCALING_CONFIG``
+    names another); none on a fixed cluster."""
+    try:
+        import ray._private.state
+
+        reported = ray._private.state.state.get_cluster_config()
+    except Exception:  # noqa: BLE001 - a private API: fall back to the file
+        reported = None
+    if reported is not None and reported.node_group_configs:
+        found = []
+        for group in reported.node_group_configs:
+            count = group.max_count
+            if count == 0 or not group.resources:
+                continue
+            count = MAX_COPIES if count < 0 else min(count, MAX_COPIES)
+            res = {k: float(v) for k, v in group.resources.items()}
+            found += [Node(f"type:{group.name}", res)] * count
+        return found
+    path = Path(environ.get(AUTOSCALING_CONFIG_ENV) or AUTOSCALING_CONFIG).expanduser()
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return []
+    return node_types(config) if isinstance(config, dict) else []
+
+
+def cluster_nodes(autoscaling: bool = True) -> list[Node]:
+    """What the cluster can ever hold: its live nodes, plus the nodes its autoscaler can
+    launch (``autoscaling``: the sweep joined a cluster rather than starting its own Ray)."""
+    return live_nodes() + (launchable_nodes() if autoscaling else [])
 
 
 def _fits(need: dict[str, float], node: Node) -> bool:
@@ -126,7 +193,10 @@ def check(request: Request, nodes: list[Node], alternatives: Alternatives = ()) 
         asked = (f"{request.workers} Ray Train worker(s) x {_fmt(request.per_worker)} at once, "
                  f"plus {_fmt(request.trial)} for the Tune trial")
     cluster = {k: sum(n.get(k) for n in nodes) for k in ("CPU", "GPU")}
-    where = (f"largest node: {_fmt_node(big)}; {len(nodes)} live node(s), "
+    extra = sum(n.node_id.startswith("type:") for n in nodes)
+    count = (f"{len(nodes) - extra} live node(s) and {extra} the autoscaler can launch"
+             if extra else f"{len(nodes)} live node(s)")
+    where = (f"largest node: {_fmt_node(big)}; {count}, "
              f"{_fmt(cluster, zeros=True)} in all") if big else "no live node"
     keys = ", ".join(f"{k} = {v}" for k, v in request.keys)
     text = (f"{request.kind} cannot start on this cluster: each asks for {asked}, but {why} "
@@ -151,4 +221,6 @@ def _fmt(res: dict[str, float], zeros: bool = False) -> str:
 
 def _fmt_node(node: Node) -> str:
     main = {"CPU": node.get("CPU"), "GPU": node.get("GPU")}
+    if node.node_id.startswith("type:"):
+        return f"{_fmt(main, zeros=True)} (node type {node.node_id[5:]}, launchable)"
     return f"{_fmt(main, zeros=True)} (node {node.node_id[:8]})"

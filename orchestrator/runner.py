@@ -28,12 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import BadInput
-from orchestrator.capacity import Alternatives, Node, Request, Unschedulable, check, live_nodes
+from orchestrator.capacity import (
+    Alternatives, Node, Request, Unschedulable, check, cluster_nodes,
+)
 from orchestrator.grid import STAGE_ORDER, Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.lock import SweepRunning, driver_lock
 from orchestrator.options import SweepOptions
-from orchestrator.tracking import Tracker, TrackingError, default_tracking_uri, redact
+from orchestrator.tracking import (
+    Tolerant, Tracker, TrackingError, default_tracking_uri, redact, sync_from_ledger,
+)
 from search_spaces.schema import Study
 from search_spaces.trial import TrialSpec, to_dict
 from trainables.context import FullPlan, TrialContext
@@ -173,7 +177,8 @@ def full_worker_plan(study: Study, res: dict[str, float]) -> FullPlan:
     cpus = min(mode.cpus, max(1.0, res.get("CPU", 1) - 0.2))
     in_trial = mode.trainer == "auto" and mode.workers == 1 and not use_gpu
     return FullPlan(num_workers=mode.workers, use_gpu=use_gpu, cpus_per_worker=cpus,
-                    gpus_per_worker=mode.gpus if use_gpu else 0, in_trial=in_trial)
+                    gpus_per_worker=mode.gpus if use_gpu else 0, in_trial=in_trial,
+                    start_timeout_s=mode.start_timeout_s)
 
 
 def worker_resources(plan: FullPlan) -> dict[str, float]:
@@ -247,10 +252,12 @@ def stage_requests(study: Study, stage: str,
     return found
 
 
-def check_capacity(study: Study, stages: list[str], nodes: list[Node] | None = None) -> None:
+def check_capacity(study: Study, stages: list[str], nodes: list[Node] | None = None,
+                   autoscaling: bool = False) -> None:
     """Raise ``Unschedulable`` when a trial of one of ``stages`` can never start on the
-    cluster's live nodes (Ray would queue it forever)."""
-    nodes = live_nodes() if nodes is None else nodes
+    cluster's live nodes, or the nodes its autoscaler can launch (Ray would queue it
+    forever)."""
+    nodes = cluster_nodes(autoscaling) if nodes is None else nodes
     for stage in stages:
         for req, alternatives in stage_requests(study, stage, nodes):
             check(req, nodes, alternatives)
@@ -428,6 +435,17 @@ def mlflow_hint(uri: str, experiment_id: str) -> str:
             f"open http://127.0.0.1:5000/{page}")
 
 
+def catch_up(tracker: Tracker | Tolerant, ledger: Ledger) -> None:
+    """MLflow gets every trial the ledger has and it lacks (``sync_from_ledger``); a server
+    that is still down is tried again later (after the next stage, or by the next run)."""
+    if not isinstance(tracker, Tolerant):
+        sync_from_ledger(tracker, ledger.entries())
+        return
+    n = tracker.guarded(sync_from_ledger, tracker.tracker, ledger.entries())
+    if n:
+        say(f"MLflow: {n} trial(s) logged from the ledger (missed while the server was down)")
+
+
 def method_labels(study: Study) -> dict[str, str]:
     """The study's label of each method key (``acdc`` -> ``AC/DC``), for tables and MLflow."""
     return {m.name: m.label for m in study.methods}
@@ -439,6 +457,7 @@ def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Trac
     from orchestrator.aggregate import SUMMARY_KEY, log_aggregates, results_frame, write_results
 
     labels = method_labels(study)
+    catch_up(tracker, ledger)
     df = results_frame(ledger, labels, study.method_facts)
     out = Path(ctx.out_dir)
     write_results(df, out / "results.parquet")
@@ -611,15 +630,8 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         say(f"error: {e}")
         return 2
     ledger = Ledger(out / "trials")
-    try:
-        filled = tracker.fill_in(ledger.entries())
-    except Exception as e:  # noqa: BLE001 - the ledger has them; the next start tries again
-        say(f"warning: MLflow could not take the trials it misses: {type(e).__name__}: "
-            f"{str(e)[:300]}")
-    else:
-        if filled:
-            say(f"MLflow: {filled} recorded trial(s) it did not have were logged from the "
-                "ledger")
+    tracker = Tolerant(tracker, say)
+    catch_up(tracker, ledger)  # what an earlier run could not log (MLflow was down)
     address = ray_address(options)
     say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {out} · "
         f"MLflow {redact(uri)}" + (f" · Ray {address}" + (
@@ -637,7 +649,9 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         # Every stage with work is checked now, so a full-finetuning request that can never
         # start stops the sweep before hours of linear trials, and again when it starts
         # (nodes may have gone since).
-        check_capacity(study, [st for st, todo in todo_by_stage.items() if todo])
+        joined = address is not None  # a cluster, which may have an autoscaler
+        check_capacity(study, [st for st, todo in todo_by_stage.items() if todo],
+                       autoscaling=joined)
         study_progress = study_clock(grid, todo_by_stage, options)
         for stage in STAGE_ORDER:
             trials = grid.stages.get(stage, [])
@@ -646,7 +660,7 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
                 say(f"[{stage}] all {len(trials)} trial(s) already done")
             if not todo:
                 continue
-            check_capacity(study, [stage])
+            check_capacity(study, [stage], autoscaling=joined)
             if stage == "speed":
                 if options.speed:
                     run_speed(todo, ctx, ledger, tracker, options, study_progress)
@@ -689,4 +703,8 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
             "try them again")
     say(f"results: {out / 'results.parquet'}\n"
         f"MLflow UI: {mlflow_hint(uri, tracker.experiment_id)}")
+    if tracker.down_since is not None:
+        say(f"warning: MLflow at {redact(uri)} did not answer at the end: every result is in "
+            f"{out / 'trials'} and results.parquet; once it is back, rerun the same command "
+            "(it finds every trial done) and it logs what MLflow is missing")
     return 4 if errors else 1 if failed else 0

@@ -68,6 +68,109 @@ def default_tracking_uri(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'mlflow.db').resolve()}"
 
 
+class Tolerant:
+    """A ``Tracker`` whose calls never stop the sweep: the ledger is the record, MLflow a copy.
+
+    Why: an MLflow server that is restarted (or gone) mid-sweep made a tracking call raise
+    inside Tune's callback, which stopped the whole stage, trials included. Here a failing call
+    is reported once and skipped; while the server is down, calls are skipped and one quick
+    probe every ``retry_s`` finds it back. What MLflow missed is filled in from the ledger
+    by ``sync_from_ledger`` (after each stage, at the end, and when the next run starts).
+    """
+
+    def __init__(self, tracker: "Tracker", say: Callable[[str], None],
+                 retry_s: float = 30.0) -> None:
+        self.tracker, self._say, self.retry_s = tracker, say, retry_s
+        self.down_since: float | None = None
+        self.missed = 0
+        self._probe_at = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.tracker, name)
+        if not callable(attr):
+            return attr
+        return lambda *args, **kwargs: self.guarded(attr, *args, **kwargs)
+
+    def guarded(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, or None when the server is down (skipped, or it failed)."""
+        now = time.monotonic()
+        if self.down_since is not None and now < self._probe_at:
+            self.missed += 1
+            return None
+        try:
+            if self.down_since is None:
+                result = fn(*args, **kwargs)
+            else:
+                with _quick_http():
+                    result = fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - tracking never stops training
+            self.missed += 1
+            self._probe_at = time.monotonic() + self.retry_s
+            if self.down_since is None:
+                self.down_since = now
+                first = str(e).splitlines()[0] if str(e) else ""
+                self._say(f"warning: MLflow at {redact(self.tracker.uri)} failed "
+                          f"({type(e).__name__}: {redact(first)[:200]}); training goes on, "
+                          "every result is in the ledger, and MLflow is filled in from it "
+                          "once the server answers again")
+            return None
+        if self.down_since is not None:
+            self._say(f"MLflow at {redact(self.tracker.uri)} answers again after "
+                      f"{time.monotonic() - self.down_since:.0f} s")
+            self.down_since = None
+        return result
+
+
+def sync_from_ledger(tracker: "Tracker", entries: Iterable[Mapping[str, Any]]) -> int:
+    """Make MLflow hold every recorded trial exactly once, as the ledger has it; returns the
+    number of trials written.
+
+    A trial recorded in the ledger whose run is missing, still RUNNING or of another status
+    (the server was down when it ended, or the driver died between the two writes) is logged
+    now; a second run of one trial (a create request that reached a server which died before
+    answering, then retried) is deleted, keeping the one the tracker uses.
+    """
+    from orchestrator.ledger import ERROR, FAILED, FINISHED
+    from search_spaces.trial import from_dict
+
+    client = tracker.client
+    seen: dict[str, list[Any]] = {}
+    token = None
+    while True:
+        page = client.search_runs([tracker.experiment_id], max_results=5000, page_token=token)
+        for run in page:
+            tid = run.data.tags.get(TRIAL_TAG)
+            if tid:
+                seen.setdefault(tid, []).append(run)
+        token = page.token
+        if not token:
+            break
+    written = 0
+    for entry in entries:
+        status, tid = entry.get("status"), entry.get("trial_id")
+        if status not in (FINISHED, FAILED, ERROR) or not tid or "spec" not in entry:
+            continue
+        runs = seen.get(tid, [])
+        ids = [r.info.run_id for r in runs]
+        keep = tracker.run_id(tid)
+        if keep not in ids:  # never delete every run of a trial
+            keep = ids[-1] if ids else None
+        for run in runs:
+            if run.info.run_id != keep:
+                client.delete_run(run.info.run_id)
+        run = next((r for r in runs if r.info.run_id == keep), None)
+        want = "FINISHED" if status == FINISHED else "FAILED"
+        if run is not None and run.info.status == want and run.data.tags.get("status") == status:
+            continue
+        spec = from_dict(entry["spec"])
+        if status == FINISHED:
+            tracker.finish(spec, dict(entry.get("metrics") or {}), entry.get("history") or ())
+        else:
+            tracker.fail(spec, str(entry.get("error", "")), status=status)
+        written += 1
+    return written
+
+
 @contextmanager
 def _quick_http() -> Iterator[None]:
     """Fail fast on an unreachable server instead of MLflow's minutes of retries."""
@@ -274,7 +377,6 @@ class Tracker:
         self._old: set[str] = set()  # trial runs made before this driver (steps not known)
         self._points: dict[str, dict[tuple[str, int], float]] = {}  # logged by this driver
         self._datasets: dict[str, tuple[str, str]] = {}
-        self._status: dict[str, str] = {}  # run id -> (status tag, MLflow status) as stored
         self._load_index()
 
     def _describe_experiment(self, exp: Any, description: str) -> None:
@@ -300,7 +402,6 @@ class Tracker:
                 if TRIAL_TAG in tags:
                     self._runs.setdefault(tags[TRIAL_TAG], rid)
                     self._old.add(rid)
-                    self._status[rid] = f"{tags.get('status', '')}/{run.info.status}"
                 if AGG_TAG in tags:
                     self._agg.setdefault(tags[AGG_TAG], rid)
                 if PARENT_TAG in tags:
@@ -412,28 +513,9 @@ class Tracker:
         return rid
 
     def fill_in(self, entries: Iterable[Mapping[str, Any]]) -> int:
-        """Log the ledger's recorded trials that MLflow misses or holds otherwise (the store
-        was down when they ended, or the driver died between the two writes); returns how
-        many. The ledger is the source of truth: MLflow catches up when the sweep starts."""
-        from search_spaces.trial import from_dict
-
-        done = 0
-        for entry in entries:
-            status, spec_d = entry.get("status"), entry.get("spec")
-            if status not in ("finished", "failed", "error") or not spec_d:
-                continue
-            spec = from_dict(spec_d)
-            rid = self._runs.get(spec.trial_id)
-            want = f"{status}/{'FINISHED' if status == 'finished' else 'FAILED'}"
-            if rid is not None and self._status.get(rid) == want:
-                continue
-            if status == "finished":
-                self.finish(spec, dict(entry.get("metrics") or {}), entry.get("history") or [])
-            else:
-                self.fail(spec, str(entry.get("error", "")), status=status)
-            self._status[self._runs[spec.trial_id]] = want
-            done += 1
-        return done
+        """Log the ledger's recorded trials that MLflow misses or holds otherwise; returns how
+        many. One implementation: ``sync_from_ledger``."""
+        return sync_from_ledger(self, entries)
 
     def _logged(self, rid: str) -> dict[tuple[str, int], float]:
         """What this run already holds: (metric, step) -> value. A run made before this

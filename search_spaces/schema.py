@@ -163,6 +163,10 @@ class ModeSpec:
     # distribute (several workers or GPUs), else the Tune trial's own process, because a
     # TorchTrainer's start-up (new processes importing torch) dwarfs a tiny trial.
     trainer: str = "ray_train"
+    # How long a full-finetuning trial's Ray Train worker group may wait for its resources
+    # (all workers at once) before the trial fails with that reason; Ray Train's own default
+    # retries the start every 60 s without end. Long enough for an autoscaler to add a node.
+    start_timeout_s: float = 900.0
     # Full finetuning's RandomResizedCrop area range (the paper's by default); a study of
     # small images zooms less so the object stays in the crop.
     crop_scale: tuple[float, float] = PAPER_CROP_SCALE
@@ -569,6 +573,8 @@ def mode_from(name: str, raw: Mapping[str, Any]) -> ModeSpec:
         workers=_int(f"{where}.workers", raw.get("workers", 1), 1),
         use_gpu=_choice(f"{where}.use_gpu", raw.get("use_gpu", "auto"), ("auto", "yes", "no")),
         trainer=_choice(f"{where}.trainer", raw.get("trainer", "ray_train"), ("ray_train", "auto")),
+        start_timeout_s=_float(f"{where}.start_timeout_s", raw.get("start_timeout_s", 900.0),
+                               positive=True),
         crop_scale=_crop_scale(f"{where}.crop_scale", raw.get("crop_scale", PAPER_CROP_SCALE)),
         normalize=_choice(f"{where}.normalize", raw.get("normalize", NORMALIZE_DEFAULT[name]),
                           NORMALIZATIONS),
@@ -817,6 +823,7 @@ def study_to_dict(study: Study) -> dict[str, Any]:
                 "workers": m.workers,
                 "use_gpu": m.use_gpu,
                 "trainer": m.trainer,
+                "start_timeout_s": m.start_timeout_s,
                 "crop_scale": list(m.crop_scale),
                 "normalize": m.normalize,
                 "epoch_selection": m.epoch_selection,

@@ -26,6 +26,7 @@ class FullPlan:
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
     in_trial: bool = True
+    start_timeout_s: float = 900.0  # modes.full.start_timeout_s: the worker group's wait
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,11 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from common.atomic import atomic_path
+from common.errors import BadInput
 from search_spaces.recipe import Recipe
 from trainables.engine import (
     FP32,
@@ -568,6 +571,7 @@ def run_full_finetune_trainer(
     cpus_per_worker: float = 1.0,
     num_to_keep: int = 1,
     max_failures: int = 0,
+    start_timeout_s: float | None = None,
 ) -> dict:
     """Run ``train_loop_per_worker`` under a TorchTrainer and return its final metrics.
 
@@ -594,6 +598,9 @@ def run_full_finetune_trainer(
         cpus_per_worker: CPUs reserved per worker.
         num_to_keep: checkpoints kept on disk (the latest is always kept).
         max_failures: worker-group restarts before the run fails.
+        start_timeout_s: how long the worker group may wait for its resources; then the
+            run raises ``WorkerGroupUnavailable`` (None: Ray Train's own behaviour, a
+            60 s timeout retried without end).
 
     Returns:
         The metrics of the last report (``REPORT_KEYS`` plus ``masked_zeros`` and
@@ -610,6 +617,11 @@ def run_full_finetune_trainer(
             callbacks.append(TuneReportCallback())
         except RuntimeError:  # "must be used in a Tune session": plain script or test
             pass
+    failure = ray.train.FailureConfig(max_failures=max_failures)
+    if start_timeout_s is not None:
+        # A worker-group start that times out is a controller failure, retried without limit
+        # by default: a request no node frees up for hung the trial forever.
+        failure = ray.train.FailureConfig(max_failures=max_failures, controller_failure_limit=0)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"run": run},
@@ -623,8 +635,54 @@ def run_full_finetune_trainer(
             name=name,
             callbacks=callbacks,
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=num_to_keep),
-            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+            failure_config=failure,
         ),
     )
-    result = trainer.fit()
+    with _start_timeout(start_timeout_s):
+        try:
+            result = trainer.fit()
+        except ray.train.ControllerError as e:
+            if not _startup_timed_out(e):
+                raise
+            raise WorkerGroupUnavailable(
+                f"the Ray Train worker group ({num_workers} worker(s) x "
+                f"{{CPU: {cpus_per_worker:g}{', GPU: 1' if use_gpu else ''}}}, all at once) "
+                f"could not start within {start_timeout_s:g} s: the cluster has no room for "
+                "it now (other trials hold the resources, or no node that fits is up or can "
+                "be launched). Study keys: modes.full.start_timeout_s, modes.full.workers, "
+                "modes.full.cpus; rerun with --retry-failed once the cluster has room"
+            ) from None
     return dict(result.metrics or {})
+
+
+class WorkerGroupUnavailable(BadInput):
+    """The worker group could not get its resources within ``modes.full.start_timeout_s``.
+
+    A failed trial (not retried by Tune): retrying at once asks the same full cluster again.
+    """
+
+
+# Ray Train V2 reads the start timeout from this variable in the driver (here: the Tune
+# trial) and passes it on to its controller when ``fit()`` starts it.
+START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
+
+
+@contextmanager
+def _start_timeout(seconds: float | None) -> Iterator[None]:
+    if seconds is None:
+        yield
+        return
+    old = os.environ.get(START_TIMEOUT_ENV)
+    os.environ[START_TIMEOUT_ENV] = f"{seconds:g}"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(START_TIMEOUT_ENV, None)
+        else:
+            os.environ[START_TIMEOUT_ENV] = old
+
+
+def _startup_timed_out(error: BaseException) -> bool:
+    cause = getattr(error, "controller_failure", None)
+    return type(cause).__name__ == "WorkerGroupStartupTimeoutError"

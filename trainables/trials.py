@@ -313,7 +313,10 @@ def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, An
             # No restarts inside Ray Train (they retry a NaN loss too): a dead worker fails
             # the Tune trial, whose retries resume from the last epoch checkpoint (same name).
             max_failures=0,
+            start_timeout_s=plan.start_timeout_s,
         )
+    except DETERMINISTIC:  # the worker group never got its resources: a failed trial
+        raise
     except Exception as e:  # Ray Train wraps the workers' own exceptions in WorkerGroupError
         failures = list(getattr(e, "worker_failures", {}).values())
         # One worker's bad input (a NaN loss on rank 0) decides: the other ranks' errors
@@ -388,8 +391,20 @@ def run_trial(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, A
         log.warning("trial %s failed: %s", spec.trial_id, e)
         return {"status": "failed", "error": _message(e), "final": True}
     history = out.pop("history", [])
+    out.setdefault("node_id", _node_id())
     return {**{k: v for k, v in out.items() if v is not None}, "status": "finished",
             "final": True, "history_json": json.dumps(history, default=float)}
+
+
+def _node_id() -> str | None:
+    """The Ray node the trial ran on (results.parquet's ``node_id``), None outside Ray: on a
+    cluster it tells which node type each kind of trial landed on."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # noqa: BLE001 - a where-it-ran column is no reason to fail a trial
+        return None
 
 
 def _message(e: BaseException) -> str:

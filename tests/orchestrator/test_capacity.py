@@ -146,6 +146,62 @@ def test_in_trial_full_finetuning_asks_the_study_cpus(tiny):
         check_capacity(study, ["full"], nodes({"CPU": 2}))
 
 
+# ------------------------------------------------------------ an autoscaling cluster
+
+
+def bootstrap_config() -> dict:
+    """cluster.yaml as `ray up` hands it to the head's autoscaler: the AWS provider fills in
+    each type's resources from its instance type (g5.2xlarge: 8 vCPU + 1 GPU, m7i.4xlarge:
+    16 vCPU)."""
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "cluster.yaml").read_text())
+    types = config["available_node_types"]
+    types["gpu.worker"]["resources"] = {"CPU": 8, "GPU": 1}
+    types["cpu.worker"]["resources"] = {"CPU": 16}
+    return config
+
+
+def test_the_node_types_an_autoscaler_can_launch_count_and_are_named():
+    from orchestrator.capacity import node_types
+
+    found = node_types(bootstrap_config())
+    names = [n.node_id for n in found]
+    assert names.count("type:gpu.worker") == 2 and names.count("type:cpu.worker") == 4
+    assert names.count("type:speed.worker") == 1 and "type:head" not in names
+    # cluster.yaml itself leaves CPU/GPU to be detected at launch: only the speed type counts.
+    import yaml
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "cluster.yaml").read_text())
+    assert [n.node_id for n in node_types(raw)] == ["type:speed.worker"]
+
+
+def test_on_a_cluster_of_only_a_head_the_launchable_types_decide(tmp_path):
+    import yaml
+
+    from orchestrator.capacity import launchable_nodes
+
+    paper = load_study("paper")
+    head = nodes({"CPU": 0, "memory": 1e9})
+    path = tmp_path / "bootstrap.yaml"
+    path.write_text(yaml.safe_dump(bootstrap_config()))
+    launchable = launchable_nodes({"SPARSE_TRANSFER_AUTOSCALING_CONFIG": str(path)})
+    # Nothing but the head is up, yet every stage can run once the autoscaler adds nodes.
+    check_capacity(paper, ["linear", "full"], head + launchable)
+    with pytest.raises(Unschedulable, match="no node has"):
+        check_capacity(paper, ["linear"], head)  # without the autoscaler's types
+    # A worker group that needs more GPUs than the types hold is still refused, by type.
+    big = with_mode(paper, "full", workers=3, trainer="ray_train")
+    with pytest.raises(Unschedulable) as e:
+        check_capacity(big, ["full"], head + launchable)
+    text = str(e.value)
+    assert "modes.full.workers = 3" in text and "the autoscaler can launch" in text
+    assert "(node type cpu.worker, launchable)" in text
+    assert "modes.full.workers: 2" in text
+    missing = tmp_path / "none.yaml"
+    assert launchable_nodes({"SPARSE_TRANSFER_AUTOSCALING_CONFIG": str(missing)}) == []
+
+
 # ---------------------------------------------------------------- address, resume
 
 

@@ -20,6 +20,7 @@ from trainables.full_finetune import (
     full_finetune,
     run_full_finetune_in_trial,
     run_full_finetune_trainer,
+    WorkerGroupUnavailable,
 )
 from trainables.engine import REPORT_KEYS
 from trainables.masks import count_zeros, global_sparsity, masks_of, prunable_names
@@ -192,6 +193,25 @@ def test_two_worker_ddp_keeps_mask_and_resumes(ray_cluster, tmp_path: Path) -> N
     assert int((model.fc.weight == 0).sum()) == 0
 
 
+@pytest.mark.slow
+def test_a_worker_group_that_cannot_start_fails_within_its_timeout(ray_cluster,
+                                                                  tmp_path: Path) -> None:
+    """3 workers x 1 CPU on a 2-CPU Ray: Ray Train alone retries the start every 60 s
+    forever; with ``start_timeout_s`` the run fails once, as bad input (no Tune retries)."""
+    import time
+
+    config = FullRun(build=functools.partial(_build, 3), arch=ARCH, num_classes=3,
+                     metric="top1", recipe=Recipe(epochs=1, lr=0.01, batch_size=16, milestones=()),
+                     seed=3)
+    t0 = time.monotonic()
+    with pytest.raises(WorkerGroupUnavailable, match="could not start within 3 s") as e:
+        run_full_finetune_trainer(config, num_workers=3, use_gpu=False, storage_path=tmp_path,
+                                  name="too-big", start_timeout_s=3)
+    assert time.monotonic() - t0 < 90
+    assert "modes.full.start_timeout_s" in str(e.value)
+    assert "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S" not in __import__("os").environ
+
+
 def test_in_trial_path_saves_every_epoch_and_resumes_from_its_state_file(tmp_path: Path) -> None:
     zeros_before = _zeros(_build(4)[0])
     state_file = tmp_path / "full-x" / STATE_FILE
@@ -221,3 +241,34 @@ def test_in_trial_path_starts_over_on_an_unreadable_state(tmp_path: Path) -> Non
                      recipe=Recipe(epochs=1, lr=0.01, batch_size=16, milestones=()))
     result = run_full_finetune_in_trial(config, state_file=state_file)
     assert [r["epoch"] for r in result.history] == [1]
+
+
+def test_a_worker_group_that_never_starts_is_a_failed_trial_with_its_reason(monkeypatch,
+                                                                            tmp_path: Path):
+    """run_trial records the timeout as ``failed`` (no Tune retries), naming the keys."""
+    import trainables.full_finetune as ff
+    import trainables.trials as trials
+    from search_spaces.trial import TrialSpec
+    from trainables.context import FullPlan, TrialContext
+
+    seen = {}
+
+    def no_room(run, **kwargs):
+        seen.update(kwargs)
+        raise WorkerGroupUnavailable("the Ray Train worker group (2 worker(s) x {CPU: 1}, all "
+                                     "at once) could not start within 7 s: ... Study keys: "
+                                     "modes.full.start_timeout_s, modes.full.workers")
+
+    monkeypatch.setattr(trials, "load_backbone", lambda spec: None)
+    monkeypatch.setattr(trials, "_dataset", lambda *a: None)
+    monkeypatch.setattr(trials, "_full_config", lambda spec, ctx: None)
+    monkeypatch.setattr(ff, "run_full_finetune_trainer", no_room)
+    spec = TrialSpec(stage="full", method="gmp", sparsity=90, arch=ARCH, dataset="digits",
+                     seed=21, recipe=RECIPE, num_classes=10)
+    plan = FullPlan(num_workers=2, cpus_per_worker=1.0, in_trial=False, start_timeout_s=7)
+    result = trials.run_trial(spec, TrialContext(out_dir=str(tmp_path), full_plan=plan),
+                              report=lambda r: None)
+    assert result["status"] == "failed"
+    assert result["error"].startswith("WorkerGroupUnavailable: the Ray Train worker group")
+    assert "modes.full.start_timeout_s" in result["error"]
+    assert seen["start_timeout_s"] == 7 and seen["num_workers"] == 2

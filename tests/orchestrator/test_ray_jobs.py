@@ -1,0 +1,111 @@
+"""The sweep submitted as a Ray Job, as the README shows it: `ray job submit --working-dir .
+-- python -m orchestrator.sweep ...` to a `ray start --head` cluster of the test's own
+(loopback dashboard, token authentication). The job is stopped mid-study (`ray job stop`)
+and submitted again: every trial ends in the results once."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.orchestrator.ray_head import BIN, start_head
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRESS = re.compile(r"^\[(\w+)\] (\d+)/(\d+) done", re.M)
+
+
+def _ray(head, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    command, *rest = args  # the address goes before `--` and the entrypoint
+    return subprocess.run([str(BIN / "ray"), "job", command, "--address", head.dashboard, *rest],
+                          env=head.env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def _status(head, job: str) -> str:
+    done = _ray(head, "status", job)
+    out = done.stdout + done.stderr
+    # How `ray job status` words each state (ray/dashboard/modules/job/cli.py).
+    for state, words in (("SUCCEEDED", "' succeeded"), ("STOPPED", "' was stopped"),
+                         ("FAILED", "' failed")):
+        if words in out:
+            return state
+    found = re.findall(r"Status for job '[^']+': (\w+)", out)
+    return found[-1] if found else out
+
+
+def _logs(head, job: str) -> str:
+    return _ray(head, "logs", job).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_sweep_runs_as_a_ray_job_stops_and_resumes_with_every_trial_once(tmp_path):
+    import pandas as pd
+    import ray._private.utils
+
+    missing = ray._private.utils.get_dashboard_dependency_error()
+    if missing:
+        pytest.skip(f"Ray Jobs needs ray[default] (the dashboard's job server): {missing}; "
+                    "`make setup` installs it")
+
+    from orchestrator.grid import expand
+    from orchestrator.smoke import smoke_study
+    from search_spaces.loader import load_study, narrow
+
+    out = tmp_path / "out"
+    sweep = ["python", "-m", "orchestrator.sweep", "--smoke-test", "--methods", "gmp",
+             "--datasets", "digits", "--no-speed", "--no-report", "--out", str(out)]
+    study = narrow(smoke_study(load_study("tiny")), methods="gmp", datasets="digits")
+    trial_ids = sorted(t.trial_id for t in expand(study, out).all_trials()
+                       if t.stage != "speed")
+    assert len(trial_ids) == 8  # pretrain, prune, 4 linear, 2 full
+
+    head = start_head(num_cpus=2, dashboard=True)
+    try:
+        submit = ["submit", "--no-wait", "--working-dir", "."]
+        first = _ray(head, *submit, "--submission-id", "sweep-1", "--", *sweep)
+        assert first.returncode == 0, first.stderr[-3000:]
+
+        # Progress reaches the job's logs (the driver's stderr): wait for a finished trial.
+        deadline = time.monotonic() + 400
+        while True:
+            logs = _logs(head, "sweep-1")
+            done = sum(int(m.group(2)) for m in PROGRESS.finditer(logs)
+                       if m.group(1) == "pretrain")
+            if done and len(list((out / "trials").glob("*.json"))) < len(trial_ids):
+                break
+            assert time.monotonic() < deadline, logs[-3000:]
+            assert _status(head, "sweep-1") in ("PENDING", "RUNNING"), logs[-3000:]
+            time.sleep(2)
+        assert "(RAY_ADDRESS)" in logs  # the driver joined the job's cluster
+
+        stopped = _ray(head, "stop", "sweep-1")
+        assert stopped.returncode == 0, stopped.stderr[-2000:]
+        deadline = time.monotonic() + 120
+        while _status(head, "sweep-1") not in ("STOPPED", "FAILED", "SUCCEEDED"):
+            assert time.monotonic() < deadline
+            time.sleep(2)
+        assert _status(head, "sweep-1") == "STOPPED"
+        logs = _logs(head, "sweep-1")
+        assert "stopped by SIGTERM" in logs, logs[-3000:]
+        assert "Resume: ray job submit --working-dir . -- python -m orchestrator.sweep" in logs
+        assert "PC: @" not in logs and "*** SIGTERM received" not in logs
+        kept = len(list((out / "trials").glob("*.json")))
+        assert 1 <= kept < len(trial_ids)
+
+        second = _ray(head, "submit", "--working-dir", ".", "--submission-id", "sweep-2", "--",
+                      *sweep, timeout=700)
+        assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
+        assert _status(head, "sweep-2") == "SUCCEEDED"
+        logs = _logs(head, "sweep-2")
+        assert "[pretrain] all 1 trial(s) already done" in logs, logs[-3000:]
+    finally:
+        head.stop()
+
+    df = pd.read_parquet(out / "results.parquet")
+    assert sorted(df["trial_id"]) == trial_ids  # every trial, once
+    assert set(df["status"]) == {"finished"}, df[["trial_id", "status", "error"]].to_string()
