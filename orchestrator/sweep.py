@@ -19,7 +19,7 @@ from common.errors import BadInput
 from orchestrator.options import (
     SweepOptions, check_count, check_out_dir, check_runs_name, check_tracking_uri,
 )
-from search_spaces.loader import builtin_studies, load_study, narrow
+from search_spaces.loader import builtin_studies, load_study, narrow, study_file
 from search_spaces.schema import Study, StudyError
 
 EXAMPLES = """\
@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def study_from_args(args: argparse.Namespace) -> Study:
-    study = load_study(args.study)
+    path = study_file(args.study)
+    study = load_study(path)
     if args.smoke_test:
         from orchestrator.smoke import smoke_study
 
@@ -110,7 +111,38 @@ def study_from_args(args: argparse.Namespace) -> Study:
             changes[key] = str(Path(value).expanduser().resolve())
     if args.no_speed:
         changes["speed"] = dataclasses.replace(study.speed, enabled=False)
+    try:
+        check_prune_settings(study)
+    except StudyError as e:
+        raise StudyError(f"{path}: {e}") from None
     return dataclasses.replace(study, **changes) if changes else study
+
+
+def check_prune_settings(study: Study) -> None:
+    """Each pruning run's settings (``upstream.prune`` with the method's
+    ``prune_overrides``) against that method's config dataclass, at start-up: a key of
+    another method, ``cycles: lots`` or ``alpha: 2`` failed only when the prune trial ran,
+    after pretraining. Imports torch, so only for studies with an upstream stage."""
+    u = study.upstream
+    if u is None:
+        return
+    from search_spaces.schema import config_from, config_values
+    from trainables.pruning import METHODS
+
+    overrides = dict(u.prune_overrides)
+    loader_keys = frozenset({"batch_size"})
+    for m in study.methods:
+        if m.family == "dense" or m.mask_from:  # no prune trial of its own (as in the grid)
+            continue
+        cls = METHODS.get(m.name).meta["config"]
+        owner = f"pruning method {m.name!r}"
+        shared = config_values("upstream.prune", cls, dict(u.prune), owner, loader_keys,
+                               hint=" (upstream.prune goes to every method; one method's own "
+                               f"settings go under upstream.prune_overrides.{m.name})")
+        own = config_values(f"upstream.prune_overrides.{m.name}", cls,
+                            dict(overrides.get(m.name, ())), owner, loader_keys)
+        config_from(f"upstream.prune{' with prune_overrides.' + m.name if own else ''} "
+                    f"(method {m.name!r})", cls, {**shared, **own})
 
 
 def command_line(argv: list[str]) -> str:
@@ -160,6 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(grid))
         print(f"\noutput folder: {out_dir}  (dry run: nothing was started)")
         return 0
+    if args.tracking_uri:
+        from orchestrator.tracking import TrackingError, check_store
+
+        try:  # before run_sweep makes the output folder: a store that fails leaves nothing
+            check_store(args.tracking_uri)
+        except TrackingError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     from orchestrator.runner import run_sweep
 
     options = SweepOptions(
