@@ -8,6 +8,7 @@ import it back.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,8 +75,8 @@ def check_writable(path: Path, option: str = "--out") -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        where = "" if target == path else f" (it would be made in {target})"
-        raise BadInput(f"{option}: cannot write in {target}{where}: {e.strerror or e}; "
+        made = "" if target == path else f"{path} cannot be made: "
+        raise BadInput(f"{option}: {made}cannot write in {target}: {e.strerror or e}; "
                        "choose a folder you can write to") from None
     if target == path:
         for name in _WRITTEN:
@@ -141,3 +142,22 @@ def check_tracking_uri(uri: str | None, source: str = "--tracking-uri") -> None:
                 f"{source}: {uri!r} is an in-memory SQLite store: every run would be lost when "
                 "the sweep exits; name a file (sqlite:////abs/path/mlflow.db) or leave it unset "
                 "to use the SQLite file in the output folder")
+
+
+def check_ray_address(address: str | None, source: str = "--address") -> None:
+    """A cluster address (``host:port``, ``ray://host:port``) must answer before the sweep
+    joins it: ``ray.init`` retried a dead address for minutes, printing only Ray's warnings.
+    ``auto`` (Ray finds the cluster of this node, or says there is none) is left to Ray."""
+    if not address or address in ("auto", "local"):
+        return
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise BadInput(f"{source} {address!r}: expected the head's address as host:port (e.g. "
+                       "10.0.0.5:6379), 'auto' on a node of a running cluster, or 'local'")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise BadInput(
+            f"{source} {address!r}: nothing answers there ({e.strerror or e}); start the "
+            f"cluster (`ray start --head` on the head node) or fix {source} ('auto' on a node "
+            "of a running cluster, 'local' for a Ray of the sweep's own)") from None

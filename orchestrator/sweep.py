@@ -17,7 +17,8 @@ from pathlib import Path
 
 from common.errors import BadInput
 from orchestrator.options import (
-    SweepOptions, check_count, check_out_dir, check_runs_name, check_tracking_uri,
+    SweepOptions, check_count, check_out_dir, check_ray_address, check_runs_name,
+    check_tracking_uri,
 )
 from search_spaces.loader import builtin_studies, load_study, narrow, study_file
 from search_spaces.schema import Study, StudyError
@@ -192,15 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(grid))
         print(f"\noutput folder: {out_dir}  (dry run: nothing was started)")
         return 0
-    if args.tracking_uri:
-        from orchestrator.tracking import TrackingError, check_store
-
-        try:  # before run_sweep makes the output folder: a store that fails leaves nothing
-            check_store(args.tracking_uri)
-        except TrackingError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-    from orchestrator.runner import run_sweep
+    from orchestrator.runner import ray_address, run_sweep
+    from orchestrator.tracking import TrackingError, check_store
 
     options = SweepOptions(
         out_dir=out_dir.resolve(), tracking_uri=args.tracking_uri, address=args.address,
@@ -209,6 +203,15 @@ def main(argv: list[str] | None = None) -> int:
         speed=not args.no_speed, report=not args.no_report, smoke_test=args.smoke_test,
         verbose=0 if args.quiet else 1, command=command_line(argv),
     )
+    # What answers over the network, before run_sweep makes the output folder: a cluster or
+    # a store that fails leaves nothing behind, and says so in seconds.
+    try:
+        check_ray_address(ray_address(options), "--address" if args.address else "RAY_ADDRESS")
+        if args.tracking_uri:
+            check_store(args.tracking_uri)
+    except (BadInput, TrackingError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return run_sweep(study, options)
 
 
