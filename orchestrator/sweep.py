@@ -94,8 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def study_from_args(args: argparse.Namespace) -> Study:
-    path = study_file(args.study)
-    study = load_study(path)
+    study = load_study(args.study)
     if args.smoke_test:
         from orchestrator.smoke import smoke_study
 
@@ -112,21 +111,25 @@ def study_from_args(args: argparse.Namespace) -> Study:
             changes[key] = str(Path(value).expanduser().resolve())
     if args.no_speed:
         changes["speed"] = dataclasses.replace(study.speed, enabled=False)
-    try:
-        check_prune_settings(study)
-    except StudyError as e:
-        raise StudyError(f"{path}: {e}") from None
     return dataclasses.replace(study, **changes) if changes else study
 
 
-def check_prune_settings(study: Study) -> None:
+def check_prune_settings(study: Study, name_or_path: str) -> None:
     """Each pruning run's settings (``upstream.prune`` with the method's
     ``prune_overrides``) against that method's config dataclass, at start-up: a key of
     another method, ``cycles: lots`` or ``alpha: 2`` failed only when the prune trial ran,
-    after pretraining. Imports torch, so only for studies with an upstream stage."""
-    u = study.upstream
-    if u is None:
+    after pretraining. Imports torch, so only for studies with an upstream stage; messages
+    name the study file as the loader's do."""
+    if study.upstream is None:
         return
+    try:
+        _check_prune_settings(study)
+    except StudyError as e:
+        raise StudyError(f"{study_file(name_or_path)}: {e}") from None
+
+
+def _check_prune_settings(study: Study) -> None:
+    u = study.upstream
     from search_spaces.schema import config_from, config_values
     from trainables.pruning import METHODS
 
@@ -186,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         from orchestrator.plan import describe
 
         try:
+            check_prune_settings(study, args.study)
             grid = expand(study, out_dir, hash_files=False)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -204,11 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         verbose=0 if args.quiet else 1, command=command_line(argv),
     )
     # What answers over the network, before run_sweep makes the output folder: a cluster or
-    # a store that fails leaves nothing behind, and says so in seconds.
+    # a store that fails leaves nothing behind, and says so in seconds. The pruning settings
+    # last: checking them imports torch.
     try:
         check_ray_address(ray_address(options), "--address" if args.address else "RAY_ADDRESS")
         if args.tracking_uri:
             check_store(args.tracking_uri)
+        check_prune_settings(study, args.study)
     except (BadInput, TrackingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
