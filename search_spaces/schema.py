@@ -257,12 +257,15 @@ def _list(where: str, value: Any, what: str) -> list[Any]:
     return list(value)
 
 
-def _unique(where: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
+def _unique(where: str, values: tuple[Any, ...], given: Any = None) -> tuple[Any, ...]:
+    """``values`` if none repeats; ``given``: the list as the file wrote it (0.8 and 80 are
+    one sparsity), for the message."""
     seen = set()
     for v in values:
         if v in seen:
-            raise StudyError(f"{where}: {v} is listed twice in {list(values)}; each may appear "
-                             "once")
+            raise StudyError(f"{where}: {v} is listed twice in "
+                             f"{list(values) if given is None else list(given)}; each may "
+                             "appear once")
         seen.add(v)
     return values
 
@@ -380,7 +383,7 @@ def method_from(name: str, raw: Mapping[str, Any]) -> MethodSpec:
     if not isinstance(sps, (list, tuple)) or not sps:
         raise StudyError(f"{where}.sparsities: expected a non-empty list of percents, got {sps!r}")
     sparsities = _unique(f"{where}.sparsities",
-                         tuple(sparsity_percent(f"{where}.sparsities", s) for s in sps))
+                         tuple(sparsity_percent(f"{where}.sparsities", s) for s in sps), sps)
     family = _choice(f"{where}.family", raw.get("family", "progressive"), FAMILIES)
     if family == "dense" and sparsities != (0,):
         raise StudyError(f"{where}.sparsities: the dense baseline has sparsity [0], got {list(sps)}")
