@@ -91,9 +91,10 @@ def store_error(tracking_uri: str, err: BaseException) -> str:
                   "the credentials")
     else:
         advice = "Use a SQLite file (sqlite:////abs/path/mlflow.db) or a tracking server"
+    if not reason.endswith("..."):
+        reason = reason.removesuffix(".") + "."
     return (f"cannot use the MLflow tracking store at {redact(tracking_uri)}: "
-            f"{type(err).__name__}: {reason.removesuffix('.') if not reason.endswith('...') else reason}"
-            f"{'' if reason.endswith('...') else '.'} {advice}, fix --tracking-uri / "
+            f"{type(err).__name__}: {reason} {advice}, fix --tracking-uri / "
             "MLFLOW_TRACKING_URI, or leave both unset to use the SQLite file in the output "
             "folder.")
 

@@ -87,7 +87,8 @@ BOMBS = {
     # where the expanded value would be walked: str() of the description, the prune settings'
     # tuples, a method label's text, a key the schema refuses by name (never walked at all)
     "description": tiny_text(**{"description: >-": f"description: {bomb()}\nold: >-"}),
-    "prune": tiny_text(**{"prune: {batch_size: 64}": f"prune: {{batch_size: 64, exclude: {bomb()}}}"}),
+    "prune": tiny_text(**{"prune: {batch_size: 64}":
+                          f"prune: {{batch_size: 64, exclude: {bomb()}}}"}),
     "label": tiny_text(**{"{label: GMP,": f"{{label: {bomb()},"}),
     "unknown-key": tiny_text() + f"\nx-anchors: {bomb()}\n",
     "wide": tiny_text() + f"\nx: {bomb(levels=3, width=60)}\n",
