@@ -25,7 +25,11 @@ REQUIRED = (METHOD, SPARSITY, DATASET, MODE, SEED, ACCURACY)
 METHOD_LABEL = "method_label"  # how the study labels the method ("AC/DC" for key "acdc")
 ARCH = "arch"
 GROUP = "group"  # "general" | "specialized"
-FAMILY = "family"  # "progressive" | "regularization" | "lottery" | "dense" (a method's kind)
+# a method's kind: "dense" | "progressive" | "regularization" | "lottery" | "structured", or a
+# family a study names itself
+FAMILY = "family"
+# LTH-T only: "ticket file" | "mask from <method>" | "checkpoint file" (Study.method_facts)
+LTH_SOURCE = "lth_source"
 STATUS = "status"  # "finished" | "failed"
 ERROR = "error"
 TRIAL_ID = "trial_id"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
@@ -36,11 +36,15 @@ def _row(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def results_frame(ledger: Ledger,
-                  method_labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+                  method_labels: Mapping[str, str] | None = None,
+                  method_facts: Callable[[str, int], Mapping[str, str]] | None = None,
+                  ) -> pd.DataFrame:
     """One row per recorded trial: config columns, status, error and final metrics.
 
     ``method_labels`` (the study's ``label`` per method key) fill a ``method_label`` column,
-    so that a report rebuilt from the table alone names methods as the study does.
+    so that a report rebuilt from the table alone names methods as the study does;
+    ``method_facts`` (``Study.method_facts``) fill ``family`` and ``lth_source``, so a
+    method of the study's own is grouped by its family and LTH-T says where it came from.
     """
     rows = [_row(e) for e in ledger.entries()]
     df = pd.DataFrame(rows)
@@ -49,6 +53,14 @@ def results_frame(ledger: Ledger,
     if method_labels:
         df.insert(list(df.columns).index(C.METHOD) + 1, C.METHOD_LABEL,
                   df[C.METHOD].map(dict(method_labels)))
+    if method_facts:
+        facts = [method_facts(str(m), int(s)) if pd.notna(s) else {}
+                 for m, s in zip(df[C.METHOD], df[C.SPARSITY])]
+        at = list(df.columns).index(C.METHOD_LABEL if method_labels else C.METHOD) + 1
+        for i, column in enumerate((C.FAMILY, C.LTH_SOURCE)):
+            values = [f.get(column) for f in facts]
+            if any(values):
+                df.insert(at + i, column, values)
     return df.sort_values([C.MODE, C.METHOD, C.SPARSITY, C.DATASET, C.SEED],
                           na_position="last").reset_index(drop=True)
 

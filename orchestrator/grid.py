@@ -85,13 +85,25 @@ class FileHashes:
         atomic_write_text(self.cache_file, json.dumps(self._cache))
 
 
-def _checkpoint_file(study: Study, m: MethodSpec, arch: str, sparsity: int) -> Path:
+def _resolve(study: Study, given: str | None, pattern: str, arch: str, method: str,
+             sparsity: int) -> Path:
     # Absolute: Tune runs each trial in its own folder, where a relative path means nothing.
-    given = m.checkpoint_for(sparsity)
-    if given:
+    if given and "{sparsity}" not in given:
         return Path(given).expanduser().resolve()
     base = Path(study.checkpoint_dir or "checkpoints").expanduser().resolve()
-    return base / study.checkpoint_pattern.format(arch=arch, method=m.name, sparsity=sparsity)
+    return base / (given or pattern).format(arch=arch, method=method, sparsity=sparsity)
+
+
+def _checkpoint_file(study: Study, m: MethodSpec, arch: str, sparsity: int) -> Path:
+    return _resolve(study, m.checkpoint_for(sparsity, arch), study.checkpoint_pattern, arch,
+                    m.name, sparsity)
+
+
+def ticket_file(study: Study, m: MethodSpec, arch: str, sparsity: int) -> Path | None:
+    """LTH-T's ticket file at ``sparsity`` (a path, or the method's pattern under
+    checkpoint_dir), or None when the method has no ticket there."""
+    given = m.ticket_for(sparsity)
+    return None if given is None else _resolve(study, given, given, arch, m.name, sparsity)
 
 
 def _upstream(study: Study, out_dir: Path, grid: Grid) -> None:
@@ -158,8 +170,16 @@ def _given_checkpoints(study: Study, hashes: FileHashes, grid: Grid) -> None:
         dense_file = _checkpoint_file(study, dense_m, arch, 0)
         dense_hash = hashes(dense_file)
         for m in study.methods:
-            for s in m.sparsities:
-                if m.mask_from:
+            for s in m.sparsities_for(arch):
+                ticket = ticket_file(study, m, arch, s)
+                if ticket is not None:
+                    # LTH-T as the reference transferred it: the ticket's mask on the dense
+                    # ImageNet weights (trainables.checkpoints.load_mask_source reads it).
+                    grid.backbones.append(
+                        Backbone(arch, m.name, s, str(dense_file), dense_hash, str(ticket),
+                                 hashes(ticket), m.interpolation, m.transfer)
+                    )
+                elif m.mask_from:
                     src = study.method(m.mask_from)
                     mf = _checkpoint_file(study, src, arch, s)
                     grid.backbones.append(

@@ -57,6 +57,23 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
 
+def _backbone_lines(grid: Grid) -> list[str]:
+    """One line per method: what it is and which files it stands for, LTH-T's source too."""
+    lines = []
+    for m in grid.study.methods:
+        mine = [b for b in grid.backbones if b.method == m.name and b.transfer]
+        if not mine:
+            continue
+        per_arch = []
+        for arch in dict.fromkeys(b.arch for b in mine):
+            levels = [b.sparsity for b in mine if b.arch == arch]
+            sources = sorted({m.lth_source(s) for s in levels} - {""})
+            per_arch.append(f"{arch} {', '.join(map(str, levels))}"
+                            + (f" ({'; '.join(sources)})" if sources else ""))
+        lines.append(f"  {m.name:<14} {m.label}; {m.family}; {' | '.join(per_arch)}")
+    return lines
+
+
 def describe(grid: Grid) -> str:
     """The dry run's printout: trials per method and mode, resources, compute estimate."""
     study = grid.study
@@ -78,6 +95,9 @@ def describe(grid: Grid) -> str:
         + ", ".join(d.name for d in study.datasets),
         "seeds: " + "; ".join(f"{m.name} {list(m.seeds)}" for m in study.modes),
         f"backbones: {sum(b.transfer for b in grid.backbones)}",
+        "",
+        "Backbones per method (label; family; sparsities per architecture)",
+        *_backbone_lines(grid),
         "",
         "Trials per method and stage",
         _table(rows, ["method", *stages, "total"]),

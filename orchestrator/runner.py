@@ -391,7 +391,7 @@ def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Trac
     from orchestrator.aggregate import log_aggregates, results_frame, write_results
 
     labels = method_labels(study)
-    df = results_frame(ledger, labels)
+    df = results_frame(ledger, labels, study.method_facts)
     out = Path(ctx.out_dir)
     write_results(df, out / "results.parquet")
     log_aggregates(df, tracker)
@@ -553,7 +553,8 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         # With the default SQLite store, artifacts (the report) stay in the output folder too.
         artifacts = None if options.tracking_uri else (out / "mlartifacts").as_uri()
         tracker = Tracker(uri, experiment=f"sparse-transfer/{study.name}",
-                          artifact_location=artifacts, method_labels=method_labels(study))
+                          artifact_location=artifacts, method_labels=method_labels(study),
+                          method_facts=study.method_facts)
     except TrackingError as e:
         say(f"error: {e}")
         return 2

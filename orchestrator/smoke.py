@@ -19,7 +19,8 @@ def smoke_study(study: Study) -> Study:
         if m.name not in keep:
             continue
         sps = m.sparsities if m.family == "dense" else m.sparsities[-1:]
-        methods.append(dataclasses.replace(m, sparsities=sps))
+        per_arch = tuple((a, v if m.family == "dense" else v[-1:]) for a, v in m.arch_sparsities)
+        methods.append(dataclasses.replace(m, sparsities=sps, arch_sparsities=per_arch))
     modes = []
     for m in study.modes:
         n_seeds = 2 if m.name == "linear" else 1

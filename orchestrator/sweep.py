@@ -136,8 +136,8 @@ def _check_prune_settings(study: Study) -> None:
     overrides = dict(u.prune_overrides)
     loader_keys = frozenset({"batch_size"})
     for m in study.methods:
-        if m.family == "dense" or m.mask_from:  # no prune trial of its own (as in the grid)
-            continue
+        if m.family == "dense" or m.mask_from or m.name not in METHODS.names():
+            continue  # no prune trial of its own (as in the grid), or the grid says why
         cls = METHODS.get(m.name).meta["config"]
         owner = f"pruning method {m.name!r}"
         shared = config_values("upstream.prune", cls, dict(u.prune), owner, loader_keys,

@@ -19,7 +19,7 @@ import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -139,9 +139,12 @@ class Tracker:
 
     def __init__(self, tracking_uri: str, experiment: str,
                  artifact_location: str | None = None,
-                 method_labels: Mapping[str, str] | None = None) -> None:
+                 method_labels: Mapping[str, str] | None = None,
+                 method_facts: Callable[[str, int], Mapping[str, str]] | None = None) -> None:
         self.uri = tracking_uri
         self.method_labels = dict(method_labels or {})
+        # (method, sparsity) -> tags such as family and lth_source (Study.method_facts)
+        self.method_facts = method_facts
         with _quick_http():
             try:
                 # Inside the try: a database URI whose driver is missing fails right here.
@@ -185,7 +188,8 @@ class Tracker:
 
     def _label_tags(self, spec: TrialSpec) -> dict[str, str]:
         label = self.method_labels.get(spec.method)
-        return {LABEL_TAG: label} if label else {}
+        facts = dict(self.method_facts(spec.method, spec.sparsity)) if self.method_facts else {}
+        return {**({LABEL_TAG: label} if label else {}), **facts}
 
     def ensure_run(self, spec: TrialSpec) -> str:
         """The trial's run, created (RUNNING, with its params) only if it has none."""

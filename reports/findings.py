@@ -53,6 +53,7 @@ DENSE = "dense"
 PROGRESSIVE = "progressive"
 REGULARIZATION = "regularization"
 LOTTERY = "lottery"
+STRUCTURED = "structured"  # Appendix J: channel-pruned models (AMC)
 OTHER = "other"
 
 # Thresholds of the checks (accuracy in percentage points, alpha as a fraction).
@@ -77,6 +78,8 @@ _FAMILY_OF_KEY = {
     "wf": PROGRESSIVE,
     "acdc": REGULARIZATION,
     "str": REGULARIZATION,
+    "mfac": PROGRESSIVE,  # M-FAC (MobileNetV1): second-order, progressive like WoodFisher
+    "amc": STRUCTURED,
 }
 
 # number -> (short title, the paper's own sentences with where they stand).
@@ -224,12 +227,29 @@ def method_family(name: object) -> str:
 
 
 def _family_value(value: object) -> str | None:
+    """A ``family`` cell as a family name: the paper's, spelled loosely, or a study's own
+    (``"structured"``, ``"distillation"``...) as its key; None when empty."""
     key = name_key(value) if value is not None and not pd.isna(value) else ""
     for prefix, family in (("prog", PROGRESSIVE), ("reg", REGULARIZATION), ("lott", LOTTERY),
-                           ("lth", LOTTERY), ("dense", DENSE)):
+                           ("lth", LOTTERY), ("dense", DENSE), ("struct", STRUCTURED)):
         if key.startswith(prefix):
             return family
-    return None
+    return key or None
+
+
+# The order reports list families in; any other family (a study's own) follows, by name.
+FAMILY_ORDER = (DENSE, PROGRESSIVE, REGULARIZATION, LOTTERY, STRUCTURED)
+
+
+def family_sort_key(family: str) -> tuple[int, str]:
+    return (FAMILY_ORDER.index(family) if family in FAMILY_ORDER else len(FAMILY_ORDER),
+            str(family))
+
+
+def method_families(rows: pd.DataFrame) -> dict[str, str]:
+    """Method -> family of a results table (its ``family`` column where it names one, else
+    the paper's grouping by name, else ``"other"``)."""
+    return _families(rows)
 
 
 def _families(rows: pd.DataFrame) -> dict[str, str]:

@@ -100,6 +100,8 @@ _METHOD_LABELS: dict[str, str] = {
     "riglerk5x": "RigL ERK 5x",
     "ltht": "LTH-T",
     "lth": "LTH-T",
+    "mfac": "M-FAC",
+    "amc": "AMC",
     # random-weight speed references (trainables.speed: ``random_<profile>``)
     "randomuniform": "Random, uniform per layer",
     "randomglobal": "Random, global magnitude",

@@ -39,6 +39,7 @@ from common.columns import (
     DS_MS_B64,
     EPOCH_TIME_S,
     GROUP,
+    LTH_SOURCE,
     MACS_SHARE,
     METHOD,
     METHOD_LABEL,
@@ -247,15 +248,36 @@ def _section_data(ctx: _Context, source: str, arch: str | None) -> str:
         out += ["", "Datasets by group (paper Table 2): " + "; ".join(
             f"**{g}**: {', '.join(v)}" for g, v in sorted(by_group.items()))+ "."]
         methods = transfer[[METHOD, SPARSITY]].drop_duplicates()
+        families = findings.method_families(transfer)
         listing = []
-        for method in sorted(methods[METHOD].unique(), key=name_key):
+        for method in sorted(methods[METHOD].unique(),
+                             key=lambda m: (findings.family_sort_key(families[m]), name_key(m))):
             levels = sorted(methods.loc[methods[METHOD] == method, SPARSITY])
-            listing.append(f"{method} ({', '.join(_pct(s) for s in levels)})")
-        out += ["", "Methods (sparsities): " + "; ".join(listing) + "."]
+            listing.append(f"{method} ({', '.join(_pct(s) for s in levels)}; {families[method]})")
+        out += ["", "Methods (sparsities; family): " + "; ".join(listing) + "."]
+        out += _lth_source_lines(transfer)
         out += ["", "The dense baseline is every row with sparsity 0 of a dataset and mode."]
     if ctx.notes:
         out += ["", "Notes on the input:", ""] + [f"- {n}" for n in ctx.notes]
     return "\n".join(out)
+
+
+def _lth_source_lines(transfer: pd.DataFrame) -> list[str]:
+    """Where each LTH-T backbone came from (column ``lth_source``): the published tickets of
+    Chen et al., as the reference code transferred them, or another method's mask on the
+    dense weights."""
+    if LTH_SOURCE not in transfer.columns:
+        return []
+    rows = transfer[transfer[LTH_SOURCE].notna() & (transfer[LTH_SOURCE].astype(str) != "")]
+    if rows.empty:
+        return []
+    parts = []
+    for (method, source), group in rows.groupby([METHOD, LTH_SOURCE], sort=True):
+        levels = ", ".join(_pct(s) for s in sorted(group[SPARSITY].unique()))
+        parts.append(f"{method}: {source} ({levels})")
+    return ["", "LTH-T weights (`lth_source`): " + "; ".join(parts) + ". A ticket file is the "
+            "reference code's LTH-T (the tickets of Chen et al., CVPR 2021, each mask on the "
+            "dense ImageNet weights); \"mask from\" borrows another method's mask instead."]
 
 
 def _section_table1(ctx: _Context) -> tuple[str, pd.DataFrame]:

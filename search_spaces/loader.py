@@ -104,6 +104,7 @@ def load_study(name_or_path: str | Path) -> Study:
         raise StudyError(f"{path}: cannot be read: {e.strerror or e}") from None
     if not isinstance(raw, dict):
         raise StudyError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw = _extended(raw, path, seen=(path.resolve(),))
     try:
         return study_from_dict(raw)
     except StudyError as e:
@@ -125,6 +126,33 @@ def study_file(name_or_path: str | Path) -> Path:
         raise StudyError(f"study {text!r}: is a directory or not a regular file; expected a "
                          f"study YAML file or a built-in study ({', '.join(builtin_studies())})")
     return path
+
+
+def _extended(raw: dict[str, Any], path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """``extends: paper`` (a built-in name, or a file next to this one): the base study's
+    keys, each top-level key this file gives replacing the base's whole (so a variant of the
+    paper study restates only what differs, e.g. its architecture and seeds)."""
+    base_name = raw.get("extends")
+    if base_name is None:
+        return raw
+    if not isinstance(base_name, str) or not base_name.strip():
+        raise StudyError(f"{path}: extends: expected a study name or file, got {base_name!r}")
+    base_path = path.parent / base_name
+    if not base_path.suffix and (BUILTIN_DIR / f"{base_name}.yaml").exists():
+        base_path = BUILTIN_DIR / f"{base_name}.yaml"
+    if not base_path.is_file():
+        raise StudyError(f"{path}: extends: {base_name!r} is neither a built-in study "
+                         f"({', '.join(builtin_studies())}) nor a file next to it")
+    if base_path.resolve() in seen:
+        raise StudyError(f"{path}: extends: {base_name!r} extends itself (a cycle)")
+    try:
+        base = _read_yaml(base_path)
+    except (StudyError, yaml.YAMLError, OSError, UnicodeDecodeError) as e:
+        raise StudyError(f"{base_path}: cannot be read as the base study of {path}: {e}") from None
+    if not isinstance(base, dict):
+        raise StudyError(f"{base_path}: expected a mapping at the top level")
+    base = _extended(base, base_path, (*seen, base_path.resolve()))
+    return {**base, **{k: v for k, v in raw.items() if k != "extends"}}
 
 
 def _parse_list(value: str | Iterable[Any] | None) -> list[str] | None:
@@ -179,7 +207,7 @@ def narrow(
             ),
         )
     if sparsities is not None:
-        all_sp = {s for m in study.methods for s in m.sparsities if s}
+        all_sp = {s for m in study.methods for s in m.all_sparsities() if s}
         wanted_sp = {sparsity_percent("--sparsities", _num(s))
                      for s in _selection("--sparsities", sparsities, sorted(all_sp))}
         bad = sorted(wanted_sp - all_sp)
@@ -193,8 +221,11 @@ def narrow(
                 new_methods.append(m)
                 continue
             sps = tuple(s for s in m.sparsities if s in wanted_sp)
-            if sps:
-                new_methods.append(dataclasses.replace(m, sparsities=sps))
+            per_arch = tuple((a, tuple(s for s in v if s in wanted_sp))
+                             for a, v in m.arch_sparsities)
+            if sps or any(v for _, v in per_arch):
+                new_methods.append(dataclasses.replace(m, sparsities=sps,
+                                                       arch_sparsities=per_arch))
         out = dataclasses.replace(out, methods=tuple(new_methods))
     if datasets is not None:
         wanted = _selection("--datasets", datasets, [d.name for d in study.datasets])

@@ -21,13 +21,19 @@ from search_spaces.recipe import PAPER_CROP_SCALE, Recipe
 METRICS = ("top1", "mean_per_class")
 GROUPS = ("general", "specialized")
 MODES = ("linear", "full")
-FAMILIES = ("dense", "progressive", "regularization", "lottery")
+# The paper's method families, in the order reports show them. A study may name others
+# ("structured" for Appendix J's channel-pruned models, ...): any plain lower-case name.
+FAMILIES = ("dense", "progressive", "regularization", "lottery", "structured")
+FAMILY_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 SPARSITY_RANGE = (0, 99)
 # How speed trials prune random weights (trainables.speed.PRUNE_PROFILES; a test keeps them
 # in step).
 RANDOM_PROFILES = ("uniform", "global")
 # Method names a study may use: the dense baseline plus every registered pruning method
 # (trainables.pruning.METHODS; a test keeps the two in step without importing torch here).
+# A study that reads its checkpoints from files may also name a method of its own (M-FAC,
+# "STR, label smoothing" next to the retrained STR, an AMC model...) when it gives it a
+# ``label`` and a ``family``: its backbones are its checkpoint files.
 KNOWN_METHODS = ("dense", "gmp", "woodfisher", "acdc", "str", "rigl_erk1x", "rigl_erk5x", "lth_t")
 # Architectures and datasets a study may name (trainables.models.ARCHITECTURES and
 # trainables.datasets.DATASETS; a test keeps them in step, as for the methods). A dataset may
@@ -73,9 +79,18 @@ class DatasetSpec:
 class MethodSpec:
     """A pruning method and the sparsities for which a backbone exists.
 
-    ``checkpoints`` maps a sparsity to a file; when absent the path comes from the study's
-    ``checkpoint_pattern``. ``mask_from`` is set for LTH-T (whose mask comes from another
-    method's checkpoint at the same sparsity, applied to the dense weights).
+    ``sparsities`` hold for every architecture unless ``arch_sparsities`` names the arch
+    (``sparsities: {default: [80, 90], mobilenet_v1: [75, 89]}`` in YAML: the paper pruned
+    MobileNetV1 to other levels than ResNet50). ``checkpoints`` maps a sparsity to a file
+    (``arch_checkpoints`` per arch); when absent the path comes from the study's
+    ``checkpoint_pattern``.
+
+    LTH-T (the lottery family) has three sources, per sparsity, first that applies:
+    ``tickets`` (a ticket file of Chen et al., CVPR 2021, one per sparsity, as the reference
+    code transferred them: its mask on the study's dense weights), then ``mask_from`` (the
+    mask of another method's checkpoint at the same sparsity on the dense weights, for
+    studies without tickets), else the method's own checkpoint files. ``lth_source`` says
+    which, and the results table and report carry it.
     """
 
     name: str
@@ -86,9 +101,43 @@ class MethodSpec:
     mask_from: str | None = None
     interpolation: str = "bilinear"
     transfer: bool = True  # False: kept only as LTH-T's mask source, not transferred
+    arch_sparsities: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    arch_checkpoints: tuple[tuple[str, tuple[tuple[int, str], ...]], ...] = ()
+    # sparsity -> ticket file, and/or a pattern ("{arch}/lth_t_{sparsity}.pth", relative to
+    # checkpoint_dir) for every sparsity
+    tickets: tuple[tuple[int, str], ...] = ()
+    ticket_pattern: str | None = None
 
-    def checkpoint_for(self, sparsity: int) -> str | None:
+    def checkpoint_for(self, sparsity: int, arch: str | None = None) -> str | None:
+        per_arch = dict(self.arch_checkpoints).get(arch) if arch else None
+        if per_arch and sparsity in dict(per_arch):
+            return dict(per_arch)[sparsity]
         return dict(self.checkpoints).get(sparsity)
+
+    def sparsities_for(self, arch: str) -> tuple[int, ...]:
+        """The sparsities this method has a backbone at for ``arch``."""
+        return dict(self.arch_sparsities).get(arch, self.sparsities)
+
+    def all_sparsities(self) -> tuple[int, ...]:
+        """Every sparsity of any architecture, sorted."""
+        return tuple(sorted({*self.sparsities,
+                             *(s for _, sps in self.arch_sparsities for s in sps)}))
+
+    def ticket_for(self, sparsity: int) -> str | None:
+        """The ticket file of ``sparsity`` as given (a path or the pattern), or None."""
+        given = dict(self.tickets).get(sparsity)
+        return given if given is not None else self.ticket_pattern
+
+    def lth_source(self, sparsity: int) -> str:
+        """Where an LTH-T backbone's weights come from: ``ticket file``, ``mask from <m>`` or
+        ``checkpoint file`` (the method's own files); empty for other families."""
+        if self.family != "lottery":
+            return ""
+        if self.ticket_for(sparsity) is not None:
+            return "ticket file"
+        if self.mask_from:
+            return f"mask from {self.mask_from}"
+        return "checkpoint file"
 
 
 @dataclass(frozen=True)
@@ -167,6 +216,18 @@ class Study:
     speed: SpeedSettings = field(default_factory=SpeedSettings)
     estimate: EstimateSettings = field(default_factory=EstimateSettings)
     extra_archs: tuple[str, ...] = ()
+
+    def method_facts(self, method: str, sparsity: int) -> dict[str, str]:
+        """What the results table and MLflow say of a trial's method beyond its key:
+        ``family``, and for LTH-T ``lth_source`` (ticket file | mask from <method> |
+        checkpoint file). Empty for names that are no method of the study (speed rows)."""
+        m = next((m for m in self.methods if m.name == method), None)
+        if m is None:
+            return {}
+        facts = {"family": m.family}
+        if m.lth_source(sparsity):
+            facts["lth_source"] = m.lth_source(sparsity)
+        return facts
 
     def method(self, name: str) -> MethodSpec:
         for m in self.methods:
@@ -376,25 +437,86 @@ def dataset_from(name: str, raw: Mapping[str, Any]) -> DatasetSpec:
     )
 
 
+def _sparsity_list(where: str, sps: Any, allow_empty: bool = False) -> tuple[int, ...]:
+    if not isinstance(sps, (list, tuple)) or (not sps and not allow_empty):
+        raise StudyError(f"{where}: expected a non-empty list of percents, got {sps!r}")
+    return _unique(where, tuple(sparsity_percent(where, s) for s in sps), sps)
+
+
+def _sparsities(where: str, raw: Any) -> tuple[tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]]:
+    """``[80, 90]`` for every arch, or ``{default: [80, 90], mobilenet_v1: [75, 89]}``: per
+    arch, ``default`` (or nothing: ``[]``) for the archs not named."""
+    if not isinstance(raw, Mapping):
+        return _sparsity_list(where, raw), ()
+    default = _sparsity_list(f"{where}.default", raw.get("default", []), allow_empty=True)
+    per_arch = tuple(sorted(
+        (_arch(f"{where}", a, KNOWN_ARCHS), _sparsity_list(f"{where}.{a}", v, allow_empty=True))
+        for a, v in raw.items() if a != "default"))
+    if not default and not any(sps for _, sps in per_arch):
+        raise StudyError(f"{where}: expected at least one sparsity for some architecture, "
+                         f"got {dict(raw)!r}")
+    return default, per_arch
+
+
+def _path_map(where: str, raw: Any) -> tuple[tuple[int, str], ...]:
+    if not isinstance(raw, Mapping):
+        raise StudyError(f"{where}: expected a mapping sparsity -> path, got {raw!r}")
+    out = []
+    for k, v in raw.items():
+        if not isinstance(v, str) or not v.strip():
+            raise StudyError(f"{where}.{k}: expected a file path, got {v!r}")
+        out.append((sparsity_percent(where, k), v))
+    return tuple(sorted(out))
+
+
+def _checkpoints(where: str, raw: Any) -> tuple[tuple[tuple[int, str], ...],
+                                                tuple[tuple[str, tuple[tuple[int, str], ...]], ...]]:
+    """``{90: path}`` for every arch, and/or ``{mobilenet_v1: {75: path}}`` per arch."""
+    raw = raw or {}
+    if not isinstance(raw, Mapping):
+        raise StudyError(f"{where}: expected a mapping sparsity -> path")
+    plain = {k: v for k, v in raw.items() if not (isinstance(k, str) and k in KNOWN_ARCHS)}
+    per_arch = tuple(sorted((a, _path_map(f"{where}.{a}", v)) for a, v in raw.items()
+                            if isinstance(a, str) and a in KNOWN_ARCHS))
+    return _path_map(where, plain), per_arch
+
+
+def _family(where: str, value: Any) -> str:
+    if not isinstance(value, str) or not FAMILY_NAME.fullmatch(value):
+        raise StudyError(f"{where}: {value!r} is not a family name; the paper's are "
+                         f"{', '.join(FAMILIES)}, and a study may name its own (lower-case "
+                         "letters, digits and '_', e.g. structured)")
+    return value
+
+
 def method_from(name: str, raw: Mapping[str, Any]) -> MethodSpec:
     where = f"methods.{name}"
-    _check_keys(where, raw, _fields(MethodSpec) - {"name"}, required=("sparsities",))
-    sps = raw["sparsities"]
-    if not isinstance(sps, (list, tuple)) or not sps:
-        raise StudyError(f"{where}.sparsities: expected a non-empty list of percents, got {sps!r}")
-    sparsities = _unique(f"{where}.sparsities",
-                         tuple(sparsity_percent(f"{where}.sparsities", s) for s in sps), sps)
-    family = _choice(f"{where}.family", raw.get("family", "progressive"), FAMILIES)
-    if family == "dense" and sparsities != (0,):
-        raise StudyError(f"{where}.sparsities: the dense baseline has sparsity [0], got {list(sps)}")
-    if family != "dense" and 0 in sparsities:
+    _check_keys(where, raw, _fields(MethodSpec) - {"name", "arch_sparsities", "arch_checkpoints",
+                                                   "ticket_pattern"},
+                required=("sparsities",))
+    sparsities, arch_sparsities = _sparsities(f"{where}.sparsities", raw["sparsities"])
+    family = _family(f"{where}.family", raw.get("family", "progressive"))
+    every = {*sparsities, *(s for _, sps in arch_sparsities for s in sps)}
+    if family == "dense" and every != {0}:
+        raise StudyError(f"{where}.sparsities: the dense baseline has sparsity [0], got "
+                         f"{raw['sparsities']!r}")
+    if family != "dense" and 0 in every:
         raise StudyError(f"{where}.sparsities: sparsity 0 is the dense baseline's; use 1-99")
-    ckpts = raw.get("checkpoints", {}) or {}
-    if not isinstance(ckpts, Mapping):
-        raise StudyError(f"{where}.checkpoints: expected a mapping sparsity -> path")
-    checkpoints = tuple(
-        sorted((sparsity_percent(f"{where}.checkpoints", k), str(v)) for k, v in ckpts.items())
-    )
+    checkpoints, arch_checkpoints = _checkpoints(f"{where}.checkpoints", raw.get("checkpoints"))
+    tickets_raw = raw.get("tickets")
+    tickets: tuple[tuple[int, str], ...] = ()
+    ticket_pattern = None
+    if tickets_raw is not None:
+        if family != "lottery":
+            raise StudyError(f"{where}.tickets: only a lottery-family method (LTH-T) has ticket "
+                             f"files; this one is {family!r}")
+        if isinstance(tickets_raw, str):
+            if "{sparsity}" not in tickets_raw:
+                raise StudyError(f"{where}.tickets: a pattern needs '{{sparsity}}' (one ticket "
+                                 f"file per sparsity), got {tickets_raw!r}")
+            ticket_pattern = tickets_raw
+        else:
+            tickets = _path_map(f"{where}.tickets", tickets_raw)
     return MethodSpec(
         name=name,
         label=_label(f"{where}.label", raw.get("label", name)),
@@ -406,6 +528,10 @@ def method_from(name: str, raw: Mapping[str, Any]) -> MethodSpec:
             f"{where}.interpolation", raw.get("interpolation", "bilinear"), ("bilinear", "bicubic")
         ),
         transfer=_bool(f"{where}.transfer", raw.get("transfer", True)),
+        arch_sparsities=arch_sparsities,
+        arch_checkpoints=arch_checkpoints,
+        tickets=tickets,
+        ticket_pattern=ticket_pattern,
     )
 
 
@@ -595,11 +721,22 @@ def study_from_dict(
         if not isinstance(raw[key], Mapping) or not raw[key]:
             raise StudyError(f"{key}: expected a non-empty mapping of name -> settings")
     if known_methods is not None:
-        for name in raw["methods"]:
-            if name not in known_methods:
+        for name, m in raw["methods"].items():
+            if name in known_methods:
+                continue
+            # A method of the study's own: read from its files, so it needs a label and a
+            # family (what keeps a typo such as "gmpp" from becoming a method silently).
+            own = isinstance(m, Mapping) and "label" in m and "family" in m
+            if not own or raw.get("upstream"):
+                why = ("the upstream zoo is made by the registered pruning methods"
+                       if raw.get("upstream") else
+                       "a method of the study's own needs a 'label' and a 'family' "
+                       "(its backbones are then its checkpoint files)")
                 raise StudyError(
-                    f"methods: unknown method {name!r}; valid methods: {', '.join(known_methods)}"
+                    f"methods: unknown method {name!r}; valid methods: "
+                    f"{', '.join(known_methods)} ({why})"
                 )
+            _safe_name(f"methods.{name}", name, "a method name")
     methods = tuple(method_from(n, v or {}) for n, v in raw["methods"].items())
     names = {m.name for m in methods}
     for m in methods:
@@ -658,6 +795,28 @@ def _estimate(raw: Mapping[str, Any]) -> dict[str, float]:
     return {k: _float(f"estimate.{k}", v, positive=True) for k, v in raw.items()}
 
 
+def _method_to_dict(m: MethodSpec) -> dict[str, Any]:
+    sparsities: Any = list(m.sparsities)
+    if m.arch_sparsities:
+        sparsities = {"default": list(m.sparsities),
+                      **{a: list(sps) for a, sps in m.arch_sparsities}}
+    out: dict[str, Any] = {
+        "label": m.label,
+        "family": m.family,
+        "sparsities": sparsities,
+        "checkpoints": {**dict(m.checkpoints),
+                        **{a: dict(paths) for a, paths in m.arch_checkpoints}},
+        "mask_from": m.mask_from,
+        "interpolation": m.interpolation,
+        "transfer": m.transfer,
+    }
+    if m.ticket_pattern is not None:
+        out["tickets"] = m.ticket_pattern
+    elif m.tickets:
+        out["tickets"] = dict(m.tickets)
+    return out
+
+
 def study_to_dict(study: Study) -> dict[str, Any]:
     """The inverse of ``study_from_dict`` (YAML round trip)."""
 
@@ -677,15 +836,7 @@ def study_to_dict(study: Study) -> dict[str, Any]:
         "checkpoint_dir": study.checkpoint_dir,
         "checkpoint_pattern": study.checkpoint_pattern,
         "methods": {
-            m.name: {
-                "label": m.label,
-                "family": m.family,
-                "sparsities": list(m.sparsities),
-                "checkpoints": dict(m.checkpoints),
-                "mask_from": m.mask_from,
-                "interpolation": m.interpolation,
-                "transfer": m.transfer,
-            }
+            m.name: _method_to_dict(m)
             for m in study.methods
         },
         "datasets": {

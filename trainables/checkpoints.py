@@ -11,19 +11,29 @@ A file is tried against them in registration order, first match wins:
 
 1. ``rigl_tf_port``: weights named like the reference's PyTorch port of the TensorFlow RigL
    ResNet50 (``initial_conv.conv.weight``, ``layer1.block.0.shortcut.conv.weight``...), bare
-   or inside a reference/SparseML container. It comes first because its key names, not its
-   container, decide how it must be read.
-2. ``reference``: a dict with ``model_config`` = {``arch``, ``dataset``} and
+   or inside a reference/SparseML container. It and the next three come first because their
+   key names, not their container, decide how they must be read.
+2. ``mobilenet_model``: MobileNetV1 under ``model.N`` (the reference's own MobileNet, which
+   holds the paper's dense, GMP, M-FAC and AC/DC MobileNets, and STR's MobileNet with its 1x1
+   convolution classifier).
+3. ``mobilenet_amc``: MobileNetV1 as AMC names it (``conv1``, ``features.I``,
+   ``classifier.0``).
+4. ``lth_ticket``: torch.nn.utils.prune layers (``X.weight_orig`` + ``X.weight_mask``), as
+   the LTH-T tickets of Chen et al. are saved; a ticket of masks alone is read by
+   ``load_mask_source`` (LTH-T's mask on the dense weights).
+5. ``reference``: a dict with ``model_config`` = {``arch``, ``dataset``} and
    ``model_state_dict`` (IST-DASLab/sparse-imagenet-transfer).
-3. ``sparseml``: a dict with a ``state_dict`` entry (and optionally ``epoch``, ``arch_key``,
+6. ``sparseml``: a dict with a ``state_dict`` entry (and optionally ``epoch``, ``arch_key``,
    ``optimizer``...).
-4. ``torchvision``: a plain ``{name: tensor}`` state dict.
+7. ``torchvision``: a plain ``{name: tensor}`` state dict.
 
 Every format goes through the same cleaning: a leading ``module.`` (DataParallel) is
 dropped; wrapped pruned layers (``X._layer.weight`` with a ``X._weight_mask`` buffer, and
 ``X._bias_mask`` for a bias) become ``X.weight = weight * mask``; a classifier stored as a
-1x1 convolution (STR ResNet50) becomes a Linear weight, with a zero bias since that
-convolution has none.
+1x1 convolution (STR ResNet50 and MobileNet) becomes a Linear weight, with a zero bias since
+that convolution has none; STR's learned thresholds (``X.sparseThreshold``, in files not yet
+converted) are applied as STR does, sign(w) * relu(|w| - sigmoid(s)); pruned layers of
+torch.nn.utils.prune become ``X.weight = X.weight_orig * X.weight_mask``.
 
 Files are read with ``torch.load(weights_only=True)``: a file that would need arbitrary code
 to unpickle is refused, never executed.
@@ -76,12 +86,11 @@ ARCH_ALIASES: dict[str, str] = {
     "resnet50_str": "resnet50",
     "resnet50_rigl": "resnet50",
     "mobilenet": "mobilenet_v1",
+    "mobilenet_str": "mobilenet_v1",  # the reference's layout, classifier a 1x1 convolution
+    "mobilenet_amc": "mobilenet_v1",  # AMC's layout (conv1, features, classifier)
 }
 # Reference architectures whose key layout has no mapping here (yet).
-UNSUPPORTED_ARCHS: dict[str, str] = {
-    "mobilenet_str": "STR MobileNet uses its own layer names; no mapping to mobilenet_v1 yet",
-    "mobilenet_amc": "AMC MobileNet uses its own layer names; no mapping to mobilenet_v1 yet",
-}
+UNSUPPORTED_ARCHS: dict[str, str] = {}
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,6 +215,111 @@ def _load_rigl(obj: Any) -> _Parsed:
     )
 
 
+# ---- MobileNetV1 layouts ---------------------------------------------------------------------
+# The paper's MobileNetV1 checkpoints come in the layouts of the reference's three MobileNet
+# classes (models/mobilenet.py, external/str/STR_mobilenet.py, external/amc/mobilenet_v1.py);
+# they are recognised by their key names, whatever the container and whatever arch the file
+# names, as rigl_tf_port is.
+
+
+def _config_dataset(obj: Any) -> str | None:
+    config = obj.get("model_config") if isinstance(obj, Mapping) else None
+    return _str_or_none(config.get("dataset")) if isinstance(config, Mapping) else None
+
+
+def _stripped_keys(obj: Any) -> set[str]:
+    inner = _inner_state_dict(obj)
+    if inner is None:
+        return set()
+    return {_drop_layer_segments(_strip_module(k)) for k in inner if isinstance(k, str)}
+
+
+def _detect_mobilenet_model(obj: Any) -> bool:
+    keys = _stripped_keys(obj)
+    return "model.0.0.weight" in keys and "model.13.3.weight" in keys
+
+
+@FORMATS.register(
+    "mobilenet_model",
+    detect=_detect_mobilenet_model,
+    expects="MobileNetV1 weights under 'model.' (model.0.0.weight ... model.13.3.weight, fc), "
+    "bare or in model_state_dict/state_dict",
+    description="MobileNetV1 in the reference's layout (Distiller's MobileNet: dense, GMP, "
+    "M-FAC, AC/DC, layers possibly wrapped with masks) or STR's (the same names, classifier a "
+    "bias-free 1x1 convolution, soft thresholds 'sparseThreshold' possibly still beside the "
+    "weights). 'model.N' becomes 'features.N' of mobilenet_v1 (same indices).",
+)
+def _load_mobilenet_model(obj: Any) -> _Parsed:
+    return _Parsed(
+        state_dict=_inner_state_dict(obj) or {},
+        arch="mobilenet_v1",
+        dataset=_config_dataset(obj),
+        rename=_prefix_renamer(*_REFERENCE_MOBILENET_PREFIX),
+    )
+
+
+_AMC_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"^conv1\.(\d)\.(.+)$"), lambda m: f"features.0.{m[1]}.{m[2]}"),
+    (re.compile(r"^features\.(\d+)\.(.+)$"), lambda m: f"features.{int(m[1]) + 1}.{m[2]}"),
+    (re.compile(r"^classifier\.0\.(weight|bias)$"), lambda m: f"fc.{m[1]}"),
+]
+
+
+def _amc_key(key: str) -> str:
+    for pattern, repl in _AMC_RULES:
+        match = pattern.match(key)
+        if match:
+            return repl(match)
+    raise BadInput(f"AMC MobileNet key {key!r} has no mobilenet_v1 counterpart")
+
+
+def _detect_mobilenet_amc(obj: Any) -> bool:
+    keys = _stripped_keys(obj)
+    return {"conv1.0.weight", "features.0.0.weight", "classifier.0.weight"} <= keys
+
+
+@FORMATS.register(
+    "mobilenet_amc",
+    detect=_detect_mobilenet_amc,
+    expects="MobileNetV1 weights named like AMC's (conv1.0.weight, features.I.J.weight, "
+    "classifier.0.weight), bare or in model_state_dict/state_dict",
+    description="MobileNetV1 as AMC (He et al. 2018) names it: conv1 -> features.0, "
+    "features.I -> features.I+1, classifier.0 -> fc. Read at the full widths, as the "
+    "reference builds it; a channel-pruned file of other widths is refused by the shape check.",
+)
+def _load_mobilenet_amc(obj: Any) -> _Parsed:
+    return _Parsed(
+        state_dict=_inner_state_dict(obj) or {},
+        arch="mobilenet_v1",
+        dataset=_config_dataset(obj),
+        rename=_amc_key,
+    )
+
+
+# ---- LTH tickets (torch.nn.utils.prune) ------------------------------------------------------
+_PRUNE_ORIG, _PRUNE_MASK = ".weight_orig", ".weight_mask"
+
+
+def _detect_ticket(obj: Any) -> bool:
+    return any(k.endswith((_PRUNE_ORIG, _PRUNE_MASK)) for k in _stripped_keys(obj))
+
+
+@FORMATS.register(
+    "lth_ticket",
+    detect=_detect_ticket,
+    expects="weights pruned with torch.nn.utils.prune (X.weight_orig + X.weight_mask), or a "
+    "ticket's masks alone (X.weight_mask), bare or in model_state_dict/state_dict",
+    description="The lottery tickets of Chen et al. (CVPR 2021), which the reference "
+    "transferred as LTH-T: X.weight = X.weight_orig * X.weight_mask. A file of masks alone "
+    "is a mask source only (load_mask_source); its mask goes on the study's dense weights.",
+)
+def _load_ticket(obj: Any) -> _Parsed:
+    config = obj.get("model_config") if isinstance(obj, Mapping) else None
+    arch = _str_or_none(config.get("arch")) if isinstance(config, Mapping) else None
+    return _Parsed(state_dict=_inner_state_dict(obj) or {}, arch=arch,
+                   dataset=_config_dataset(obj))
+
+
 # ---- reference -------------------------------------------------------------------------------
 
 
@@ -300,6 +414,48 @@ def _drop_layer_segments(key: str) -> str:
     return ".".join(part for part in key.split(".") if part != "_layer")
 
 
+def _apply_prune_masks(tensors: StateDict, path: str) -> StateDict:
+    """torch.nn.utils.prune's ``X.weight_orig`` + ``X.weight_mask`` become ``X.weight``."""
+    if not any(k.endswith(_PRUNE_MASK) for k in tensors):
+        return tensors
+    out = {k: v for k, v in tensors.items() if not k.endswith((_PRUNE_ORIG, _PRUNE_MASK))}
+    for key, mask in tensors.items():
+        if not key.endswith(_PRUNE_MASK):
+            continue
+        name = key[: -len(_PRUNE_MASK)] + ".weight"
+        orig = tensors.get(key[: -len(_PRUNE_MASK)] + _PRUNE_ORIG, tensors.get(name))
+        if orig is None:
+            raise BadInput(
+                f"checkpoint {path} holds the mask {key!r} but no weights for it: a ticket of "
+                "masks alone is a mask source (give it as LTH-T's 'tickets'), not a backbone")
+        if orig.shape != mask.shape:
+            raise BadInput(f"checkpoint {path}: mask {key!r} has shape {list(mask.shape)}, its "
+                           f"weight {list(orig.shape)}")
+        out[name] = orig * mask.to(orig.dtype)
+    return out
+
+
+def _apply_soft_thresholds(tensors: StateDict, path: str) -> StateDict:
+    """STR's layers keep a learned threshold ``X.sparseThreshold`` beside dense ``X.weight``;
+    the weight STR uses is sign(w) * relu(|w| - sigmoid(s)) (Kusupati et al. 2020)."""
+    suffix = ".sparseThreshold"
+    if not any(k.endswith(suffix) for k in tensors):
+        return tensors
+    out = {k: v for k, v in tensors.items() if not k.endswith(suffix)}
+    for key, s in tensors.items():
+        if not key.endswith(suffix):
+            continue
+        name = key[: -len(suffix)] + ".weight"
+        w = tensors.get(name)
+        if w is None or s.numel() != 1:
+            raise BadInput(f"checkpoint {path}: STR threshold {key!r} has no weight {name!r} "
+                           "or is not a single value")
+        out[name] = torch.sign(w) * torch.relu(w.abs() - torch.sigmoid(s.reshape(())))
+    log.info("%s: STR soft thresholds applied to %d layers", path,
+             sum(k.endswith(suffix) for k in tensors))
+    return out
+
+
 def _clean_state_dict(
     raw: Mapping[str, Any], path: str, rename: Callable[[str], str] | None
 ) -> StateDict:
@@ -313,6 +469,8 @@ def _clean_state_dict(
             )
         tensors[_strip_module(key)] = value
 
+    tensors = _apply_prune_masks(tensors, path)
+    tensors = _apply_soft_thresholds(tensors, path)
     wrapped_masks: dict[str, torch.Tensor] = {}
     plain: StateDict = {}
     for key, value in tensors.items():
@@ -860,12 +1018,15 @@ def lth_transfer(dense: LoadedCheckpoint, mask_source: LoadedCheckpoint) -> Stat
     Raises:
         ValueError: the architectures differ, or the prunable weights' names or shapes do.
     """
-    if dense.arch != mask_source.arch:
+    if dense.arch != mask_source.arch and mask_source.arch is not None:
         raise BadInput(
             f"LTH-T needs one architecture: dense {dense.path} is {dense.arch!r}, mask source "
             f"{mask_source.path} is {mask_source.arch!r}"
         )
-    only_dense = sorted(set(dense.masks) - set(mask_source.masks))
+    # A ticket of Chen et al. prunes the convolutions only: the layers it has no mask for
+    # stay dense. Any other mask source must cover every prunable weight.
+    only_dense = ([] if mask_source.format == MASKS_ONLY
+                  else sorted(set(dense.masks) - set(mask_source.masks)))
     only_mask = sorted(set(mask_source.masks) - set(dense.masks))
     shape_diff = [
         f"{k}: dense {list(dense.masks[k].shape)} vs mask {list(m.shape)}"
@@ -882,6 +1043,60 @@ def lth_transfer(dense: LoadedCheckpoint, mask_source: LoadedCheckpoint) -> Stat
     for name, mask in mask_source.masks.items():
         out[name] = dense.state_dict[name] * mask.to(out[name].dtype)
     return out
+
+
+MASKS_ONLY = "lth_ticket masks"
+
+
+def load_mask_source(
+    path: str | os.PathLike[str], arch: str | None = None, expect_sparsity: float | None = None
+) -> LoadedCheckpoint:
+    """LTH-T's mask: a ticket file (torch.nn.utils.prune ``X.weight_mask`` entries, with or
+    without the weights) or any checkpoint (its zeros).
+
+    A ticket's masks are taken as they are, over the layers it prunes (Chen et al. prune the
+    convolutions only), and its sparsity is measured over those layers, as its authors count
+    it; the result's ``format`` is ``MASKS_ONLY`` and ``state_dict`` holds the masks as floats.
+    Anything else goes through ``load_checkpoint``.
+    """
+    p = Path(path)
+    obj = _torch_load(p)
+    inner = _inner_state_dict(obj)
+    entries = {_strip_module(k): v for k, v in (inner or {}).items() if isinstance(k, str)}
+    masks_raw = {k[: -len(_PRUNE_MASK)] + ".weight": v for k, v in entries.items()
+                 if k.endswith(_PRUNE_MASK) and isinstance(v, torch.Tensor)}
+    if not masks_raw:
+        return load_checkpoint(p, arch=arch, expect_sparsity=expect_sparsity)
+    # A ticket in another layout's names (the reference's MobileNet 'model.N', AMC's...) is
+    # renamed as a checkpoint of that layout would be.
+    rename = FORMATS.get(detect_format(masks_raw, str(p))).fn(masks_raw).rename
+    if rename is not None:
+        masks_raw = {rename(k): v for k, v in masks_raw.items()}
+    resolved = resolve_arch(arch, "caller asked for") if arch else None
+    if resolved:
+        shapes = _arch_shapes(resolved)
+        bad = [f"{k}: {list(v.shape)}" + (f" vs model {list(shapes[k])}" if k in shapes else
+                                          " (no such layer)")
+               for k, v in masks_raw.items() if shapes.get(k) != tuple(v.shape)]
+        if bad:
+            raise BadInput(f"ticket {p} does not fit architecture {resolved!r}: "
+                           f"{'; '.join(bad[:5])}")
+    masks = {k: v != 0 for k, v in masks_raw.items()}
+    total = sum(m.numel() for m in masks.values())
+    zeros = sum(int((~m).sum()) for m in masks.values())
+    sparsity = 100.0 * zeros / total if total else 0.0
+    if expect_sparsity is not None and abs(sparsity - expect_sparsity) > SPARSITY_TOLERANCE:
+        raise BadInput(
+            f"ticket {p} has measured sparsity {sparsity:.2f}% over the {len(masks)} layers it "
+            f"prunes but {expect_sparsity:g}% was declared (tolerance {SPARSITY_TOLERANCE:g} "
+            "point)")
+    log.info("ticket %s: %d masked layers, sparsity %.2f%% over them", p, len(masks), sparsity)
+    return LoadedCheckpoint(
+        path=str(p), format=MASKS_ONLY, arch=resolved,
+        state_dict={k: m.float() for k, m in masks.items()}, masks=masks, sparsity=sparsity,
+        layer_sparsity={k: 100.0 * float((~m).sum()) / m.numel() for k, m in masks.items()},
+        upstream_dataset=_config_dataset(obj),
+    )
 
 
 def per_layer_filters_pruned(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, int]]:
@@ -1003,7 +1218,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     args = parser.parse_args(None if argv is None else list(argv))
     try:
-        ckpt = load_checkpoint(args.file, arch=args.arch, expect_sparsity=args.expect_sparsity)
+        # load_mask_source reads every checkpoint as load_checkpoint does, and a ticket of
+        # masks alone too (its masks as the weights, sparsity over the ticket's layers)
+        ckpt = load_mask_source(args.file, arch=args.arch, expect_sparsity=args.expect_sparsity)
         info = describe(ckpt)
     except (ValueError, OSError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

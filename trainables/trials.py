@@ -45,7 +45,7 @@ def load_backbone(spec: TrialSpec) -> Any:
 
     The sparsity the study declares is checked against the file (1 point of tolerance).
     """
-    from trainables.checkpoints import lth_transfer, load_checkpoint
+    from trainables.checkpoints import load_checkpoint, load_mask_source, lth_transfer
     from trainables.masks import masks_from_weights
 
     if spec.checkpoint is None:
@@ -53,7 +53,7 @@ def load_backbone(spec: TrialSpec) -> Any:
     if spec.mask_checkpoint is None:
         return load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=spec.sparsity)
     dense = load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=0)
-    source = load_checkpoint(spec.mask_checkpoint, arch=spec.arch, expect_sparsity=spec.sparsity)
+    source = load_mask_source(spec.mask_checkpoint, arch=spec.arch, expect_sparsity=spec.sparsity)
     state = lth_transfer(dense, source)
     names = list(source.masks)
     return dataclasses.replace(

@@ -13,11 +13,12 @@ from search_spaces.loader import load_study, narrow
 
 def test_paper_grid_counts_by_hand(tmp_path):
     grid = expand(load_study("paper"), tmp_path, hash_files=False)
-    # backbones: dense 1 + GMP 2 + WF 4 + AC/DC 4 + STR 4 + RigL 1x 3 + RigL 5x 3 + LTH-T 4 = 25
-    assert len(grid.backbones) == 25
-    assert len(grid.stages["linear"]) == 25 * 12 * 5 == 1500
-    assert len(grid.stages["full"]) == 25 * 12 * 3 == 900
-    assert len(grid.stages["speed"]) == 25
+    # backbones: dense 1 + GMP 2 + WF 4 + AC/DC 4 + STR 4 + RigL 1x 3 + RigL 5x 3 + LTH-T 3 = 24
+    # (M-FAC and AMC have MobileNetV1 sparsities only)
+    assert len(grid.backbones) == 24
+    assert len(grid.stages["linear"]) == 24 * 12 * 5 == 1440
+    assert len(grid.stages["full"]) == 24 * 12 * 3 == 864
+    assert len(grid.stages["speed"]) == 24
     assert not grid.stages.get("pretrain") and not grid.stages.get("prune")
     ids = [t.trial_id for t in grid.all_trials()]
     assert len(set(ids)) == len(ids)
@@ -46,11 +47,52 @@ def test_augmentation_enters_full_trials_only_where_it_is_not_the_papers(tmp_pat
     assert all(t.param("crop_scale") is None for t in tiny.stages["linear"])
 
 
-def test_lth_uses_dense_weights_and_source_mask(tmp_path):
+def test_lth_uses_dense_weights_and_the_ticket_of_each_sparsity(tmp_path):
     grid = expand(load_study("paper"), tmp_path, hash_files=False)
     lth = [b for b in grid.backbones if b.method == "lth_t"]
     dense = next(b for b in grid.backbones if b.method == "dense")
-    assert all(b.checkpoint == dense.checkpoint and "woodfisher" in b.mask_checkpoint for b in lth)
+    assert [b.sparsity for b in lth] == [80, 90, 95]
+    for b in lth:
+        assert b.checkpoint == dense.checkpoint
+        assert b.mask_checkpoint.endswith(f"resnet50/lth_t_{b.sparsity}_ticket.pth")
+
+
+def test_lth_without_tickets_borrows_the_mask_of_its_source_method(tmp_path):
+    import dataclasses
+    paper = load_study("paper")
+    lth = dataclasses.replace(paper.method("lth_t"), ticket_pattern=None, mask_from="woodfisher")
+    study = dataclasses.replace(paper, methods=tuple(lth if m.name == "lth_t" else m
+                                                     for m in paper.methods))
+    grid = expand(study, tmp_path, hash_files=False)
+    lth_b = [b for b in grid.backbones if b.method == "lth_t"]
+    assert all(b.mask_checkpoint.endswith(f"resnet50/woodfisher_{b.sparsity}.pth")
+               for b in lth_b)
+    assert lth.lth_source(90) == "mask from woodfisher"
+    assert load_study("paper").method("lth_t").lth_source(90) == "ticket file"
+
+
+def test_sparsities_per_arch(tmp_path):
+    s = narrow(load_study("paper"), archs="resnet50,mobilenet_v1")
+    grid = expand(s, tmp_path, hash_files=False)
+    mobile = {(b.method, b.sparsity) for b in grid.backbones if b.arch == "mobilenet_v1"}
+    assert mobile == {("dense", 0), ("gmp", 75), ("gmp", 89), ("mfac", 75), ("mfac", 89),
+                      ("acdc", 30), ("acdc", 40), ("acdc", 50), ("acdc", 75), ("acdc", 90),
+                      ("str", 75), ("str", 90), ("amc", 43)}
+    resnet = [b for b in grid.backbones if b.arch == "resnet50"]
+    assert len(resnet) == 24 and not {"mfac", "amc"} & {b.method for b in resnet}
+    files = {b.checkpoint for b in grid.backbones if b.method == "mfac"}
+    assert {Path(f).name for f in files} == {"mfac_75.pth", "mfac_89.pth"}
+    assert all("/mobilenet_v1/" in f for f in files)
+
+
+def test_paper_mobilenet_study_is_the_paper_on_mobilenet(tmp_path):
+    mobile, paper = load_study("paper_mobilenet"), load_study("paper")
+    assert mobile.archs == ("mobilenet_v1",) and mobile.datasets == paper.datasets
+    assert mobile.mode("full").seeds == (21,)
+    grid = expand(mobile, tmp_path, hash_files=False)
+    assert len(grid.backbones) == 13
+    assert len(grid.stages["linear"]) == 13 * 12 * 5 and len(grid.stages["full"]) == 13 * 12
+    assert {b.arch for b in grid.backbones} == {"mobilenet_v1"}
 
 
 def test_checkpoint_hash_enters_the_id(tmp_path):
@@ -86,7 +128,7 @@ def test_dry_run_plans_without_heavy_imports():
     out = subprocess.run([sys.executable, "-c", DRY_RUN_PROBE], cwd=root, capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stderr
-    for word in ("gmp", "linear", "full", "total", "2425", "GPU-hours", "Ray Train",
+    for word in ("gmp", "linear", "full", "total", "2328", "GPU-hours", "Ray Train",
                  "dry run: nothing was started"):
         assert word in out.stdout
     assert "IMPORTED []" in out.stdout, out.stdout.splitlines()[-1]
@@ -118,3 +160,27 @@ def test_random_weight_speed_trials_carry_their_profile(tmp_path):
              if t.param("weights") == "random"]
     assert {t.method for t in other} == {"random_global"}
     assert not {t.trial_id for t in other} & {t.trial_id for t in random}
+
+
+def test_dry_runs_of_the_mobilenet_and_appendix_i_studies_show_their_grids(capsys):
+    from orchestrator.sweep import main
+
+    assert main(["--study", "paper_mobilenet", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "architectures: mobilenet_v1" in out and "backbones: 13" in out
+    rows = [line.split() for line in out.splitlines()]
+    for row in (["mfac", "120", "24", "2", "146"], ["amc", "60", "12", "1", "73"],
+                ["total", "780", "156", "13", "949"]):
+        assert row in rows, out
+    assert main(["--study", "paper_appendix_i", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "str_ls" in out and "rigl_erk5x_ls" in out and "backbones: 21" in out
+
+
+def test_appendix_i_variants_are_methods_of_their_own(tmp_path):
+    study = load_study("paper_appendix_i")
+    grid = expand(study, tmp_path, hash_files=False)
+    files = {b.method: Path(b.checkpoint).name for b in grid.backbones if b.sparsity == 90}
+    assert files["str_ls"] == "str_ls_90.pth" and files["str"] == "str_90.pth"
+    assert study.method_facts("str_ls", 90) == {"family": "regularization"}
+    assert study.method("str_ls").label == "STR (label smoothing)"

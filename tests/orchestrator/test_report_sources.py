@@ -28,6 +28,15 @@ from tests.reports.sample_results import FULL_SEEDS, LINEAR_SEEDS
 REPO = Path(__file__).resolve().parents[2]
 LABELS = {"dense": "Dense", "gmp": "GMP", "acdc": "AC/DC", "lth_t": "LTH-T"}
 KEYS = {label: key for key, label in LABELS.items()} | {"dense": "dense"}
+FAMILIES = {"dense": "dense", "gmp": "progressive", "acdc": "regularization", "lth_t": "lottery"}
+
+
+def method_facts(method: str, sparsity: int) -> dict[str, str]:
+    """As Study.method_facts gives them: a family per method, LTH-T's source."""
+    if method not in FAMILIES:
+        return {}
+    return {"family": FAMILIES[method],
+            **({"lth_source": "mask from gmp"} if method == "lth_t" else {})}
 COMPARED = ("table1.csv", "alpha.csv")
 
 
@@ -53,7 +62,8 @@ def record_hand_study(out: Path, experiment: str = "sparse-transfer/hand") -> st
     plus a pruning run, random-weight speed trials, a failed trial and the aggregates, into
     ``out`` (ledger, mlflow.db, results.parquet). Returns the tracking URI."""
     uri = f"sqlite:///{out / 'mlflow.db'}"
-    tracker = Tracker(uri, experiment, (out / "art").as_uri(), method_labels=LABELS)
+    tracker = Tracker(uri, experiment, (out / "art").as_uri(), method_labels=LABELS,
+                      method_facts=method_facts)
     ledger = Ledger(out / "trials")
     for mode, cells in (("linear", LINEAR_SEEDS), ("full", FULL_SEEDS)):
         for (method, sparsity, dataset), accuracies in cells.items():
@@ -80,7 +90,7 @@ def record_hand_study(out: Path, experiment: str = "sparse-transfer/hand") -> st
     failed = TrialSpec(stage="linear", method="gmp", sparsity=80, arch="resnet_tiny",
                        dataset="dtd", seed=1, recipe=Recipe(epochs=3), num_classes=47)
     record_failure(ledger, tracker, failed, "DatasetError: dataset 'dtd' is missing")
-    frame = results_frame(ledger, LABELS)
+    frame = results_frame(ledger, LABELS, method_facts)
     write_results(frame, out / "results.parquet")
     log_aggregates(frame, tracker)
     return uri
@@ -128,8 +138,11 @@ def test_mlflow_gives_the_results_table(hand_study):
     assert runs.attrs["experiment"] == "sparse-transfer/hand"
     assert len(runs) == len(table)  # every trial run, aggregates left out
     key = ["trial_id"]
-    columns = ["method", "method_label", "sparsity", "arch", "dataset", "mode", "seed",
-               "status", "accuracy", "accuracy_last", "weights"]
+    columns = ["method", "method_label", "family", "lth_source", "sparsity", "arch", "dataset",
+               "mode", "seed", "status", "accuracy", "accuracy_last", "weights"]
+    lth = table[table["method"] == "lth_t"]
+    assert set(lth["lth_source"]) == {"mask from gmp"} and set(lth["family"]) == {"lottery"}
+    assert table.loc[table["method"] == "random_uniform", "family"].isna().all()
     left = table.sort_values(key)[columns].reset_index(drop=True)
     right = runs.sort_values(key)[columns].reset_index(drop=True)
     # The reported (best-epoch) accuracy, not the history's last epoch; params' sparsity.

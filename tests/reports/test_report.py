@@ -305,3 +305,31 @@ def test_labels_from_the_caller_over_the_column_over_the_paper(hand, tmp_path):
     labels = dict(zip(alpha["method"], alpha["method_label"]))
     assert labels == {"acdc": "Alternating", "gmp": "Gradual magnitude", "lth_t": "LTH-T"}
     assert "| Gradual magnitude | 80 % |" in paths.report_md.read_text()
+
+
+def test_methods_of_their_own_and_unknown_families_are_reported(hand, tmp_path):
+    """Appendix I's label-smoothed STR next to the retrained one, Appendix J's structured AMC and
+    a family no report knows: each is a method of its own, listed by family, with colours."""
+    extra = []
+    for key, label, family, shift in (("str_ls", "STR (label smoothing)", "regularization", -2),
+                                      ("amc", "AMC", "structured", -4),
+                                      ("kd_prune", "Distilled", "distillation", -1)):
+        rows = hand[hand["method"] == "GMP"].assign(method=key, method_label=label,
+                                                    family=family)
+        extra.append(rows.assign(accuracy=rows["accuracy"] + shift))
+    table = pd.concat([hand.assign(family=hand["method"].map(
+        {"dense": "dense", "AC/DC": "regularization", "GMP": "progressive",
+         "LTH-T": "lottery"})), *extra], ignore_index=True)
+    table["lth_source"] = np.where(table["method"] == "LTH-T", "ticket file", None)
+    paths = write_report(table, tmp_path)
+    text = paths.report_md.read_text()
+    listing = next(line for line in text.splitlines() if line.startswith("Methods (sparsities"))
+    order = [listing.index(name) for name in
+             ("Dense (0 %; dense)", "GMP (80 %, 90 %; progressive)",
+              "STR (label smoothing) (80 %, 90 %; regularization)", "LTH-T (90 %; lottery)",
+              "AMC (80 %, 90 %; structured)", "Distilled (80 %, 90 %; distillation)")]
+    assert order == sorted(order)
+    assert "LTH-T weights (`lth_source`): LTH-T: ticket file (90 %)" in text
+    alpha = pd.read_csv(paths.alpha_csv)
+    assert {"str_ls", "amc", "kd_prune"} <= set(alpha["method"])
+    assert "fig2_alpha_vs_sparsity.png" in {p.name for p in paths.figures}

@@ -36,12 +36,16 @@ def test_paper_study_matches_study_md():
     lrs = {d.name: d.full_lr for d in s.datasets}
     assert lrs.pop("aircraft") == lrs.pop("cars") == 0.01
     assert set(lrs.values()) == {0.001}
-    assert s.method("lth_t").mask_from in ("gmp", "woodfisher")
-    assert {m.name for m in s.methods} == set(KNOWN_METHODS)
+    # LTH-T from the tickets of Chen et al., one file per sparsity, as the reference did
+    assert s.method("lth_t").lth_source(80) == "ticket file"
+    assert {m.name for m in s.methods} == set(KNOWN_METHODS) | {"mfac", "amc"}
+    assert s.method("mfac").sparsities_for("mobilenet_v1") == (75, 89)
+    assert s.method("mfac").sparsities_for("resnet50") == ()
+    assert s.method("amc").family == "structured"
 
 
 def test_yaml_round_trip(tmp_path):
-    for name in ("paper", "tiny"):
+    for name in ("paper", "tiny", "paper_mobilenet", "paper_appendix_i"):
         s = load_study(name)
         p = tmp_path / f"{name}.yaml"
         p.write_text(yaml.safe_dump(study_to_dict(s), sort_keys=False))
@@ -105,7 +109,7 @@ def test_narrow_every_axis():
 
 
 def test_narrow_keeps_lth_mask_source_upstream_only():
-    s = narrow(load_study("paper"), methods="lth_t")
+    s = narrow(load_study("tiny"), methods="lth_t")
     src = s.method(s.method("lth_t").mask_from)
     assert src.transfer is False and s.method("lth_t").transfer is True
 
@@ -123,3 +127,86 @@ def test_narrow_keeps_lth_mask_source_upstream_only():
 def test_narrow_errors(kw, word):
     with pytest.raises(StudyError, match=word):
         narrow(load_study("paper"), **kw)
+
+
+# ---- methods of a study's own, families, per-arch sparsities, tickets, extends ---------------
+
+
+def test_a_method_of_its_own_needs_a_label_and_a_family():
+    raw = copy.deepcopy(raw_paper())
+    raw["methods"]["str_ls"] = {"label": "STR (label smoothing)", "family": "regularization",
+                                "sparsities": [80, 90], "checkpoints": {80: "/x/str_ls_80.pth"}}
+    raw["methods"]["resnet50_channels"] = {"label": "Structured", "family": "structured",
+                                           "sparsities": [50]}
+    s = study_from_dict(raw)
+    assert s.method("str_ls").label == "STR (label smoothing)"
+    assert s.method("str_ls").checkpoint_for(80) == "/x/str_ls_80.pth"
+    assert s.method("resnet50_channels").family == "structured"
+    raw["methods"]["gmpp"] = {"sparsities": [90]}  # a typo stays an error
+    with pytest.raises(StudyError, match="unknown method 'gmpp'.*'label' and a 'family'"):
+        study_from_dict(raw)
+
+
+def test_the_tiny_study_prunes_its_zoo_so_its_methods_are_the_registered_ones():
+    raw = yaml.safe_load((PAPER.parent / "tiny.yaml").read_text())
+    raw["methods"]["mine"] = {"label": "Mine", "family": "progressive", "sparsities": [80]}
+    with pytest.raises(StudyError, match="unknown method 'mine'.*upstream zoo"):
+        study_from_dict(raw)
+
+
+@pytest.mark.parametrize("method, words", [
+    ({"family": "Structured!"}, ["methods.gmp.family", "structured"]),
+    ({"sparsities": {"vgg16": [80]}}, ["methods.gmp.sparsities", "vgg16"]),
+    ({"sparsities": {"default": [], "mobilenet_v1": []}}, ["at least one sparsity"]),
+    ({"sparsities": {"mobilenet_v1": [0]}}, ["sparsity 0 is the dense baseline's"]),
+    ({"tickets": {80: "/t.pth"}}, ["methods.gmp.tickets", "lottery"]),
+])
+def test_method_errors_name_the_key(method, words):
+    raw = copy.deepcopy(raw_paper())
+    raw["methods"]["gmp"].update(method)
+    with pytest.raises(StudyError) as e:
+        study_from_dict(raw)
+    for w in words:
+        assert w in str(e.value), (w, str(e.value))
+
+
+def test_ticket_pattern_needs_the_sparsity():
+    raw = copy.deepcopy(raw_paper())
+    raw["methods"]["lth_t"]["tickets"] = "{arch}/lth_t.pth"
+    with pytest.raises(StudyError, match=r"methods.lth_t.tickets.*\{sparsity\}"):
+        study_from_dict(raw)
+
+
+def test_tickets_and_checkpoints_per_sparsity_and_arch():
+    raw = copy.deepcopy(raw_paper())
+    raw["methods"]["lth_t"]["tickets"] = {80: "/t/80.pth", 90: "/t/90.pth"}
+    raw["methods"]["lth_t"]["mask_from"] = "woodfisher"
+    raw["methods"]["gmp"]["checkpoints"] = {90: "/r/gmp90.pth",
+                                            "mobilenet_v1": {89: "/m/gmp89.pth"}}
+    s = study_from_dict(raw)
+    lth = s.method("lth_t")
+    assert [lth.lth_source(x) for x in (80, 90, 95)] == [
+        "ticket file", "ticket file", "mask from woodfisher"]
+    gmp = s.method("gmp")
+    assert gmp.checkpoint_for(89, "mobilenet_v1") == "/m/gmp89.pth"
+    assert gmp.checkpoint_for(90, "resnet50") == "/r/gmp90.pth"
+    assert load_study_roundtrip(s) == s
+
+
+def load_study_roundtrip(s):
+    return study_from_dict(yaml.safe_load(yaml.safe_dump(study_to_dict(s), sort_keys=False)))
+
+
+def test_extends_takes_the_base_and_replaces_whole_keys(tmp_path):
+    p = tmp_path / "mine.yaml"
+    p.write_text("extends: paper\nname: mine\narch: mobilenet_v1\narchs: [mobilenet_v1]\n")
+    s = load_study(p)
+    assert s.name == "mine" and s.archs == ("mobilenet_v1",)
+    assert s.datasets == load_study("paper").datasets
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\nname: b\n")
+    with pytest.raises(StudyError, match="cycle"):
+        load_study(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: nowhere\nname: c\n")
+    with pytest.raises(StudyError, match="extends: 'nowhere'"):
+        load_study(tmp_path / "c.yaml")

@@ -135,9 +135,110 @@ def write_rigl_tf_port(path) -> Sample:
     return Sample(sd, "resnet50", "imagenet", 100.0 * zeros / total)
 
 
+# ---- the paper's MobileNetV1 layouts, as the reference's three MobileNet classes name them ----
+
+
+def _mobilenet_sd() -> tuple[dict[str, torch.Tensor], float]:
+    """mobilenet_v1 (1000 classes) with its last pointwise convolution all zero, and the
+    sparsity that gives (percent, over prunable weights)."""
+    sd = fake_state_dict("mobilenet_v1")
+    sd["features.13.3.weight"] = torch.zeros(()).expand(sd["features.13.3.weight"].shape)
+    prunable = ck.prunable_weight_names(sd)
+    total = sum(sd[n].numel() for n in prunable)
+    return sd, 100.0 * sd["features.13.3.weight"].numel() / total
+
+
+def _as_model_prefix(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {re.sub(r"^features\.", "model.", k): v for k, v in sd.items()}
+
+
+def write_mobilenet_gmp_reference(path) -> Sample:
+    """GMP (and dense) MobileNet as the reference converted them: model_config arch
+    'mobilenet', Distiller's 'model.N' names, plain layers."""
+    sd, sparsity = _mobilenet_sd()
+    ck.save_reference_checkpoint(path, _as_model_prefix(sd), "mobilenet", "imagenet")
+    return Sample(sd, "mobilenet_v1", "imagenet", sparsity)
+
+
+def write_mobilenet_acdc_wrapped(path) -> Sample:
+    """AC/DC MobileNet: the same names, layers wrapped with their masks, DataParallel prefix."""
+    sd, sparsity = _mobilenet_sd()
+    ck.save_reference_checkpoint(path, _as_model_prefix(sd), "mobilenet", "imagenet",
+                                 wrapped=True, module_prefix=True)
+    return Sample(sd, "mobilenet_v1", "imagenet", sparsity)
+
+
+def write_mobilenet_mfac(path) -> Sample:
+    """M-FAC MobileNet as its training code saves it: a 'state_dict' with 'module.model.N'
+    names and no architecture named anywhere."""
+    sd, sparsity = _mobilenet_sd()
+    torch.save({"epoch": 100, "state_dict": {f"module.{k}": v
+                                             for k, v in _as_model_prefix(sd).items()}}, path)
+    return Sample(sd, "mobilenet_v1", None, sparsity)
+
+
+def write_mobilenet_str(path) -> Sample:
+    """STR MobileNet (reference arch 'mobilenet_str'): the classifier a bias-free 1x1
+    convolution, and the stem still dense with its learned threshold beside it."""
+    sd, _ = _mobilenet_sd()
+    torch.manual_seed(0)
+    stem = torch.randn(32, 3, 3, 3)
+    threshold = torch.tensor([[0.0]])  # sigmoid(0) = 0.5: |w| <= 0.5 becomes zero
+    fc = torch.randn(1000, 1024)
+    raw = _as_model_prefix({**sd, "features.0.0.weight": stem,
+                            "fc.weight": fc.reshape(1000, 1024, 1, 1)})
+    del raw["fc.bias"]
+    raw["model.0.0.sparseThreshold"] = threshold
+    torch.save({"model_config": {"arch": "mobilenet_str", "dataset": "imagenet"},
+                "model_state_dict": raw}, path)
+    want = dict(sd)
+    want["features.0.0.weight"] = torch.sign(stem) * torch.relu(stem.abs() - 0.5)
+    want["fc.weight"], want["fc.bias"] = fc, torch.zeros(1000)
+    prunable = ck.prunable_weight_names(want)
+    zeros = sum(int((want[n] == 0).sum()) for n in prunable)
+    total = sum(want[n].numel() for n in prunable)
+    return Sample(want, "mobilenet_v1", "imagenet", 100.0 * zeros / total)
+
+
+def _amc_name(key: str) -> str:
+    key = re.sub(r"^features\.0\.", "conv1.", key)
+    key = re.sub(r"^features\.(\d+)\.", lambda m: f"features.{int(m[1]) - 1}.", key)
+    return re.sub(r"^fc\.", "classifier.0.", key)
+
+
+def write_mobilenet_amc(path) -> Sample:
+    """AMC MobileNet (reference arch 'mobilenet_amc'): conv1, features.I, classifier.0."""
+    sd, sparsity = _mobilenet_sd()
+    torch.save({"model_config": {"arch": "mobilenet_amc", "dataset": "imagenet"},
+                "model_state_dict": {_amc_name(k): v for k, v in sd.items()}}, path)
+    return Sample(sd, "mobilenet_v1", "imagenet", sparsity)
+
+
+def write_lth_ticket(path) -> Sample:
+    """A lottery ticket as Chen et al. save one: torch.nn.utils.prune on the convolutions
+    (X.weight_orig + X.weight_mask), the classifier left dense."""
+    from torch.nn.utils import prune
+
+    torch.manual_seed(0)
+    model = models.build_model(ARCH, NUM_CLASSES)
+    convs = [(m, "weight") for m in model.modules() if isinstance(m, nn.Conv2d)]
+    prune.global_unstructured(convs, pruning_method=prune.L1Unstructured, amount=0.8)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, path)
+    for m, name in convs:
+        prune.remove(m, name)
+    sd = dict(model.state_dict())
+    prunable = ck.prunable_weight_names(sd)
+    zeros = sum(int((sd[n] == 0).sum()) for n in prunable)
+    return Sample(sd, ARCH, None, 100.0 * zeros / sum(sd[n].numel() for n in prunable))
+
+
 # Every format's sample writers; a registered format missing here fails the contract test.
 FORMAT_SAMPLES = {
     "rigl_tf_port": [write_rigl_tf_port],
+    "mobilenet_model": [write_mobilenet_gmp_reference, write_mobilenet_acdc_wrapped,
+                        write_mobilenet_mfac, write_mobilenet_str],
+    "mobilenet_amc": [write_mobilenet_amc],
+    "lth_ticket": [write_lth_ticket],
     "reference": [write_reference, write_reference_wrapped_module],
     "sparseml": [write_sparseml],
     "torchvision": [write_torchvision],
@@ -509,3 +610,100 @@ def test_cli_help_has_an_example(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "example:" in out and "--expect-sparsity" in out
+
+
+# ---- MobileNetV1 layouts and LTH tickets ------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", [write_mobilenet_gmp_reference, write_mobilenet_acdc_wrapped,
+                                    write_mobilenet_mfac, write_mobilenet_str,
+                                    write_mobilenet_amc])
+def test_every_mobilenet_layout_builds_mobilenet_v1_and_runs(tmp_path, writer):
+    path = tmp_path / "m.pt"
+    want = writer(path)
+    ckpt = ck.load_checkpoint(path, arch="mobilenet_v1", expect_sparsity=want.sparsity)
+    net = ck.build_backbone_model(ckpt, num_classes=5).eval()
+    assert torch.equal(net.features[13][3].weight.detach(), want.state_dict["features.13.3.weight"])
+    with torch.no_grad():
+        assert net(torch.randn(2, 3, 64, 64)).shape == (2, 5)
+
+
+def test_amc_half_flops_widths_are_refused_naming_the_shapes(tmp_path):
+    sd, _ = _mobilenet_sd()
+    sd = {_amc_name(k): v for k, v in sd.items()}
+    sd["conv1.0.weight"] = torch.zeros(24, 3, 3, 3)  # AMC's 0.5-FLOPs profile: 24 stem filters
+    path = tmp_path / "amc.pt"
+    torch.save({"model_config": {"arch": "mobilenet_amc", "dataset": "imagenet"},
+                "model_state_dict": sd}, path)
+    with pytest.raises(ValueError, match=r"features\.0\.0\.weight: checkpoint \[24, 3, 3, 3\]"):
+        ck.load_checkpoint(path)
+
+
+def _ticket_masks(path, fraction: float = 0.8) -> dict[str, torch.Tensor]:
+    """A ticket of masks alone (Chen et al.'s mask dicts): convolutions only, as floats."""
+    torch.manual_seed(1)
+    masks = {}
+    for name, shape in ck._arch_shapes(ARCH).items():
+        if name.endswith(".weight") and len(shape) == 4:
+            m = torch.ones(shape)
+            m.view(-1)[torch.randperm(m.numel())[: int(fraction * m.numel())]] = 0
+            masks[name[: -len(".weight")] + ".weight_mask"] = m
+    torch.save({f"module.{k}": v for k, v in masks.items()}, path)
+    return masks
+
+
+def test_a_ticket_of_masks_alone_masks_the_dense_weights(tmp_path):
+    dense_model = models.build_model(ARCH, NUM_CLASSES)
+    dense_path, ticket = tmp_path / "dense.pt", tmp_path / "ticket.pt"
+    ck.save_reference_checkpoint(dense_path, dense_model, ARCH, "imagenet")
+    masks = _ticket_masks(ticket)
+
+    source = ck.load_mask_source(ticket, arch=ARCH, expect_sparsity=80)
+    assert source.format == ck.MASKS_ONLY and source.sparsity == pytest.approx(80, abs=0.1)
+    dense = ck.load_checkpoint(dense_path, expect_sparsity=0)
+    state = ck.lth_transfer(dense, source)
+
+    for key, m in masks.items():
+        name = key[: -len(".weight_mask")] + ".weight"
+        assert torch.equal(state[name], dense.state_dict[name] * m)
+    assert torch.equal(state["fc.weight"], dense.state_dict["fc.weight"])  # not in the ticket
+
+
+def test_ticket_sparsity_is_checked_over_its_own_layers(tmp_path):
+    ticket = tmp_path / "ticket.pt"
+    _ticket_masks(ticket, fraction=0.5)
+    with pytest.raises(ValueError, match="ticket .* measured sparsity 50.00% .* 80% was declared"):
+        ck.load_mask_source(ticket, arch=ARCH, expect_sparsity=80)
+
+
+def test_a_ticket_of_masks_alone_is_not_a_backbone(tmp_path):
+    ticket = tmp_path / "ticket.pt"
+    _ticket_masks(ticket)
+    with pytest.raises(ValueError, match="mask source"):
+        ck.load_checkpoint(ticket, arch=ARCH)
+
+
+def test_a_full_ticket_is_a_mask_source_too(tmp_path):
+    path = tmp_path / "ticket.pt"
+    write_lth_ticket(path)
+    source = ck.load_mask_source(path, arch=ARCH, expect_sparsity=80)
+    assert source.format == ck.MASKS_ONLY and "fc.weight" not in source.masks
+
+
+def test_cli_describes_a_ticket_of_masks_alone(tmp_path, capsys):
+    ticket = tmp_path / "ticket.pt"
+    _ticket_masks(ticket)
+    assert ck.main([str(ticket), "--arch", ARCH, "--expect-sparsity", "80", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["format"] == ck.MASKS_ONLY and info["global_sparsity"] == pytest.approx(80, abs=0.1)
+    assert "fc.weight" not in {layer["name"] for layer in info["layers"]}
+
+
+def test_a_ticket_in_the_reference_mobilenet_names_is_renamed(tmp_path):
+    sd, _ = _mobilenet_sd()
+    masks = {re.sub(r"^features\.", "model.", n)[: -len(".weight")] + ".weight_mask":
+             torch.ones(sd[n].shape) for n in ck.prunable_weight_names(sd) if sd[n].dim() == 4}
+    path = tmp_path / "ticket.pt"
+    torch.save(masks, path)
+    source = ck.load_mask_source(path, arch="mobilenet_v1", expect_sparsity=0)
+    assert "features.13.3.weight" in source.masks and "model.13.3.weight" not in source.masks

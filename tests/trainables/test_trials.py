@@ -198,3 +198,29 @@ def test_a_bad_prune_setting_of_the_study_is_bad_input():
         trials.prune_config(config, "gmp", {"steps": 0})
     with pytest.raises(BadInput, match="unknown key 'stepz'"):
         trials.prune_config(config, "gmp", {"stepz": 1})
+
+
+def test_an_lth_t_trial_puts_its_ticket_mask_on_the_dense_weights(tmp_path):
+    """The ticket route (a file of torch.nn.utils.prune masks alone, convolutions only, as
+    Chen et al. publish them): dense weights x mask, the classifier dense, sparsity over the
+    ticket's layers."""
+    torch.manual_seed(0)
+    dense = models.build_model("resnet_tiny", 10)
+    dense_path, ticket = tmp_path / "dense.pth", tmp_path / "lth_t_80_ticket.pth"
+    checkpoints.save_reference_checkpoint(dense_path, dense, "resnet_tiny", "imagenet")
+    masks = {}
+    for name, p in dense.named_parameters():
+        if name.endswith(".weight") and p.dim() == 4:
+            m = (torch.rand_like(p) >= 0.8).float()
+            masks[name.replace(".weight", ".weight_mask")] = m
+    torch.save(masks, ticket)
+    spec = TrialSpec(stage="linear", method="lth_t", sparsity=80, arch="resnet_tiny",
+                     dataset="digits", seed=0, checkpoint=str(dense_path),
+                     mask_checkpoint=str(ticket))
+    ckpt = trials.load_backbone(spec)
+    weights = dict(dense.state_dict())
+    for key, m in masks.items():
+        name = key.replace(".weight_mask", ".weight")
+        assert torch.equal(ckpt.state_dict[name], weights[name] * m)
+    assert torch.equal(ckpt.state_dict["fc.weight"], weights["fc.weight"])
+    assert ckpt.sparsity == pytest.approx(80, abs=1)
