@@ -109,6 +109,15 @@ def test_alias_bomb_is_refused_at_once(tmp_path, where):
     assert "aliases" in msg
 
 
+def test_the_base_of_extends_is_bounded_too(tmp_path):
+    (tmp_path / "base.yaml").write_text(BOMBS["description"])
+    path = tmp_path / "variant.yaml"
+    path.write_text("extends: base.yaml\nname: variant\n")
+    with pytest.raises(StudyError) as err:
+        load_study(path)
+    assert "base.yaml" in str(err.value) and "expands to more than 100,000" in str(err.value)
+
+
 @pytest.mark.parametrize("text, words", [
     ("name: &a [*a]\n", ["line 1", "refers to a value that contains it"]),
     ("a: &a {b: *a}\n", ["recursive structure"]),
