@@ -7,8 +7,12 @@ import it back.
 
 from __future__ import annotations
 
+import os
+import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from common.errors import BadInput
 
@@ -51,7 +55,36 @@ def check_out_dir(out_dir: Path, option: str = "--out") -> Path:
             if not parent.is_dir():
                 raise BadInput(f"{option}: {path} cannot be made: {parent} is not a folder")
             break
+    check_writable(path, option)
     return path
+
+
+# What a sweep writes at the top of its output folder, besides new files.
+_WRITTEN = ("trials", "mlflow.db", "sweep.lock", "results.parquet", "features", "zoo", "ray")
+
+
+def check_writable(path: Path, option: str = "--out") -> None:
+    """The output folder (or, when it is new, the folder it will be made in) takes a new
+    file, and what an earlier run left there can be written again. A read-only folder gave a
+    traceback after Ray had started, or MLflow retried a read-only database for minutes
+    without a word. A probe file is made and removed at once: permission bits alone do not
+    tell (root ignores them; a read-only mount does not)."""
+    target = path if path.exists() else next(p for p in path.parents if p.exists())
+    try:
+        fd, probe = tempfile.mkstemp(dir=target, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        made = "" if target == path else f"{path} cannot be made: "
+        raise BadInput(f"{option}: {made}cannot write in {target}: {e.strerror or e}; "
+                       "choose a folder you can write to") from None
+    if target == path:
+        for name in _WRITTEN:
+            item = path / name
+            if item.exists() and not os.access(item, os.W_OK):
+                raise BadInput(f"{option}: {item} (from an earlier run) is read-only; the "
+                               "sweep must write it again. Make it writable or choose another "
+                               "folder")
 
 
 def check_runs_name(out_dir: Path, runs: Path, name: str) -> None:
@@ -65,17 +98,42 @@ def check_runs_name(out_dir: Path, runs: Path, name: str) -> None:
 
 # sqlite URIs SQLAlchemy opens in memory: every run is gone when the process exits.
 _MEMORY_PATHS = ("", ":memory:")
+# Tracking stores MLflow opens (its store registry; a database scheme may name its driver,
+# postgresql+psycopg2://), and the URIs without a scheme that are not a file path.
+_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks",
+            "databricks-uc", "uc")
+_NO_SCHEME_STORES = ("databricks", "databricks-uc", "uc")
 
 
 def check_tracking_uri(uri: str | None, source: str = "--tracking-uri") -> None:
-    """Refuse a tracking store that would lose what the sweep logs: an in-memory SQLite
-    database (``sqlite://``, ``sqlite:///``, ``sqlite:///:memory:``) or an empty URI."""
+    """Refuse a tracking store that would lose what the sweep logs (an in-memory SQLite
+    database: ``sqlite://``, ``sqlite:///``, ``sqlite:///:memory:``; an empty URI) or that
+    MLflow cannot open (its file store, a plain path, an unknown scheme) before anything is
+    written; whether the store answers is ``orchestrator.tracking.check_store``'s part."""
     if uri is None:
         return
     if not uri.strip():
         raise BadInput(f"{source}: empty tracking URI; leave it unset to use the SQLite file in "
                        "the output folder")
-    if uri.lower().startswith("sqlite:"):
+    scheme = urlparse(uri).scheme.lower().split("+")[0]
+    if uri in _NO_SCHEME_STORES:
+        return
+    if scheme in ("", "file") or len(scheme) == 1:  # a plain path (C:\\ on Windows) or file://
+        if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("true", "1"):
+            return
+        plain = scheme != "file"
+        what = "a plain path, which MLflow opens as its" if plain else "MLflow's"
+        instead = f"sqlite:///{uri}" if plain else "sqlite:////abs/path/mlflow.db"
+        raise BadInput(
+            f"{source}: {uri!r} is {what} file store, which MLflow 3 refuses to open (it is in "
+            f"maintenance mode); use a SQLite file instead, e.g. {instead}, or leave it unset "
+            "to use the SQLite file in the output folder (MLFLOW_ALLOW_FILE_STORE=true opens a "
+            "file store anyway)")
+    if scheme not in _SCHEMES:
+        raise BadInput(f"{source}: {uri!r} has the scheme {scheme!r}, which MLflow cannot "
+                       f"track to; use one of {', '.join(_SCHEMES)} (e.g. "
+                       "http://host:5000 or sqlite:////abs/path/mlflow.db)")
+    if scheme == "sqlite":
         rest = uri[len("sqlite:"):]
         path = rest[3:] if rest.startswith("///") else rest[2:] if rest.startswith("//") else rest
         path = path.split("?", 1)[0]
@@ -84,3 +142,22 @@ def check_tracking_uri(uri: str | None, source: str = "--tracking-uri") -> None:
                 f"{source}: {uri!r} is an in-memory SQLite store: every run would be lost when "
                 "the sweep exits; name a file (sqlite:////abs/path/mlflow.db) or leave it unset "
                 "to use the SQLite file in the output folder")
+
+
+def check_ray_address(address: str | None, source: str = "--address") -> None:
+    """A cluster address (``host:port``, ``ray://host:port``) must answer before the sweep
+    joins it: ``ray.init`` retried a dead address for minutes, printing only Ray's warnings.
+    ``auto`` (Ray finds the cluster of this node, or says there is none) is left to Ray."""
+    if not address or address in ("auto", "local"):
+        return
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise BadInput(f"{source} {address!r}: expected the head's address as host:port (e.g. "
+                       "10.0.0.5:6379), 'auto' on a node of a running cluster, or 'local'")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise BadInput(
+            f"{source} {address!r}: nothing answers there ({e.strerror or e}); start the "
+            f"cluster (`ray start --head` on the head node) or fix {source} ('auto' on a node "
+            "of a running cluster, 'local' for a Ray of the sweep's own)") from None

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from common.errors import BadInput
 from orchestrator.options import (
-    SweepOptions, check_count, check_out_dir, check_runs_name, check_tracking_uri,
+    SweepOptions, check_count, check_out_dir, check_ray_address, check_runs_name,
+    check_tracking_uri,
 )
-from search_spaces.loader import builtin_studies, load_study, narrow
+from search_spaces.loader import builtin_studies, load_study, narrow, study_file
 from search_spaces.schema import Study, StudyError
 
 EXAMPLES = """\
@@ -116,6 +117,41 @@ def study_from_args(args: argparse.Namespace) -> Study:
     return dataclasses.replace(study, **changes) if changes else study
 
 
+def check_prune_settings(study: Study, name_or_path: str) -> None:
+    """Each pruning run's settings (``upstream.prune`` with the method's
+    ``prune_overrides``) against that method's config dataclass, at start-up: a key of
+    another method, ``cycles: lots`` or ``alpha: 2`` failed only when the prune trial ran,
+    after pretraining. Imports torch, so only for studies with an upstream stage; messages
+    name the study file as the loader's do."""
+    if study.upstream is None:
+        return
+    try:
+        _check_prune_settings(study)
+    except StudyError as e:
+        raise StudyError(f"{study_file(name_or_path)}: {e}") from None
+
+
+def _check_prune_settings(study: Study) -> None:
+    u = study.upstream
+    from search_spaces.schema import config_from, config_values
+    from trainables.pruning import METHODS
+
+    overrides = dict(u.prune_overrides)
+    loader_keys = frozenset({"batch_size"})
+    for m in study.methods:
+        if m.family == "dense" or m.mask_from or m.name not in METHODS.names():
+            continue  # no prune trial of its own (as in the grid), or the grid says why
+        cls = METHODS.get(m.name).meta["config"]
+        owner = f"pruning method {m.name!r}"
+        shared = config_values("upstream.prune", cls, dict(u.prune), owner, loader_keys,
+                               hint=" (upstream.prune goes to every method; one method's own "
+                               f"settings go under upstream.prune_overrides.{m.name})")
+        own = config_values(f"upstream.prune_overrides.{m.name}", cls,
+                            dict(overrides.get(m.name, ())), owner, loader_keys)
+        config_from(f"upstream.prune{' with prune_overrides.' + m.name if own else ''} "
+                    f"(method {m.name!r})", cls, {**shared, **own})
+
+
 def command_line(argv: list[str]) -> str:
     """How this sweep was started, as a shell command (the one that resumes it)."""
     return shlex.join(["python", "-m", "orchestrator.sweep", *argv])
@@ -156,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         from orchestrator.plan import describe
 
         try:
+            check_prune_settings(study, args.study)
             grid = expand(study, out_dir, hash_files=False)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -163,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(grid))
         print(f"\noutput folder: {out_dir}  (dry run: nothing was started)")
         return 0
-    from orchestrator.runner import run_sweep
+    from orchestrator.runner import ray_address, run_sweep
+    from orchestrator.tracking import TrackingError, check_store
 
     options = SweepOptions(
         out_dir=out_dir.resolve(), tracking_uri=args.tracking_uri, address=args.address,
@@ -172,6 +210,17 @@ def main(argv: list[str] | None = None) -> int:
         speed=not args.no_speed, report=not args.no_report, smoke_test=args.smoke_test,
         verbose=0 if args.quiet else 1 + args.verbose, command=command_line(argv),
     )
+    # What answers over the network, before run_sweep makes the output folder: a cluster or
+    # a store that fails leaves nothing behind, and says so in seconds. The pruning settings
+    # last: checking them imports torch.
+    try:
+        check_ray_address(ray_address(options), "--address" if args.address else "RAY_ADDRESS")
+        if args.tracking_uri:
+            check_store(args.tracking_uri)
+        check_prune_settings(study, args.study)
+    except (BadInput, TrackingError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return run_sweep(study, options)
 
 

@@ -187,6 +187,55 @@ def _quick_http() -> Iterator[None]:
                 os.environ[k] = v
 
 
+def check_store(tracking_uri: str) -> None:
+    """Open the store and read from it, as ``Tracker`` will: the sweep calls this before it
+    creates the output folder, so a store that cannot be used leaves nothing behind."""
+    with _quick_http():
+        try:
+            MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
+        except Exception as e:  # noqa: BLE001 - any failure here means "cannot track"
+            raise TrackingError(store_error(tracking_uri, e)) from None
+
+
+def store_error(tracking_uri: str, err: BaseException) -> str:
+    """One paragraph on a store that cannot be used: MLflow's reason, cut at a sentence or a
+    word (not "See htt."), and advice that fits the kind of store (a server to start only for
+    an http URI)."""
+    text = redact(" ".join(str(err).split()))
+    refused = re.search(r"\[Errno -?\d+\] [^'\")(]+", text)  # buried in urllib3's retry text
+    reason = _clip(text, 300)
+    if refused:
+        errno_text = refused.group(0).strip().rstrip(":")
+        reason = f"cannot connect: {errno_text}" if "connect" in text.lower() else errno_text
+    scheme = tracking_uri.split(":", 1)[0].lower() if ":" in tracking_uri else ""
+    if scheme in ("http", "https"):
+        advice = "Start the server (or check its host and port)"
+    elif scheme == "sqlite":
+        advice = "Check that the database file's folder exists and is writable"
+    elif scheme.split("+")[0] in ("postgresql", "mysql", "mssql"):
+        advice = ("Check the database server, its Python driver (psycopg2, pymysql, ...) and "
+                  "the credentials")
+    else:
+        advice = "Use a SQLite file (sqlite:////abs/path/mlflow.db) or a tracking server"
+    if not reason.endswith("..."):
+        reason = reason.removesuffix(".") + "."
+    return (f"cannot use the MLflow tracking store at {redact(tracking_uri)}: "
+            f"{type(err).__name__}: {reason} {advice}, fix --tracking-uri / "
+            "MLFLOW_TRACKING_URI, or leave both unset to use the SQLite file in the output "
+            "folder.")
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` up to ``limit`` characters, cut after a sentence, else at a word, marked."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = head.rfind(". ")
+    if end > limit // 3:
+        return head[: end + 1]
+    return head.rsplit(" ", 1)[0] + " ..."
+
+
 def _flat_params(spec: TrialSpec) -> dict[str, str]:
     p: dict[str, Any] = {
         "stage": spec.stage, "mode": spec.mode, "method": spec.method,
@@ -362,12 +411,7 @@ class Tracker:
                 )
                 self._describe_experiment(exp, description)
             except Exception as e:  # noqa: BLE001 - any failure here means "cannot track"
-                raise TrackingError(
-                    f"cannot use the MLflow tracking store at {redact(tracking_uri)}: "
-                    f"{type(e).__name__}: {redact(str(e).splitlines()[0])[:300]}. Start the server, "
-                    "fix --tracking-uri / MLFLOW_TRACKING_URI, or leave both unset to use the "
-                    "SQLite file in the output folder."
-                ) from None
+                raise TrackingError(store_error(tracking_uri, e)) from None
         self._runs: dict[str, str] = {}
         self._agg: dict[str, str] = {}
         self._parents: dict[str, str] = {}

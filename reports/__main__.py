@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -69,6 +71,24 @@ def _unusable_folder(out: Path) -> str | None:
     return None
 
 
+# Tracking URIs that are a name, not a path.
+_NAMED_STORES = ("databricks", "databricks-uc", "uc")
+
+
+def _first_sentences(text: str, limit: int = 300) -> str:
+    """MLflow's message on one line, cut after a sentence (or a word) near ``limit``: its
+    file-store and connection messages run to several hundred characters."""
+    text = " ".join(text.split())
+    refused = re.search(r"\[Errno -?\d+\] [^'\")(]+", text)  # inside urllib3's retry text
+    if refused:
+        return f"cannot connect: {refused.group(0).strip()}"
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = head.rfind(". ")
+    return head[: end + 1] if end > limit // 3 else head.rsplit(" ", 1)[0] + " ..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
     args = build_parser().parse_args(argv)
@@ -101,8 +121,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     raise FileNotFoundError(f"MLflow store not found: {database} (from "
                                             f"--mlflow-uri {args.mlflow_uri})")
                 out = out or database.parent / "report"
+            elif args.mlflow_uri.startswith("file:") or (
+                    ":" not in args.mlflow_uri and args.mlflow_uri not in _NAMED_STORES):
+                folder = Path(args.mlflow_uri.removeprefix("file://"))
+                if not folder.is_dir():  # a file store MLflow would create there
+                    raise FileNotFoundError(f"MLflow store not found: {folder} (from "
+                                            f"--mlflow-uri {args.mlflow_uri})")
             if out is None:
                 return _error("--out DIR is needed with a non-sqlite --mlflow-uri")
+            # A server that does not answer: one try of 10 s, not MLflow's minutes of
+            # retries without a word (a user's own settings win).
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
             try:
                 experiment = args.experiment or sweep_experiment(args.mlflow_uri)
                 source = f"MLflow experiment '{experiment}' at {args.mlflow_uri}"
@@ -110,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ValueError:
                 raise
             except Exception as err:  # the tracking store's own errors, e.g. a bad URI
-                return _error(f"cannot read the MLflow store at {args.mlflow_uri}: {err}")
+                return _error(f"cannot read the MLflow store at {args.mlflow_uri}: "
+                              f"{_first_sentences(str(err))}")
         prepare(frame, source)
     except (FileNotFoundError, ValueError) as err:
         return _error(str(err))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from common import columns as C
 from common.columns import (
     ACCURACY,
     ARCH,
@@ -80,6 +81,61 @@ def _check_range(values: pd.Series, column: str, lo: float, hi: float, source: s
         f"row(s) outside it: row {shown}{more} (rows counted from 1, header excluded)")
 
 
+_INF = float("inf")
+_TIMINGS_MS = (C.DS_MS_B1, C.DS_MS_B64, C.DS_DENSE_MS_B64, C.ORT_DENSE_MS_B64,
+               C.TORCH_DENSE_MS_B64)
+# Measured columns besides accuracy and sparsity (which are refused outright): (lowest,
+# highest, whether the lowest itself is allowed, unit). A value outside is no measurement (a
+# negative time, a speed-up of 0 or below, a share above 1), so it is left out of every mean
+# and the report's notes name it. Missing values stay missing.
+RANGES: dict[str, tuple[float, float, bool, str]] = {
+    C.ACCURACY_LAST: (0, 100, True, "percent"),
+    C.SPARSITY_MEASURED: (0, 100, True, "percent"),
+    C.FILTERS_PRUNED_SHARE: (0, 1, True, "a share"),
+    C.MACS_SHARE: (0, 1, True, "a share"),
+    C.LR: (0, _INF, False, ""),
+    C.TRAIN_TIME_S: (0, _INF, True, "seconds"),
+    **{c: (0, _INF, True, "seconds") for c in (
+        C.EPOCH_TIME_S, C.DENSE_EPOCH_TIME_S, C.ORT_DENSE_EPOCH_TIME_S,
+        C.TORCH_DENSE_EPOCH_TIME_S)},
+    **{c + suffix: (0, _INF, False, "ms") for c in _TIMINGS_MS
+       for suffix in ("", C.P10_SUFFIX, C.P90_SUFFIX)},
+    **{c: (0, _INF, False, "a ratio") for c in (
+        C.SPEEDUP_INFERENCE, C.SPEEDUP_EPOCH, C.SPEEDUP_VS_ORT, C.SPEEDUP_VS_TORCH,
+        C.SPEEDUP_EPOCH_VS_ORT, C.SPEEDUP_EPOCH_VS_TORCH)},
+    **{c: (1, _INF, True, "a count") for c in (
+        C.EPOCHS, C.BATCH, C.REPS, C.IMAGE_SIZE, C.EPOCH_BATCHES)},
+    C.BEST_EPOCH: (0, _INF, True, "an epoch"),
+}
+
+
+def _flag_out_of_range(out: pd.DataFrame, notes: list[str]) -> None:
+    """Values of ``RANGES``' columns that no trial can produce become missing, with a note
+    naming the column, how many and the first rows (counted from 1 as in the file)."""
+    for column, (lo, hi, lo_ok, unit) in RANGES.items():
+        if column not in out.columns:
+            continue
+        values = pd.to_numeric(out[column], errors="coerce")
+        if values.dtype == bool:
+            continue
+        values = values.astype(float)
+        given = values.notna()
+        inside = np.isfinite(values) & (values >= lo if lo_ok else values > lo) & (values <= hi)
+        bad = given & ~inside
+        if not bad.any():
+            continue
+        positions = np.flatnonzero(bad.to_numpy())
+        shown = ", ".join(f"{i + 1} ({values.iloc[i]:g})" for i in positions[:5])
+        more = f" and {len(positions) - 5} more" if len(positions) > 5 else ""
+        span = (f"{'[' if lo_ok else '('}{lo:g}, {hi:g}]" if hi != _INF else
+                f"{'>=' if lo_ok else '>'} {lo:g}")
+        notes.append(
+            f"Column '{column}' must be {span}{' (' + unit + ')' if unit else ''}: "
+            f"{len(positions)} value(s) outside it are left out of every table and figure "
+            f"(row {shown}{more}; rows counted from 1).")
+        out[column] = values.where(~bad)
+
+
 def _normalise_sparsity(raw: pd.Series, source: str, notes: list[str]) -> pd.Series:
     text = _text(raw)
     had_percent_sign = bool(text.str.endswith("%").any())
@@ -119,6 +175,8 @@ def prepare_with_notes(
     - ``group``: ``general``/``specialized`` from the column where given, else from the paper's
       12 datasets; ``unknown`` otherwise.
     - ``accuracy``: numeric; unreadable cells become NaN (the trial then counts as missing).
+    - ``RANGES``' columns (times, speed-ups, shares, counts): a value outside its range
+      becomes NaN, and a note names it.
     - Transfer rows repeated for the same (arch, method, sparsity, dataset, mode, seed): the
       last usable row wins; failed attempts of a seed that later succeeded are dropped.
 
@@ -140,6 +198,7 @@ def prepare_with_notes(
         notes.append(f"{unreadable} accuracy value(s) were not numbers and count as missing.")
     out[ACCURACY] = accuracy.astype(float)
     _check_range(out[ACCURACY], ACCURACY, 0.0, 100.0, source)
+    _flag_out_of_range(out, notes)
 
     if STATUS in out.columns:
         out[STATUS] = _text(out[STATUS]).str.lower().replace("", FINISHED)

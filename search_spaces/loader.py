@@ -11,6 +11,77 @@ import yaml
 from search_spaces.schema import Study, StudyError, sparsity_percent, study_from_dict
 
 BUILTIN_DIR = Path(__file__).resolve().parent
+# A study file is a few KB (the paper's is 4.4 KB). The bounds keep a wrong or hostile file
+# from running for minutes before a message: PyYAML reads about 1 MB a second, and a 4 KB
+# file of nested aliases ("billion laughs") expands to 10^9 values once anything walks it.
+MAX_STUDY_BYTES = 1 << 20
+MAX_STUDY_VALUES = 100_000  # keys and values, counting every alias as the values it repeats
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a document whose aliases expand past
+    ``MAX_STUDY_VALUES`` values, or that refers to itself, before any object is built."""
+
+    def compose_document(self):  # type: ignore[override]
+        node = super().compose_document()
+        _check_expansion(node, MAX_STUDY_VALUES)
+        return node
+
+
+def _check_expansion(root: yaml.Node, limit: int) -> None:
+    """Count the values of ``root`` as an alias-expanded tree (shared nodes counted once per
+    use, each node's count memoised so the count itself stays cheap); refuse past ``limit``."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        children = _children(node)
+        if children_done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[key] > limit:
+                mark = node.start_mark
+                raise StudyError(
+                    f"line {mark.line + 1}: this value expands to more than {limit:,} values "
+                    "through YAML aliases (*name); a study needs far fewer, so the file is "
+                    "refused before any of it is used (an alias bomb or a mistake)")
+            continue
+        if key in open_nodes:
+            raise StudyError(f"line {node.start_mark.line + 1}: a YAML alias refers to a value "
+                             "that contains it (a recursive structure); a study cannot have one")
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _read_yaml(path: Path) -> object:
+    """The parsed file, within the bounds above."""
+    size = path.stat().st_size
+    if size > MAX_STUDY_BYTES:
+        raise StudyError(f"{size:,} bytes; a study file is a few KB and at most "
+                         f"{MAX_STUDY_BYTES:,} bytes are read (is it the right file?)")
+    with path.open("rb") as f:
+        data = f.read(MAX_STUDY_BYTES + 1)  # a file that grew after stat
+    if len(data) > MAX_STUDY_BYTES:
+        raise StudyError(f"more than {MAX_STUDY_BYTES:,} bytes; a study file is a few KB")
+    text = data.decode("utf-8")
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise StudyError("nested too deeply to be a study file (lists or mappings "
+                         "inside each other hundreds of levels deep)") from None
 
 
 def builtin_studies() -> list[str]:
@@ -19,20 +90,11 @@ def builtin_studies() -> list[str]:
 
 def load_study(name_or_path: str | Path) -> Study:
     """A built-in study by name (``paper``, ``tiny``) or a YAML file by path."""
-    text = str(name_or_path)
-    path = Path(text)
-    if not path.suffix and (BUILTIN_DIR / f"{text}.yaml").exists():
-        path = BUILTIN_DIR / f"{text}.yaml"
-    if not text.strip() or not path.exists():
-        raise StudyError(
-            f"study {text!r}: no such file, and not a built-in study "
-            f"(built-in: {', '.join(builtin_studies())})"
-        )
-    if not path.is_file():
-        raise StudyError(f"study {text!r}: is a directory or not a regular file; expected a "
-                         f"study YAML file or a built-in study ({', '.join(builtin_studies())})")
+    path = study_file(name_or_path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _read_yaml(path)
+    except StudyError as e:
+        raise StudyError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
         raise StudyError(f"{path}: not valid YAML: {e}") from None
     except UnicodeDecodeError as e:
@@ -47,6 +109,23 @@ def load_study(name_or_path: str | Path) -> Study:
         return study_from_dict(raw)
     except StudyError as e:
         raise StudyError(f"{path}: {e}") from None
+
+
+def study_file(name_or_path: str | Path) -> Path:
+    """The YAML file of a built-in study name or a path; refused if there is none."""
+    text = str(name_or_path)
+    path = Path(text)
+    if not path.suffix and (BUILTIN_DIR / f"{text}.yaml").exists():
+        path = BUILTIN_DIR / f"{text}.yaml"
+    if not text.strip() or not path.exists():
+        raise StudyError(
+            f"study {text!r}: no such file, and not a built-in study "
+            f"(built-in: {', '.join(builtin_studies())})"
+        )
+    if not path.is_file():
+        raise StudyError(f"study {text!r}: is a directory or not a regular file; expected a "
+                         f"study YAML file or a built-in study ({', '.join(builtin_studies())})")
+    return path
 
 
 def _extended(raw: dict[str, Any], path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
@@ -67,8 +146,8 @@ def _extended(raw: dict[str, Any], path: Path, seen: tuple[Path, ...]) -> dict[s
     if base_path.resolve() in seen:
         raise StudyError(f"{path}: extends: {base_name!r} extends itself (a cycle)")
     try:
-        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
+        base = _read_yaml(base_path)
+    except (StudyError, yaml.YAMLError, OSError, UnicodeDecodeError) as e:
         raise StudyError(f"{base_path}: cannot be read as the base study of {path}: {e}") from None
     if not isinstance(base, dict):
         raise StudyError(f"{base_path}: expected a mapping at the top level")

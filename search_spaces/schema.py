@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -299,6 +300,8 @@ def _int(where: str, value: Any, lo: int | None = None, hi: int | None = None) -
     if isinstance(value, bool) or not isinstance(value, int):
         raise StudyError(f"{where}: expected an integer, got {value!r}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
+        if hi is None:
+            raise StudyError(f"{where}: expected an integer >= {lo}, got {value}")
         raise StudyError(f"{where}: {value} is out of range [{lo}, {hi}]")
     return value
 
@@ -336,12 +339,15 @@ def _list(where: str, value: Any, what: str) -> list[Any]:
     return list(value)
 
 
-def _unique(where: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
+def _unique(where: str, values: tuple[Any, ...], given: Any = None) -> tuple[Any, ...]:
+    """``values`` if none repeats; ``given``: the list as the file wrote it (0.8 and 80 are
+    one sparsity), for the message."""
     seen = set()
     for v in values:
         if v in seen:
-            raise StudyError(f"{where}: {v} is listed twice in {list(values)}; each may appear "
-                             "once")
+            raise StudyError(f"{where}: {v} is listed twice in "
+                             f"{list(values) if given is None else list(given)}; each may "
+                             "appear once")
         seen.add(v)
     return values
 
@@ -455,7 +461,7 @@ def dataset_from(name: str, raw: Mapping[str, Any]) -> DatasetSpec:
 def _sparsity_list(where: str, sps: Any, allow_empty: bool = False) -> tuple[int, ...]:
     if not isinstance(sps, (list, tuple)) or (not sps and not allow_empty):
         raise StudyError(f"{where}: expected a non-empty list of percents, got {sps!r}")
-    return _unique(where, tuple(sparsity_percent(where, s) for s in sps))
+    return _unique(where, tuple(sparsity_percent(where, s) for s in sps), sps)
 
 
 def _sparsities(where: str, raw: Any) -> tuple[tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]]:
@@ -615,6 +621,54 @@ def _prune_items(where: str, raw: Any) -> tuple[tuple[str, Any], ...]:
     return items
 
 
+def config_values(where: str, cls: type, values: Mapping[str, Any], owner: str,
+                  extra: frozenset[str] = frozenset(), hint: str = "") -> dict[str, Any]:
+    """Study values for the config dataclass ``cls`` (a pruning method's ``PruneConfig``):
+    unknown keys refused with the valid ones, each value checked against its field's type.
+    A dataclass checks no types: ``cycles: lots`` failed only inside the trial, and
+    ``from_scratch: no`` was true. ``extra``: keys the caller uses itself (the loader's
+    ``batch_size``), left out of the result. ``where`` names the settings and ``owner``
+    whose they are in messages (``upstream.prune``, ``method 'gmp'``); ``hint`` follows an
+    unknown key's message."""
+    hints = typing.get_type_hints(cls)
+    valid = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(values) - valid - set(extra))
+    if unknown:
+        raise StudyError(f"{where}.{unknown[0]}: not a setting of {owner}; valid keys: "
+                         f"{', '.join(sorted(valid | set(extra)))}{hint}")
+    return {k: _typed(f"{where}.{k}", v, hints[k]) for k, v in values.items() if k not in extra}
+
+
+def config_from(where: str, cls: type, values: Mapping[str, Any]) -> Any:
+    """``cls(**values)`` (values from ``config_values``), its own checks' errors as a
+    ``StudyError`` naming ``where``."""
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as e:
+        raise StudyError(f"{where}: {e}") from None
+
+
+def _typed(where: str, value: Any, hint: Any) -> Any:
+    """``value`` as the field type ``hint`` asks for (int, float, bool, str, tuple[str, ...]);
+    other types are passed on for the class to check."""
+    if hint is bool:
+        return _bool(where, value)
+    if hint is int:
+        return _int(where, value)
+    if hint is float:
+        return _float(where, value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise StudyError(f"{where}: expected text, got {value!r}")
+        return value
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, str) for v in value):
+            raise StudyError(f"{where}: expected a list of names, got {value!r}")
+        return tuple(value)
+    return value
+
+
 def upstream_from(raw: Mapping[str, Any]) -> UpstreamSpec:
     where = "upstream"
     _check_keys(where, raw, _fields(UpstreamSpec))
@@ -724,6 +778,14 @@ def study_from_dict(
                 f"methods.{m.name}.mask_from: {m.mask_from!r} is not a method of this study; "
                 f"valid: {', '.join(sorted(names))}"
             )
+    up = raw.get("upstream")
+    overrides = up.get("prune_overrides") if isinstance(up, Mapping) else None
+    if isinstance(overrides, Mapping):
+        for name in overrides:
+            if name not in names:
+                raise StudyError(
+                    f"upstream.prune_overrides.{name}: {name!r} is not a method of this study; "
+                    f"valid: {', '.join(sorted(names))}")
     if sum(m.family == "dense" for m in methods) != 1:
         raise StudyError("methods: a study needs exactly one method with family 'dense'")
     arch = _arch("arch", raw["arch"], known_archs)

@@ -52,6 +52,7 @@ import logging
 import os
 import pickle
 import re
+import struct
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -627,27 +628,150 @@ def _infer_arch(sd: Mapping[str, torch.Tensor]) -> str | None:
 # ---- loading ---------------------------------------------------------------------------------
 
 
+# What torch.load reads (the zip format of torch >= 1.6, or the legacy pickle whose first
+# object is torch's magic number), and what other weight files begin with.
+_TORCH_ZIP = b"PK\x03\x04"
+_TORCH_LEGACY = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+_OTHER_FILES = (
+    (b"\x93NUMPY", "a NumPy array file (.npy)"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (Keras or TensorFlow .h5 weights?)"),
+    (b"\x1f\x8b", "gzip-compressed; decompress it first"),
+    (b"BZh", "bzip2-compressed; decompress it first"),
+    (b"\xfd7zXZ\x00", "xz-compressed; decompress it first"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed; decompress it first"),
+)
+ACCEPTED_FILES = ("a file written by torch.save (zip or legacy format) holding tensors, in one "
+                  "of the formats " + "{formats}" + ", or a .safetensors file")
+# safetensors dtype names -> torch dtypes (https://github.com/huggingface/safetensors).
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+    "U8": torch.uint8, "BOOL": torch.bool,
+}
+
+
+def _accepted() -> str:
+    return ACCEPTED_FILES.format(formats=", ".join(FORMATS.names()))
+
+
+def _sniff(path: Path, head: bytes, size: int) -> str | None:
+    """What a file that torch cannot read is, from its first bytes; None if it may be a
+    torch file. Why: random bytes read as a pickle whose first opcode is unknown, which torch
+    reports as an unsafe file; a safetensors or NumPy file was called corrupt."""
+    if size == 0:
+        return "is empty (0 bytes)"
+    if head.startswith(_TORCH_ZIP) or _TORCH_LEGACY[4:] in head:  # any pickle protocol
+        return None
+    if _is_safetensors(head, size):
+        return "safetensors"
+    for magic, what in _OTHER_FILES:
+        if head.startswith(magic):
+            return f"is {what}"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return ("is a plain Python pickle, not a file written by torch.save (no torch "
+                "header); it was NOT executed (it was not unpickled: unpickling can run code). "
+                "Save the weights with torch.save(model.state_dict(), path)")
+    if head.startswith(b"PK"):
+        return None  # another zip: let torch say what is missing in it
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and all(c.isprintable() or c in "\r\n\t" for c in text):
+        first = text.strip().splitlines()[0][:40] if text.strip() else ""
+        return f"is a text file (it starts with {first!r}), not a checkpoint"
+    return (f"is not a checkpoint: its first bytes ({head[:8].hex(' ')}) match no known file "
+            "type (random or damaged data?)")
+
+
+def _is_safetensors(head: bytes, size: int) -> bool:
+    """8 bytes of header length (little-endian), then a JSON header."""
+    if len(head) < 10:
+        return False
+    (n,) = struct.unpack("<Q", head[:8])
+    return 2 <= n <= size - 8 and head[8:9] == b"{"
+
+
+def _load_safetensors(path: Path) -> StateDict:
+    """A ``.safetensors`` file as a state dict, read here: the format is a JSON header of
+    names, dtypes, shapes and byte ranges, then the raw bytes, so no code can run."""
+    bad = f"checkpoint {path} is a damaged safetensors file"
+    with path.open("rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        try:
+            header = json.loads(f.read(n))
+        except ValueError as e:
+            raise BadInput(f"{bad}: its header is not JSON ({e})") from None
+        data = f.read()
+    if not isinstance(header, dict):
+        raise BadInput(f"{bad}: its header is not a mapping")
+    header.pop("__metadata__", None)
+    out: StateDict = {}
+    for name, info in header.items():
+        try:
+            dtype = _SAFETENSORS_DTYPES[info["dtype"]]
+            shape = [int(d) for d in info["shape"]]
+            start, end = (int(x) for x in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise BadInput(f"{bad}: tensor {name!r} has dtype {info.get('dtype')!r} or a "
+                           "header entry this reader does not know (it reads "
+                           f"{', '.join(_SAFETENSORS_DTYPES)})" if isinstance(info, dict) else
+                           f"{bad}: tensor {name!r} has no header entry") from None
+        numel = 1
+        for d in shape:
+            numel *= d
+        if not 0 <= start <= end <= len(data) or end - start != numel * dtype.itemsize:
+            raise BadInput(f"{bad}: tensor {name!r} ({info['dtype']} {shape}) does not fit "
+                           f"bytes {start}-{end} of {len(data)} (truncated?)")
+        out[name] = torch.frombuffer(bytearray(data[start:end]), dtype=dtype).reshape(shape) \
+            if numel else torch.empty(shape, dtype=dtype)
+    return out
+
+
 def _torch_load(path: Path) -> Any:
     if not path.exists():
         raise MissingInput(f"checkpoint file {path} does not exist")
     if path.is_dir():
         raise BadInput(f"checkpoint path {path} is a directory, expected a file")
     try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(64)
+        kind = _sniff(path, head, size)
+        if kind == "safetensors":
+            return _load_safetensors(path)
+    except OSError as err:
+        if machine_error(err):
+            raise
+        raise BadInput(f"checkpoint {path} cannot be read: {err.strerror or err}") from None
+    if kind is not None:
+        raise BadInput(f"checkpoint {path} {kind}. Accepted: {_accepted()}")
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pickle-protocol notices from old files
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights only" in str(err).lower():
-            lines = str(err).splitlines()
-            detail = next((ln.strip() for ln in lines if "GLOBAL" in ln), "")
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if found:
             raise BadInput(
-                f"checkpoint {path} was refused: it needs arbitrary Python objects to be "
-                "unpickled, which could run code; it was NOT executed. Only files of tensors "
-                "and plain containers are accepted."
-                + (f" (torch: {detail})" if detail else "")
+                f"checkpoint {path} was refused: it holds a pickled Python object "
+                f"({found.group(1)}), and unpickling one could run code; it was NOT executed. "
+                "Only tensors and plain containers are read: save a model's weights with "
+                "torch.save(model.state_dict(), path), not the model object."
             ) from None
-        raise BadInput(f"checkpoint {path} is corrupt or not a torch file: {err}") from None
-    except Exception as err:  # truncated zip, EOF, random bytes: torch raises many kinds
+        if _TORCH_LEGACY[4:] in head and not head.startswith(_TORCH_LEGACY):
+            raise BadInput(
+                f"checkpoint {path} is a legacy-format torch file written with pickle protocol "
+                f"{head[1]}, which torch's safe reader cannot read (it reads protocol 2, the "
+                "legacy default); load it in a trusted session and save it again with "
+                "torch.save(obj, path), which writes the current zip format") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|Check the|$)", str(err),
+                           re.S)
+        raise BadInput(
+            f"checkpoint {path} is corrupt: torch's reader stopped at "
+            f"{(detail.group(1) if detail else str(err).splitlines()[0]).strip()!r}. "
+            f"Accepted: {_accepted()}") from None
+    except Exception as err:  # truncated zip, EOF: torch raises many kinds
         if machine_error(err):
             raise  # EIO, a stale NFS handle: the machine's fault, not the file's; Tune retries
         raise BadInput(

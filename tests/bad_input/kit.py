@@ -360,3 +360,24 @@ def one_paragraph(text: str) -> bool:
     """A message a user can read: no traceback, no blank-line-separated second paragraph."""
     body = text.strip()
     return bool(body) and "Traceback" not in body and "\n\n" not in body
+
+
+def write_safetensors(path: Path, state_dict) -> Path:
+    """A ``.safetensors`` file written by hand (the format: 8 bytes of header length, a JSON
+    header of dtype/shape/byte range per tensor, the raw bytes), so the tests need no
+    ``safetensors`` package."""
+    import struct
+
+    import torch
+
+    names = {torch.float32: "F32", torch.int64: "I64", torch.float16: "F16"}
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for key, t in state_dict.items():
+        data = t.detach().contiguous().cpu().numpy().tobytes()
+        header[key] = {"dtype": names[t.dtype], "shape": list(t.shape),
+                       "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))
+    return path

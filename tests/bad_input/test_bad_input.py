@@ -277,22 +277,22 @@ def test_unreachable_tracking_uri_fails_fast_and_keeps_the_password(tmp_path):
     port = kit.free_port()
     uri = f"http://user:secret@127.0.0.1:{port}"
     out = tmp_path / "out"
-    before = set(kit.all_pids())
     t0 = time.monotonic()
     res = kit.run_cli(kit.sweep_cmd("--study", "tiny", "--out", str(out), "--tracking-uri", uri,
                                     "--no-speed"), timeout=120)
     elapsed = time.monotonic() - t0
     assert res.returncode == 2, res.stderr
-    assert elapsed < 15, f"took {elapsed:.1f}s"
+    # 3 s on an idle machine (MLflow alone retried for minutes); generous for a loaded one
+    assert elapsed < 60, f"took {elapsed:.1f}s"
     err = res.stderr
     assert "secret" not in err + res.stdout
     assert f"127.0.0.1:{port}" in err and "cannot use the MLflow tracking store" in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: ") and "Traceback" not in err
-    # Nothing was started: no Ray, no trial, no ledger entry.
+    # Nothing was started or written: the store is checked before the output folder is made,
+    # and Ray starts only after that (a raylet count would see other sessions' Rays).
     assert "Token authentication" not in err
-    assert not (out / "ray").exists() and not list(out.glob("trials/*.json"))
-    assert not [p for p in set(kit.all_pids()) - before if "raylet" in kit.cmdline(p)]
+    assert not out.exists()
 
 
 def test_tracking_database_without_its_driver(tmp_path):

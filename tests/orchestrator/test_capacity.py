@@ -233,6 +233,7 @@ def test_the_cli_passes_no_address_so_the_environment_decides(monkeypatch, tmp_p
         return 0
 
     monkeypatch.setattr(runner, "run_sweep", fake_run_sweep)
+    monkeypatch.setattr(sweep, "check_ray_address", lambda *a: None)  # no cluster there
     monkeypatch.setenv("RAY_ADDRESS", "10.1.2.3:6379")
     sweep.main(["--out", str(tmp_path), "--no-speed"])
     assert seen["address"] == "10.1.2.3:6379"

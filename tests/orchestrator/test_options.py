@@ -97,7 +97,8 @@ def test_study_values_that_crashed(in_tmp, capsys, text):
 
 
 @pytest.mark.parametrize("uri", ["sqlite:///runs/mlflow.db", "sqlite:////abs/mlflow.db",
-                                 "http://127.0.0.1:5000", "file:///tmp/mlruns", None])
+                                 "http://127.0.0.1:5000", "postgresql+psycopg2://u@h/db",
+                                 "databricks", None])
 def test_stores_that_keep_data_pass(uri):
     check_tracking_uri(uri)
 

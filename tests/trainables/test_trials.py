@@ -115,7 +115,7 @@ def test_a_machine_os_error_while_reading_is_not_bad_input(tmp_path, monkeypatch
     """A stale NFS handle while reading a checkpoint or an image is the machine's fault: it
     propagates (Tune retries) instead of calling the file corrupt for good."""
     path = tmp_path / "x.pth"
-    path.write_bytes(b"whatever")
+    path.write_bytes(b"PK\x03\x04whatever")  # begins like a torch file; torch.load is mocked
 
     def stale(*args, **kwargs):
         raise OSError(errno.ESTALE, "Stale file handle")
