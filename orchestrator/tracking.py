@@ -90,9 +90,12 @@ class Tracker:
 
     def __init__(self, tracking_uri: str, experiment: str,
                  artifact_location: str | None = None,
-                 method_labels: Mapping[str, str] | None = None) -> None:
+                 method_labels: Mapping[str, str] | None = None,
+                 run_tags: Mapping[str, str] | None = None) -> None:
         self.uri = tracking_uri
         self.method_labels = dict(method_labels or {})
+        # Set on every run this tracker makes, trial or aggregate (a rehearsal: rehearsal=true).
+        self.run_tags = dict(run_tags or {})
         with _quick_http():
             try:
                 # Inside the try: a database URI whose driver is missing fails right here.
@@ -157,7 +160,7 @@ class Tracker:
             self.experiment_id,
             run_name=tid,
             tags={TRIAL_TAG: tid, KIND_TAG: "trial", "stage": spec.stage, "mode": spec.mode,
-                  **self._label_tags(spec)},
+                  **self._label_tags(spec), **self.run_tags},
         )
         rid = run.info.run_id
         self.client.log_batch(
@@ -222,7 +225,8 @@ class Tracker:
             self._no_params.discard(rid)
         if rid is None:
             run = self.client.create_run(
-                self.experiment_id, run_name=key, tags={AGG_TAG: key, KIND_TAG: "aggregate"}
+                self.experiment_id, run_name=key,
+                tags={AGG_TAG: key, KIND_TAG: "aggregate", **self.run_tags}
             )
             rid = run.info.run_id
             self.client.log_batch(
