@@ -178,6 +178,9 @@ def prefill(grid: Any, out: Path, keep: int) -> set[str]:
     from trainables.context import TrialContext
     from trainables.trials import run_trial
 
+    from orchestrator.options import mark_rehearsal_folder
+
+    mark_rehearsal_folder(out)  # as the sweep does before its first record
     ledger = Ledger(out / "trials")
     ctx = TrialContext(out_dir=str(out), rehearsal=True)
     trials = grid.all_trials()
@@ -412,6 +415,8 @@ def main() -> None:
                    "(default 1000)")
     p.add_argument("--work", type=Path, help="folder for the runs (default: a new temp dir; "
                    "kept, so the reports can be looked at)")
+    p.add_argument("--reuse", action="store_true",
+                   help="take a size's numbers from an earlier run in --work where present")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one size, in this process
     p.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -429,6 +434,10 @@ def main() -> None:
     results = []
     for size in sizes:
         out = work / f"n{size}.json"
+        if args.reuse and out.exists():
+            results.append(json.loads(out.read_text()))
+            print(f"size {size}: measured earlier, read from {out}", flush=True)
+            continue
         t0 = time.perf_counter()
         env = {**os.environ, "PYTHONPATH": str(ROOT), "NM_DISABLE_ANALYTICS": "1"}
         env.pop("MLFLOW_TRACKING_URI", None)

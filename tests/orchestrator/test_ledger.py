@@ -154,3 +154,34 @@ def test_a_rerun_with_nothing_to_do_is_answered_by_the_stamp(tmp_path):
     stamp = runner.outputs_stamp(study, options, led, uri)
     (tmp_path / runner.STAMP).write_text(stamp)
     assert not runner.all_done(grid, led, study, options, stamp)
+
+
+def test_unchanged_aggregates_are_not_logged_again_by_the_same_tracker():
+    """The sweep writes its outputs after linear, after full and at the end: only the
+    aggregate runs whose values changed cost an MLflow request."""
+    from orchestrator.aggregate import log_aggregates
+    from tests.reports.sample_results import hand_table
+
+    class Counting:
+        def __init__(self) -> None:
+            self.keys: list[str] = []
+
+        def log_aggregate(self, key, params, metrics, step, tags=None):
+            self.keys.append(key)
+
+    df = hand_table().assign(status="finished")
+    tracker = Counting()
+    log_aggregates(df, tracker)
+    first = list(tracker.keys)
+    assert len(first) > 20 and "summary" in first
+    tracker.keys.clear()
+    log_aggregates(df, tracker)
+    assert tracker.keys == []
+    changed = df.copy()
+    row = changed.index[(changed["mode"] == "full") & (changed["sparsity"] == 90)][0]
+    changed.loc[row, "accuracy"] -= 5.0
+    log_aggregates(changed, tracker)
+    assert 0 < len(tracker.keys) < len(first)  # that cell, its alphas, the summary
+    fresh = Counting()  # a new sweep process logs everything once
+    log_aggregates(df, fresh)
+    assert sorted(fresh.keys) == sorted(first)
