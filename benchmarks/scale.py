@@ -338,6 +338,29 @@ def _tracker(out: Path, study: Any) -> Any:
                    method_labels=method_labels(study), run_tags={"rehearsal": "True"})
 
 
+def outputs_again(size: int, work: Path) -> None:
+    """The outputs of a finished size, timed twice in a new process: the first call logs every
+    aggregate run (a new tracker), the second only those that changed (none)."""
+    from orchestrator import runner
+    from orchestrator.ledger import Ledger
+    from orchestrator.options import SweepOptions
+    from trainables.context import TrialContext
+
+    out = work / f"n{size}"
+    study = scaled_study(size)
+    options = SweepOptions(out_dir=out, verbose=0, rehearsal=True)
+    t0 = time.perf_counter()
+    ledger = Ledger(out / "trials")
+    tracker = _tracker(out, study)
+    print(f"size {size}: ledger + MLflow run index loaded in {time.perf_counter() - t0:.1f} s")
+    ctx = TrialContext(out_dir=str(out), rehearsal=True)
+    for what in ("first call (every aggregate logged)", "second call (unchanged: skipped)"):
+        t0 = time.perf_counter()
+        runner.write_outputs(study, ctx, ledger, tracker, options, final=True)
+        print(f"size {size}: results + aggregates + report, {what}: "
+              f"{time.perf_counter() - t0:.1f} s")
+
+
 def table(results: list[dict[str, Any]]) -> str:
     rows = [
         ("trials", lambda r: f"{r['trials']}", ""),
@@ -417,11 +440,16 @@ def main() -> None:
                    "kept, so the reports can be looked at)")
     p.add_argument("--reuse", action="store_true",
                    help="take a size's numbers from an earlier run in --work where present")
+    p.add_argument("--outputs", type=int, metavar="SIZE",
+                   help="only time the outputs of a size already run in --work, twice")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one size, in this process
     p.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="scale-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.outputs:
+        outputs_again(args.outputs, work)
+        return
     if args.one:
         r = one_size(args.one, args.cpus, args.delay_ms, args.mlflow_records, work,
                      args.tune_trials)
