@@ -339,8 +339,9 @@ def _tracker(out: Path, study: Any) -> Any:
 
 
 def outputs_again(size: int, work: Path) -> None:
-    """The outputs of a finished size, timed twice in a new process: the first call logs every
-    aggregate run (a new tracker), the second only those that changed (none)."""
+    """A finished size again, in a new process (after a change of code): the rerun with
+    nothing to do, then the outputs twice: the first call logs every aggregate run (a new
+    tracker), the second only those that changed (none)."""
     from orchestrator import runner
     from orchestrator.ledger import Ledger
     from orchestrator.options import SweepOptions
@@ -349,6 +350,11 @@ def outputs_again(size: int, work: Path) -> None:
     out = work / f"n{size}"
     study = scaled_study(size)
     options = SweepOptions(out_dir=out, verbose=0, rehearsal=True)
+    for _ in range(2):
+        t0 = time.perf_counter()
+        code = runner.run_sweep(study, options)
+        print(f"size {size}: rerun with nothing to do: {time.perf_counter() - t0:.2f} s "
+              f"(exit {code})")
     t0 = time.perf_counter()
     ledger = Ledger(out / "trials")
     tracker = _tracker(out, study)
@@ -441,7 +447,7 @@ def main() -> None:
     p.add_argument("--reuse", action="store_true",
                    help="take a size's numbers from an earlier run in --work where present")
     p.add_argument("--outputs", type=int, metavar="SIZE",
-                   help="only time the outputs of a size already run in --work, twice")
+                   help="only time the rerun and the outputs of a size already run in --work")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one size, in this process
     p.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
