@@ -9,7 +9,6 @@ a resumed sweep recognises finished work; any change of config gives a new id.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -18,9 +17,9 @@ from typing import Any
 from common.errors import BadInput
 from search_spaces.recipe import Recipe
 
-STAGES = ("pretrain", "prune", "linear", "full", "speed")
-STAGE_MODE = {"pretrain": "upstream", "prune": "upstream", "linear": "linear", "full": "full",
-              "speed": "speed"}
+STAGES = ("pretrain", "prune", "checkpoint", "linear", "full", "speed")
+STAGE_MODE = {"pretrain": "upstream", "prune": "upstream", "checkpoint": "checkpoint",
+              "linear": "linear", "full": "full", "speed": "speed"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ class TrialSpec:
             d.pop(k)
         return d
 
-    @functools.cached_property  # a hash of every field: a rerun of 10,000 trials asked 20,000 times
+    @property
     def trial_id(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
