@@ -36,8 +36,6 @@ HOW: dict[str, tuple[str, str]] = {
     "python -m orchestrator.sweep --study my_study.yaml": (DRY_RUN, "a whole study"),
     "python -m orchestrator.sweep --study paper --rehearsal": (
         DRY_RUN, "2,425 trials; tests/orchestrator/test_rehearsal.py runs a narrowed one"),
-    "python -m orchestrator.sweep --study paper --rehearsal --address auto": (
-        DRY_RUN, "needs a cluster"),
     "python -m trainables.checkpoints ckpt.pth --expect-sparsity 90": (RUN, ""),
     "python -m trainables.datasets --layouts": (RUN, ""),
     "python -m reports runs/tiny": (RUN, ""),
