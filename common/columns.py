@@ -89,3 +89,6 @@ ONNXRUNTIME_VERSION = "onnxruntime_version"
 TORCH_VERSION = "torch_version"
 HOSTNAME = "hostname"
 NODE_ID = "node_id"  # Ray node of the actor that ran the trial
+# True on every row of a rehearsal (``--rehearsal``): synthetic numbers from a stand-in trial,
+# never results; the reports mark every page built from such a row.
+REHEARSAL = "rehearsal"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -80,6 +81,26 @@ def transfer_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 SUMMARY_KEY = "summary"
 
+# What each tracker last logged per aggregate key, in this process. Why: the sweep writes its
+# outputs after the linear stage, after the full stage and at the end; at 10,000 trials the
+# aggregates are hundreds of runs, one MLflow request each, and most are unchanged since the
+# last call (benchmarks/RESULTS.md, issue #20). A new process (a rerun) logs them all once.
+_LOGGED: "weakref.WeakKeyDictionary[Tracker, dict[str, str]]" = weakref.WeakKeyDictionary()
+
+
+def _log_aggregate(tracker: Tracker, key: str, params: dict[str, Any],
+                   metrics: Mapping[str, Any], step: int,
+                   tags: Mapping[str, Any] | None = None) -> None:
+    """``tracker.log_aggregate``, skipped when this tracker already logged the same values."""
+    seen = _LOGGED.setdefault(tracker, {})
+    values = repr((sorted(params.items()), sorted(metrics.items()), step,
+                   sorted((tags or {}).items())))
+    if seen.get(key) == values:
+        return
+    tracker.log_aggregate(key, params=params, metrics=dict(metrics), step=step,
+                          tags=dict(tags) if tags is not None else None)
+    seen[key] = values
+
 
 def log_findings(df: pd.DataFrame, tracker: Tracker) -> None:
     """The paper's findings, checked (`reports.findings`), on the study's summary run.
@@ -102,7 +123,7 @@ def log_findings(df: pd.DataFrame, tracker: Tracker) -> None:
         "findings_holding": sum(v.verdict == HOLDS for v in verdicts),
         "findings_testable": sum(v.verdict != NOT_TESTABLE for v in verdicts),
     }
-    tracker.log_aggregate(SUMMARY_KEY, params={"kind": "summary"}, metrics=metrics,
+    _log_aggregate(tracker, SUMMARY_KEY, params={"kind": "summary"}, metrics=metrics,
                           step=len(transfer_rows(df)), tags=tags)
 
 
@@ -117,8 +138,8 @@ def log_aggregates(df: pd.DataFrame, tracker: Tracker) -> None:
     cells = cell_stats(rows)
     for r in cells.to_dict("records"):
         key = f"cell/{r['mode']}/{r['method']}/{int(r['sparsity'])}/{r['dataset']}"
-        tracker.log_aggregate(
-            key,
+        _log_aggregate(
+            tracker, key,
             params={k: r[k] for k in ("mode", "method", "sparsity", "dataset")},
             metrics={k: r[k] for k in ("mean", "std", "se", "count")},
             step=int(r["count"]),
@@ -126,8 +147,8 @@ def log_aggregates(df: pd.DataFrame, tracker: Tracker) -> None:
     alpha = alpha_table(rows)
     for r in alpha.to_dict("records"):
         key = f"alpha/{r['mode']}/{r['method']}/{int(r['sparsity'])}/{r['group']}"
-        tracker.log_aggregate(
-            key,
+        _log_aggregate(
+            tracker, key,
             params={k: r[k] for k in ("mode", "method", "sparsity", "group")},
             metrics={"alpha_mean": r["alpha_mean"], "alpha_se": r["alpha_se"],
                      "n_datasets": r["n_datasets"]},

@@ -33,6 +33,7 @@ class SweepOptions:
     smoke_test: bool = False
     verbose: int = 1  # 0 -q, 1 the sweep's progress lines, 2 -v (Ray Tune's too), 3 -vv
     command: str | None = None  # the command line, printed as the one that resumes a stop
+    rehearsal: bool = False  # synthetic stand-in trials (trainables.rehearsal), marked as such
 
 
 def check_count(option: str, value: int | None, lo: int) -> None:
@@ -94,6 +95,44 @@ def check_runs_name(out_dir: Path, runs: Path, name: str) -> None:
     if out_dir.resolve().parent != base:
         raise BadInput(f"study name {name!r} would put the output folder at {out_dir}, outside "
                        f"{base}; give the study a plain name or pass --out")
+
+
+REHEARSAL_MARK = "REHEARSAL"  # in the output folder of a rehearsal, written before any trial
+
+
+def check_folder_kind(out_dir: Path, rehearsal: bool) -> None:
+    """A rehearsal's synthetic results never share an output folder with real ones.
+
+    Why refuse rather than warn: a resumed sweep builds ``results.parquet``, the aggregates
+    and the report from every ledger entry in the folder, so one mixed folder would publish
+    made-up numbers next to measured ones. A folder is a rehearsal's when it holds the
+    ``REHEARSAL`` mark; a real study's when it holds a ledger, a results table or an MLflow
+    store without the mark.
+    """
+    path = Path(out_dir)
+    marked = (path / REHEARSAL_MARK).exists()
+    trials = path / "trials"
+    used = any((path / name).exists() for name in ("results.parquet", "mlflow.db")) or (
+        trials.is_dir() and any(p.suffix in (".json", ".jsonl") for p in trials.iterdir()))
+    if rehearsal and used and not marked:
+        raise BadInput(f"--rehearsal: {path} holds a real study's results; a rehearsal's "
+                       "synthetic ones must not mix with them: leave --out unset (default "
+                       "runs/<study>-rehearsal) or name a new folder")
+    if not rehearsal and marked:
+        raise BadInput(f"--out {path} is a rehearsal's folder (synthetic numbers, "
+                       f"{REHEARSAL_MARK} mark): run the real study into another folder, or add "
+                       "--rehearsal to resume the rehearsal")
+
+
+def mark_rehearsal_folder(out_dir: Path) -> None:
+    """Write the ``REHEARSAL`` mark (idempotent), before the first trial is recorded."""
+    from common.atomic import atomic_write_text
+
+    path = Path(out_dir) / REHEARSAL_MARK
+    if not path.exists():
+        atomic_write_text(path, "This folder holds a rehearsal (python -m orchestrator.sweep "
+                          "--rehearsal): every number in it is synthetic, made up by "
+                          "trainables/rehearsal.py; none is a result.\n")
 
 
 # sqlite URIs SQLAlchemy opens in memory: every run is gone when the process exits.

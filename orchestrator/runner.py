@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from common import columns as C
+from common.atomic import atomic_write_text
 from common.errors import BadInput
 from orchestrator.capacity import (
     Alternatives, Node, Request, Unschedulable, check, cluster_nodes,
@@ -34,7 +36,7 @@ from orchestrator.capacity import (
 from orchestrator.grid import STAGE_ORDER, Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.lock import SweepRunning, driver_lock
-from orchestrator.options import SweepOptions
+from orchestrator.options import SweepOptions, check_folder_kind, mark_rehearsal_folder
 from orchestrator.tracking import (
     Tolerant, Tracker, TrackingError, default_tracking_uri, redact, sync_from_ledger,
 )
@@ -277,38 +279,72 @@ def max_concurrent(stage: str, study: Study, res: dict[str, float],
     return cap
 
 
+# Trials per Tuner: a stage with more runs as several Tuners, one after another. Why: Tune's
+# driver loop and its experiment-state snapshots walk every trial of the Tuner, so its cost
+# per trial grows with the Tuner's size (benchmarks/RESULTS.md, issue #20); batches keep it
+# flat, and the ledger, not the Tuner, knows what is done.
+TUNE_BATCH = 500
+
+# What a rehearsal trial asks for: a CPU slot, whatever the stage (it computes nothing).
+REHEARSAL_RESOURCES = {"cpu": 1}
+
+
 def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: TrialContext,
               ledger: Ledger, tracker: Tracker, options: SweepOptions,
-              study_progress: Any = None) -> None:
+              study_progress: Any = None, batch: int | None = None) -> None:
+    from orchestrator.progress import Progress
+
+    batch = batch or TUNE_BATCH
+    progress = Progress(stage, len(trials), out=say if options.verbose else (lambda s: None),
+                        study=study_progress)
+    parts = math.ceil(len(trials) / batch)
+    say(f"[{stage}] {len(trials)} trial(s) to run"
+        + (f" in {parts} Ray Tune runs of at most {batch}" if parts > 1 else ""))
+    tracker.start_stage(stage, len(trials))
+    try:
+        for i in range(parts):
+            name = stage if parts == 1 else f"{stage}-{i + 1:03d}"
+            _tune(stage, name, trials[i * batch:(i + 1) * batch], study, ctx, ledger, tracker,
+                  options, progress)
+    finally:
+        if study_progress is not None:
+            study_progress.finish_stage(progress)
+    tracker.end_stage(stage, {"finished": progress.finished, "failed": progress.failed,
+                              "error": progress.errors})
+    progress.show(force=True)
+
+
+def _tune(stage: str, name: str, trials: list[TrialSpec], study: Study, ctx: TrialContext,
+          ledger: Ledger, tracker: Tracker, options: SweepOptions, progress: Any) -> None:
+    """One Ray Tune run over ``trials`` (a stage, or one batch of it)."""
     from ray import tune
 
-    from orchestrator.progress import Progress, RecordTrials
+    from orchestrator.progress import RecordTrials
     from trainables.trials import tune_entry
 
     res = cluster_resources()
     plan = full_worker_plan(study, res) if stage == "full" else FullPlan()
-    progress = Progress(stage, len(trials), out=say if options.verbose else (lambda s: None),
-                        study=study_progress)
-    say(f"[{stage}] {len(trials)} trial(s) to run")
     space = {
         "trial": tune.grid_search([{"id": t.trial_id, "spec": to_dict(t)} for t in trials]),
     }
-    resources = stage_resources(study, stage)
+    resources = REHEARSAL_RESOURCES if ctx.rehearsal else stage_resources(study, stage)
     threads = max(1, int(resources["cpu"]))
     space["ctx"] = dataclasses.replace(ctx, threads=threads, full_plan=plan).as_dict()
     tuner = tune.Tuner(
         tune.with_resources(tune_entry, resources),
         param_space=space,
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=max_concurrent(stage, study, res, options),
+            max_concurrent_trials=(options.max_concurrent if ctx.rehearsal
+                                   else max_concurrent(stage, study, res, options)),
             # Reusing trial processes skips their start-up (torch imports, dataset loads);
             # a TorchTrainer-driving trial holds nothing worth keeping.
-            reuse_actors=stage in ("linear", "checkpoint") or (stage == "full" and plan.in_trial),
+            reuse_actors=(ctx.rehearsal or stage in ("linear", "checkpoint")
+                          or (stage == "full" and plan.in_trial)),
             trial_name_creator=lambda t: t.config["trial"]["id"],
             trial_dirname_creator=lambda t: t.config["trial"]["id"],
         ),
         run_config=tune.RunConfig(
-            name=stage,
+            name=name,
             storage_path=str(Path(ctx.out_dir) / "ray"),
             callbacks=[RecordTrials(ledger, tracker, progress, say=say)],
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
@@ -316,15 +352,7 @@ def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: TrialConte
             verbose=min(max(options.verbose - 1, 0), 3),
         ),
     )
-    tracker.start_stage(stage, len(trials))
-    try:
-        tuner.fit()
-    finally:
-        if study_progress is not None:
-            study_progress.finish_stage(progress)
-    tracker.end_stage(stage, {"finished": progress.finished, "failed": progress.failed,
-                              "error": progress.errors})
-    progress.show(force=True)
+    tuner.fit()
 
 
 def run_features(trials: list[TrialSpec], ctx: TrialContext, options: SweepOptions) -> None:
@@ -468,11 +496,59 @@ def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Trac
         # The report opens on the study's own architecture, its methods by the study's labels.
         paths = write_report(df, out / "report", title=f"Study {study.name}",
                              source=f"{out / 'results.parquet'} (the sweep's results table)",
-                             main_arch=study.arch, method_labels=labels)
+                             main_arch=study.arch, method_labels=labels,
+                             rehearsal=options.rehearsal)
         # On the study's summary run, next to the findings' verdicts: every figure and table
         # at its artifact root.
         tracker.log_report(SUMMARY_KEY, out / "report")
         say(f"report: {getattr(paths, 'markdown', out / 'report' / 'report.md')}")
+
+
+STAMP = "outputs-stamp.json"
+
+
+def outputs_stamp(study: Study, options: SweepOptions, ledger: Ledger, uri: str) -> str:
+    """What the final outputs (results.parquet, MLflow aggregates, report) were built from:
+    the ledger's entries and what else shapes them. Equal stamps: nothing to rebuild."""
+    import hashlib
+    import json
+
+    # Hashed: the tracking URI may hold a password, which must not reach a file.
+    shaped = json.dumps({"labels": method_labels(study), "arch": study.arch,
+                         "report": options.report, "tracking": uri,
+                         "rehearsal": options.rehearsal}, sort_keys=True)
+    return json.dumps({"ledger": ledger.fingerprint(), "entries": len(ledger),
+                       "options": hashlib.sha256(shaped.encode()).hexdigest()[:16]})
+
+
+def outputs_current(out: Path, stamp: str) -> bool:
+    try:
+        return (out / STAMP).read_text() == stamp and (out / "results.parquet").exists()
+    except OSError:
+        return False
+
+
+def all_done(grid: Grid, ledger: Ledger, study: Study, options: SweepOptions,
+             stamp: str) -> bool:
+    """A rerun with nothing to do: no trial pending and the outputs built from this ledger.
+
+    Why a path of its own: at 10,000 trials, starting Ray, reading every MLflow run and
+    rebuilding the table, aggregates and report took far longer than the work there was
+    (none); this answers from the ledger and the stamp alone (benchmarks/scale.py).
+    """
+    for stage in STAGE_ORDER:
+        if stage == "speed" and not options.speed:
+            continue
+        if pending(grid.stages.get(stage, []), ledger, options.retry_failed):
+            return False
+    if not outputs_current(options.out_dir, stamp):
+        return False
+    for stage in STAGE_ORDER:
+        if grid.stages.get(stage):
+            say(f"[{stage}] all {len(grid.stages[stage])} trial(s) already done")
+    say("results.parquet, MLflow aggregates and the report are up to date "
+        f"({len(ledger)} ledger entries): nothing to do")
+    return True
 
 
 class Stopped(KeyboardInterrupt):
@@ -613,23 +689,32 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     out = options.out_dir
     t0 = time.monotonic()
     try:
-        grid = expand(study, out)
-    except ValueError as e:
+        check_folder_kind(out, options.rehearsal)
+        # A rehearsal reads no checkpoint: its trial ids carry no file hashes.
+        grid = expand(study, out, hash_files=not options.rehearsal)
+    except (ValueError, BadInput) as e:
         say(f"error: {e}")
         return 2
+    if options.rehearsal:
+        mark_rehearsal_folder(out)
     uri = options.tracking_uri or default_tracking_uri(out)
+    ledger = Ledger(out / "trials")
+    stamp = outputs_stamp(study, options, ledger, uri)
+    if all_done(grid, ledger, study, options, stamp):
+        return _finish(grid, ledger, out, uri, t0)
     try:
         # With the default SQLite store, artifacts (the report) stay in the output folder too.
         artifacts = None if options.tracking_uri else (out / "mlartifacts").as_uri()
-        tracker = Tracker(uri, experiment=f"sparse-transfer/{study.name}",
+        suffix = "-rehearsal" if options.rehearsal else ""
+        tracker = Tracker(uri, experiment=f"sparse-transfer/{study.name}{suffix}",
                           artifact_location=artifacts, method_labels=method_labels(study),
                           method_facts=study.method_facts,
                           description=study.description, data_root=study.data_root,
-                          sparsity_levels={t.sparsity for t in grid.all_trials()})
+                          sparsity_levels={t.sparsity for t in grid.all_trials()},
+                          run_tags={C.REHEARSAL: "True"} if options.rehearsal else None)
     except TrackingError as e:
         say(f"error: {e}")
         return 2
-    ledger = Ledger(out / "trials")
     tracker = Tolerant(tracker, say)
     catch_up(tracker, ledger)  # what an earlier run could not log (MLflow was down)
     address = ray_address(options)
@@ -639,7 +724,8 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     for warning in cluster_warnings(study, options):
         say(f"warning: {warning}")
     threads = 1
-    ctx = TrialContext(out_dir=str(out), data_root=study.data_root, threads=threads)
+    ctx = TrialContext(out_dir=str(out), data_root=study.data_root, threads=threads,
+                       rehearsal=options.rehearsal)
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         init_ray(options)
@@ -661,11 +747,11 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
             if not todo:
                 continue
             check_capacity(study, [stage], autoscaling=joined)
-            if stage == "speed":
+            if stage == "speed" and not options.rehearsal:  # a rehearsal runs it in Tune
                 if options.speed:
                     run_speed(todo, ctx, ledger, tracker, options, study_progress)
-            else:
-                if stage == "linear":
+            elif stage != "speed" or options.speed:
+                if stage == "linear" and not options.rehearsal:
                     run_features(todo, ctx, options)
                 run_stage(stage, todo, study, ctx, ledger, tracker, options, study_progress)
             if stage in ("linear", "full"):
@@ -675,6 +761,12 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
                     "the sweep stops here; rerun it to try them again")
                 break
         write_outputs(study, ctx, ledger, tracker, options, final=True)
+        # Only a run that left MLflow complete may let the next one skip it: with the server
+        # down at the end, the next run must start MLflow and fill it in from the ledger.
+        if tracker.down_since is None:
+            atomic_write_text(out / STAMP, outputs_stamp(study, options, ledger, uri))
+        else:
+            (out / STAMP).unlink(missing_ok=True)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM through stop_on_signals
         signum = stop_signal(e)
         say(stopped_line(signum, grid, ledger, options))
@@ -691,6 +783,12 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         return 3
     finally:
         _restore_signals(previous)
+    return _finish(grid, ledger, out, uri, t0, tracker)
+
+
+def _finish(grid: Grid, ledger: Ledger, out: Path, uri: str, t0: float,
+            tracker: Tolerant | None = None) -> int:
+    """The summary lines and the exit code (module docstring)."""
     text, failed, errors = summary(grid, ledger)
     el = int(time.monotonic() - t0)
     say(f"\nsummary ({el // 60}m{el % 60:02d}s):\n{text}")
@@ -701,9 +799,10 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         say(f"{errors} trial(s) errored on every attempt (a crash or a bug, not bad input): "
             f"tracebacks above, in {out / 'trials'} and in MLflow; rerun the same command to "
             "try them again")
-    say(f"results: {out / 'results.parquet'}\n"
-        f"MLflow UI: {mlflow_hint(uri, tracker.experiment_id)}")
-    if tracker.down_since is not None:
+    hint = (mlflow_hint(uri, tracker.experiment_id) if tracker is not None
+            else f"mlflow ui --backend-store-uri {redact(uri)} --host 127.0.0.1")
+    say(f"results: {out / 'results.parquet'}\nMLflow UI: {hint}")
+    if tracker is not None and tracker.down_since is not None:
         say(f"warning: MLflow at {redact(uri)} did not answer at the end: every result is in "
             f"{out / 'trials'} and results.parquet; once it is back, rerun the same command "
             "(it finds every trial done) and it logs what MLflow is missing")

@@ -31,6 +31,7 @@ examples:
   python -m orchestrator.sweep --study paper --data-root /data --checkpoint-dir /ckpt \\
       --methods gmp,acdc --sparsities 90,95 --datasets pets,dtd --modes linear --seeds 2
   python -m orchestrator.sweep --study my_study.yaml --address auto --tracking-uri http://head:5000
+  python -m orchestrator.sweep --study paper --rehearsal   # the paper's 2,424 trials, synthetic: check a cluster
   python -m orchestrator.sweep --retry-failed               # rerun only the trials that failed
   ray job submit --working-dir . -- python -m orchestrator.sweep --study paper --out /mnt/shared/runs/paper
 
@@ -87,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-failures", type=int, default=2,
                    help="Ray Tune's retries of a trial that raises anything but bad input: "
                    "out of memory, a dead worker, an I/O error, a bug (default: 2)")
+    r.add_argument("--rehearsal", action="store_true",
+                   help="run every trial of the study as a synthetic stand-in (no checkpoints, "
+                   "datasets or GPUs; numbers made up, every report page and MLflow run marked "
+                   "REHEARSAL) to check a cluster, Ray Tune, MLflow and the report at the "
+                   "study's size before spending GPU hours (default --out runs/<study>-rehearsal)")
     r.add_argument("--no-speed", action="store_true", help="skip the DeepSparse speed trials")
     r.add_argument("--no-report", action="store_true", help="skip writing the report")
     r.add_argument("-q", "--quiet", action="store_true", help="less progress output")
@@ -171,7 +177,8 @@ def check_run_options(args: argparse.Namespace, study: Study) -> Path:
         check_out_dir(args.out)
         return args.out
     runs = Path("runs")
-    out_dir = runs / (study.name + ("-smoke" if args.smoke_test else ""))
+    out_dir = runs / (study.name + ("-smoke" if args.smoke_test else "")
+                      + ("-rehearsal" if args.rehearsal else ""))
     check_runs_name(out_dir, runs, study.name)
     check_out_dir(out_dir)
     return out_dir
@@ -209,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         max_concurrent=args.max_concurrent, max_failures=args.max_failures,
         speed=not args.no_speed, report=not args.no_report, smoke_test=args.smoke_test,
         verbose=0 if args.quiet else 1 + args.verbose, command=command_line(argv),
+        rehearsal=args.rehearsal,
     )
     # What answers over the network, before run_sweep makes the output folder: a cluster or
     # a store that fails leaves nothing behind, and says so in seconds. The pruning settings

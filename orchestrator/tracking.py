@@ -392,7 +392,8 @@ class Tracker:
                  method_facts: Callable[[str, int], Mapping[str, str]] | None = None,
                  description: str = "", data_root: str | None = None,
                  sparsity_levels: Iterable[int] = (),
-                 metadata: Mapping[str, str] | None = None) -> None:
+                 metadata: Mapping[str, str] | None = None,
+                 run_tags: Mapping[str, str] | None = None) -> None:
         self.uri = tracking_uri
         self.method_labels = dict(method_labels or {})
         # (method, sparsity) -> tags such as family and lth_source (Study.method_facts)
@@ -400,6 +401,8 @@ class Tracker:
         self.data_root = data_root
         self.levels = sorted({int(s) for s in sparsity_levels if s})
         self.meta = dict(run_metadata() if metadata is None else metadata)
+        # Set on every run this tracker makes, trial or aggregate (a rehearsal: rehearsal=true).
+        self.run_tags = dict(run_tags or {})
         with _quick_http():
             try:
                 # Inside the try: a database URI whose driver is missing fails right here.
@@ -542,7 +545,7 @@ class Tracker:
             run_name=tid,
             tags={TRIAL_TAG: tid, KIND_TAG: "trial", "stage": spec.stage, "mode": spec.mode,
                   COMPARE_TAG: compare, "mlflow.parentRunId": self.parent(spec.stage),
-                  **self.meta, **self._label_tags(spec)},
+                  **self.meta, **self._label_tags(spec), **self.run_tags},
         )
         rid = run.info.run_id
         self._compare[rid] = compare
@@ -671,7 +674,7 @@ class Tracker:
             extra = {"mlflow.parentRunId": self.parent(nest)} if nest else {}
             run = self.client.create_run(
                 self.experiment_id, run_name=key,
-                tags={AGG_TAG: key, KIND_TAG: "aggregate", **self.meta, **extra}
+                tags={AGG_TAG: key, KIND_TAG: "aggregate", **self.meta, **extra, **self.run_tags}
             )
             rid = run.info.run_id
             self.client.log_batch(

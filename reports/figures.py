@@ -7,9 +7,11 @@ it wrote, or None when its input holds nothing to draw.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -48,9 +50,31 @@ def method_colours(methods: Iterable[str]) -> dict[str, tuple]:
     return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
 
 
+# Text stamped across every figure saved inside ``stamped(...)`` (a rehearsal's report).
+_STAMP: ContextVar[str | None] = ContextVar("figure_stamp", default=None)
+
+
+@contextlib.contextmanager
+def stamped(text: str | None) -> Iterator[None]:
+    """Every figure saved in this block carries ``text`` across it (None: no stamp).
+
+    Why a context and not an argument of each figure: the mark belongs to the whole report
+    (a rehearsal's synthetic numbers), not to what any one figure draws.
+    """
+    token = _STAMP.set(text)
+    try:
+        yield
+    finally:
+        _STAMP.reset(token)
+
+
 def save_figure(fig: Figure, path: Path) -> Path:
     """Write ``fig`` as PNG atomically (``common.atomic``): a reader never sees half an image."""
     path = Path(path)
+    stamp = _STAMP.get()
+    if stamp:
+        fig.text(0.5, 0.5, stamp, ha="center", va="center", rotation=25, fontsize=28,
+                 color="red", alpha=0.35, weight="bold", zorder=100)
     FigureCanvasAgg(fig)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")

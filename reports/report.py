@@ -46,6 +46,7 @@ from common.columns import (
     METHOD,
     METHOD_LABEL,
     MODE,
+    REHEARSAL,
     SPARSITY,
     SPARSITY_MEASURED,
     SPARSITY_PROFILE,
@@ -929,6 +930,7 @@ def write_report(
     *,
     main_arch: str | None = None,
     method_labels: Mapping[str, str] | None = None,
+    rehearsal: bool = False,
 ) -> ReportPaths:
     """Write report.md, the CSV tables and the figures of a study into ``out_dir``.
 
@@ -942,6 +944,10 @@ def write_report(
             used when it has finetuning rows, see `pick_main_arch`.
         method_labels: method key -> label shown in tables and figures (the sweep passes its
             study's labels); over a ``method_label`` column and the paper's labels.
+        rehearsal: the numbers are a rehearsal's (synthetic); also so when any row of
+            ``results`` has a true ``rehearsal`` column. Every page then opens with a
+            REHEARSAL banner, every figure is stamped and every CSV starts with a
+            ``rehearsal`` column (see `is_rehearsal`).
 
     Returns:
         The paths written. Files: report.md, table1.csv, alpha.csv, alpha_by_dataset.csv,
@@ -953,6 +959,48 @@ def write_report(
         ValueError: the table lacks a required column or has an unreadable sparsity.
     """
     out_dir = Path(out_dir)
+    if rehearsal or is_rehearsal(results):
+        with figures.stamped(REHEARSAL_STAMP):
+            return _write_all(results, out_dir, f"REHEARSAL: {title}", source, main_arch,
+                              method_labels, rehearsal=True)
+    return _write_all(results, out_dir, title, source, main_arch, method_labels)
+
+
+REHEARSAL_STAMP = "REHEARSAL\nsynthetic numbers"
+REHEARSAL_BANNER = (
+    "> **REHEARSAL — synthetic numbers, not results.** Every trial behind this page ran the "
+    "rehearsal stand-in (`trainables/rehearsal.py`, `python -m orchestrator.sweep "
+    "--rehearsal`), which makes its numbers up from the trial id: nothing here was measured. "
+    "It checks the orchestration at the study's size (grid, Ray Tune, ledger, MLflow, this "
+    "report) and says nothing about sparse transfer. Every figure is stamped REHEARSAL and "
+    "every CSV starts with a `rehearsal` column."
+)
+
+
+def is_rehearsal(results: pd.DataFrame) -> bool:
+    """True when any row is a rehearsal's: a ``rehearsal`` column holding True (a bool from
+    results.parquet, the text ``True`` from an MLflow tag)."""
+    if REHEARSAL not in results.columns:
+        return False
+    return bool(results[REHEARSAL].map(
+        lambda v: v is True or str(v).strip().lower() in ("true", "1", "1.0")).any())
+
+
+def _marked(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a first column ``rehearsal`` = True (a rehearsal's CSVs)."""
+    rest = frame.drop(columns=[REHEARSAL], errors="ignore")
+    return rest.assign(**{REHEARSAL: True})[[REHEARSAL, *rest.columns]]
+
+
+def _write_all(
+    results: pd.DataFrame,
+    out_dir: Path,
+    title: str,
+    source: str,
+    main_arch: str | None,
+    method_labels: Mapping[str, str] | None,
+    rehearsal: bool = False,
+) -> ReportPaths:
     data, notes = prepare_with_notes(results, source)
     labels = resolve_labels(data, method_labels)
     keys = {label: key for key, label in labels.items()}
@@ -965,18 +1013,20 @@ def write_report(
     main = pick_main_arch(rest, main_arch)
     if main is None:
         whole = pd.concat([rest, reference], ignore_index=True)
-        return _write_one(rest, notes, out_dir, title, source, None, (), reference, keys, whole)
+        return _write_one(rest, notes, out_dir, title, source, None, (), reference, keys, whole,
+                          rehearsal=rehearsal)
     rest = rest.assign(**{ARCH: rest[ARCH].replace("", main)})
     whole = pd.concat([rest, reference], ignore_index=True)
     others = sorted((a for a in rest[ARCH].unique() if a != main), key=name_key)
     sub = tuple(
         _write_one(rest[rest[ARCH] == a].reset_index(drop=True), notes,
                    out_dir / f"arch-{_slug(a)}", f"{title} ({a})", source, a, (),
-                   reference.iloc[0:0], keys, whole, parent=out_dir / "report.md")
+                   reference.iloc[0:0], keys, whole, parent=out_dir / "report.md",
+                   rehearsal=rehearsal)
         for a in others
     )
     return _write_one(rest[rest[ARCH] == main].reset_index(drop=True), notes, out_dir, title,
-                      source, main, sub, reference, keys, whole)
+                      source, main, sub, reference, keys, whole, rehearsal=rehearsal)
 
 
 def _write_one(
@@ -991,6 +1041,7 @@ def _write_one(
     keys: Mapping[str, str],
     whole: pd.DataFrame,
     parent: Path | None = None,
+    rehearsal: bool = False,
 ) -> ReportPaths:
     out_dir.mkdir(parents=True, exist_ok=True)
     cells = _cells_with_last(data)
@@ -1006,6 +1057,7 @@ def _write_one(
     alpha_text, alpha, per_dataset = _section_alpha(ctx)
     sections = [
         f"# {title}",
+        REHEARSAL_BANNER if rehearsal else "",
         _contents(arch, others, out_dir, parent, reference),
         _section_data(ctx, source, arch),
         # Findings 1-6 on this arch; 7 (MobileNet) and 8 (ResNet50 speed) on the whole table.
@@ -1048,6 +1100,11 @@ def _write_one(
         csv["speed"] = tables.speed_vs_accuracy(data)
     if not reference.empty:
         csv["speed_reference"] = reference_table_
+    if rehearsal:
+        csv = {name: _marked(frame) for name, frame in csv.items()}
+        found = out_dir / "findings.csv"  # written by findings.report_section above
+        if found.exists():
+            atomic_write_text(found, _marked(pd.read_csv(found)).to_csv(index=False))
     paths = {name: atomic_write_text(out_dir / f"{name}.csv",
                                      with_keys(frame, keys).to_csv(index=False))
              for name, frame in csv.items()}

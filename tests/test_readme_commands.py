@@ -34,6 +34,8 @@ HOW: dict[str, tuple[str, str]] = {
     "--methods gmp,acdc --sparsities 90,95 --datasets pets,dtd --modes linear --seeds 2": (
         DRY_RUN, "needs the paper's datasets and checkpoints"),
     "python -m orchestrator.sweep --study my_study.yaml": (DRY_RUN, "a whole study"),
+    "python -m orchestrator.sweep --study paper --rehearsal": (
+        DRY_RUN, "2,424 trials; tests/orchestrator/test_rehearsal.py runs a narrowed one"),
     "python -m trainables.checkpoints ckpt.pth --expect-sparsity 90": (RUN, ""),
     "python -m trainables.datasets --layouts": (RUN, ""),
     "python -m trainables.datasets --download pets,dtd --data-root data": (

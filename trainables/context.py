@@ -38,12 +38,15 @@ class TrialContext:
         data_root: where downstream datasets are read from (None: built-in tasks only).
         threads: torch threads of the trial (its CPUs).
         full_plan: see ``FullPlan``.
+        rehearsal: run ``trainables.rehearsal`` (synthetic numbers, no data) in place of the
+            stage's real trial (``--rehearsal``).
     """
 
     out_dir: str
     data_root: str | None = None
     threads: int = 1
     full_plan: FullPlan = FullPlan()
+    rehearsal: bool = False
 
     @property
     def out(self) -> Path:

@@ -384,9 +384,13 @@ def run_trial(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, A
     the sweep records the last attempt's traceback as ``status="error"``, which a rerun tries
     again. A bug (TypeError, AttributeError...) is no result either: it fails loudly.
     """
-    _threads(ctx)
+    if ctx.rehearsal:  # no torch: a rehearsal trial computes nothing
+        from trainables.rehearsal import run_rehearsal as stage
+    else:
+        _threads(ctx)
+        stage = STAGES[spec.stage]
     try:
-        out = STAGES[spec.stage](spec, ctx, report)
+        out = stage(spec, ctx, report)
     except DETERMINISTIC as e:
         log.warning("trial %s failed: %s", spec.trial_id, e)
         return {"status": "failed", "error": _message(e), "final": True}
@@ -420,7 +424,7 @@ def tune_entry(config: dict[str, Any]) -> None:
 
     spec = from_dict(config["trial"]["spec"])
     ctx = TrialContext.from_dict(config["ctx"])
-    if spec.stage == "full" and not ctx.full_plan.in_trial:
+    if spec.stage == "full" and not ctx.full_plan.in_trial and not ctx.rehearsal:
         # Ray Train's TuneReportCallback reports every epoch; report only the final result.
         final = run_trial(spec, ctx, report=lambda r: None)
     else:
