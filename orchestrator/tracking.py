@@ -50,7 +50,7 @@ PARENT_TAG = "parent_key"
 # ``tags.compare_at LIKE '%,90,%'`` is the whole filter (MLflow search has no IN or OR).
 COMPARE_TAG = "compare_at"
 EXPERIMENT_KIND = "custom_model_development"  # MLflow 3's kind for classic ML (not GenAI)
-STAGE_PARENTS = ("pretrain", "prune", "linear", "full", "speed")
+STAGE_PARENTS = ("pretrain", "prune", "checkpoint", "linear", "full", "speed")
 # The aggregate keys' prefixes and the parent run each kind of aggregate is nested under.
 AGG_PARENTS = {"cell": "cells", "alpha": "alpha"}
 
@@ -472,7 +472,7 @@ class Tracker:
             kind = "stage" if key in STAGE_PARENTS else "group"
             run = self.client.create_run(
                 self.experiment_id, run_name=key,
-                tags={PARENT_TAG: key, KIND_TAG: kind, **self.meta,
+                tags={PARENT_TAG: key, KIND_TAG: kind, **self.meta, **self.run_tags,
                       **({"stage": key} if kind == "stage" else {})})
             rid = run.info.run_id
             self._parents[key] = rid

@@ -299,7 +299,7 @@ def test_sweep_on_two_nodes_routes_speed_trials_and_tracks_each_trial_once(
     options = SweepOptions(out_dir=out, address=cluster.address, tracking_uri=uri,
                            report=False)
     trial_ids = sorted(t.trial_id for t in expand(study, out).all_trials())
-    assert len(trial_ids) == 4  # dense and GMP 90 %: a linear and a speed trial each
+    assert len(trial_ids) == 6  # dense and GMP 90 %: a checkpoint, a linear and a speed trial
 
     assert run_sweep(study, options) == 0
     err = capsys.readouterr().err

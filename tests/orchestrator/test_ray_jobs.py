@@ -62,7 +62,7 @@ def test_a_sweep_runs_as_a_ray_job_stops_and_resumes_with_every_trial_once(tmp_p
     study = narrow(smoke_study(load_study("tiny")), methods="gmp", datasets="digits")
     trial_ids = sorted(t.trial_id for t in expand(study, out).all_trials()
                        if t.stage != "speed")
-    assert len(trial_ids) == 8  # pretrain, prune, 4 linear, 2 full
+    assert len(trial_ids) == 10  # pretrain, prune, 2 checkpoint, 4 linear, 2 full
 
     head = start_head(num_cpus=2, dashboard=True)
     try:

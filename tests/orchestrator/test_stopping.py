@@ -78,7 +78,7 @@ def test_sigterm_prints_one_line_and_its_command_resumes(tmp_path):
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     ledger = sorted(p.stem for p in (out / "trials").glob("*.json"))
-    assert len(ledger) == 4  # dense and GMP 80 %, linear and full
+    assert len(ledger) == 6  # dense and GMP 80 %: checkpoint, linear and full
     assert "[linear] all 2 trial(s) already done" in done.stderr
 
 
@@ -97,7 +97,7 @@ def test_ctrl_c_to_the_whole_process_group_stops_with_one_line(tmp_path):
     text = sweep.output()
     assert code == 130, text[-3000:]
     assert_clean(text)
-    assert re.search(r"^stopped by Ctrl-C: \d+ of 4 trials are done", text, re.M), text[-3000:]
+    assert re.search(r"^stopped by Ctrl-C: \d+ of 6 trials are done", text, re.M), text[-3000:]
     assert "Tuner.restore" not in text  # Tune's own hint names the wrong way to resume
     assert "[full]" not in text and "summary" not in text  # nothing went on after the stop
 
