@@ -469,6 +469,7 @@ def catch_up(tracker: Tracker | Tolerant, ledger: Ledger) -> None:
     if not isinstance(tracker, Tolerant):
         sync_from_ledger(tracker, ledger.entries())
         return
+    tracker.probe_now()
     n = tracker.guarded(sync_from_ledger, tracker.tracker, ledger.entries())
     if n:
         say(f"MLflow: {n} trial(s) logged from the ledger (missed while the server was down)")

@@ -91,6 +91,11 @@ class Tolerant:
             return attr
         return lambda *args, **kwargs: self.guarded(attr, *args, **kwargs)
 
+    def probe_now(self) -> None:
+        """Let the next call try the server even within ``retry_s`` (a stage's end, where a
+        catch-up is worth one quick probe: a short stage would otherwise end unsynced)."""
+        self._probe_at = 0.0
+
     def guarded(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)``, or None when the server is down (skipped, or it failed)."""
         now = time.monotonic()

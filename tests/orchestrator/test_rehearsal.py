@@ -62,8 +62,9 @@ def test_a_paper_rehearsal_end_to_end(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (out / REHEARSAL_MARK).exists()
     rows = pd.read_parquet(out / "results.parquet")
-    # 2 backbones (dense, GMP 90 %) x (checkpoint 1 + linear 2 + full 2 + speed 1)
-    assert len(rows) == 12 and rows["rehearsal"].all() and (rows["status"] == "finished").all()
+    # 2 backbones (dense, GMP 90 %) x (checkpoint 1 + linear 2 + full 2 + speed 4: Figure 4's
+    # four online datasets)
+    assert len(rows) == 18 and rows["rehearsal"].all() and (rows["status"] == "finished").all()
     assert set(rows["mode"]) == {"checkpoint", "linear", "full", "speed"}
     report = (out / "report" / "report.md").read_text()
     assert report.startswith("# REHEARSAL: ") and "synthetic numbers, not results" in report
@@ -78,7 +79,7 @@ def test_a_paper_rehearsal_end_to_end(tmp_path):
     # Rerun: nothing to do, answered from the ledger and the outputs stamp, no Ray started.
     again = _sweep(args)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "up to date (12 ledger entries): nothing to do" in again.stderr
+    assert "up to date (18 ledger entries): nothing to do" in again.stderr
     assert "Ray" not in again.stderr.replace("MLflow", "")
 
     # The real study refuses this folder, and the ledger's files still hold the marks.

@@ -64,8 +64,9 @@ def test_every_trial_finished_once(swept):
     assert code == 0
     grid = expand(study, out)
     ids = {t.trial_id for t in grid.all_trials() if t.stage != "speed"}
-    # pretrain 1 + prune 3 (gmp 80, gmp 90, acdc 90) + 4 backbones x 2 datasets x (2 + 1)
-    assert len(ids) == 1 + 3 + 4 * 2 * 3
+    # pretrain 1 + prune 3 (gmp 80, gmp 90, acdc 90) + checkpoint 4 (one per backbone)
+    # + 4 backbones x 2 datasets x (2 + 1)
+    assert len(ids) == 1 + 3 + 4 + 4 * 2 * 3
     df = pd.read_parquet(out / "results.parquet")
     assert set(df["trial_id"]) == ids and (df["status"] == "finished").all()
     _, runs = _trial_runs(out)
