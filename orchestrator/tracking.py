@@ -564,11 +564,6 @@ class Tracker:
             self.client.set_tag(rid, "dataset_input_error", f"{type(e).__name__}: {e}"[:500])
         return rid
 
-    def fill_in(self, entries: Iterable[Mapping[str, Any]]) -> int:
-        """Log the ledger's recorded trials that MLflow misses or holds otherwise; returns how
-        many. One implementation: ``sync_from_ledger``."""
-        return sync_from_ledger(self, entries)
-
     def _logged(self, rid: str) -> dict[tuple[str, int], float]:
         """What this run already holds: (metric, step) -> value. A run made before this
         driver started (a resumed study) is read from the store once, for its steps."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.ledger import FAILED, FINISHED, Ledger
-from orchestrator.tracking import Tracker, TrackingError, redact
+from orchestrator.tracking import Tracker, TrackingError, redact, sync_from_ledger
 from search_spaces.recipe import Recipe
 from search_spaces.trial import TrialSpec
 
@@ -274,13 +274,13 @@ def test_the_ledger_comes_first_and_mlflow_catches_up(tmp_path, tracker):
     assert ledger.status(SPEC.trial_id) == FINISHED and ledger.status(other.trial_id) == FAILED
     # The next start logs what MLflow missed, once.
     ledger.record("x", {"status": FINISHED})  # an entry without a spec is left alone
-    assert tracker.fill_in(ledger.entries()) == 2
+    assert sync_from_ledger(tracker, ledger.entries()) == 2
     run = tracker.client.get_run(tracker.run_id(SPEC.trial_id))
     assert run.info.status == "FINISHED" and run.data.metrics["accuracy"] == 60.0
     run = tracker.client.get_run(tracker.run_id(other.trial_id))
     assert run.info.status == "FAILED" and run.data.tags["error"] == "BadInput: no such file"
     again = Tracker(tracker.uri, "sparse-transfer/test")
-    assert again.fill_in(ledger.entries()) == 0
+    assert sync_from_ledger(again, ledger.entries()) == 0
     assert spec_dict(SPEC)["seed"] == 21
 
 
