@@ -331,8 +331,9 @@ def one_size(size: int, cpus: int, delay_ms: float, records: int, work: Path,
 
 
 def _tracker(out: Path, study: Any) -> Any:
-    from orchestrator.runner import method_labels
-    from orchestrator.tracking import Tracker, default_tracking_uri
+    from orchestrator.resume import method_labels
+    from orchestrator.options import default_tracking_uri
+    from orchestrator.tracking import Tracker
 
     return Tracker(default_tracking_uri(out), experiment=f"sparse-transfer/{study.name}-rehearsal",
                    method_labels=method_labels(study), run_tags={"rehearsal": "True"})

@@ -8,6 +8,7 @@ import it back.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -200,3 +201,13 @@ def check_ray_address(address: str | None, source: str = "--address") -> None:
             f"{source} {address!r}: nothing answers there ({e.strerror or e}); start the "
             f"cluster (`ray start --head` on the head node) or fix {source} ('auto' on a node "
             "of a running cluster, 'local' for a Ray of the sweep's own)") from None
+
+
+def redact(uri: str) -> str:
+    """The URI with any user:password@ removed, for messages and logs."""
+    return re.sub(r"//[^/@]*@", "//***@", uri)
+
+
+def default_tracking_uri(out_dir: Path) -> str:
+    """The SQLite store in the output folder, where a sweep without --tracking-uri logs."""
+    return f"sqlite:///{(out_dir / 'mlflow.db').resolve()}"

@@ -37,29 +37,16 @@ from orchestrator.grid import STAGE_ORDER, Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.lock import SweepRunning, driver_lock
 from orchestrator.options import SweepOptions, check_folder_kind, mark_rehearsal_folder
-from orchestrator.tracking import (
-    Tolerant, Tracker, TrackingError, default_tracking_uri, redact, sync_from_ledger,
+from orchestrator.options import default_tracking_uri, redact
+from orchestrator.resume import (
+    STAMP, all_done, end_of_run, method_labels, outputs_stamp, pending, say,
 )
+from orchestrator.tracking import Tolerant, Tracker, TrackingError, sync_from_ledger
 from search_spaces.schema import Study
 from search_spaces.trial import TrialSpec, to_dict
 from trainables.context import FullPlan, TrialContext
 
 log = logging.getLogger("orchestrator")
-
-
-def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def pending(trials: list[TrialSpec], ledger: Ledger, retry_failed: bool) -> list[TrialSpec]:
-    """Trials to run: not recorded, recorded as error, or failed when ``retry_failed``."""
-    todo = []
-    for t in trials:
-        status = ledger.status(t.trial_id)
-        if status == FINISHED or (status == FAILED and not retry_failed):
-            continue
-        todo.append(t)
-    return todo
 
 
 def ray_address(options: SweepOptions,
@@ -475,11 +462,6 @@ def catch_up(tracker: Tracker | Tolerant, ledger: Ledger) -> None:
         say(f"MLflow: {n} trial(s) logged from the ledger (missed while the server was down)")
 
 
-def method_labels(study: Study) -> dict[str, str]:
-    """The study's label of each method key (``acdc`` -> ``AC/DC``), for tables and MLflow."""
-    return {m.name: m.label for m in study.methods}
-
-
 def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Tracker,
                   options: SweepOptions, final: bool) -> None:
     """results.parquet, MLflow aggregates and (at the end) the report."""
@@ -503,53 +485,6 @@ def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Trac
         # at its artifact root.
         tracker.log_report(SUMMARY_KEY, out / "report")
         say(f"report: {getattr(paths, 'markdown', out / 'report' / 'report.md')}")
-
-
-STAMP = "outputs-stamp.json"
-
-
-def outputs_stamp(study: Study, options: SweepOptions, ledger: Ledger, uri: str) -> str:
-    """What the final outputs (results.parquet, MLflow aggregates, report) were built from:
-    the ledger's entries and what else shapes them. Equal stamps: nothing to rebuild."""
-    import hashlib
-    import json
-
-    # Hashed: the tracking URI may hold a password, which must not reach a file.
-    shaped = json.dumps({"labels": method_labels(study), "arch": study.arch,
-                         "report": options.report, "tracking": uri,
-                         "rehearsal": options.rehearsal}, sort_keys=True)
-    return json.dumps({"ledger": ledger.fingerprint(), "entries": len(ledger),
-                       "options": hashlib.sha256(shaped.encode()).hexdigest()[:16]})
-
-
-def outputs_current(out: Path, stamp: str) -> bool:
-    try:
-        return (out / STAMP).read_text() == stamp and (out / "results.parquet").exists()
-    except OSError:
-        return False
-
-
-def all_done(grid: Grid, ledger: Ledger, study: Study, options: SweepOptions,
-             stamp: str) -> bool:
-    """A rerun with nothing to do: no trial pending and the outputs built from this ledger.
-
-    Why a path of its own: at 10,000 trials, starting Ray, reading every MLflow run and
-    rebuilding the table, aggregates and report took far longer than the work there was
-    (none); this answers from the ledger and the stamp alone (benchmarks/scale.py).
-    """
-    for stage in STAGE_ORDER:
-        if stage == "speed" and not options.speed:
-            continue
-        if pending(grid.stages.get(stage, []), ledger, options.retry_failed):
-            return False
-    if not outputs_current(options.out_dir, stamp):
-        return False
-    for stage in STAGE_ORDER:
-        if grid.stages.get(stage):
-            say(f"[{stage}] all {len(grid.stages[stage])} trial(s) already done")
-    say("results.parquet, MLflow aggregates and the report are up to date "
-        f"({len(ledger)} ledger entries): nothing to do")
-    return True
 
 
 class Stopped(KeyboardInterrupt):
@@ -637,22 +572,6 @@ def stopped_line(signum: int, grid: Grid, ledger: Ledger, options: SweepOptions)
             f"finetuning after its last epoch. Resume: {resume_command(options)}")
 
 
-def summary(grid: Grid, ledger: Ledger) -> tuple[str, int, int]:
-    """(per-stage table, trials failed on bad input, trials errored)."""
-    lines, failed_total, error_total = [], 0, 0
-    for stage in STAGE_ORDER:
-        trials = grid.stages.get(stage, [])
-        if not trials:
-            continue
-        st = [ledger.status(t.trial_id) for t in trials]
-        fin, fail, err = st.count(FINISHED), st.count(FAILED), st.count(ERROR)
-        failed_total += fail
-        error_total += err
-        lines.append(f"  {stage:<10} {fin:>5} finished  {fail:>4} failed  {err:>4} error  "
-                     f"{len(trials) - fin - fail - err:>4} not run")
-    return "\n".join(lines), failed_total, error_total
-
-
 def upstream_errors(stage: str, trials: list[TrialSpec], ledger: Ledger) -> int:
     """Errored trials of a stage whose checkpoints later stages read (pretrain, prune).
 
@@ -701,7 +620,7 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     uri = options.tracking_uri or default_tracking_uri(out)
     ledger = Ledger(out / "trials")
     stamp = outputs_stamp(study, options, ledger, uri)
-    if all_done(grid, ledger, study, options, stamp):
+    if all_done(grid, ledger, study, options, stamp, say=say):
         return _finish(grid, ledger, out, uri, t0)
     try:
         # With the default SQLite store, artifacts (the report) stay in the output folder too.
@@ -790,21 +709,11 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
 def _finish(grid: Grid, ledger: Ledger, out: Path, uri: str, t0: float,
             tracker: Tolerant | None = None) -> int:
     """The summary lines and the exit code (module docstring)."""
-    text, failed, errors = summary(grid, ledger)
-    el = int(time.monotonic() - t0)
-    say(f"\nsummary ({el // 60}m{el % 60:02d}s):\n{text}")
-    if failed:
-        say(f"{failed} trial(s) failed on bad input: their errors are in MLflow and "
-            "results.parquet; fix the input and rerun with --retry-failed to try them again")
-    if errors:
-        say(f"{errors} trial(s) errored on every attempt (a crash or a bug, not bad input): "
-            f"tracebacks above, in {out / 'trials'} and in MLflow; rerun the same command to "
-            "try them again")
-    hint = (mlflow_hint(uri, tracker.experiment_id) if tracker is not None
-            else f"mlflow ui --backend-store-uri {redact(uri)} --host 127.0.0.1")
-    say(f"results: {out / 'results.parquet'}\nMLflow UI: {hint}")
+    code = end_of_run(grid, ledger, out, uri, t0,
+                      mlflow_hint(uri, tracker.experiment_id) if tracker is not None else None,
+                      say=say)
     if tracker is not None and tracker.down_since is not None:
         say(f"warning: MLflow at {redact(uri)} did not answer at the end: every result is in "
             f"{out / 'trials'} and results.parquet; once it is back, rerun the same command "
             "(it finds every trial done) and it logs what MLflow is missing")
-    return 4 if errors else 1 if failed else 0
+    return code

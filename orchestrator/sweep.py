@@ -207,9 +207,6 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(grid))
         print(f"\noutput folder: {out_dir}  (dry run: nothing was started)")
         return 0
-    from orchestrator.runner import ray_address, run_sweep
-    from orchestrator.tracking import TrackingError, check_store
-
     options = SweepOptions(
         out_dir=out_dir.resolve(), tracking_uri=args.tracking_uri, address=args.address,
         retry_failed=args.retry_failed, num_cpus=args.num_cpus,
@@ -218,6 +215,15 @@ def main(argv: list[str] | None = None) -> int:
         verbose=0 if args.quiet else 1 + args.verbose, command=command_line(argv),
         rehearsal=args.rehearsal,
     )
+    # A finished sweep run again answers before MLflow, torch or Ray are imported (seconds).
+    from orchestrator.resume import rerun_exit_code
+
+    code = rerun_exit_code(study, options)
+    if code is not None:
+        return code
+    from orchestrator.runner import ray_address, run_sweep
+    from orchestrator.tracking import TrackingError, check_store
+
     # What answers over the network, before run_sweep makes the output folder: a cluster or
     # a store that fails leaves nothing behind, and says so in seconds. The pruning settings
     # last: checking them imports torch.

@@ -106,7 +106,7 @@ def test_out_of_memory_is_retried_bad_input_is_not_and_a_bug_is_an_error(
 
         # A rerun tries the errored trial again (not the bad input); with the bug fixed it
         # finishes, and its MLflow run no longer says error.
-        todo = runner.pending(list(specs.values()), ledger, retry_failed=False)
+        todo = resume.pending(list(specs.values()), ledger, retry_failed=False)
         assert todo == [specs["bug"]]
         (tmp_path / "fixed").touch()
         runner.run_stage("linear", todo, study, ctx, ledger, tracker, options)

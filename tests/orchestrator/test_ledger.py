@@ -118,44 +118,6 @@ def test_no_entry_is_lost_after_kill_9(tmp_path):
         assert Ledger(folder).files_read == 0  # the load above left a clean index
 
 
-def test_a_rerun_with_nothing_to_do_is_answered_by_the_stamp(tmp_path):
-    import dataclasses
-
-    from orchestrator import runner
-    from orchestrator.grid import expand
-    from orchestrator.options import SweepOptions
-    from search_spaces.loader import load_study, narrow
-
-    study = narrow(load_study("paper"), methods="gmp", sparsities="90", datasets="pets",
-                   seeds=1)
-    grid = expand(study, tmp_path, hash_files=False)
-    options = SweepOptions(out_dir=tmp_path, rehearsal=True)
-    led = Ledger(tmp_path / "trials")
-    for t in grid.all_trials():
-        led.record(t.trial_id, {"status": FINISHED})
-    uri = "sqlite:///x.db"
-    stamp = runner.outputs_stamp(study, options, led, uri)
-    assert not runner.all_done(grid, led, study, options, stamp)  # no outputs yet
-    (tmp_path / "results.parquet").write_bytes(b"")
-    (tmp_path / runner.STAMP).write_text(stamp)
-    assert runner.all_done(grid, led, study, options, stamp)
-    # Anything the outputs are built from changes the stamp: a new entry, a label, the store.
-    led.record("linear-extra", {"status": FINISHED})
-    assert runner.outputs_stamp(study, options, led, uri) != stamp
-    relabelled = dataclasses.replace(study, methods=tuple(
-        dataclasses.replace(m, label=m.label + "!") for m in study.methods))
-    assert runner.outputs_stamp(relabelled, options, led, uri) != runner.outputs_stamp(
-        study, options, led, uri)
-    assert runner.outputs_stamp(study, options, led, "sqlite:///y.db") != runner.outputs_stamp(
-        study, options, led, uri)
-    assert "x.db" not in runner.outputs_stamp(study, options, led, uri)  # hashed: no secret
-    # A trial that errored is pending: never "nothing to do".
-    led.record(grid.all_trials()[0].trial_id, {"status": ERROR})
-    stamp = runner.outputs_stamp(study, options, led, uri)
-    (tmp_path / runner.STAMP).write_text(stamp)
-    assert not runner.all_done(grid, led, study, options, stamp)
-
-
 def test_unchanged_aggregates_are_not_logged_again_by_the_same_tracker():
     """The sweep writes its outputs after linear, after full and at the end: only the
     aggregate runs whose values changed cost an MLflow request."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.ledger import FAILED, FINISHED, Ledger
-from orchestrator.tracking import Tracker, TrackingError, redact, sync_from_ledger
+from orchestrator.options import redact
+from orchestrator.tracking import Tracker, TrackingError, sync_from_ledger
 from search_spaces.recipe import Recipe
 from search_spaces.trial import TrialSpec
 
@@ -208,7 +209,8 @@ def test_an_error_is_told_apart_and_cleared_when_a_rerun_finishes(tmp_path, trac
 def test_the_ledger_retries_errors_but_not_bad_input(tmp_path):
     from orchestrator.grid import Grid
     from orchestrator.ledger import ERROR
-    from orchestrator.runner import pending, summary, upstream_errors
+    from orchestrator.resume import pending, summary
+    from orchestrator.runner import upstream_errors
 
     specs = [TrialSpec(**{**SPEC.__dict__, "seed": s}) for s in range(4)]
     ledger = Ledger(tmp_path / "trials")
