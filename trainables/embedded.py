@@ -120,7 +120,7 @@ def load_mnist_task() -> EmbeddedTask:
 TEXTURE_IMAGES = ("brick", "grass", "gravel", "moon", "immunohistochemistry", "cell")
 TEXTURE_PATCH = 64
 TEXTURE_TRAIN_PER_CLASS = 200
-TEXTURE_TEST_PER_CLASS = 80
+TEXTURE_TEST_PER_CLASS = 200
 TEXTURE_TRAIN_ROWS = 0.7
 
 
@@ -183,7 +183,7 @@ def load_lfw_faces_task() -> EmbeddedTask:
 # A mirror turns a stripe at angle a into one at 180 - a: another class of this task.
 MIRROR_CHANGES_CLASS = ("stripe_angle",)
 FINE_TRAIN_PER_CLASS = 100
-FINE_TEST_PER_CLASS = 40
+FINE_TEST_PER_CLASS = 100
 FINE_SEED = 1  # not the upstream stand-in's seed, so no image is shared with pretraining
 
 
