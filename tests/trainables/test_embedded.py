@@ -19,7 +19,9 @@ def test_task_is_small_offline_and_trains_on_every_class(name, tmp_path):
     assert info.metric in ("top1", "mean_per_class") and "built in" in info.layout
     train = build_dataset(name, tmp_path / "ignored", "train", None)
     test = build_dataset(name, None, "test", None)
-    assert 0 < len(train) <= 2000 and 0 < len(test) <= 800
+    # Small enough for a laptop; test sets of 1,000+ where a task can make them (one image
+    # of a 480-image test set was 0.2 points: most of the seed spread, issue #15).
+    assert 0 < len(train) <= 2000 and 0 < len(test) <= 1200
     assert sorted(set(train.labels.tolist())) == list(range(info.classes))
     assert set(test.labels.tolist()) <= set(range(info.classes))
 
