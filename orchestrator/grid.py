@@ -19,6 +19,7 @@ from common.atomic import atomic_write_text
 from search_spaces.recipe import PAPER_CROP_SCALE
 from search_spaces.schema import MethodSpec, ModeSpec, Study
 from search_spaces.trial import TrialSpec
+from trainables.context import zoo_path
 
 STAGE_ORDER = ("pretrain", "prune", "checkpoint", "linear", "full", "speed")
 
@@ -47,11 +48,6 @@ class Grid:
 
     def all_trials(self) -> list[TrialSpec]:
         return [t for s in STAGE_ORDER for t in self.stages.get(s, [])]
-
-
-def zoo_path(out_dir: Path, arch: str, method: str, sparsity: int) -> Path:
-    """Where the tiny study's upstream checkpoints live: the paper's checkpoint_dir layout."""
-    return out_dir / "zoo" / arch / f"{method}_{sparsity}.pth"
 
 
 class FileHashes:

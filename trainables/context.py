@@ -13,6 +13,12 @@ from pathlib import Path
 from typing import Any
 
 
+def zoo_path(out_dir: str | Path, arch: str, method: str, sparsity: int) -> Path:
+    """Where the tiny study's upstream stage writes one checkpoint of its zoo (the paper's
+    checkpoint_dir layout): the grid names it, the pretrain and prune trials write it."""
+    return Path(out_dir) / "zoo" / arch / f"{method}_{sparsity}.pth"
+
+
 @dataclass(frozen=True)
 class FullPlan:
     """How a full-finetuning trial trains: Ray Train workers, or in the trial's own process.
@@ -53,8 +59,7 @@ class TrialContext:
         return Path(self.out_dir)
 
     def zoo_checkpoint(self, arch: str, method: str, sparsity: int) -> Path:
-        """Where the tiny study's upstream stage writes one checkpoint of its zoo."""
-        return self.out / "zoo" / arch / f"{method}_{sparsity}.pth"
+        return zoo_path(self.out, arch, method, sparsity)
 
     def full_state_dir(self, trial_id: str) -> Path:
         """Full-finetuning state of one trial (Ray Train storage ``name`` or the state file)."""
