@@ -427,10 +427,10 @@ def table(results: list[dict[str, Any]]) -> str:
          f"<= {GOALS['overhead_s']:g}"),
         ("  of which MLflow trial writes, s per trial", lambda r:
          f"{r['mlflow_per_trial_s']:.3f}", ""),
-        ("MLflow catch-up of the prefilled trials (from the ledger), s", lambda r:
-         f"{r['catch_up_s']:.0f}", ""),
         ("  of which ledger writes, s per trial", lambda r:
          f"{r['ledger_per_trial_s']:.4f}", ""),
+        ("MLflow catch-up of the prefilled trials (from the ledger), s", lambda r:
+         f"{r['catch_up_s']:.0f}", ""),
         ("rerun with nothing to do, s", lambda r: f"{r['rerun_s']:.2f}",
          f"<= {GOALS['rerun_s']:g}"),
         ("  the same, {d} ms per file open, s", lambda r: f"{r['rerun_delayed_s']:.2f}",
