@@ -32,7 +32,6 @@ import dataclasses
 import json
 import os
 import resource
-import shutil
 import socket
 import subprocess
 import sys

@@ -19,7 +19,6 @@ import math
 import os
 import shlex
 import signal
-import sys
 import tempfile
 import time
 import traceback

@@ -9,7 +9,6 @@ Each trial's stage is replaced, in the Tune worker, by one that behaves by datas
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,7 +61,7 @@ def test_out_of_memory_is_retried_bad_input_is_not_and_a_bug_is_an_error(
         tmp_path, monkeypatch, capsys):
     import ray
 
-    from orchestrator import runner
+    from orchestrator import resume, runner
     from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
     from orchestrator.smoke import smoke_study
     from orchestrator.sweep import SweepOptions

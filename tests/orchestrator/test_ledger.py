@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from orchestrator.ledger import ERROR, FINISHED, INDEX, Ledger
