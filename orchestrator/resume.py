@@ -14,8 +14,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Callable
-
 from common.errors import BadInput
 from orchestrator.grid import STAGE_ORDER, Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
@@ -64,8 +62,8 @@ def outputs_current(out: Path, stamp: str) -> bool:
         return False
 
 
-def all_done(grid: Grid, ledger: Ledger, study: Study, options: SweepOptions, stamp: str,
-             say: Callable[[str], None] = say) -> bool:
+def all_done(grid: Grid, ledger: Ledger, study: Study, options: SweepOptions,
+             stamp: str) -> bool:
     """A rerun with nothing to do: no trial pending and the outputs built from this ledger.
 
     Why a path of its own: at 10,000 trials, starting Ray, reading every MLflow run and
@@ -104,7 +102,7 @@ def summary(grid: Grid, ledger: Ledger) -> tuple[str, int, int]:
 
 
 def end_of_run(grid: Grid, ledger: Ledger, out: Path, uri: str, t0: float,
-               mlflow_ui: str | None = None, say: Callable[[str], None] = say) -> int:
+               mlflow_ui: str | None = None) -> int:
     """The summary lines and the exit code (``orchestrator.runner``'s docstring)."""
     text, failed, errors = summary(grid, ledger)
     el = int(time.monotonic() - t0)

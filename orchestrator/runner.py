@@ -619,7 +619,7 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     uri = options.tracking_uri or default_tracking_uri(out)
     ledger = Ledger(out / "trials")
     stamp = outputs_stamp(study, options, ledger, uri)
-    if all_done(grid, ledger, study, options, stamp, say=say):
+    if all_done(grid, ledger, study, options, stamp):
         return _finish(grid, ledger, out, uri, t0)
     try:
         # With the default SQLite store, artifacts (the report) stay in the output folder too.
@@ -709,8 +709,7 @@ def _finish(grid: Grid, ledger: Ledger, out: Path, uri: str, t0: float,
             tracker: Tolerant | None = None) -> int:
     """The summary lines and the exit code (module docstring)."""
     code = end_of_run(grid, ledger, out, uri, t0,
-                      mlflow_hint(uri, tracker.experiment_id) if tracker is not None else None,
-                      say=say)
+                      mlflow_hint(uri, tracker.experiment_id) if tracker is not None else None)
     if tracker is not None and tracker.down_since is not None:
         say(f"warning: MLflow at {redact(uri)} did not answer at the end: every result is in "
             f"{out / 'trials'} and results.parquet; once it is back, rerun the same command "

@@ -32,6 +32,7 @@ import re
 import subprocess
 import time
 from contextlib import contextmanager
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -571,13 +572,10 @@ class Tracker:
     def _log_points(self, rid: str, points: list[Metric], tags: Sequence[RunTag] = ()) -> None:
         """Points and tags in as few requests as MLflow takes (1,000 entities, 100 tags each):
         a finished trial is one of them, then its end."""
-        metric_chunks = [points[i:i + 900] for i in range(0, len(points), 900)] or [[]]
+        metric_chunks = [points[i:i + 900] for i in range(0, len(points), 900)]
         tag_chunks = [list(tags[i:i + 100]) for i in range(0, len(tags), 100)]
-        for i in range(max(len(metric_chunks), len(tag_chunks))):
-            chunk = metric_chunks[i] if i < len(metric_chunks) else []
-            tag_chunk = tag_chunks[i] if i < len(tag_chunks) else []
-            if chunk or tag_chunk:
-                self.client.log_batch(rid, metrics=chunk, tags=tag_chunk, synchronous=True)
+        for metrics, tag_chunk in zip_longest(metric_chunks, tag_chunks, fillvalue=[]):
+            self.client.log_batch(rid, metrics=metrics, tags=tag_chunk, synchronous=True)
         logged = self._logged(rid)
         for m in points:
             logged[(m.key, m.step)] = m.value

@@ -71,8 +71,8 @@ def test_a_sweep_runs_as_a_ray_job_stops_and_resumes_with_every_trial_once(tmp_p
 
     head = start_head(num_cpus=2, dashboard=True)
     try:
-        first = _ray(head, "submit", "--no-wait", "--working-dir", ".", "--submission-id", "sweep-1",
-                        "--", *sweep)
+        first = _ray(head, "submit", "--no-wait", "--working-dir", ".", "--submission-id",
+                     "sweep-1", "--", *sweep)
         assert first.returncode == 0, first.stderr[-3000:]
 
         # Progress reaches the job's logs (the driver's stderr): wait for a finished trial.
@@ -103,7 +103,7 @@ def test_a_sweep_runs_as_a_ray_job_stops_and_resumes_with_every_trial_once(tmp_p
         assert 1 <= kept < len(trial_ids)
 
         second = _ray(head, "submit", "--working-dir", ".", "--submission-id", "sweep-2", "--",
-                         *sweep, timeout=700)
+                      *sweep, timeout=700)
         assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
         assert _status(head, "sweep-2") == "SUCCEEDED"
         logs = _logs(head, "sweep-2")
