@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 
-# size -> (datasets, linear seeds, full seeds): 25 backbones x datasets x seeds + 25 speed.
+# size -> (datasets, linear seeds, full seeds): 24 backbones x datasets x seeds + 48 fixed.
 SHAPES = {100: (1, 1, 1), 1000: (3, 8, 5), 3000: (7, 10, 7), 10000: (8, 30, 22)}
 GOALS = {"overhead_s": 0.3, "rerun_s": 5.0, "outputs_s": 30.0, "peak_mb": 2048.0,
          "dry_run_s": 2.0, "growth": 1.5}
@@ -379,7 +379,7 @@ def rerun_from_shell(study: Any, out: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "orchestrator.sweep", "--study", str(path),
                            "--rehearsal", "--out", str(out), "--quiet"],
-                          cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          cwd=ROOT, capture_output=True,
                           text=True, timeout=600, check=False)
     return time.perf_counter() - t0, done.returncode
 
