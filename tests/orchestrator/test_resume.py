@@ -12,6 +12,14 @@ from orchestrator import resume
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
+# The sweep these tests rerun: one paper backbone on one dataset, and its CLI arguments.
+NARROW = {"methods": "gmp", "sparsities": "90", "datasets": "pets", "seeds": 1}
+
+
+def _study():
+    from search_spaces.loader import load_study, narrow
+
+    return narrow(load_study("paper"), **NARROW)
 
 
 def test_a_rerun_with_nothing_to_do_is_answered_by_the_stamp(tmp_path):
@@ -19,10 +27,8 @@ def test_a_rerun_with_nothing_to_do_is_answered_by_the_stamp(tmp_path):
 
     from orchestrator.grid import expand
     from orchestrator.options import SweepOptions
-    from search_spaces.loader import load_study, narrow
 
-    study = narrow(load_study("paper"), methods="gmp", sparsities="90", datasets="pets",
-                   seeds=1)
+    study = _study()
     grid = expand(study, tmp_path, hash_files=False)
     options = SweepOptions(out_dir=tmp_path, rehearsal=True)
     led = Ledger(tmp_path / "trials")
@@ -56,12 +62,10 @@ def _finished_folder(tmp_path: Path, statuses: dict[int, str] | None = None) -> 
     outputs are stamped current; returns the CLI arguments that name the same sweep."""
     from orchestrator.grid import expand
     from orchestrator.options import SweepOptions, default_tracking_uri
-    from search_spaces.loader import load_study, narrow
 
-    args = ["--study", "paper", "--methods", "gmp", "--sparsities", "90", "--datasets", "pets",
-            "--seeds", "1", "--rehearsal", "--out", str(tmp_path)]
-    study = narrow(load_study("paper"), methods="gmp", sparsities="90", datasets="pets",
-                   seeds=1)
+    args = ["--study", "paper", *(w for k, v in NARROW.items() for w in (f"--{k}", str(v))),
+            "--rehearsal", "--out", str(tmp_path)]
+    study = _study()
     grid = expand(study, tmp_path, hash_files=False)
     led = Ledger(tmp_path / "trials")
     for i, t in enumerate(grid.all_trials()):
@@ -104,11 +108,9 @@ def test_the_fast_answer_keeps_the_exit_code_of_failed_trials(tmp_path):
 def test_a_sweep_with_work_left_is_not_answered_early(tmp_path):
     """An errored trial is pending: the fast path declines and the runner takes over."""
     from orchestrator.options import SweepOptions
-    from search_spaces.loader import load_study, narrow
 
     _finished_folder(tmp_path, statuses={0: ERROR})
-    study = narrow(load_study("paper"), methods="gmp", sparsities="90", datasets="pets",
-                   seeds=1)
+    study = _study()
     options = SweepOptions(out_dir=tmp_path.resolve(), rehearsal=True)
     assert resume.rerun_exit_code(study, options) is None
     assert resume.rerun_exit_code(study, SweepOptions(out_dir=tmp_path / "new")) is None
