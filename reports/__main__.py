@@ -11,6 +11,9 @@ from typing import Sequence
 
 EXAMPLES = """\
 examples:
+  python -m reports --paper --out runs/paper-published/report
+      the paper's own report, from its published per-seed results, Table 3 and speed figures
+      (shipped with the project: reports/published/data/SOURCE.md names their source)
   python -m reports runs/paper
       read runs/paper/results.parquet, write runs/paper/report/
   python -m reports --results results.csv --out report/
@@ -28,6 +31,9 @@ architectures in arch-<name>/); random-weight speed rows are a reference apart.
 """
 
 
+PAPER_OUT = Path("runs/paper-published/report")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m reports",
@@ -43,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", type=Path, metavar="FILE",
                         help="results table, .parquet or .csv")
     parser.add_argument("--mlflow-uri", metavar="URI", help="MLflow tracking URI to read runs from")
+    parser.add_argument("--paper", action="store_true",
+                        help="read the paper's own published results (shipped with the "
+                        f"project); --out defaults to {PAPER_OUT}")
     parser.add_argument("--experiment", metavar="NAME",
                         help="MLflow experiment name (default: the store's one "
                         "sparse-transfer/<study> experiment)")
@@ -92,9 +101,10 @@ def _first_sentences(text: str, limit: int = 300) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
     args = build_parser().parse_args(argv)
-    sources = [args.folder is not None, args.results is not None, args.mlflow_uri is not None]
+    sources = [args.folder is not None, args.results is not None, args.mlflow_uri is not None,
+               args.paper]
     if sum(sources) != 1:
-        return _error("give exactly one of FOLDER, --results FILE or --mlflow-uri URI "
+        return _error("give exactly one of FOLDER, --results FILE, --mlflow-uri URI or --paper "
                       "(see --help)")
     if args.experiment is not None and args.mlflow_uri is None:
         return _error("--experiment needs --mlflow-uri")
@@ -103,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from reports.prepare import prepare
     from reports.report import DEFAULT_TITLE, write_report
 
+    if args.paper:
+        return _write_paper(args.out or PAPER_OUT, args.title)
     try:
         if args.folder is not None:
             path = args.folder / "results.parquet"
@@ -151,6 +163,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(f"--out {out}: {problem}; expected a folder to write the report into")
     paths = write_report(frame, out, title=args.title or DEFAULT_TITLE, source=source,
                          main_arch=args.main_arch)
+    print(f"wrote {paths.report_md} ({len(paths.figures)} figures, {len(paths.csvs)} tables)")
+    for other in paths.other_archs:
+        print(f"wrote {other.report_md} (architecture {other.arch})")
+    return 0
+
+
+def _write_paper(out: Path, title: str | None) -> int:
+    """The paper's own report, from `reports.published` (no comparison with itself)."""
+    from reports import published
+    from reports.report import write_report
+
+    problem = _unusable_folder(out)
+    if problem:
+        return _error(f"--out {out}: {problem}; expected a folder to write the report into")
+    paths = write_report(published.paper_results(), out, title=title or published.TITLE,
+                         source=published.DESCRIPTION, main_arch="resnet50",
+                         compare_paper=False, expected_seeds=published.EXPECTED_SEEDS)
     print(f"wrote {paths.report_md} ({len(paths.figures)} figures, {len(paths.csvs)} tables)")
     for other in paths.other_archs:
         print(f"wrote {other.report_md} (architecture {other.arch})")
