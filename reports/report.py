@@ -56,7 +56,7 @@ from common.columns import (
     UPSTREAM_EVAL,
     WEIGHTS,
 )
-from reports import figures, findings, tables
+from reports import figures, findings, paper_comparison, tables
 from reports.naming import (
     LIST_SEPARATOR,
     UNKNOWN,
@@ -282,6 +282,29 @@ def _lth_source_lines(transfer: pd.DataFrame) -> list[str]:
     return ["", "LTH-T weights (`lth_source`): " + "; ".join(parts) + ". A ticket file is the "
             "reference code's LTH-T (the tickets of Chen et al., CVPR 2021, each mask on the "
             "dense ImageNet weights); \"mask from\" borrows another method's mask instead."]
+
+
+def _section_paper(ctx: _Context, arch: str | None,
+                   compare: bool) -> tuple[str, pd.DataFrame]:
+    """This study's cells next to the paper's published ones (`reports.paper_comparison`)."""
+    empty = pd.DataFrame(columns=list(paper_comparison.COLUMNS))
+    if not compare:
+        return (f"## {paper_comparison.TITLE}\n\nThese are the paper's own published results: "
+                "there is no study to compare with them.", empty)
+    comparison = paper_comparison.compare(ctx.data, default_arch=arch)
+    figure = None
+    if not comparison.empty:
+        pairs = paper_comparison.alpha_pairs(ctx.data, comparison, default_arch=arch)
+        figure = paper_comparison.alpha_figure(
+            pairs, ctx.out_dir / "paper_alpha.png", ctx.colours,
+            "α: this study against the paper, on the cells both measured")
+        if figure is not None:
+            ctx.figures.append(figure)
+    caption = ("This study's α against the paper's: mean over the shared datasets per method, "
+               "sparsity (the number beside each point) and mode; on the dashed line they agree.")
+    text = paper_comparison.section(
+        comparison, _figure_md(figure, ctx.out_dir, caption) if figure else "", md_table)
+    return text, comparison
 
 
 def _section_table1(ctx: _Context) -> tuple[str, pd.DataFrame]:
@@ -931,6 +954,8 @@ def write_report(
     main_arch: str | None = None,
     method_labels: Mapping[str, str] | None = None,
     rehearsal: bool = False,
+    compare_paper: bool = True,
+    expected_seeds: Mapping[str, Mapping[str, int]] | None = None,
 ) -> ReportPaths:
     """Write report.md, the CSV tables and the figures of a study into ``out_dir``.
 
@@ -948,6 +973,10 @@ def write_report(
             ``results`` has a true ``rehearsal`` column. Every page then opens with a
             REHEARSAL banner, every figure is stamped and every CSV starts with a
             ``rehearsal`` column (see `is_rehearsal`).
+        compare_paper: add the section comparing each cell shared with the paper's published
+            results (`reports.paper_comparison`); False for the paper's own results.
+        expected_seeds: arch -> mode -> seeds each cell should have (what was run); without
+            it a mode expects the most seeds any of its cells has (see `missing_cells`).
 
     Returns:
         The paths written. Files: report.md, table1.csv, alpha.csv, alpha_by_dataset.csv,
@@ -962,8 +991,10 @@ def write_report(
     if rehearsal or is_rehearsal(results):
         with figures.stamped(REHEARSAL_STAMP):
             return _write_all(results, out_dir, f"REHEARSAL: {title}", source, main_arch,
-                              method_labels, rehearsal=True)
-    return _write_all(results, out_dir, title, source, main_arch, method_labels)
+                              method_labels, rehearsal=True, compare_paper=compare_paper,
+                              expected_seeds=expected_seeds)
+    return _write_all(results, out_dir, title, source, main_arch, method_labels,
+                      compare_paper=compare_paper, expected_seeds=expected_seeds)
 
 
 REHEARSAL_STAMP = "REHEARSAL\nsynthetic numbers"
@@ -1000,8 +1031,11 @@ def _write_all(
     main_arch: str | None,
     method_labels: Mapping[str, str] | None,
     rehearsal: bool = False,
+    compare_paper: bool = True,
+    expected_seeds: Mapping[str, Mapping[str, int]] | None = None,
 ) -> ReportPaths:
     data, notes = prepare_with_notes(results, source)
+    seeds = expected_seeds or {}
     labels = resolve_labels(data, method_labels)
     keys = {label: key for key, label in labels.items()}
     is_reference = reference_rows(data)
@@ -1014,7 +1048,8 @@ def _write_all(
     if main is None:
         whole = pd.concat([rest, reference], ignore_index=True)
         return _write_one(rest, notes, out_dir, title, source, None, (), reference, keys, whole,
-                          rehearsal=rehearsal)
+                          rehearsal=rehearsal, compare_paper=compare_paper,
+                          expected=seeds.get(main_arch or ""))
     rest = rest.assign(**{ARCH: rest[ARCH].replace("", main)})
     whole = pd.concat([rest, reference], ignore_index=True)
     others = sorted((a for a in rest[ARCH].unique() if a != main), key=name_key)
@@ -1022,11 +1057,12 @@ def _write_all(
         _write_one(rest[rest[ARCH] == a].reset_index(drop=True), notes,
                    out_dir / f"arch-{_slug(a)}", f"{title} ({a})", source, a, (),
                    reference.iloc[0:0], keys, whole, parent=out_dir / "report.md",
-                   rehearsal=rehearsal)
+                   rehearsal=rehearsal, compare_paper=compare_paper, expected=seeds.get(a))
         for a in others
     )
     return _write_one(rest[rest[ARCH] == main].reset_index(drop=True), notes, out_dir, title,
-                      source, main, sub, reference, keys, whole, rehearsal=rehearsal)
+                      source, main, sub, reference, keys, whole, rehearsal=rehearsal,
+                      compare_paper=compare_paper, expected=seeds.get(main))
 
 
 def _write_one(
@@ -1042,10 +1078,12 @@ def _write_one(
     whole: pd.DataFrame,
     parent: Path | None = None,
     rehearsal: bool = False,
+    compare_paper: bool = True,
+    expected: Mapping[str, int] | None = None,
 ) -> ReportPaths:
     out_dir.mkdir(parents=True, exist_ok=True)
     cells = _cells_with_last(data)
-    missing = tables.missing_cells(data)
+    missing = tables.missing_cells(data, expected)
     shown_methods = [*data.loc[data[SPARSITY] > 0, METHOD].unique(), *reference[METHOD].unique()]
     ctx = _Context(
         data=data, out_dir=out_dir, notes=notes, missing=missing, cells=cells,
@@ -1053,6 +1091,7 @@ def _write_one(
     )
     drop_arch = [ARCH] if ARCH in data.columns else []
 
+    paper_text, comparison = _section_paper(ctx, arch, compare_paper)
     table1_text, _ = _section_table1(ctx)
     alpha_text, alpha, per_dataset = _section_alpha(ctx)
     sections = [
@@ -1062,6 +1101,7 @@ def _write_one(
         _section_data(ctx, source, arch),
         # Findings 1-6 on this arch; 7 (MobileNet) and 8 (ResNet50 speed) on the whole table.
         findings.report_section(whole, out_dir, arch),  # also writes findings.csv
+        paper_text,
         table1_text,
         _section_per_mode(ctx),
         alpha_text,
@@ -1087,6 +1127,7 @@ def _write_one(
         "cells": cells,
         "missing": missing,
         "difficulty": tables.difficulty(data),
+        "paper_comparison": comparison,
     }
     if not filters.empty:
         csv["filters_pruned"] = filters
@@ -1135,7 +1176,8 @@ def _contents(
 ) -> str:
     speed = "Speed (Figure 4" + (", speed reference)" if not reference.empty else ")")
     lines = [
-        "Contents: Data · The paper's findings, checked · Table 1 · Accuracy per method and "
+        "Contents: Data · The paper's findings, checked · This study next to the paper · "
+        "Table 1 · Accuracy per method and "
         f"sparsity · Relative increase in error α · Figure 2 · Figure 3 · {speed} · Appendix E "
         "· Table 3 · Best vs last epoch · Missing trials.",
     ]

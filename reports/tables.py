@@ -8,7 +8,7 @@ Failed trials (``status == "failed"``) and empty accuracies never enter a number
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -344,12 +344,13 @@ def difficulty(df: pd.DataFrame) -> pd.DataFrame:
     return sort_rows(wide[arch + columns])
 
 
-def missing_cells(df: pd.DataFrame) -> pd.DataFrame:
+def missing_cells(df: pd.DataFrame, expected: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Cells of the transfer grid with fewer usable seeds than expected.
 
     The grid is every (method, sparsity) seen in a transfer mode times every dataset seen in a
-    transfer mode, for each transfer mode present (per arch). A mode expects the largest number
-    of seeds attempted in any of its cells. Failed rows and empty accuracies are not usable.
+    transfer mode, for each transfer mode present (per arch). A mode expects ``expected[mode]``
+    seeds when given (what the study or paper ran), else the largest number of seeds attempted
+    in any of its cells. Failed rows and empty accuracies are not usable.
 
     Returns:
         Columns (arch,) mode, method, sparsity, dataset, n_seeds, n_expected, failed_seeds,
@@ -374,7 +375,7 @@ def missing_cells(df: pd.DataFrame) -> pd.DataFrame:
             in_mode = part[part[MODE] == mode]
             per_cell = in_mode.groupby([METHOD, SPARSITY, DATASET], sort=False)
             attempted = per_cell["_seed"].nunique()
-            expected = int(attempted.max())
+            wanted = int((expected or {}).get(mode, attempted.max()))
             all_seeds = set(in_mode["_seed"])
             ok_seeds = {k: set(g.loc[g["_ok"], "_seed"]) for k, g in per_cell}
             bad_seeds = {k: set(g.loc[~g["_ok"], "_seed"]) for k, g in per_cell}
@@ -382,10 +383,10 @@ def missing_cells(df: pd.DataFrame) -> pd.DataFrame:
                 for dataset in datasets:
                     k = (method, sparsity, dataset)
                     ok = ok_seeds.get(k, set())
-                    if len(ok) >= expected:
+                    if len(ok) >= wanted:
                         continue
                     failed = bad_seeds.get(k, set()) - ok
-                    missing = all_seeds - ok - failed if len(all_seeds) == expected else set()
+                    missing = all_seeds - ok - failed if len(all_seeds) == wanted else set()
                     row = dict(zip(arch, arch_key))
                     row.update(
                         {
@@ -394,7 +395,7 @@ def missing_cells(df: pd.DataFrame) -> pd.DataFrame:
                             SPARSITY: sparsity,
                             DATASET: dataset,
                             "n_seeds": len(ok),
-                            "n_expected": expected,
+                            "n_expected": wanted,
                             "failed_seeds": ", ".join(_seed_order(failed)),
                             "missing_seeds": ", ".join(_seed_order(missing)),
                         }

@@ -87,7 +87,7 @@ def test_paper_sized_report(fake, tmp_path):
     names = {p.name for p in paths.figures}
     assert names == {"fig2_accuracy_80.png", "fig2_alpha_vs_sparsity.png",
                      "fig3_alpha_vs_difficulty.png", "fig4_speed_vs_accuracy.png",
-                     "appE_filters_pruned.png"}
+                     "appE_filters_pruned.png", "paper_alpha.png"}  # its cells are the paper's
     assert all(_is_png(p) for p in paths.figures)
     text = paths.report_md.read_text()
     assert "linear · GMP · 98 % · cars: 4 of 5 seeds (not run: 141)" in text
