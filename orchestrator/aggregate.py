@@ -127,6 +127,24 @@ def log_findings(df: pd.DataFrame, tracker: Tracker) -> None:
                           step=len(transfer_rows(df)), tags=tags)
 
 
+def log_paper_comparison(report: Path, tracker: Tracker) -> None:
+    """The report's comparison with the paper (`reports.paper_comparison`), counted on the
+    summary run: metrics ``paper_shared_cells`` and ``paper_flagged_cells``, tag
+    ``paper_flagged`` naming the flagged cells; the CSV itself is among the report's artifacts.
+    """
+    frames = [pd.read_csv(p) for p in sorted(Path(report).rglob("paper_comparison.csv"))]
+    frames = [f for f in frames if not f.empty]
+    both = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    flagged = both[both["flagged"].astype(bool)] if not both.empty else both
+    cells = [f"{r.arch} {r.method} {r.sparsity:g} % {r.dataset} {r.mode} ({r.difference:+.2f})"
+             for r in flagged.itertuples()]
+    text = "; ".join(cells)
+    tags = {"paper_flagged": text if len(text) <= 4000 else text[:3990] + " ..."}
+    _log_aggregate(tracker, SUMMARY_KEY, params={"kind": "summary"},
+                   metrics={"paper_shared_cells": len(both), "paper_flagged_cells": len(flagged)},
+                   step=len(both), tags=tags)
+
+
 def log_aggregates(df: pd.DataFrame, tracker: Tracker) -> None:
     """Per-cell stats over seeds, alpha over datasets and the paper's findings checked, as
     idempotent MLflow runs."""

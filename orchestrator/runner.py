@@ -464,7 +464,8 @@ def catch_up(tracker: Tracker | Tolerant, ledger: Ledger) -> None:
 def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Tracker,
                   options: SweepOptions, final: bool) -> None:
     """results.parquet, MLflow aggregates and (at the end) the report."""
-    from orchestrator.aggregate import SUMMARY_KEY, log_aggregates, results_frame, write_results
+    from orchestrator.aggregate import (SUMMARY_KEY, log_aggregates, log_paper_comparison,
+                                        results_frame, write_results)
 
     labels = method_labels(study)
     catch_up(tracker, ledger)
@@ -483,6 +484,7 @@ def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Trac
         # On the study's summary run, next to the findings' verdicts: every figure and table
         # at its artifact root.
         tracker.log_report(SUMMARY_KEY, out / "report")
+        log_paper_comparison(out / "report", tracker)
         say(f"report: {getattr(paths, 'markdown', out / 'report' / 'report.md')}")
 
 
