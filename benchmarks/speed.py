@@ -12,7 +12,7 @@ features on the fly, SGD step on a linear head) with the sparse and dense backbo
     python benchmarks/speed.py --profiles uniform,global --reps 5   # both profiles
     python benchmarks/speed.py --arch resnet18 --reps 3 --online-batches 2   # quick check
 
-Targets (ResNet50, study.md / issue #7): inference at 90 % >= 2.5x and at 95 % >= 3x over
+Targets (ResNet50, docs/protocol.md): inference at 90 % >= 2.5x and at 95 % >= 3x over
 DeepSparse dense; online epoch at 90 % >= 2x; checked on the first profile given.
 """
 

@@ -31,7 +31,7 @@ examples:
   python -m orchestrator.sweep --study paper --data-root /data --checkpoint-dir /ckpt \\
       --methods gmp,acdc --sparsities 90,95 --datasets pets,dtd --modes linear --seeds 2
   python -m orchestrator.sweep --study my_study.yaml --address auto --tracking-uri http://head:5000
-  python -m orchestrator.sweep --study paper --rehearsal   # the paper's 2,424 trials, synthetic: check a cluster
+  python -m orchestrator.sweep --study paper --rehearsal   # the paper's 2,222 trials, synthetic: check a cluster
   python -m orchestrator.sweep --retry-failed               # rerun only the trials that failed
   ray job submit --working-dir . -- python -m orchestrator.sweep --study paper --out /mnt/shared/runs/paper
 

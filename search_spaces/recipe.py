@@ -1,4 +1,4 @@
-"""The optimiser recipe shared by linear and full finetuning (study.md)."""
+"""The optimiser recipe shared by linear and full finetuning (docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ HOW: dict[str, tuple[str, str]] = {
         DRY_RUN, "needs the paper's datasets and checkpoints"),
     "python -m orchestrator.sweep --study my_study.yaml": (DRY_RUN, "a whole study"),
     "python -m orchestrator.sweep --study paper --rehearsal": (
-        DRY_RUN, "2,424 trials; tests/orchestrator/test_rehearsal.py runs a narrowed one"),
+        DRY_RUN, "2,222 trials; tests/orchestrator/test_rehearsal.py runs a narrowed one"),
     "python -m trainables.checkpoints ckpt.pth --expect-sparsity 90": (RUN, ""),
     "python -m trainables.datasets --layouts": (RUN, ""),
     "python -m trainables.datasets --download pets,dtd --data-root data": (

@@ -1,7 +1,7 @@
 """Penultimate-layer features of a frozen backbone, computed once and cached on disk.
 
 Why a cache: linear finetuning trains only a head on features that do not depend on the seed
-(study.md), so the paper's 5 seeds x every (checkpoint, dataset) need one forward pass over
+(docs/protocol.md), so the paper's 5 seeds x every (checkpoint, dataset) need one forward pass over
 the data each, not five. Ray trials are separate processes, so the cache is a folder of files
 with a per-entry file lock: the first trial computes an entry, the others wait and read it.
 

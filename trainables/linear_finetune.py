@@ -1,6 +1,6 @@
 """Linear finetuning: a linear classifier trained on a frozen backbone's cached features.
 
-The paper's recipe (study.md): SGD with momentum 0.9, weight decay 5e-4, batch 64, 150 epochs,
+The paper's recipe (docs/protocol.md): SGD with momentum 0.9, weight decay 5e-4, batch 64, 150 epochs,
 lr 0.01 divided by 10 at epochs 50 and 100, accuracy taken at the best epoch (and the last).
 The features are small in-memory tensors, so batches are plain index slices of them: no
 DataLoader, no worker processes, no per-sample Python.

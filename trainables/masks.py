@@ -1,6 +1,6 @@
 """Sparsity masks: where a weight is zero it stays zero.
 
-The mask of a layer is where its weight is zero (study.md); prunable layers are every
+The mask of a layer is where its weight is zero (docs/protocol.md); prunable layers are every
 convolution and linear weight. Masks are plain ``{parameter name: bool tensor}`` dicts so
 they travel through checkpoints, Ray and tests without custom classes.
 """

@@ -43,7 +43,7 @@ def test_the_rehearsal_has_its_own_default_folder(tmp_path, monkeypatch, capsys)
     monkeypatch.chdir(tmp_path)
     assert sweep.main(["--study", "paper", "--rehearsal", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "output folder: runs/paper-rehearsal" in out and "2424" in out
+    assert "output folder: runs/paper-rehearsal" in out and "2222" in out
 
 
 def _sweep(args: list[str]) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ from trainables.datasets import (
 )
 from trainables.transforms import eval_transform
 
-# Paper Table 2, as in docs/study.md: name -> (classes, metric, group)
+# Paper Table 2, as in docs/protocol.md: name -> (classes, metric, group)
 STUDY_TABLE = {
     "sun397": (397, "top1", "general"),
     "aircraft": (100, "mean_per_class", "specialized"),

@@ -1,6 +1,6 @@
 """Speed trials: a backbone exported to ONNX, timed in DeepSparse against dense references.
 
-The paper's speed claims (study.md, Speed) are ratios measured on one machine in one run:
+The paper's speed claims (docs/protocol.md, Speed) are ratios measured on one machine in one run:
 DeepSparse running the sparse backbone against the same architecture dense, in DeepSparse,
 ONNX Runtime and PyTorch, for inference and for an *online* linear-finetuning epoch (features
 computed on the fly from augmented images, a linear head trained in PyTorch). Shared machines
