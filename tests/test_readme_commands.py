@@ -42,6 +42,7 @@ HOW: dict[str, tuple[str, str]] = {
         SKIP, "fetches from the internet: tests/trainables/test_download.py serves an archive "
         "in DTD's layout from a loopback server instead"),
     "python -m reports runs/tiny": (RUN, ""),
+    "python -m reports --paper --out runs/paper-published/report": (RUN, ""),
     "python -m reports --mlflow-uri sqlite:///runs/tiny/mlflow.db "
     "--out runs/tiny/report-mlflow": (RUN, ""),
     ".venv/bin/mlflow ui --backend-store-uri sqlite:///$PWD/runs/tiny/mlflow.db "
