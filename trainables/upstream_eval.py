@@ -54,11 +54,15 @@ V2_FOLDERS = dict(zip(ACCURACY_V2_VARIANTS, ("imagenetv2-matched-frequency-forma
                                              "imagenetv2-top-images-format-val")))
 V2_LAYOUT = (f"<data root>/{V2_DIR}/<variant folder>/<class index 0..999>/*.jpeg, the variant "
              f"folders {', '.join(V2_FOLDERS.values())} (each archive extracted as it is)")
-#: Table 3's sets as ``python -m trainables.datasets --layouts`` lists them.
-UPSTREAM_LAYOUTS = (IMAGENET_VAL_LAYOUT, REAL_LAYOUT, *(
-    f"<data root>/{V2_DIR}/{folder}/<class index 0..999>/*.jpeg (ImageNetV2 "
-    f"{ACCURACY_V2_VARIANTS[col]}; Table 3's ImageNetV2 is the mean of all three)"
-    for col, folder in V2_FOLDERS.items()))
+#: Table 3's sets: where to get them and their layouts (``python -m trainables.datasets``).
+UPSTREAM_SETS = (
+    "Table 3's upstream validation sets, each read when present: the ILSVRC2012 validation "
+    "images (image-net.org, after registration), real.json of github.com/google-research/"
+    "reassessed-imagenet, and ImageNetV2's three variants (huggingface.co/datasets/vaishaal/"
+    "ImageNetV2); Table 3's ImageNetV2 is their mean, left empty unless all three are there"
+    + "".join(f"\n    layout: {x}" for x in (IMAGENET_VAL_LAYOUT, REAL_LAYOUT)) + "".join(
+        f"\n    layout: <data root>/{V2_DIR}/{folder}/<class index 0..999>/*.jpeg (ImageNetV2 "
+        f"{ACCURACY_V2_VARIANTS[col]})" for col, folder in V2_FOLDERS.items()))
 _VAL_NUMBER = re.compile(r"ILSVRC2012_val_(\d{8})")
 Transform = Callable[[Any], Any]
 
