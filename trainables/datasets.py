@@ -25,6 +25,7 @@ from common.atomic import atomic_write_text
 from common.errors import BadInput, MissingInput, machine_error
 from trainables import embedded
 from trainables.registry import Registry
+from trainables.upstream_sets import UPSTREAM_SETS
 
 SPLITS = ("train", "test")
 METRIC_NAMES = ("top1", "mean_per_class")
@@ -691,8 +692,7 @@ def download(names: Sequence[str], data_root: str | Path,
     root.mkdir(parents=True, exist_ok=True)
     not_ready = 0
     for name in names:
-        if name == "imagenet":  # Table 3's sets; trainables.upstream_eval imports this module
-            from trainables.upstream_eval import UPSTREAM_SETS
+        if name == "imagenet":  # Table 3's sets
             say(f"imagenet: not downloadable here. {UPSTREAM_SETS}")
             not_ready += 1
             continue
@@ -753,7 +753,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = 0
     for name in names:
         if name == "imagenet":  # Table 3's sets, read by the checkpoint stage only
-            from trainables.upstream_eval import UPSTREAM_SETS
             print(f"imagenet: {UPSTREAM_SETS}")
             continue
         info = dataset_info(name, args.check)

@@ -2,8 +2,8 @@
 filters (paper Appendix E) and its upstream validation accuracy (paper Table 3).
 
 The paper's Table 3 gives each ImageNet checkpoint's top-1 on the ImageNet validation set,
-with the ReaL labels (Beyer et al., 2020) and on ImageNetV2 (Recht et al., 2019). Nothing
-can be downloaded here, so each is read from the data root when it is there:
+with the ReaL labels (Beyer et al., 2020) and on ImageNetV2 (Recht et al., 2019). Each is
+read from the data root when it is there (layouts: ``trainables.upstream_sets``):
 
 - ImageNet validation: ``<data root>/imagenet/val/<wnid>/*.JPEG``, 1000 class folders whose
   sorted order is the class index (torchvision's ImageFolder, the order every ImageNet
@@ -42,27 +42,10 @@ from trainables.datasets import (IMAGE_EXTENSIONS, DatasetError, DatasetNotFound
                                  FileListDataset)
 from trainables.engine import predict
 from trainables.metrics import top1_accuracy
+from trainables.upstream_sets import (IMAGENET_VAL_LAYOUT, REAL_LAYOUT, V2_DIR, V2_FOLDERS,
+                                      V2_LAYOUT)
 
 IMAGENET_CLASSES = 1000
-IMAGENET_VAL_LAYOUT = ("<data root>/imagenet/val/<wnid>/*.JPEG (1000 class folders, sorted "
-                       "order = class index)")
-REAL_LAYOUT = "<data root>/imagenet/real.json (google-research/reassessed-imagenet)"
-V2_DIR = "imagenetv2"
-# Each ImageNetV2 variant's results column -> the folder its archive extracts to.
-V2_FOLDERS = dict(zip(ACCURACY_V2_VARIANTS, ("imagenetv2-matched-frequency-format-val",
-                                             "imagenetv2-threshold0.7-format-val",
-                                             "imagenetv2-top-images-format-val")))
-V2_LAYOUT = (f"<data root>/{V2_DIR}/<variant folder>/<class index 0..999>/*.jpeg, the variant "
-             f"folders {', '.join(V2_FOLDERS.values())} (each archive extracted as it is)")
-#: Table 3's sets: where to get them and their layouts (``python -m trainables.datasets``).
-UPSTREAM_SETS = (
-    "Table 3's upstream validation sets, each read when present: the ILSVRC2012 validation "
-    "images (image-net.org, after registration), real.json of github.com/google-research/"
-    "reassessed-imagenet, and ImageNetV2's three variants (huggingface.co/datasets/vaishaal/"
-    "ImageNetV2); Table 3's ImageNetV2 is their mean, left empty unless all three are there"
-    + "".join(f"\n    layout: {x}" for x in (IMAGENET_VAL_LAYOUT, REAL_LAYOUT)) + "".join(
-        f"\n    layout: <data root>/{V2_DIR}/{folder}/<class index 0..999>/*.jpeg (ImageNetV2 "
-        f"{ACCURACY_V2_VARIANTS[col]})" for col, folder in V2_FOLDERS.items()))
 _VAL_NUMBER = re.compile(r"ILSVRC2012_val_(\d{8})")
 Transform = Callable[[Any], Any]
 
