@@ -10,8 +10,10 @@ One row per trial. ``mode`` says what the row measures:
   ``accuracy`` (upstream validation), ``sparsity_measured`` and ``filters_pruned_share``.
 - ``checkpoint``: one backbone before transfer (``dataset`` is its upstream dataset); carries
   ``accuracy`` (upstream validation top-1, empty when the validation set is not there),
-  ``accuracy_real``, ``accuracy_v2``, ``upstream_eval`` (one line: what was evaluated or why
-  not), ``sparsity_measured``, ``filters_pruned_share`` and ``layer_stats_json``.
+  ``accuracy_real``, the three ImageNetV2 variants' ``accuracy_v2_*`` and their mean
+  ``accuracy_v2`` (empty unless all three were measured), ``upstream_eval`` (one line: what
+  was evaluated or why not), ``sparsity_measured``, ``filters_pruned_share`` and
+  ``layer_stats_json``.
 - ``speed``: a DeepSparse speed trial of one backbone; carries the timing columns.
 The dense baseline is the rows with ``sparsity == 0``. Sparsity is in percent.
 """
@@ -49,7 +51,16 @@ FILTERS_PRUNED_SHARE = "filters_pruned_share"  # fraction of conv filters that a
 # Checkpoint rows: {prunable weight: [sparsity %, fully pruned filters % (None: not a conv)]}
 LAYER_STATS_JSON = "layer_stats_json"
 ACCURACY_REAL = "accuracy_real"  # upstream top-1 with ImageNet's ReaL labels
-ACCURACY_V2 = "accuracy_v2"  # upstream top-1 on ImageNetV2
+# Upstream top-1 on ImageNetV2 as the paper's Table 3 reports it: the mean over its three
+# variants, empty unless all three were measured (``upstream_eval`` then names the missing ones).
+ACCURACY_V2 = "accuracy_v2"
+ACCURACY_V2_MATCHED_FREQUENCY = "accuracy_v2_matched_frequency"
+ACCURACY_V2_THRESHOLD07 = "accuracy_v2_threshold07"
+ACCURACY_V2_TOP_IMAGES = "accuracy_v2_top_images"
+# Each variant's column -> its name in ImageNetV2's release (Recht et al., 2019).
+ACCURACY_V2_VARIANTS = {ACCURACY_V2_MATCHED_FREQUENCY: "matched-frequency",
+                        ACCURACY_V2_THRESHOLD07: "threshold-0.7",
+                        ACCURACY_V2_TOP_IMAGES: "top-images"}
 UPSTREAM_EVAL = "upstream_eval"  # what the upstream accuracy was measured on, or why it was not
 WEIGHTS = "weights"  # "trained" or "random" (speed trials on random pruned weights)
 SPARSITY_PROFILE = "sparsity_profile"  # random weights: "uniform"/"global"; else "trained"

@@ -31,6 +31,7 @@ from common.atomic import atomic_write_text
 from common.columns import (
     ACCURACY,
     ACCURACY_LAST,
+    ACCURACY_V2_VARIANTS,
     ARCH,
     BATCH,
     DATASET,
@@ -790,16 +791,21 @@ def _section_table3(ctx: _Context) -> tuple[str, pd.DataFrame]:
         return "\n".join(out), t3
     sets = sorted(set(t3.loc[measured, UPSTREAM_EVAL].astype(str)))
     out += ["Measured: " + " · ".join(sets[:3]), ""]
-    has_real, has_v2 = t3["real"].notna().any(), t3["v2"].notna().any()
-    header = ["method", "sparsity", "top-1 (%)"] + (["ReaL top-1 (%)"] if has_real else []) + (
-        ["ImageNetV2 top-1 (%)"] if has_v2 else [])
-    body = []
-    for _, r in t3[measured].iterrows():
-        row = [r[METHOD], _pct(r[SPARSITY]), _num(r["top1"])]
-        row += [_num(r["real"])] if has_real else []
-        row += [_num(r["v2"])] if has_v2 else []
-        body.append(row)
-    out.append(md_table(header, body))
+    real = {"real": "ReaL top-1 (%)"} if t3["real"].notna().any() else {}
+    v2 = {tables.TABLE3_VALUES[c]: f"V2 {name} (%)" for c, name in ACCURACY_V2_VARIANTS.items()}
+    v2 = {c: head for c, head in v2.items() if t3[c].notna().any()}
+    shown = {"top1": "top-1 (%)", **real, **({"v2": "ImageNetV2 (average) (%)"} if v2 else {}),
+             **v2}
+    out.append(md_table(["method", "sparsity", *shown.values()],
+                        [[r[METHOD], _pct(r[SPARSITY]), *(_num(r[c]) for c in shown)]
+                         for _, r in t3[measured].iterrows()]))
+    if v2:
+        partial = int((measured & t3["v2"].isna() & t3[list(v2)].notna().any(axis=1)).sum())
+        out += ["", f"ImageNetV2 (average) is the mean of its three variants "
+                f"({', '.join(ACCURACY_V2_VARIANTS.values())}), as the paper's Table 3 reports "
+                "it, shown beside each." + (
+                    f" **It is left empty for {partial} backbone(s)** that lack a variant; "
+                    "`upstream_eval` in `table3.csv` names the missing ones." if partial else "")]
     out += ["", "Written to `table3.csv`. Finding 3's note compares these accuracies with each "
             "backbone's mean α (\"transfer tracks upstream accuracy\")."]
     return "\n".join(out), t3

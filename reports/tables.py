@@ -17,6 +17,7 @@ from common.columns import (
     ACCURACY,
     ACCURACY_REAL,
     ACCURACY_V2,
+    ACCURACY_V2_VARIANTS,
     ARCH,
     DATASET,
     DENSE_EPOCH_TIME_S,
@@ -456,29 +457,28 @@ def statistics_mode(d: pd.DataFrame) -> str:
     return UPSTREAM
 
 
-TABLE3_COLUMNS = (METHOD, SPARSITY, "top1", "real", "v2", "n", UPSTREAM_EVAL)
+TABLE3_VALUES = {ACCURACY: "top1", ACCURACY_REAL: "real", ACCURACY_V2: "v2",
+                 **{c: c.removeprefix("accuracy_") for c in ACCURACY_V2_VARIANTS}}
+TABLE3_COLUMNS = (METHOD, SPARSITY, *TABLE3_VALUES.values(), "n", UPSTREAM_EVAL)
 
 
 def upstream_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Table 3: upstream validation top-1 of each backbone (with ReaL labels and on ImageNetV2
-    where measured), per (arch,) method and sparsity, from the checkpoint stage's rows.
-
-    ``upstream_eval`` keeps the rows' one-line account (what was evaluated, or where the
-    validation images were expected); accuracies are NaN where none was measured.
-    """
+    """Table 3: upstream top-1 of each backbone, with ReaL labels and ImageNetV2 (``v2``: the
+    mean of its three variants, as the paper's; then each), per (arch,) method and sparsity,
+    from the checkpoint stage's rows and their one-line ``upstream_eval``. NaN where not
+    measured, ``v2`` also where a row lacks a variant (an older table's one-variant V2)."""
     d = prepare(df)
     d = d[(d[MODE] == CHECKPOINT) & (d[STATUS] != FAILED)].copy()
     if d.empty:
         return _empty(d, TABLE3_COLUMNS)
-    for src, col in ((ACCURACY, "top1"), (ACCURACY_REAL, "real"), (ACCURACY_V2, "v2")):
+    for src, col in TABLE3_VALUES.items():
         d[col] = pd.to_numeric(d[src], errors="coerce") if src in d.columns else np.nan
-    if UPSTREAM_EVAL not in d.columns:
-        d[UPSTREAM_EVAL] = ""
+    d["v2"] = d["v2"].where(d[[TABLE3_VALUES[c] for c in ACCURACY_V2_VARIANTS]].notna().all(1))
+    d[UPSTREAM_EVAL] = d.get(UPSTREAM_EVAL, "")
     keys = _arch(d) + [METHOD, SPARSITY]
     grouped = d.groupby(keys, dropna=False, sort=False)
-    out = grouped[["top1", "real", "v2"]].mean()
-    out["n"] = grouped.size()
-    out[UPSTREAM_EVAL] = grouped[UPSTREAM_EVAL].first()
+    out = grouped[list(TABLE3_VALUES.values())].mean().assign(
+        n=grouped.size(), **{UPSTREAM_EVAL: grouped[UPSTREAM_EVAL].first()})
     return sort_rows(out.reset_index()[keys + list(TABLE3_COLUMNS[2:])])
 
 

@@ -342,8 +342,9 @@ def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, An
 
 def run_checkpoint(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
     """One backbone before transfer: per-layer sparsity, fully pruned filters (Appendix E) and
-    its upstream validation accuracy (Table 3): ImageNet val (ReaL, V2) from the data root for
-    given checkpoints, the procedural validation split for the tiny study's zoo."""
+    its upstream validation accuracy (Table 3): ImageNet val (ReaL, each ImageNetV2 variant and
+    their mean) from the data root for given checkpoints, the procedural validation split for
+    the tiny study's zoo."""
     import torch
 
     from trainables.checkpoints import build_backbone_model
@@ -368,7 +369,7 @@ def run_checkpoint(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[s
                                 eval_transform(spec.image_size, spec.interpolation), device,
                                 workers=min(4, ctx.threads))
     return {**stats, "accuracy": acc.top1, "accuracy_real": acc.real, "accuracy_v2": acc.v2,
-            "upstream_eval": acc.note, "history": []}
+            **acc.v2_variants, "upstream_eval": acc.note, "history": []}
 
 
 STAGES: dict[str, Callable[[TrialSpec, TrialContext, Report], dict[str, Any]]] = {

@@ -2,8 +2,8 @@
 filters (paper Appendix E) and its upstream validation accuracy (paper Table 3).
 
 The paper's Table 3 gives each ImageNet checkpoint's top-1 on the ImageNet validation set,
-with the ReaL labels (Beyer et al., 2020) and on ImageNetV2 (Recht et al., 2019). Nothing
-can be downloaded here, so each is read from the data root when it is there:
+with the ReaL labels (Beyer et al., 2020) and on ImageNetV2 (Recht et al., 2019). Each is
+read from the data root when it is there (layouts: ``trainables.upstream_sets``):
 
 - ImageNet validation: ``<data root>/imagenet/val/<wnid>/*.JPEG``, 1000 class folders whose
   sorted order is the class index (torchvision's ImageFolder, the order every ImageNet
@@ -11,9 +11,12 @@ can be downloaded here, so each is read from the data root when it is there:
 - ReaL labels: ``<data root>/imagenet/real.json`` (the ``real.json`` of
   google-research/reassessed-imagenet): entry i is the list of correct classes of
   ``ILSVRC2012_val_{i+1:08d}.JPEG``; an empty list drops the image, as the ReaL paper does.
-- ImageNetV2: ``<data root>/imagenetv2/<class index>/*.jpeg`` (the
-  ``imagenetv2-matched-frequency-format-val`` archive, whose folder names are the class
-  indices 0..999, not wnids).
+- ImageNetV2: its three variants (matched-frequency, threshold-0.7, top-images), each
+  archive extracted as it is under ``<data root>/imagenetv2/``, e.g.
+  ``imagenetv2/imagenetv2-top-images-format-val/<class index>/*.jpeg`` (folder names are the
+  class indices 0..999, not wnids). Each variant found is evaluated and recorded on its own;
+  the ImageNetV2 number of Table 3 is their mean, as the paper reports it, so it is left empty
+  unless all three are there, and the row's one line then names the variants missing.
 
 When the validation set is missing, the statistics are still recorded and the row says in one
 line where the images were expected. The tiny study evaluates its procedural upstream the same
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -33,18 +36,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from common.columns import ACCURACY_V2_VARIANTS
 from common.errors import BadInput
 from trainables.datasets import (IMAGE_EXTENSIONS, DatasetError, DatasetNotFoundError,
                                  FileListDataset)
 from trainables.engine import predict
 from trainables.metrics import top1_accuracy
+from trainables.upstream_sets import (IMAGENET_VAL_LAYOUT, REAL_LAYOUT, V2_DIR, V2_FOLDERS,
+                                      V2_LAYOUT)
 
 IMAGENET_CLASSES = 1000
-IMAGENET_VAL_LAYOUT = ("<data root>/imagenet/val/<wnid>/*.JPEG (1000 class folders, sorted "
-                       "order = class index)")
-REAL_LAYOUT = "<data root>/imagenet/real.json (google-research/reassessed-imagenet)"
-V2_LAYOUT = ("<data root>/imagenetv2/<class index 0..999>/*.jpeg "
-             "(imagenetv2-matched-frequency-format-val extracted and renamed)")
 _VAL_NUMBER = re.compile(r"ILSVRC2012_val_(\d{8})")
 Transform = Callable[[Any], Any]
 
@@ -120,21 +121,39 @@ def imagenet_val(data_root: str | Path | None, transform: Transform | None) -> F
     return FileListDataset(files, labels, transform, classes)
 
 
-def imagenet_v2(data_root: str | Path, transform: Transform | None) -> FileListDataset | None:
-    """ImageNetV2 (matched frequency) when ``imagenetv2/`` is under the data root, else None."""
-    base = Path(data_root).expanduser() / "imagenetv2"
+def imagenet_v2(data_root: str | Path,
+                transform: Transform | None) -> dict[str, FileListDataset]:
+    """The ImageNetV2 variants under ``<data root>/imagenetv2`` (``V2_LAYOUT``) by results
+    column, in ``ACCURACY_V2_VARIANTS`` order; a variant not there is left out.
+
+    Raises:
+        BadInput (``DatasetError``): class folders directly under ``imagenetv2/`` (which
+        variant they are is unknown), or a variant folder that is not class folders of images.
+    """
+    base = Path(data_root).expanduser() / V2_DIR
     if not base.is_dir():
-        return None
+        return {}
+    if any(p.is_dir() and p.name.isdigit() for p in base.iterdir()):
+        raise DatasetError(f"ImageNetV2 at {base} holds class folders itself, so its variant is "
+                           f"unknown: move them into the variant's folder (matched-frequency: "
+                           f"{base / V2_FOLDERS[next(iter(V2_FOLDERS))]}). "
+                           f"Expected layout: {V2_LAYOUT}")
+    return {col: _v2_variant(base / folder, transform) for col, folder in V2_FOLDERS.items()
+            if (base / folder).is_dir()}
+
+
+def _v2_variant(folder: Path, transform: Transform | None) -> FileListDataset:
+    """One ImageNetV2 variant: class-index folders 0..999 of images."""
     files, labels = [], []
-    for d in sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.name):
+    for d in sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.name):
         if not d.name.isdigit() or not 0 <= int(d.name) < IMAGENET_CLASSES:
-            raise DatasetError(f"ImageNetV2 at {base}: folder {d.name!r} is not a class index "
+            raise DatasetError(f"ImageNetV2 at {folder}: folder {d.name!r} is not a class index "
                                f"0..999. Expected layout: {V2_LAYOUT}")
         images = _images(d)
         files += images
         labels += [int(d.name)] * len(images)
     if not files:
-        raise DatasetError(f"ImageNetV2 at {base} holds no images. Expected layout: {V2_LAYOUT}")
+        raise DatasetError(f"ImageNetV2 at {folder} holds no images. Expected layout: {V2_LAYOUT}")
     return FileListDataset(files, labels, transform, [str(i) for i in range(IMAGENET_CLASSES)])
 
 
@@ -173,13 +192,22 @@ def real_accuracy(preds: np.ndarray, labels: Sequence[Sequence[int]]) -> float:
 
 @dataclass(frozen=True)
 class UpstreamAccuracy:
-    """Top-1 accuracies in percent (None: that set is not under the data root) and one line
-    that says what was evaluated or why not."""
+    """Top-1 accuracies in percent (None: that set is not under the data root), each ImageNetV2
+    variant measured by its results column, and one line that says what was evaluated or why
+    not."""
 
     top1: float | None
     real: float | None = None
-    v2: float | None = None
+    v2_variants: Mapping[str, float] = field(default_factory=dict)
     note: str = ""
+
+    @property
+    def v2(self) -> float | None:
+        """ImageNetV2 as the paper's Table 3 reports it: the mean over its three variants;
+        None unless all three were measured (one variant is not the paper's number)."""
+        if set(self.v2_variants) != set(ACCURACY_V2_VARIANTS):
+            return None
+        return sum(self.v2_variants.values()) / len(self.v2_variants)
 
 
 def _preds(model: nn.Module, ds: Dataset, device: torch.device, workers: int) -> np.ndarray:
@@ -189,31 +217,40 @@ def _preds(model: nn.Module, ds: Dataset, device: torch.device, workers: int) ->
     return preds.cpu().numpy()
 
 
+def _v2_missing(found: Mapping[str, float], data_root: str | Path) -> str:
+    """The note's tail when some ImageNetV2 variants were found but not all: Table 3's
+    ImageNetV2 is their mean, so it stays empty, and the line says what is missing where."""
+    missing = [c for c in V2_FOLDERS if c not in found]
+    if not found or not missing:
+        return ""
+    base = Path(data_root).expanduser() / V2_DIR
+    return (f"; no ImageNetV2 average (the mean of its 3 variants): "
+            f"{', '.join(ACCURACY_V2_VARIANTS[c] for c in missing)} not found (expected "
+            f"{', '.join(str(base / V2_FOLDERS[c]) for c in missing)})")
+
+
 def evaluate_imagenet(model: nn.Module, data_root: str | Path | None, transform: Transform,
                       device: str | torch.device = "cpu", workers: int = 0) -> UpstreamAccuracy:
-    """Table 3 for one checkpoint: ImageNet val top-1, with ReaL and V2 when present."""
+    """Table 3 for one checkpoint: ImageNet val top-1, with ReaL and each ImageNetV2 variant
+    when present (their mean only when all three are: ``UpstreamAccuracy.v2``)."""
     device = torch.device(device)
     try:
         val = imagenet_val(data_root, transform)
     except DatasetNotFoundError as exc:
         return UpstreamAccuracy(None, note=str(exc).split(". Expected layout")[0] +
                                 f" ({IMAGENET_VAL_LAYOUT}); no upstream accuracy")
+    root = Path(data_root or ".")  # imagenet_val found the validation set under it
     model.to(device)
     preds = _preds(model, val, device, workers)
     top1 = top1_accuracy(preds, np.asarray(val.labels))
-    real = labels = None
-    if data_root is not None:
-        labels = real_labels(data_root, val.files)
-    if labels is not None:
-        real = real_accuracy(preds, labels)
-    v2_ds = imagenet_v2(data_root, transform) if data_root is not None else None
-    v2 = None
-    if v2_ds is not None:
-        v2 = top1_accuracy(_preds(model, v2_ds, device, workers), np.asarray(v2_ds.labels))
+    labels = real_labels(root, val.files)
+    real = real_accuracy(preds, labels) if labels is not None else None
+    v2 = {col: top1_accuracy(_preds(model, ds, device, workers), np.asarray(ds.labels))
+          for col, ds in imagenet_v2(root, transform).items()}
     sets = ["ImageNet val"] + (["ReaL"] if real is not None else []) + (
-        ["ImageNetV2"] if v2 is not None else [])
+        [f"ImageNetV2 {', '.join(ACCURACY_V2_VARIANTS[c] for c in v2)}"] if v2 else [])
     return UpstreamAccuracy(top1, real, v2, note=f"evaluated on {', '.join(sets)} "
-                            f"({len(val)} validation images)")
+                            f"({len(val)} validation images)" + _v2_missing(v2, root))
 
 
 def evaluate_dataset(model: nn.Module, ds: Dataset, name: str,

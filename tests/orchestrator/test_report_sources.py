@@ -87,6 +87,17 @@ def record_hand_study(out: Path, experiment: str = "sparse-transfer/hand") -> st
             "sparsity": sparsity, "seed": 0, "weights": "random",
             "sparsity_profile": "uniform", "speedup_inference": speedup,
             "macs_share": 1 / (speedup * 2), "batch": 16})
+    for method, sparsity, v2 in (("dense", 0, (50.0, 25.0, 80.0)), ("gmp", 90, (40.0, None, 65.0))):
+        # Table 3: all three ImageNetV2 variants (their mean is accuracy_v2), then two of them
+        upstream = TrialSpec(stage="checkpoint", method=method, sparsity=sparsity,
+                             arch="resnet_tiny", dataset="imagenet", seed=0, num_classes=1000)
+        variants = dict(zip(("accuracy_v2_matched_frequency", "accuracy_v2_threshold07",
+                             "accuracy_v2_top_images"), v2))
+        record_success(ledger, tracker, upstream, {
+            "accuracy": 70.0 - sparsity / 10, "accuracy_real": 77.0 - sparsity / 10,
+            **{k: v for k, v in variants.items() if v is not None},
+            **({"accuracy_v2": sum(v2) / 3} if None not in v2 else {}),
+            "upstream_eval": "evaluated on ImageNet val, ReaL, ImageNetV2 ..."})
     failed = TrialSpec(stage="linear", method="gmp", sparsity=80, arch="resnet_tiny",
                        dataset="dtd", seed=1, recipe=Recipe(epochs=3), num_classes=47)
     record_failure(ledger, tracker, failed, "DatasetError: dataset 'dtd' is missing")
@@ -158,7 +169,10 @@ def test_cli_reports_from_mlflow_and_from_the_table_are_equal(hand_study, tmp_pa
     assert main(["--mlflow-uri", absolute, "--experiment", "sparse-transfer/hand",
                  "--out", str(tmp_path / "from_mlflow")]) == 0
     assert_same_csvs(tmp_path / "from_table", tmp_path / "from_mlflow",
-                     (*COMPARED, "speed_reference.csv", "missing.csv"))
+                     (*COMPARED, "speed_reference.csv", "missing.csv", "table3.csv"))
+    t3 = pd.read_csv(tmp_path / "from_mlflow" / "table3.csv")
+    assert t3["v2"].tolist()[0] == pytest.approx(155.0 / 3) and t3["v2"].isna().tolist() == [
+        False, True]
     text = (tmp_path / "from_mlflow" / "report.md").read_text()
     assert "### Speed reference: random-weight ResNet50" in text
     assert not (tmp_path / "from_mlflow" / "arch-resnet50").exists()

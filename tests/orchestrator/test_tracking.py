@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from orchestrator.ledger import FAILED, FINISHED, Ledger
@@ -62,6 +63,35 @@ def test_finish_logs_params_history_and_final_at_the_last_step(tracker):
     assert _history(tracker, "train_time_s") == [(3, 4.5)]  # final values: the last step
     assert all(step > 0 for step, _ in _history(tracker, "best_epoch"))  # no point at step 0
     assert run.data.tags["trial_id"] == SPEC.trial_id
+
+
+def test_table3_numbers_are_metrics_named_as_their_columns_and_read_back(tracker):
+    from reports.load import read_mlflow
+    from reports.tables import upstream_table
+
+    # A checkpoint trial's result with all three ImageNetV2 variants, one with two of them.
+    full = {"accuracy": 70.0, "accuracy_real": 77.0, "accuracy_v2": 155.0 / 3,
+            "accuracy_v2_matched_frequency": 50.0, "accuracy_v2_threshold07": 25.0,
+            "accuracy_v2_top_images": 80.0, "upstream_eval": "evaluated on ImageNet val, ..."}
+    partial = {"accuracy": 60.0, "accuracy_v2_matched_frequency": 40.0,
+               "accuracy_v2_top_images": 65.0,
+               "upstream_eval": "...; no ImageNetV2 average: threshold-0.7 not found"}
+    rows = []
+    for method, sparsity, result in (("dense", 0, full), ("gmp", 90, partial)):
+        spec = TrialSpec(stage="checkpoint", method=method, sparsity=sparsity,
+                         arch="resnet_tiny", dataset="imagenet", seed=0, num_classes=1000)
+        tracker.finish(spec, result)
+        run = tracker.client.get_run(tracker.run_id(spec.trial_id))
+        assert {k: v for k, v in run.data.metrics.items() if k.startswith("accuracy")} == {
+            k: v for k, v in result.items() if k.startswith("accuracy")}
+        assert run.data.tags["upstream_eval"] == result["upstream_eval"]
+        rows.append({"method": method, "sparsity": sparsity, "arch": "resnet_tiny",
+                     "dataset": "imagenet", "mode": "checkpoint", "seed": 0,
+                     "status": "finished", **result})
+    from_mlflow = upstream_table(read_mlflow(tracker.client.tracking_uri))
+    pd.testing.assert_frame_equal(from_mlflow, upstream_table(pd.DataFrame(rows)),
+                                  check_dtype=False)
+    assert from_mlflow["v2"].notna().tolist() == [True, False]
 
 
 def test_epochs_are_logged_as_reported_and_never_twice(tmp_path, tracker):

@@ -375,6 +375,26 @@ def test_checkpoint_rows_give_table3_appendix_e_and_per_layer_sparsity(hand, tmp
                                     "layer4.1.conv2.weight", "fc.weight"}
 
 
+def test_table3_shows_imagenet_v2s_average_beside_each_variant(hand, tmp_path):
+    rows = _checkpoint_rows(hand, measured=True)
+    for i, variants in enumerate(([50.0, 25.0, 80.0], [60.0, np.nan, 70.0])):
+        rows.loc[i, ["accuracy_v2_matched_frequency", "accuracy_v2_threshold07",
+                     "accuracy_v2_top_images"]] = variants
+    rows.loc[0, "accuracy_v2"] = 155.0 / 3
+    rows.loc[1, "upstream_eval"] = "evaluated on ImageNet val; threshold-0.7 not found"
+    paths = write_report(pd.concat([hand, rows], ignore_index=True), tmp_path / "r")
+    section = paths.report_md.read_text().split("## Table 3")[1].split("\n## ")[0]
+    assert ("| ReaL top-1 (%) | ImageNetV2 (average) (%) | V2 matched-frequency (%) | "
+            "V2 threshold-0.7 (%) | V2 top-images (%) |") in section
+    assert list(rows.loc[:1, "method"]) == ["dense", "AC/DC"]  # the report shows labels
+    lines = section.splitlines()
+    assert "| Dense | 0 % | 76.00 | 83.00 | 51.67 | 50.00 | 25.00 | 80.00 |" in lines
+    assert "| AC/DC | 80 % | 68.00 | 75.00 | — | 60.00 | — | 70.00 |" in lines
+    assert "**It is left empty for 1 backbone(s)** that lack a variant" in section
+    t3 = pd.read_csv(tmp_path / "r" / "table3.csv")
+    assert t3["v2"].notna().sum() == 1 and t3["v2_top_images"].notna().sum() == 2
+
+
 def test_table3_says_in_one_line_why_nothing_was_measured(hand, tmp_path):
     table = pd.concat([hand, _checkpoint_rows(hand, measured=False)], ignore_index=True)
     text = write_report(table, tmp_path / "r").report_md.read_text()

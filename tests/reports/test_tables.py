@@ -13,6 +13,7 @@ from reports.prepare import prepare, prepare_with_notes
 from reports.tables import (
     ALPHA_COLUMNS,
     TABLE1_COLUMNS,
+    TABLE3_COLUMNS,
     alpha_by_dataset,
     alpha_table,
     cell_stats,
@@ -20,6 +21,7 @@ from reports.tables import (
     missing_cells,
     relative_error_increase,
     table1,
+    upstream_table,
 )
 
 SQRT2 = math.sqrt(2.0)
@@ -277,3 +279,29 @@ def test_empty_and_required_columns():
     with pytest.raises(ValueError, match="sparsity"):
         prepare(pd.DataFrame({"method": ["a"], "sparsity": ["high"], "dataset": ["dtd"],
                               "mode": ["linear"], "seed": [1], "accuracy": [50.0]}))
+
+
+def test_table3_has_imagenet_v2s_average_only_with_all_three_variants_and_each_beside_it():
+    def row(method, sparsity, v2, **variants):
+        return dict(method=method, sparsity=sparsity, dataset="imagenet", mode="checkpoint",
+                    seed=0, status="finished", accuracy=70.0, accuracy_v2=v2,
+                    upstream_eval=f"evaluated on {method}", **{f"accuracy_v2_{k}": v
+                                                               for k, v in variants.items()})
+
+    t3 = upstream_table(pd.DataFrame([
+        row("gmp", 90, (50.0 + 25.0 + 80.0) / 3, matched_frequency=50.0, threshold07=25.0,
+            top_images=80.0),
+        row("acdc", 90, np.nan, matched_frequency=60.0, top_images=70.0),  # threshold-0.7 missing
+        row("dense", 0, 66.0),  # an older table's accuracy_v2: one variant, unnamed
+    ]))
+    assert tuple(t3.columns) == TABLE3_COLUMNS == (
+        "method", "sparsity", "top1", "real", "v2", "v2_matched_frequency", "v2_threshold07",
+        "v2_top_images", "n", "upstream_eval")
+    gmp = _row(t3, method="gmp")
+    assert gmp["v2"] == pytest.approx(155.0 / 3)
+    assert (gmp["v2_matched_frequency"], gmp["v2_threshold07"], gmp["v2_top_images"]) == (
+        50.0, 25.0, 80.0)
+    acdc = _row(t3, method="acdc")
+    assert np.isnan(acdc["v2"]) and np.isnan(acdc["v2_threshold07"])
+    assert acdc["v2_top_images"] == 70.0 and acdc["upstream_eval"] == "evaluated on acdc"
+    assert np.isnan(_row(t3, method="dense")["v2"])  # never shown as the three-variant mean
