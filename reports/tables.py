@@ -466,14 +466,18 @@ def upstream_table(df: pd.DataFrame) -> pd.DataFrame:
     """Table 3: upstream top-1 of each backbone, with ReaL labels and ImageNetV2 (``v2``: the
     mean of its three variants, as the paper's; then each), per (arch,) method and sparsity,
     from the checkpoint stage's rows and their one-line ``upstream_eval``. NaN where not
-    measured, ``v2`` also where a row lacks a variant (an older table's one-variant V2)."""
+    measured; in a table that records the variants, ``v2`` also where a row lacks one (a
+    one-variant V2 never passes for the mean). A table without variant columns (the paper's
+    printed Table 3) is taken at its word."""
     d = prepare(df)
     d = d[(d[MODE] == CHECKPOINT) & (d[STATUS] != FAILED)].copy()
     if d.empty:
         return _empty(d, TABLE3_COLUMNS)
     for src, col in TABLE3_VALUES.items():
         d[col] = pd.to_numeric(d[src], errors="coerce") if src in d.columns else np.nan
-    d["v2"] = d["v2"].where(d[[TABLE3_VALUES[c] for c in ACCURACY_V2_VARIANTS]].notna().all(1))
+    if any(c in df.columns for c in ACCURACY_V2_VARIANTS):
+        variants = [TABLE3_VALUES[c] for c in ACCURACY_V2_VARIANTS]
+        d["v2"] = d["v2"].where(d[variants].notna().all(1))
     d[UPSTREAM_EVAL] = d.get(UPSTREAM_EVAL, "")
     keys = _arch(d) + [METHOD, SPARSITY]
     grouped = d.groupby(keys, dropna=False, sort=False)

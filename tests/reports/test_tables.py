@@ -305,3 +305,6 @@ def test_table3_has_imagenet_v2s_average_only_with_all_three_variants_and_each_b
     assert np.isnan(acdc["v2"]) and np.isnan(acdc["v2_threshold07"])
     assert acdc["v2_top_images"] == 70.0 and acdc["upstream_eval"] == "evaluated on acdc"
     assert np.isnan(_row(t3, method="dense")["v2"])  # never shown as the three-variant mean
+    # A table with no variant columns (the paper's printed Table 3) is taken at its word.
+    printed = upstream_table(pd.DataFrame([row("dense", 0, 72.0)]))
+    assert _row(printed, method="dense")["v2"] == 72.0
