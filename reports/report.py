@@ -794,8 +794,8 @@ def _section_table3(ctx: _Context) -> tuple[str, pd.DataFrame]:
     real = {"real": "ReaL top-1 (%)"} if t3["real"].notna().any() else {}
     v2 = {tables.TABLE3_VALUES[c]: f"V2 {name} (%)" for c, name in ACCURACY_V2_VARIANTS.items()}
     v2 = {c: head for c, head in v2.items() if t3[c].notna().any()}
-    shown = {"top1": "top-1 (%)", **real, **({"v2": "ImageNetV2 (average) (%)"} if v2 else {}),
-             **v2}
+    average = {"v2": "ImageNetV2 (average) (%)"} if v2 or t3["v2"].notna().any() else {}
+    shown = {"top1": "top-1 (%)", **real, **average, **v2}
     out.append(md_table(["method", "sparsity", *shown.values()],
                         [[r[METHOD], _pct(r[SPARSITY]), *(_num(r[c]) for c in shown)]
                          for _, r in t3[measured].iterrows()]))
