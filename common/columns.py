@@ -34,7 +34,8 @@ GROUP = "group"  # "general" | "specialized"
 # a method's kind: "dense" | "progressive" | "regularization" | "lottery" | "structured", or a
 # family a study names itself
 FAMILY = "family"
-# LTH-T only: "ticket file" | "mask from <method>" | "checkpoint file" (Study.method_facts)
+# LTH-T only (Study.method_facts): "ticket weights" | "ticket mask on dense weights" |
+# "mask from <method>" | "checkpoint file"
 LTH_SOURCE = "lth_source"
 STATUS = "status"  # "finished" | "failed"
 ERROR = "error"

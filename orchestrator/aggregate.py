@@ -38,25 +38,28 @@ def _row(entry: dict[str, Any]) -> dict[str, Any]:
 
 def results_frame(ledger: Ledger,
                   method_labels: Mapping[str, str] | None = None,
-                  method_facts: Callable[[str, int], Mapping[str, str]] | None = None,
+                  method_facts: Callable[[str, int, bool], Mapping[str, str]] | None = None,
                   ) -> pd.DataFrame:
     """One row per recorded trial: config columns, status, error and final metrics.
 
     ``method_labels`` (the study's ``label`` per method key) fill a ``method_label`` column,
     so that a report rebuilt from the table alone names methods as the study does;
     ``method_facts`` (``Study.method_facts``) fill ``family`` and ``lth_source``, so a
-    method of the study's own is grouped by its family and LTH-T says where it came from.
+    method of the study's own is grouped by its family and LTH-T says where it came from
+    (a ticket's weights, or a mask on the dense weights: whether the trial's spec names a
+    mask checkpoint, which the grid chose from the ticket's content).
     """
-    rows = [_row(e) for e in ledger.entries()]
-    df = pd.DataFrame(rows)
+    entries = list(ledger.entries())
+    masked = [bool((e.get("spec") or {}).get("mask_checkpoint")) for e in entries]
+    df = pd.DataFrame([_row(e) for e in entries])
     if df.empty:
         return pd.DataFrame(columns=[C.TRIAL_ID, *SPEC_COLUMNS, C.STATUS, C.ACCURACY])
     if method_labels:
         df.insert(list(df.columns).index(C.METHOD) + 1, C.METHOD_LABEL,
                   df[C.METHOD].map(dict(method_labels)))
     if method_facts:
-        facts = [method_facts(str(m), int(s)) if pd.notna(s) else {}
-                 for m, s in zip(df[C.METHOD], df[C.SPARSITY])]
+        facts = [method_facts(str(m), int(s), mask) if pd.notna(s) else {}
+                 for m, s, mask in zip(df[C.METHOD], df[C.SPARSITY], masked)]
         at = list(df.columns).index(C.METHOD_LABEL if method_labels else C.METHOD) + 1
         for i, column in enumerate((C.FAMILY, C.LTH_SOURCE)):
             values = [f.get(column) for f in facts]

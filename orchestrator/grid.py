@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.atomic import atomic_write_text
+from common.errors import BadInput
 from search_spaces.recipe import PAPER_CROP_SCALE
 from search_spaces.schema import MethodSpec, ModeSpec, Study
 from search_spaces.trial import TrialSpec
@@ -51,22 +52,30 @@ class Grid:
 
 
 class FileHashes:
-    """sha256 of checkpoint files, remembered by (path, size, mtime) so reruns skip re-reading."""
+    """sha256 of checkpoint files, and whether a ticket holds weights, remembered by (path,
+    size, mtime) so reruns skip re-reading. ``read=False`` (dry run, rehearsal) reads no file
+    and knows neither."""
 
-    def __init__(self, cache_file: Path | None) -> None:
+    def __init__(self, cache_file: Path | None, read: bool = True) -> None:
         self.cache_file = cache_file
-        self._cache: dict[str, str] = {}
+        self.read = read
+        self._cache: dict[str, str | bool | None] = {}
         if cache_file and cache_file.exists():
             try:
                 self._cache = json.loads(cache_file.read_text())
             except (OSError, ValueError):
                 self._cache = {}
 
-    def __call__(self, path: Path) -> str | None:
-        if not path.is_file():
+    def _key(self, path: Path) -> str | None:
+        if not self.read or not path.is_file():
             return None
         st = path.stat()
-        key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+    def __call__(self, path: Path) -> str | None:
+        key = self._key(path)
+        if key is None:
+            return None
         if key not in self._cache:
             h = hashlib.sha256()
             with open(path, "rb") as f:
@@ -74,7 +83,25 @@ class FileHashes:
                     h.update(chunk)
             self._cache[key] = h.hexdigest()
             self._save()
-        return self._cache[key]
+        return self._cache[key]  # type: ignore[return-value]
+
+    def holds_weights(self, ticket: Path) -> bool | None:
+        """Whether LTH-T's ticket file holds weights (``checkpoints.ticket_holds_weights``):
+        opened once (with torch) per file version; None when not read or not readable (the
+        trial then fails on the file, naming it)."""
+        key = self._key(ticket)
+        if key is None:
+            return None
+        key += "|holds_weights"
+        if key not in self._cache:
+            from trainables.checkpoints import ticket_holds_weights
+
+            try:
+                self._cache[key] = ticket_holds_weights(ticket)
+            except BadInput:
+                self._cache[key] = None
+            self._save()
+        return self._cache[key]  # type: ignore[return-value]
 
     def _save(self) -> None:
         if not self.cache_file:
@@ -169,12 +196,19 @@ def _given_checkpoints(study: Study, hashes: FileHashes, grid: Grid) -> None:
         for m in study.methods:
             for s in m.sparsities_for(arch):
                 ticket = ticket_file(study, m, arch, s)
-                if ticket is not None:
-                    # LTH-T as the reference transferred it: the ticket's mask on the dense
-                    # ImageNet weights (trainables.checkpoints.load_mask_source reads it).
+                if ticket is not None and hashes.holds_weights(ticket) is False:
+                    # A ticket of masks alone: its mask on the dense ImageNet weights
+                    # (trainables.checkpoints.load_mask_source reads it).
                     grid.backbones.append(
                         Backbone(arch, m.name, s, str(dense_file), dense_hash, str(ticket),
                                  hashes(ticket), m.interpolation, m.transfer)
+                    )
+                elif ticket is not None:
+                    # LTH-T as the reference code ran it: the ticket file as it is, its own
+                    # weights under its own mask (also when not read: dry run, rehearsal).
+                    grid.backbones.append(
+                        Backbone(arch, m.name, s, str(ticket), hashes(ticket), None, None,
+                                 m.interpolation, m.transfer)
                     )
                 elif m.mask_from:
                     src = study.method(m.mask_from)
@@ -194,11 +228,11 @@ def _given_checkpoints(study: Study, hashes: FileHashes, grid: Grid) -> None:
 def expand(study: Study, out_dir: Path, hash_files: bool = True) -> Grid:
     """All trials of a study. ``hash_files=False`` (dry run) skips reading checkpoints."""
     grid = Grid(study=study, out_dir=out_dir)
-    hashes = FileHashes(out_dir / ".checkpoint_hashes.json") if hash_files else (lambda p: None)
+    hashes = FileHashes(out_dir / ".checkpoint_hashes.json" if hash_files else None, hash_files)
     if study.upstream is not None:
         _upstream(study, out_dir, grid)
     else:
-        _given_checkpoints(study, hashes, grid)  # type: ignore[arg-type]
+        _given_checkpoints(study, hashes, grid)
     grid.stages["checkpoint"] = _checkpoint_trials(study, grid)
     for mode in study.modes:
         trials = []

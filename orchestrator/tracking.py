@@ -387,15 +387,15 @@ class Tracker:
     def __init__(self, tracking_uri: str, experiment: str,
                  artifact_location: str | None = None,
                  method_labels: Mapping[str, str] | None = None,
-                 method_facts: Callable[[str, int], Mapping[str, str]] | None = None,
+                 method_facts: Callable[[str, int, bool], Mapping[str, str]] | None = None,
                  description: str = "", data_root: str | None = None,
                  sparsity_levels: Iterable[int] = (),
                  metadata: Mapping[str, str] | None = None,
                  run_tags: Mapping[str, str] | None = None) -> None:
         self.uri = tracking_uri
         self.method_labels = dict(method_labels or {})
-        # (method, sparsity) -> tags such as family and lth_source (Study.method_facts)
-        self.method_facts = method_facts
+        # (method, sparsity, mask on dense) -> family, lth_source (Study.method_facts)
+        self.method_facts = method_facts or (lambda method, sparsity, masked: {})
         self.data_root = data_root
         self.levels = sorted({int(s) for s in sparsity_levels if s})
         self.meta = dict(run_metadata() if metadata is None else metadata)
@@ -501,7 +501,7 @@ class Tracker:
 
     def _label_tags(self, spec: TrialSpec) -> dict[str, str]:
         label = self.method_labels.get(spec.method)
-        facts = dict(self.method_facts(spec.method, spec.sparsity)) if self.method_facts else {}
+        facts = self.method_facts(spec.method, spec.sparsity, spec.mask_checkpoint is not None)
         return {**({LABEL_TAG: label} if label else {}), **facts}
 
     def compare_at(self, spec: TrialSpec) -> str:

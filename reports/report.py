@@ -268,9 +268,9 @@ def _section_data(ctx: _Context, source: str, arch: str | None) -> str:
 
 
 def _lth_source_lines(transfer: pd.DataFrame) -> list[str]:
-    """Where each LTH-T backbone came from (column ``lth_source``): the published tickets of
-    Chen et al., as the reference code transferred them, or another method's mask on the
-    dense weights."""
+    """Where each LTH-T backbone came from (column ``lth_source``): a ticket of Chen et al.
+    as it is (the reference code's LTH-T), or a mask on the dense weights (from a ticket of
+    masks alone, or from another method)."""
     if LTH_SOURCE not in transfer.columns:
         return []
     rows = transfer[transfer[LTH_SOURCE].notna() & (transfer[LTH_SOURCE].astype(str) != "")]
@@ -280,9 +280,9 @@ def _lth_source_lines(transfer: pd.DataFrame) -> list[str]:
     for (method, source), group in rows.groupby([METHOD, LTH_SOURCE], sort=True):
         levels = ", ".join(_pct(s) for s in sorted(group[SPARSITY].unique()))
         parts.append(f"{method}: {source} ({levels})")
-    return ["", "LTH-T weights (`lth_source`): " + "; ".join(parts) + ". A ticket file is the "
-            "reference code's LTH-T (the tickets of Chen et al., CVPR 2021, each mask on the "
-            "dense ImageNet weights); \"mask from\" borrows another method's mask instead."]
+    return ["", "LTH-T weights (`lth_source`): " + "; ".join(parts) + ". \"ticket weights\": "
+            "the reference code's LTH-T, a ticket of Chen et al. (CVPR 2021) as it is; \"ticket "
+            "mask on dense weights\", \"mask from\": a mask on the dense ImageNet weights."]
 
 
 def _section_paper(ctx: _Context, arch: str | None,

@@ -95,11 +95,11 @@ class MethodSpec:
     ``checkpoint_pattern``.
 
     LTH-T (the lottery family) has three sources, per sparsity, first that applies:
-    ``tickets`` (a ticket file of Chen et al., CVPR 2021, one per sparsity, as the reference
-    code transferred them: its mask on the study's dense weights), then ``mask_from`` (the
-    mask of another method's checkpoint at the same sparsity on the dense weights, for
-    studies without tickets), else the method's own checkpoint files. ``lth_source`` says
-    which, and the results table and report carry it.
+    ``tickets`` (a ticket file of Chen et al., CVPR 2021, per sparsity, as the reference code
+    used them: the file as it is; a ticket of masks alone puts its mask on the dense weights),
+    then ``mask_from`` (another method's checkpoint's mask at the same sparsity on the dense
+    weights), else the method's own checkpoint files. ``lth_source`` says which, and the
+    results table, MLflow and the report carry it.
     """
 
     name: str
@@ -137,16 +137,18 @@ class MethodSpec:
         given = dict(self.tickets).get(sparsity)
         return given if given is not None else self.ticket_pattern
 
-    def lth_source(self, sparsity: int) -> str:
-        """Where an LTH-T backbone's weights come from: ``ticket file``, ``mask from <m>`` or
-        ``checkpoint file`` (the method's own files); empty for other families."""
+    def lth_source(self, sparsity: int, mask_on_dense: bool | None = None) -> str:
+        """Where an LTH-T backbone's weights come from, empty for other families: ``ticket
+        weights`` (the ticket as it is), ``ticket mask on dense weights`` (a ticket of masks
+        alone: its content decides, read by the grid, and ``mask_on_dense`` is whether the
+        trial's spec names a mask checkpoint), ``ticket file`` (not known: the dry run),
+        ``mask from <m>`` or ``checkpoint file`` (the method's own files)."""
         if self.family != "lottery":
             return ""
         if self.ticket_for(sparsity) is not None:
-            return "ticket file"
-        if self.mask_from:
-            return f"mask from {self.mask_from}"
-        return "checkpoint file"
+            return {None: "ticket file", True: "ticket mask on dense weights",
+                    False: "ticket weights"}[mask_on_dense]
+        return f"mask from {self.mask_from}" if self.mask_from else "checkpoint file"
 
 
 @dataclass(frozen=True)
@@ -238,17 +240,15 @@ class Study:
     estimate: EstimateSettings = field(default_factory=EstimateSettings)
     extra_archs: tuple[str, ...] = ()
 
-    def method_facts(self, method: str, sparsity: int) -> dict[str, str]:
-        """What the results table and MLflow say of a trial's method beyond its key:
-        ``family``, and for LTH-T ``lth_source`` (ticket file | mask from <method> |
-        checkpoint file). Empty for names that are no method of the study (speed rows)."""
+    def method_facts(self, method: str, sparsity: int,
+                     mask_on_dense: bool | None = None) -> dict[str, str]:
+        """What the results table and MLflow say of a trial's method beyond its key: ``family``
+        and, for LTH-T, ``lth_source``; empty for no method of the study (speed rows)."""
         m = next((m for m in self.methods if m.name == method), None)
         if m is None:
             return {}
-        facts = {"family": m.family}
-        if m.lth_source(sparsity):
-            facts["lth_source"] = m.lth_source(sparsity)
-        return facts
+        source = m.lth_source(sparsity, mask_on_dense)
+        return {"family": m.family, **({"lth_source": source} if source else {})}
 
     def method(self, name: str) -> MethodSpec:
         for m in self.methods:

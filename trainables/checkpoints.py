@@ -19,8 +19,9 @@ A file is tried against them in registration order, first match wins:
 3. ``mobilenet_amc``: MobileNetV1 as AMC names it (``conv1``, ``features.I``,
    ``classifier.0``).
 4. ``lth_ticket``: torch.nn.utils.prune layers (``X.weight_orig`` + ``X.weight_mask``), as
-   the LTH-T tickets of Chen et al. are saved; a ticket of masks alone is read by
-   ``load_mask_source`` (LTH-T's mask on the dense weights).
+   the LTH-T tickets of Chen et al. are saved: the file as it is (its own weights under its
+   masks), masks and sparsity over the layers it masks; a ticket of masks alone holds no
+   weights and is read by ``load_mask_source`` (its mask goes on the dense weights).
 5. ``reference``: a dict with ``model_config`` = {``arch``, ``dataset``} and
    ``model_state_dict`` (IST-DASLab/sparse-imagenet-transfer).
 6. ``sparseml``: a dict with a ``state_dict`` entry (and optionally ``epoch``, ``arch_key``,
@@ -310,8 +311,10 @@ def _detect_ticket(obj: Any) -> bool:
     expects="weights pruned with torch.nn.utils.prune (X.weight_orig + X.weight_mask), or a "
     "ticket's masks alone (X.weight_mask), bare or in model_state_dict/state_dict",
     description="The lottery tickets of Chen et al. (CVPR 2021), which the reference "
-    "transferred as LTH-T: X.weight = X.weight_orig * X.weight_mask. A file of masks alone "
-    "is a mask source only (load_mask_source); its mask goes on the study's dense weights.",
+    "transferred as LTH-T as they are: X.weight = X.weight_orig * X.weight_mask, every other "
+    "tensor from the file; masks and sparsity over the layers it masks (its authors' count). "
+    "A file of masks alone is a mask source only (load_mask_source): LTH-T puts its mask on "
+    "the study's dense weights.",
 )
 def _load_ticket(obj: Any) -> _Parsed:
     config = obj.get("model_config") if isinstance(obj, Mapping) else None
@@ -433,6 +436,13 @@ def _apply_prune_masks(tensors: StateDict, path: str) -> StateDict:
                            f"weight {list(orig.shape)}")
         out[name] = orig * mask.to(orig.dtype)
     return out
+
+
+def _pruned_layers(raw: Mapping[str, Any], rename: Callable[[str], str] | None) -> list[str]:
+    """The weights a torch.nn.utils.prune file masks (``X.weight_mask``), by clean names."""
+    names = [_drop_layer_segments(_strip_module(k)[: -len(_PRUNE_MASK)]) + ".weight"
+             for k in raw if isinstance(k, str) and k.endswith(_PRUNE_MASK)]
+    return [rename(n) for n in names] if rename else names
 
 
 def _apply_soft_thresholds(tensors: StateDict, path: str) -> StateDict:
@@ -862,7 +872,10 @@ def load_checkpoint(
             f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); expected finite weights"
         )
 
-    names = prunable_weight_names(sd)
+    # A ticket (torch.nn.utils.prune) counts over the layers it masks, as its authors do
+    # (Chen et al. leave the classifier dense); any other file over every prunable weight.
+    pruned = _pruned_layers(parsed.state_dict, parsed.rename)
+    names = pruned or prunable_weight_names(sd)
     masks = masks_lib.masks_from_weights(sd, names)
     zeros, total = masks_lib.count_zeros(sd, names)
     sparsity = 100.0 * zeros / total if total else 0.0
@@ -877,7 +890,8 @@ def load_checkpoint(
 
     if expect_sparsity is not None and abs(sparsity - expect_sparsity) > SPARSITY_TOLERANCE:
         raise BadInput(
-            f"checkpoint {p} has measured global sparsity {sparsity:.2f}% but "
+            f"checkpoint {p} has measured global sparsity {sparsity:.2f}%"
+            f"{f' over the {len(pruned)} layers it masks' if pruned else ''} but "
             f"{expect_sparsity:g}% was declared (tolerance {SPARSITY_TOLERANCE:g} point)"
         )
 
@@ -1009,43 +1023,21 @@ def save_reference_checkpoint(
         torch.save(payload, fh)
 
 
-def lth_transfer(dense: LoadedCheckpoint, mask_source: LoadedCheckpoint) -> StateDict:
-    """LTH-T: the dense ImageNet weights with a sparse (GMP/WF) checkpoint's mask applied.
+MASKS_ONLY = "lth_ticket masks"  # the format of a ticket of masks alone (load_mask_source)
 
-    Non-prunable entries (BatchNorm, biases) come from ``dense``. The result can be saved
-    with ``save_reference_checkpoint`` or loaded into ``build_backbone_model``'s model.
 
-    Raises:
-        ValueError: the architectures differ, or the prunable weights' names or shapes do.
+def ticket_holds_weights(path: str | os.PathLike[str]) -> bool:
+    """Whether a file given as LTH-T's ticket holds weights, so that LTH-T uses it as it is.
+
+    False only for a ticket of masks alone (``X.weight_mask`` and no ``X.weight_orig`` or
+    ``X.weight`` for any of them), whose masks go on the study's dense weights; any other
+    checkpoint is its own weights.
     """
-    if dense.arch != mask_source.arch and mask_source.arch is not None:
-        raise BadInput(
-            f"LTH-T needs one architecture: dense {dense.path} is {dense.arch!r}, mask source "
-            f"{mask_source.path} is {mask_source.arch!r}"
-        )
-    # A ticket of Chen et al. prunes the convolutions only: the layers it has no mask for
-    # stay dense. Any other mask source must cover every prunable weight.
-    only_dense = ([] if mask_source.format == MASKS_ONLY
-                  else sorted(set(dense.masks) - set(mask_source.masks)))
-    only_mask = sorted(set(mask_source.masks) - set(dense.masks))
-    shape_diff = [
-        f"{k}: dense {list(dense.masks[k].shape)} vs mask {list(m.shape)}"
-        for k, m in mask_source.masks.items()
-        if k in dense.masks and m.shape != dense.masks[k].shape
-    ]
-    if only_dense or only_mask or shape_diff:
-        raise BadInput(
-            f"LTH-T: {dense.path} and {mask_source.path} do not match: "
-            f"only in dense {only_dense[:5]}, only in mask source {only_mask[:5]}, "
-            f"shape differences {shape_diff[:5]}"
-        )
-    out = {k: v.clone() for k, v in dense.state_dict.items()}
-    for name, mask in mask_source.masks.items():
-        out[name] = dense.state_dict[name] * mask.to(out[name].dtype)
-    return out
-
-
-MASKS_ONLY = "lth_ticket masks"
+    inner = _inner_state_dict(_torch_load(Path(path))) or {}
+    keys = {_strip_module(k) for k in inner if isinstance(k, str)}
+    masked = [k[: -len(_PRUNE_MASK)] for k in keys if k.endswith(_PRUNE_MASK)]
+    return not masked or any(f"{m}{_PRUNE_ORIG}" in keys or f"{m}.weight" in keys
+                             for m in masked)
 
 
 def load_mask_source(
@@ -1153,6 +1145,11 @@ def describe(ckpt: LoadedCheckpoint) -> dict[str, Any]:
         "num_classes": ckpt.num_classes,
         "global_sparsity": round(ckpt.sparsity, 4),
         "filters_fully_pruned": round(100.0 * filters_pruned_share(ckpt.state_dict), 4),
+        "carries_weights": ckpt.format != MASKS_ONLY,
+        # what LTH-T takes from the file when a study gives it as a ticket (``tickets:``)
+        "as_lth_ticket": "its masks on the study's dense weights (it holds no weights)"
+        if ckpt.format == MASKS_ONLY else "the file as it is: its own weights under its own "
+        "masks, BatchNorm, biases and every other tensor from it",
         "layers": layers,
     }
 
@@ -1165,8 +1162,10 @@ def _table(info: Mapping[str, Any]) -> str:
         f"architecture:         {info['arch'] or 'unknown (pass --arch)'}",
         f"upstream dataset:     {info['upstream_dataset'] or 'not stated'}",
         f"classes:              {info['num_classes']}",
-        f"global sparsity:      {info['global_sparsity']:.2f} %",
+        f"global sparsity:      {info['global_sparsity']:.2f} % (over the layers below)",
         f"filters fully pruned: {info['filters_fully_pruned']:.2f} %",
+        f"carries weights:      {'yes' if info['carries_weights'] else 'no, masks only'}",
+        f"as LTH-T's ticket:    {info['as_lth_ticket']}",
         "",
     ]
     rows = [
@@ -1218,9 +1217,10 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     args = parser.parse_args(None if argv is None else list(argv))
     try:
-        # load_mask_source reads every checkpoint as load_checkpoint does, and a ticket of
-        # masks alone too (its masks as the weights, sparsity over the ticket's layers)
-        ckpt = load_mask_source(args.file, arch=args.arch, expect_sparsity=args.expect_sparsity)
+        # A ticket of masks alone is shown as load_mask_source reads it (its masks as the
+        # weights, sparsity over its layers); any other file as load_checkpoint does.
+        load = load_checkpoint if ticket_holds_weights(args.file) else load_mask_source
+        ckpt = load(args.file, arch=args.arch, expect_sparsity=args.expect_sparsity)
         info = describe(ckpt)
     except (ValueError, OSError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

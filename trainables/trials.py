@@ -41,26 +41,20 @@ def _zoo(ctx: TrialContext, spec: TrialSpec) -> Path:
 
 
 def load_backbone(spec: TrialSpec) -> Any:
-    """The trial's upstream checkpoint, LTH-T's dense-weights-with-borrowed-mask included.
+    """The trial's upstream checkpoint: its file as it is (LTH-T's ticket that holds weights
+    included: its own weights under its own mask), or, when the spec names a mask source (a
+    ticket of masks alone, or ``mask_from``'s checkpoint), the dense weights under that mask.
 
     The sparsity the study declares is checked against the file (1 point of tolerance).
     """
-    from trainables.checkpoints import load_checkpoint, load_mask_source, lth_transfer
-    from trainables.masks import masks_from_weights
+    from trainables.checkpoints import load_checkpoint
+    from trainables.lth_backbone import mask_on_dense
 
     if spec.checkpoint is None:
         raise BadInput(f"trial {spec.trial_id}: no checkpoint file given")
     if spec.mask_checkpoint is None:
         return load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=spec.sparsity)
-    dense = load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=0)
-    source = load_mask_source(spec.mask_checkpoint, arch=spec.arch, expect_sparsity=spec.sparsity)
-    state = lth_transfer(dense, source)
-    names = list(source.masks)
-    return dataclasses.replace(
-        dense, state_dict=state, masks=masks_from_weights(state, names),
-        sparsity=source.sparsity, layer_sparsity=dict(source.layer_sparsity),
-        path=f"{spec.checkpoint} + mask of {spec.mask_checkpoint}",
-    )
+    return mask_on_dense(spec.checkpoint, spec.mask_checkpoint, spec.arch, spec.sparsity)
 
 
 def feature_key(spec: TrialSpec, split: str) -> dict[str, Any]:

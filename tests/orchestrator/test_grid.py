@@ -62,14 +62,91 @@ def test_paper_study_normalises_and_picks_epochs_as_the_reference_tiny_study_as_
         ("imagenet", "metric"), ("imagenet", "metric")]
 
 
-def test_lth_uses_dense_weights_and_the_ticket_of_each_sparsity(tmp_path):
+def test_lth_uses_the_ticket_of_each_sparsity_as_it_is_when_not_read(tmp_path):
+    """The dry run and the rehearsal read no file: each ticket is the backbone, as the
+    reference code used Chen et al.'s tickets (a ticket of masks alone is told apart only
+    once the grid opens it, below)."""
     grid = expand(load_study("paper"), tmp_path, hash_files=False)
     lth = [b for b in grid.backbones if b.method == "lth_t"]
-    dense = next(b for b in grid.backbones if b.method == "dense")
     assert [b.sparsity for b in lth] == [80, 90, 95]
     for b in lth:
-        assert b.checkpoint == dense.checkpoint
-        assert b.mask_checkpoint.endswith(f"resnet50/lth_t_{b.sparsity}_ticket.pth")
+        assert b.checkpoint.endswith(f"resnet50/lth_t_{b.sparsity}_ticket.pth")
+        assert b.mask_checkpoint is None and b.checkpoint_hash is None
+
+
+def _ticket_study(root: Path):
+    """The paper study's dense and LTH-T on resnet_tiny at 80 and 90 %, files under root."""
+    import dataclasses
+
+    s = narrow(load_study("paper"), methods="dense,lth_t", sparsities="80,90", datasets="dtd",
+               modes="linear", seeds=1)
+    return dataclasses.replace(s, arch="resnet_tiny", archs=("resnet_tiny",),
+                               checkpoint_dir=str(root))
+
+
+def test_a_ticket_with_weights_is_the_backbone_a_ticket_of_masks_goes_on_the_dense(tmp_path):
+    """Grid, trial and results row agree: the 80 % ticket holds weights (the backbone is
+    the ticket's own weight_orig * mask and BatchNorm, not the dense file's), the 90 % one
+    masks alone (the dense weights under its mask, as before: same spec fields, same ids)."""
+    import hashlib
+
+    import torch
+
+    from orchestrator.aggregate import results_frame
+    from orchestrator.ledger import Ledger
+    from orchestrator.progress import record_success
+    from tests.trainables.test_checkpoints import write_ticket_masks, write_weight_ticket
+    from trainables import checkpoints, models, trials
+
+    root = tmp_path / "ckpt" / "resnet_tiny"
+    root.mkdir(parents=True)
+    torch.manual_seed(0)
+    dense_model = models.build_model("resnet_tiny", 10)
+    checkpoints.save_reference_checkpoint(root / "dense_0.pth", dense_model, "resnet_tiny",
+                                          "imagenet")
+    weights = write_weight_ticket(root / "lth_t_80_ticket.pth")
+    masks = write_ticket_masks(root / "lth_t_90_ticket.pth", fraction=0.9)
+    study = _ticket_study(tmp_path / "ckpt")
+
+    grid = expand(study, tmp_path / "out")
+
+    def sha(name: str) -> str:
+        return hashlib.sha256((root / name).read_bytes()).hexdigest()
+
+    lth = {t.sparsity: t for t in grid.stages["linear"] if t.method == "lth_t"}
+    assert (lth[80].checkpoint, lth[80].mask_checkpoint) == (str(root / "lth_t_80_ticket.pth"),
+                                                            None)
+    assert (lth[80].checkpoint_hash, lth[80].mask_checkpoint_hash) == (
+        sha("lth_t_80_ticket.pth"), None)
+    assert (lth[90].checkpoint, lth[90].mask_checkpoint) == (
+        str(root / "dense_0.pth"), str(root / "lth_t_90_ticket.pth"))
+    assert (lth[90].checkpoint_hash, lth[90].mask_checkpoint_hash) == (
+        sha("dense_0.pth"), sha("lth_t_90_ticket.pth"))
+
+    ticket = trials.load_backbone(lth[80]).state_dict
+    for name, mask in weights.masks.items():
+        assert torch.equal(ticket[name], weights.orig[name] * mask), name
+    assert torch.equal(ticket["bn1.running_mean"], weights.others["bn1.running_mean"])
+    on_dense, dense = trials.load_backbone(lth[90]).state_dict, dense_model.state_dict()
+    for key, mask in masks.items():
+        name = key[: -len(".weight_mask")] + ".weight"
+        assert torch.equal(on_dense[name], dense[name] * mask), name
+    assert torch.equal(on_dense["bn1.running_mean"], dense["bn1.running_mean"])
+
+    ledger = Ledger(tmp_path / "out" / "trials")
+    for spec in lth.values():
+        record_success(ledger, _NoTracker(), spec, {"accuracy": 50.0})
+    frame = results_frame(ledger, method_facts=study.method_facts).set_index("sparsity")
+    assert frame.loc[80, "lth_source"] == "ticket weights"
+    assert frame.loc[90, "lth_source"] == "ticket mask on dense weights"
+    # what the grid read is remembered with the files' hashes: a rerun opens no ticket again
+    cache = (tmp_path / "out" / ".checkpoint_hashes.json").read_text()
+    assert cache.count("|holds_weights") == 2
+
+
+class _NoTracker:
+    def finish(self, *args, **kwargs) -> None:
+        pass
 
 
 def test_lth_without_tickets_borrows_the_mask_of_its_source_method(tmp_path):
@@ -83,7 +160,10 @@ def test_lth_without_tickets_borrows_the_mask_of_its_source_method(tmp_path):
     assert all(b.mask_checkpoint.endswith(f"resnet50/woodfisher_{b.sparsity}.pth")
                for b in lth_b)
     assert lth.lth_source(90) == "mask from woodfisher"
-    assert load_study("paper").method("lth_t").lth_source(90) == "ticket file"
+    ticket = load_study("paper").method("lth_t")
+    assert ticket.lth_source(90) == "ticket file"  # not opened yet: the dry run
+    assert ticket.lth_source(90, mask_on_dense=False) == "ticket weights"
+    assert ticket.lth_source(90, mask_on_dense=True) == "ticket mask on dense weights"
 
 
 def test_sparsities_per_arch(tmp_path):
@@ -218,9 +298,10 @@ def test_every_backbone_gets_one_checkpoint_trial(tmp_path):
     assert len(ck) == len(paper.backbones)
     assert {(t.dataset, t.num_classes) for t in ck} == {("imagenet", 1000)}
     lth = [t for t in ck if t.method == "lth_t"]
-    assert lth and all(t.mask_checkpoint for t in lth)
+    assert lth and all(t.checkpoint.endswith("_ticket.pth") for t in lth)  # as transferred
     tiny = load_study("tiny")
     ck = expand(tiny, tmp_path, hash_files=False).stages["checkpoint"]
+    assert all(t.mask_checkpoint for t in ck if t.method == "lth_t")  # mask_from gmp
     assert {(t.dataset, t.num_classes, t.seed) for t in ck} == {
         (tiny.upstream.dataset, tiny.upstream.num_classes, tiny.upstream.seed)}
     assert all(t.param("val_images_per_class") == tiny.upstream.val_images_per_class

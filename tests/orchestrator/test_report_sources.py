@@ -31,7 +31,8 @@ KEYS = {label: key for key, label in LABELS.items()} | {"dense": "dense"}
 FAMILIES = {"dense": "dense", "gmp": "progressive", "acdc": "regularization", "lth_t": "lottery"}
 
 
-def method_facts(method: str, sparsity: int) -> dict[str, str]:
+def method_facts(method: str, sparsity: int, mask_on_dense: bool | None = None
+                 ) -> dict[str, str]:
     """As Study.method_facts gives them: a family per method, LTH-T's source."""
     if method not in FAMILIES:
         return {}

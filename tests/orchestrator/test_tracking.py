@@ -325,3 +325,26 @@ def test_the_sweep_ends_with_a_link_to_the_runs_in_the_training_view():
                           "workflowType=machine_learning")
     assert mlflow_hint("http://u:pw@head:5000/", "7") == (
         "http://***@head:5000/#/experiments/7/runs?workflowType=machine_learning")
+
+
+def test_lth_source_tag_says_whether_the_ticket_is_the_backbone(tmp_path):
+    """A ticket the grid made the backbone (no mask checkpoint) is "ticket weights" from the
+    run's start; a ticket of masks alone (the mask checkpoint beside the dense file) is
+    "ticket mask on dense weights"."""
+    from search_spaces.loader import load_study
+
+    tr = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "sparse-transfer/test",
+                 method_facts=load_study("paper").method_facts)
+    ticket = TrialSpec(**{**SPEC.__dict__, "method": "lth_t", "sparsity": 80,
+                          "checkpoint": "/c/lth_t_80_ticket.pth", "checkpoint_hash": "t"})
+    on_dense = TrialSpec(**{**ticket.__dict__, "checkpoint": "/c/dense_0.pth",
+                            "checkpoint_hash": "d",
+                            "mask_checkpoint": "/c/lth_t_80_ticket.pth",
+                            "mask_checkpoint_hash": "t"})
+    tr.ensure_run(ticket)
+    tr.finish(on_dense, FINAL, EPOCHS)
+    tags = {s.trial_id: tr.client.get_run(tr.run_id(s.trial_id)).data.tags
+            for s in (ticket, on_dense)}
+    assert tags[ticket.trial_id]["lth_source"] == "ticket weights"
+    assert tags[on_dense.trial_id]["lth_source"] == "ticket mask on dense weights"
+    assert tags[on_dense.trial_id]["family"] == "lottery"

@@ -320,7 +320,7 @@ def test_methods_of_their_own_and_unknown_families_are_reported(hand, tmp_path):
     table = pd.concat([hand.assign(family=hand["method"].map(
         {"dense": "dense", "AC/DC": "regularization", "GMP": "progressive",
          "LTH-T": "lottery"})), *extra], ignore_index=True)
-    table["lth_source"] = np.where(table["method"] == "LTH-T", "ticket file", None)
+    table["lth_source"] = np.where(table["method"] == "LTH-T", "ticket weights", None)
     paths = write_report(table, tmp_path)
     text = paths.report_md.read_text()
     listing = next(line for line in text.splitlines() if line.startswith("Methods (sparsities"))
@@ -329,7 +329,8 @@ def test_methods_of_their_own_and_unknown_families_are_reported(hand, tmp_path):
               "STR (label smoothing) (80 %, 90 %; regularization)", "LTH-T (90 %; lottery)",
               "AMC (80 %, 90 %; structured)", "Distilled (80 %, 90 %; distillation)")]
     assert order == sorted(order)
-    assert "LTH-T weights (`lth_source`): LTH-T: ticket file (90 %)" in text
+    assert "LTH-T weights (`lth_source`): LTH-T: ticket weights (90 %). \"ticket weights\": " \
+        "the reference code's LTH-T, a ticket of Chen et al. (CVPR 2021) as it is" in text
     alpha = pd.read_csv(paths.alpha_csv)
     assert {"str_ls", "amc", "kd_prune"} <= set(alpha["method"])
     assert "fig2_alpha_vs_sparsity.png" in {p.name for p in paths.figures}

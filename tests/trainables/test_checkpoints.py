@@ -72,6 +72,8 @@ class Sample:
     arch: str
     upstream_dataset: str | None
     sparsity: float  # percent, counted by hand when the file was built
+    # the weights the file masks (a ticket: its convolutions); None: every prunable weight
+    masked: tuple[str, ...] | None = None
 
 
 def _tiny_sample(model: nn.Module, zeros: int, total: int, dataset: str | None) -> Sample:
@@ -227,9 +229,10 @@ def write_lth_ticket(path) -> Sample:
     for m, name in convs:
         prune.remove(m, name)
     sd = dict(model.state_dict())
-    prunable = ck.prunable_weight_names(sd)
-    zeros = sum(int((sd[n] == 0).sum()) for n in prunable)
-    return Sample(sd, ARCH, None, 100.0 * zeros / sum(sd[n].numel() for n in prunable))
+    masked = tuple(n for n in ck.prunable_weight_names(sd) if sd[n].dim() == 4)
+    zeros = sum(int((sd[n] == 0).sum()) for n in masked)
+    # sparsity over the layers the ticket masks, as its authors count it (fc stays dense)
+    return Sample(sd, ARCH, None, 100.0 * zeros / sum(sd[n].numel() for n in masked), masked)
 
 
 # Every format's sample writers; a registered format missing here fails the contract test.
@@ -272,7 +275,7 @@ def test_every_format_round_trips_and_is_detected_as_itself(tmp_path, fmt, write
     assert ckpt.upstream_dataset == want.upstream_dataset
     assert_same_weights(ckpt.state_dict, want.state_dict)
     assert ckpt.sparsity == pytest.approx(want.sparsity)
-    prunable = ck.prunable_weight_names(want.state_dict)
+    prunable = want.masked or ck.prunable_weight_names(want.state_dict)
     assert set(ckpt.masks) == set(prunable)
     for name in prunable:
         w = want.state_dict[name]
@@ -473,43 +476,6 @@ def test_save_reference_checkpoint_is_atomic_and_keeps_extra(tmp_path):
         ck.save_reference_checkpoint(path, model, ARCH, "imagenet", extra={"model_config": {}})
 
 
-def test_lth_transfer_masks_dense_weights(tmp_path):
-    torch.manual_seed(1)
-    dense_model = models.build_model(ARCH, NUM_CLASSES)
-    with torch.no_grad():
-        dense_model.bn1.running_mean.fill_(0.25)
-    sparse_model, _, _ = pruned_tiny(seed=2)
-    ck.save_reference_checkpoint(tmp_path / "dense.pt", dense_model, ARCH, "imagenet")
-    ck.save_reference_checkpoint(tmp_path / "gmp.pt", sparse_model, ARCH, "imagenet")
-    dense = ck.load_checkpoint(tmp_path / "dense.pt")
-    source = ck.load_checkpoint(tmp_path / "gmp.pt")
-
-    out = ck.lth_transfer(dense, source)
-
-    dense_sd, sparse_sd = dense_model.state_dict(), sparse_model.state_dict()
-    assert set(out) == set(dense_sd)
-    for k, v in out.items():
-        if k in source.masks:
-            kept = sparse_sd[k] != 0
-            assert torch.equal(v == 0, ~kept), k  # zeros exactly where the source has zeros
-            assert torch.equal(v[kept], dense_sd[k][kept]), k
-        else:
-            assert torch.equal(v, dense_sd[k]), k
-    ck.save_reference_checkpoint(tmp_path / "lth.pt", out, ARCH, "imagenet")
-    assert ck.load_checkpoint(tmp_path / "lth.pt").sparsity == pytest.approx(source.sparsity)
-
-
-def test_lth_transfer_refuses_different_shapes(tmp_path):
-    dense_model, _, _ = pruned_tiny(fraction=0.0)
-    other, _, _ = pruned_tiny(num_classes=5)
-    ck.save_reference_checkpoint(tmp_path / "dense.pt", dense_model, ARCH, "imagenet")
-    ck.save_reference_checkpoint(tmp_path / "other.pt", other, ARCH, "imagenet")
-    with pytest.raises(ValueError, match=r"fc\.weight: dense \[10, 64\] vs mask \[5, 64\]"):
-        ck.lth_transfer(
-            ck.load_checkpoint(tmp_path / "dense.pt"), ck.load_checkpoint(tmp_path / "other.pt")
-        )
-
-
 def test_filters_pruned_share_on_a_hand_made_state_dict():
     a = torch.ones(4, 2, 3, 3)
     a[0] = 0
@@ -639,7 +605,7 @@ def test_amc_half_flops_widths_are_refused_naming_the_shapes(tmp_path):
         ck.load_checkpoint(path)
 
 
-def _ticket_masks(path, fraction: float = 0.8) -> dict[str, torch.Tensor]:
+def write_ticket_masks(path, fraction: float = 0.8) -> dict[str, torch.Tensor]:
     """A ticket of masks alone (Chen et al.'s mask dicts): convolutions only, as floats."""
     torch.manual_seed(1)
     masks = {}
@@ -652,33 +618,91 @@ def _ticket_masks(path, fraction: float = 0.8) -> dict[str, torch.Tensor]:
     return masks
 
 
-def test_a_ticket_of_masks_alone_masks_the_dense_weights(tmp_path):
-    dense_model = models.build_model(ARCH, NUM_CLASSES)
-    dense_path, ticket = tmp_path / "dense.pt", tmp_path / "ticket.pt"
-    ck.save_reference_checkpoint(dense_path, dense_model, ARCH, "imagenet")
-    masks = _ticket_masks(ticket)
+@dataclasses.dataclass(frozen=True)
+class WeightTicket:
+    """A ticket with weights, built by hand: what LTH-T must read back from it."""
 
-    source = ck.load_mask_source(ticket, arch=ARCH, expect_sparsity=80)
-    assert source.format == ck.MASKS_ONLY and source.sparsity == pytest.approx(80, abs=0.1)
-    dense = ck.load_checkpoint(dense_path, expect_sparsity=0)
-    state = ck.lth_transfer(dense, source)
+    orig: dict[str, torch.Tensor]  # X.weight_orig of every convolution
+    masks: dict[str, torch.Tensor]  # X.weight (clean name) -> 0/1 float mask
+    others: dict[str, torch.Tensor]  # every other tensor of the file (BatchNorm, fc)
+    sparsity: float  # percent over the convolutions, counted here
 
-    for key, m in masks.items():
-        name = key[: -len(".weight_mask")] + ".weight"
-        assert torch.equal(state[name], dense.state_dict[name] * m)
-    assert torch.equal(state["fc.weight"], dense.state_dict["fc.weight"])  # not in the ticket
+
+def write_weight_ticket(path, fraction: float = 0.8, seed: int = 3) -> WeightTicket:
+    """A ticket as torch.nn.utils.prune saves one (Chen et al.'s, under DataParallel): every
+    convolution as ``X.weight_orig`` + ``X.weight_mask`` (exactly ``int(fraction * numel)``
+    zeros), the classifier dense, BatchNorm statistics of its own (not a fresh model's)."""
+    g = torch.Generator().manual_seed(seed)
+    orig, masks, others, zeros, total = {}, {}, {}, 0, 0
+    for name, shape in ck._arch_shapes(ARCH).items():
+        if name.endswith(".weight") and len(shape) == 4:
+            orig[name] = torch.randn(shape, generator=g) + 3.0  # never zero
+            m = torch.ones(shape)
+            k = int(fraction * m.numel())
+            m.view(-1)[torch.randperm(m.numel(), generator=g)[:k]] = 0
+            masks[name], zeros, total = m, zeros + k, total + m.numel()
+        elif name.startswith("fc."):
+            others[name] = torch.randn((NUM_CLASSES, *shape[1:]), generator=g)
+        elif name.endswith("num_batches_tracked"):
+            others[name] = torch.tensor(7)
+        else:
+            others[name] = torch.rand(shape, generator=g) + 0.5
+    sd = {**others, **{n[: -len(".weight")] + ".weight_orig": w for n, w in orig.items()},
+          **{n[: -len(".weight")] + ".weight_mask": m for n, m in masks.items()}}
+    torch.save({"state_dict": {f"module.{k}": v for k, v in sd.items()}}, path)
+    return WeightTicket(orig, masks, others, 100.0 * zeros / total)
+
+
+def test_a_ticket_with_weights_is_its_own_weights_under_its_own_mask(tmp_path):
+    path = tmp_path / "ticket.pt"
+    want = write_weight_ticket(path)
+    assert ck.ticket_holds_weights(path)
+
+    ckpt = ck.load_checkpoint(path, arch=ARCH, expect_sparsity=80)
+
+    assert ckpt.format == "lth_ticket"
+    for name, mask in want.masks.items():
+        assert torch.equal(ckpt.state_dict[name], want.orig[name] * mask), name
+    for name, value in want.others.items():  # BatchNorm, the classifier: the ticket's own
+        assert torch.equal(ckpt.state_dict[name], value), name
+    # masks and sparsity over the layers the ticket masks, as its authors count it
+    assert set(ckpt.masks) == set(want.masks) and "fc.weight" not in ckpt.masks
+    assert ckpt.sparsity == pytest.approx(want.sparsity)
+    net = ck.build_backbone_model(ckpt)
+    assert torch.equal(net.bn1.running_var, want.others["bn1.running_var"])
+
+
+def test_a_ticket_with_weights_is_checked_over_the_layers_it_masks(tmp_path):
+    path = tmp_path / "ticket.pt"
+    write_weight_ticket(path, fraction=0.5)
+    with pytest.raises(ValueError, match=r"measured global sparsity 50\.00% over the \d+ "
+                                         "layers it masks but 80% was declared"):
+        ck.load_checkpoint(path, arch=ARCH, expect_sparsity=80)
+
+
+def test_only_a_ticket_of_masks_alone_holds_no_weights(tmp_path):
+    masks_only, full, plain = tmp_path / "m.pt", tmp_path / "t.pt", tmp_path / "p.pt"
+    write_ticket_masks(masks_only)
+    write_lth_ticket(full)
+    write_torchvision(plain)
+    assert not ck.ticket_holds_weights(masks_only)
+    assert ck.ticket_holds_weights(full) and ck.ticket_holds_weights(plain)
+    # masks beside plain weights (X.weight + X.weight_mask) hold weights too
+    torch.save({"conv1.weight": torch.ones(2, 3, 1, 1),
+                "conv1.weight_mask": torch.ones(2, 3, 1, 1)}, plain)
+    assert ck.ticket_holds_weights(plain)
 
 
 def test_ticket_sparsity_is_checked_over_its_own_layers(tmp_path):
     ticket = tmp_path / "ticket.pt"
-    _ticket_masks(ticket, fraction=0.5)
+    write_ticket_masks(ticket, fraction=0.5)
     with pytest.raises(ValueError, match="ticket .* measured sparsity 50.00% .* 80% was declared"):
         ck.load_mask_source(ticket, arch=ARCH, expect_sparsity=80)
 
 
 def test_a_ticket_of_masks_alone_is_not_a_backbone(tmp_path):
     ticket = tmp_path / "ticket.pt"
-    _ticket_masks(ticket)
+    write_ticket_masks(ticket)
     with pytest.raises(ValueError, match="mask source"):
         ck.load_checkpoint(ticket, arch=ARCH)
 
@@ -692,11 +716,28 @@ def test_a_full_ticket_is_a_mask_source_too(tmp_path):
 
 def test_cli_describes_a_ticket_of_masks_alone(tmp_path, capsys):
     ticket = tmp_path / "ticket.pt"
-    _ticket_masks(ticket)
+    write_ticket_masks(ticket)
     assert ck.main([str(ticket), "--arch", ARCH, "--expect-sparsity", "80", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["format"] == ck.MASKS_ONLY and info["global_sparsity"] == pytest.approx(80, abs=0.1)
     assert "fc.weight" not in {layer["name"] for layer in info["layers"]}
+    assert info["carries_weights"] is False
+    assert info["as_lth_ticket"].startswith("its masks on the study's dense weights")
+
+
+def test_cli_says_a_ticket_with_weights_is_used_as_it_is(tmp_path, capsys):
+    ticket = tmp_path / "ticket.pt"
+    want = write_weight_ticket(ticket)
+    assert ck.main([str(ticket), "--arch", ARCH, "--expect-sparsity", "80", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["format"] == "lth_ticket" and info["carries_weights"] is True
+    assert info["as_lth_ticket"].startswith("the file as it is: its own weights")
+    assert info["global_sparsity"] == pytest.approx(want.sparsity, abs=1e-3)
+    assert {layer["name"] for layer in info["layers"]} == set(want.masks)
+    assert ck.main([str(ticket), "--arch", ARCH]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"carries weights:\s+yes", out)
+    assert re.search(r"as LTH-T's ticket:\s+the file as it is", out)
 
 
 def test_a_ticket_in_the_reference_mobilenet_names_is_renamed(tmp_path):

@@ -226,6 +226,28 @@ def test_an_lth_t_trial_puts_its_ticket_mask_on_the_dense_weights(tmp_path):
     assert ckpt.sparsity == pytest.approx(80, abs=1)
 
 
+def test_an_lth_t_trial_from_a_ticket_with_weights_uses_the_tickets_own_weights(tmp_path):
+    """The reference code's LTH-T: the ticket file is the backbone (the grid names it as the
+    trial's checkpoint, no mask source), its weight_orig * weight_mask and its BatchNorm,
+    whatever the study's dense file holds."""
+    from tests.trainables.test_checkpoints import write_weight_ticket
+
+    ticket = tmp_path / "lth_t_80_ticket.pth"
+    want = write_weight_ticket(ticket)
+    spec = TrialSpec(stage="full", method="lth_t", sparsity=80, arch="resnet_tiny",
+                     dataset="digits", seed=0, checkpoint=str(ticket), num_classes=3)
+    ckpt = trials.load_backbone(spec)
+    net = checkpoints.build_backbone_model(ckpt, num_classes=3)
+    weights = net.state_dict()
+    for name, mask in want.masks.items():
+        assert torch.equal(weights[name], want.orig[name] * mask), name
+    for name in ("bn1.running_mean", "bn1.running_var", "bn1.weight", "layer1.0.bn2.bias"):
+        assert torch.equal(weights[name], want.others[name]), name
+    assert ckpt.sparsity == pytest.approx(want.sparsity)
+    # full finetuning keeps the ticket's convolutions' masks fixed
+    assert set(checkpoints.backbone_masks(ckpt)) == set(want.masks)
+
+
 def test_full_finetuning_normalises_with_the_datasets_own_statistics_when_asked(tmp_path):
     import json
 
