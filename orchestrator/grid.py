@@ -308,6 +308,8 @@ def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:
     # Figure 4: one trial per backbone and online dataset (params name it, so ids differ).
     onlines = sp.online_datasets or (online,)
     known = {d.name: d for d in study.datasets}  # others: classes and metric at run time
+    # The dense backbone of each arch: the online runs' dense baseline (its accuracy too).
+    dense = {b.arch: b for b in reversed(grid.backbones) if b.sparsity == 0 and b.transfer}
     trials = []
     if sp.backbones:
         for b in grid.backbones:
@@ -316,7 +318,8 @@ def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:
             for name in onlines:
                 each = params if not sp.online_datasets else tuple(
                     (k, name if k == "online_dataset" else v) for k, v in params)
-                d = known.get(name)
+                d, base = known.get(name), dense.get(b.arch)
+                baseline = (("dense_checkpoint_hash", base.checkpoint_hash),) if base else ()
                 trials.append(
                     TrialSpec(
                         stage="speed", method=b.method, sparsity=b.sparsity, arch=b.arch,
@@ -326,7 +329,9 @@ def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:
                         checkpoint=b.checkpoint, checkpoint_hash=b.checkpoint_hash,
                         mask_checkpoint=b.mask_checkpoint,
                         mask_checkpoint_hash=b.mask_checkpoint_hash,
-                        params=each + online_protocol(study) + (("weights", "trained"),),
+                        dense_checkpoint=base.checkpoint if base else None,
+                        params=(each + online_protocol(study) + baseline
+                                + (("weights", "trained"),)),
                     )
                 )
     if sp.random_arch:

@@ -542,9 +542,9 @@ def _speed_coverage(speed: pd.DataFrame, rows: int, failed: int) -> str:
         text += f" Online epochs on: {', '.join(datasets)}."
     if speed[LOADER_SHARE].notna().any():
         text += (" Loader share: the time the training loop waited on its DataLoader (worker "
-                 "processes, study key `speed.loader_workers`) / the epoch's time; it is the "
-                 "same work for the dense and the sparse backbone, so a large share caps the "
-                 "epoch speed-up.")
+                 "processes, study key `speed.loader_workers`) / the epoch's time; loading is "
+                 "the same work for both backbones, so a sparse run that mostly waits on it "
+                 "times the loader, not DeepSparse.")
     return text
 
 

@@ -467,7 +467,10 @@ def speed_spec_from(spec: TrialSpec, ctx: TrialContext) -> Any:
         return SpeedSpec(**common)
     online = spec.param("online_dataset") or spec.dataset
     task = _online_task(spec, online, ctx.data_root) if online else {}
-    return SpeedSpec(**common, load_model=functools.partial(_speed_model, spec), **task)
+    dense = (functools.partial(_dense_speed_model, spec.dense_checkpoint, spec.arch)
+             if spec.dense_checkpoint else None)
+    return SpeedSpec(**common, load_model=functools.partial(_speed_model, spec),
+                     dense_model=dense, **task)
 
 
 def _online_task(spec: TrialSpec, name: str, data_root: str | None) -> dict[str, Any]:
@@ -494,6 +497,13 @@ def _speed_model(spec: TrialSpec) -> Any:
     from trainables.checkpoints import build_backbone_model
 
     return build_backbone_model(load_backbone(spec))
+
+
+def _dense_speed_model(path: str, arch: str) -> Any:
+    """The study's dense backbone: the speed trial's dense reference and online baseline."""
+    from trainables.checkpoints import build_backbone_model, load_checkpoint
+
+    return build_backbone_model(load_checkpoint(path, arch=arch, expect_sparsity=0))
 
 
 def _raw_dataset(name: str, data_root: str | None, split: str) -> Any:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from search_spaces.recipe import PAPER_CROP_SCALE, Recipe
 from trainables.engine import (Hooks, check_finite_loss, epoch_record, predict, recipe_sgd,
@@ -76,11 +76,13 @@ class OnlineSetup:
         recipe: the linear finetuning recipe: ``epochs`` (the online epochs), ``batch_size``
             (a DeepSparse engine must be compiled at it), SGD and its step decay per epoch.
         image_size: crop side of the augmentation and of the test transform.
-        loader_workers: DataLoader worker processes (0: load in the training loop's process).
-        max_batches: train at most this many batches per epoch and extrapolate its time as
-            ``epoch batches x median batch time``; ``None`` trains and times whole epochs.
+        loader_workers: DataLoader worker processes of each training pass (0: load in the
+            training loop's process; never more than the pass has batches).
+        max_batches: train at most this many batches per epoch (a random subset of the
+            split, drawn anew each epoch) and extrapolate its time (``OnlineRun.seconds``);
+            ``None`` trains and times whole epochs.
         warmup_batches: batches pushed through the backbone before the first epoch (engine
-            and allocator warm-up); untimed, and they train nothing.
+            and allocator warm-up), loaded in this process; untimed, and they train nothing.
         num_cores: PyTorch threads for a torch backbone (a DeepSparse engine has its own).
         metric, epoch_selection: the dataset's metric and which epoch's accuracy is reported
             (``engine.EPOCH_SELECTIONS``), as the study's linear finetuning.
@@ -115,13 +117,16 @@ class OnlineRun:
 
     Attributes:
         seconds: mean time of an epoch; an epoch that trained every batch is measured whole,
-            else it is ``epoch_batches x median_batch_s`` (``extrapolated``).
-        median_batch_s: median over every timed batch of the run.
+            else (``extrapolated``) it is its first batch, which carries the loader's start,
+            plus ``epoch_batches - 1`` batches of ``median_batch_s``.
+        median_batch_s: median over the batches after each epoch's first (the steady pace;
+            over the first ones when each epoch timed one batch).
         timed_batches: batches trained (and timed) per epoch.
         epoch_batches: batches in a whole epoch.
         epochs: epochs run.
-        loader_wait_s: seconds the training loop waited on the loader, over every epoch.
-        loader_share: ``loader_wait_s`` / the timed seconds they fall in (``loader_share``).
+        loader_wait_s: seconds the training loop waited on the loader, over every epoch
+            (extrapolated as the epoch's time is).
+        loader_share: ``loader_wait_s`` / the epochs' seconds they fall in (``loader_share``).
         accuracy: the dataset's metric (percent) at the reported epoch; NaN without a test split.
         history: one ``engine.epoch_record`` per epoch (empty without a test split).
         head: the trained classifier, as the last epoch left it.
@@ -152,7 +157,7 @@ def loader_share(wait_s: float, total_s: float) -> float:
 
 
 class LoaderWait:
-    """The batches of ``batches``, summing in ``seconds`` the time each ``next`` blocked.
+    """The batches of ``batches``, keeping in ``waits`` the seconds each ``next`` blocked.
 
     The iterator is made at the first ``next`` and that counts as waiting too: with worker
     processes it is when they start. ``close`` drops the iterator, which stops the workers.
@@ -161,7 +166,11 @@ class LoaderWait:
     def __init__(self, batches: Iterable) -> None:
         self._batches: Iterable | None = batches
         self._it: Iterator | None = None
-        self.seconds = 0.0
+        self.waits: list[float] = []
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(self.waits))
 
     def __iter__(self) -> LoaderWait:
         return self
@@ -175,7 +184,7 @@ class LoaderWait:
                 self._it = iter(self._batches)
             return next(self._it)
         finally:
-            self.seconds += time.perf_counter() - start
+            self.waits.append(time.perf_counter() - start)
 
     def close(self) -> None:
         self._it = self._batches = None
@@ -199,19 +208,25 @@ def _feature_batches(
         yield f[:n].reshape(n, -1).clone(), y
 
 
-def _loader(dataset: Dataset, transform: Callable, setup: OnlineSetup, shuffle: bool,
-            generator: torch.Generator | None = None) -> DataLoader:
-    """A DataLoader as the reference's: ``loader_workers`` processes, workers started anew
-    for each pass (not persistent), their augmentation seeded from ``generator``."""
-    return DataLoader(_Transformed(dataset, transform), batch_size=setup.recipe.batch_size,
-                      shuffle=shuffle, num_workers=setup.loader_workers, generator=generator)
+def _loader(dataset: Dataset, setup: OnlineSetup, samples: int,
+            generator: torch.Generator) -> DataLoader:
+    """A DataLoader as the reference's: ``loader_workers`` processes (never more than a pass
+    has batches: the others would get none), started anew for each pass (not persistent).
+    Each pass reads ``samples`` random images (a shuffled epoch when that is the whole
+    split), so workers load nothing the loop skips; ``generator`` seeds the shuffle and the
+    workers' augmentation."""
+    b = setup.recipe.batch_size
+    return DataLoader(dataset, batch_size=b, generator=generator,
+                      sampler=RandomSampler(dataset, num_samples=samples, generator=generator),
+                      num_workers=min(setup.loader_workers, math.ceil(samples / b)))
 
 
 def _test_features(features: Callable, test: Dataset, setup: OnlineSetup,
                    cores: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features and labels of the whole test split (eval transform), computed once."""
+    """Features and labels of the whole test split (eval transform), computed once and loaded
+    in this process: it is not timed, and once per run costs less than starting workers."""
     tf = eval_transform(setup.image_size, setup.interpolation)
-    loader = _loader(test, tf, setup, shuffle=False)
+    loader = DataLoader(_Transformed(test, tf), batch_size=setup.recipe.batch_size)
     pairs = list(_feature_batches(iter(loader), features, setup.recipe.batch_size, cores))
     if not pairs:
         raise ValueError("the online test split is empty")
@@ -220,8 +235,8 @@ def _test_features(features: Callable, test: Dataset, setup: OnlineSetup,
 
 @dataclass
 class _Epoch:
-    batch_s: list[float]
-    wait_s: float
+    batch_s: list[float]  # per batch, its wait on the loader included
+    wait_s: list[float]  # per batch, the wait alone
     loss: float
 
 
@@ -244,7 +259,7 @@ def _timed_epoch(head: nn.Module, optimizer: torch.optim.Optimizer, loader: Data
                             hooks=Hooks(after_step=tick))
     batches.close()
     wait.close()  # the workers stop here, after the epoch's last tick
-    return _Epoch(batch_s=batch_s, wait_s=wait.seconds, loss=stats.loss)
+    return _Epoch(batch_s=batch_s, wait_s=wait.waits[:len(batch_s)], loss=stats.loss)
 
 
 def _as_features(features: Any, batch_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -258,18 +273,17 @@ def _as_features(features: Any, batch_size: int) -> Callable[[torch.Tensor], tor
     return features
 
 
-def _warm_up(features: Callable, loader: DataLoader, setup: OnlineSetup, cores: int) -> int:
-    """Run ``warmup_batches`` of ``loader`` through the backbone (one zero batch when none);
-    return the feature width."""
+def _warm_up(features: Callable, data: Dataset, setup: OnlineSetup, cores: int) -> int:
+    """Run the first ``warmup_batches`` of ``data`` through the backbone, loaded here (one
+    zero batch when none); return the feature width."""
     b, s = setup.recipe.batch_size, setup.image_size
-    with torch_threads(cores), torch.inference_mode():
-        width = features(torch.zeros(b, 3, s, s)).reshape(b, -1).shape[1]
-    wait = LoaderWait(loader)
-    for _, _ in zip(range(setup.warmup_batches),
-                    _feature_batches(wait, features, b, cores)):
-        pass
-    wait.close()
-    return int(width)
+    n = min(setup.warmup_batches * b, len(data))  # type: ignore[arg-type]
+    if n == 0:
+        with torch_threads(cores), torch.inference_mode():
+            return int(features(torch.zeros(b, 3, s, s)).reshape(b, -1).shape[1])
+    warm = DataLoader(Subset(data, range(n)), batch_size=b)
+    widths = [f.shape[1] for f, _ in _feature_batches(iter(warm), features, b, cores)]
+    return int(widths[0])
 
 
 def _evaluate(head: nn.Module, test: tuple[torch.Tensor, torch.Tensor], setup: OnlineSetup,
@@ -308,14 +322,15 @@ def online_linear_run(features: Any, dataset: Dataset, num_classes: int, setup: 
     cores = setup.num_cores or torch.get_num_threads()
     augment = train_transform(setup.image_size, setup.interpolation,
                               crop_scale=tuple(setup.crop_scale), hflip=setup.hflip)
-    loader = _loader(dataset, augment, setup, shuffle=True,
+    data = _Transformed(dataset, augment)
+    loader = _loader(data, setup, samples=min(steps * b, len(data)),
                      generator=torch.Generator().manual_seed(setup.seed))
     # Per-image tensor ops and a 64-row linear head are far too small for a thread pool: on a
     # busy machine 2 threads made ToTensor + Normalize 30x slower than 1. One thread, as in a
     # DataLoader worker; the backbone alone gets every core (inside ``_feature_batches``).
     with torch_threads(1):
         cached = None if test is None else _test_features(run_features, test, setup, cores)
-        width = _warm_up(run_features, loader, setup, cores)
+        width = _warm_up(run_features, data, setup, cores)
         torch.manual_seed(setup.seed)
         head = nn.Linear(width, num_classes)
         optimizer, scheduler = recipe_sgd(head.parameters(), setup.recipe)
@@ -334,17 +349,25 @@ def online_linear_run(features: Any, dataset: Dataset, num_classes: int, setup: 
 
 def _summary(epochs: list[_Epoch], history: list[dict], epoch_batches: int,
              steps: int, head: nn.Module) -> OnlineRun:
-    """The run's numbers from its timed epochs (see ``OnlineRun``)."""
-    batch_s = [s for e in epochs for s in e.batch_s]
-    median = float(np.median(batch_s))
+    """The run's numbers from its timed epochs (see ``OnlineRun``). A partial epoch is
+    extrapolated from its first batch, which carries the loader's start, and the steady pace
+    of the later ones, for its time and its wait on the loader alike."""
     extrapolated = steps < epoch_batches
-    timed = float(sum(batch_s))
-    wait = float(sum(e.wait_s for e in epochs))
-    seconds = epoch_batches * median if extrapolated else timed / len(epochs)
+
+    def per_epoch(values: list[list[float]]) -> list[float]:
+        if not extrapolated:
+            return [float(sum(v)) for v in values]
+        later = [x for v in values for x in v[1:]] or [v[0] for v in values]
+        return [v[0] + (epoch_batches - 1) * float(np.median(later)) for v in values]
+
+    seconds = per_epoch([e.batch_s for e in epochs])
+    waits = per_epoch([e.wait_s for e in epochs])
+    later = [x for e in epochs for x in e.batch_s[1:]] or [e.batch_s[0] for e in epochs]
     return OnlineRun(
-        seconds=seconds, median_batch_s=median, timed_batches=steps,
-        epoch_batches=epoch_batches, extrapolated=extrapolated, epochs=len(epochs),
-        loader_wait_s=wait, loader_share=loader_share(wait, timed),
+        seconds=float(np.mean(seconds)), median_batch_s=float(np.median(later)),
+        timed_batches=steps, epoch_batches=epoch_batches, extrapolated=extrapolated,
+        epochs=len(epochs), loader_wait_s=float(sum(waits)),
+        loader_share=loader_share(sum(waits), sum(seconds)),
         accuracy=history[-1]["accuracy_best"] if history else float("nan"),
         history=tuple(history), head=head,
     )

@@ -64,8 +64,9 @@ class SpeedSpec:
         load_model: builds the trained sparse model (classifier included or not), instead of
             ``checkpoint``. Must pickle (cloudpickle) to travel to a Ray actor. With neither,
             random weights are pruned to ``sparsity`` (``weights="random"``).
-        dense_model: builds the dense reference model; ``None`` = fresh random weights of
-            ``arch`` (dense kernels do not depend on values).
+        dense_model: builds the dense reference model (the study's dense backbone); ``None`` =
+            fresh random weights of ``arch`` (dense kernels do not depend on values), and then
+            the dense online run has no accuracy: random weights are no baseline.
         image_size: input side; ``None`` = the architecture's input size.
         batch: batch size of the batched timings (the ``*_b64`` columns; ``batch`` says which).
             Default: the largest of the study's ``speed.batch_sizes``.
@@ -362,14 +363,16 @@ def time_online_runs(
     """Online linear finetuning with the sparse and the dense backbone, same data and seed.
 
     DeepSparse sparse and dense train for the recipe's epochs and are evaluated on the test
-    split; with ``spec.online_baselines``, ONNX Runtime and PyTorch dense time one epoch.
+    split (the dense run only when its weights are the study's dense backbone); with
+    ``spec.online_baselines``, ONNX Runtime and PyTorch dense time one epoch.
     """
     setup = online_setup(spec, image_size, num_cores)
     train = online_dataset(spec, image_size)
     test = spec.online_test() if spec.online_test is not None else None
     classes = spec.online_classes
     sparse = online_linear_run(engines.sparse[spec.batch], train, classes, setup, test)
-    dense_run = online_linear_run(engines.dense, train, classes, setup, test)
+    baseline_test = test if spec.dense_model is not None else None
+    dense_run = online_linear_run(engines.dense, train, classes, setup, baseline_test)
     run_ort = run_torch = None
     if spec.online_baselines:
         once = dataclasses.replace(setup, recipe=dataclasses.replace(setup.recipe, epochs=1))
