@@ -532,9 +532,10 @@ def _speed_coverage(speed: pd.DataFrame, rows: int, failed: int) -> str:
     extrapolated = int((flags == True).sum())  # noqa: E712 - NaN, True or False
     if extrapolated:
         text += (f" {extrapolated} of {len(speed)} epoch time(s) are **extrapolated** from the "
-                 "epoch's first batches (median batch time × batches of the whole epoch; the "
-                 "study key `speed.online_batches`, null for whole epochs), marked below; "
-                 "their classifier trained on those batches only.")
+                 "epoch's first batches (the first, which carries the loader's start, then the "
+                 "later ones' median pace for the rest of the epoch; the study key "
+                 "`speed.online_batches`, null for whole epochs), marked below; their "
+                 "classifier trained on those batches only.")
     elif (flags == False).any():  # noqa: E712
         text += " Every epoch time is a whole online epoch, timed."
     datasets = sorted({str(x) for x in speed[DATASET] if str(x)}, key=name_key)

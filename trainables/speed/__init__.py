@@ -2,8 +2,9 @@
 
 The paper's speed claims (Section 3.6, Figure 4) are ratios measured on one machine in one run:
 DeepSparse running the sparse backbone against the same architecture dense, in DeepSparse,
-ONNX Runtime and PyTorch, for inference and for an *online* linear-finetuning epoch (features
-computed on the fly from augmented images, a linear head trained in PyTorch). Shared machines
+ONNX Runtime and PyTorch, for inference and for *online* linear finetuning (features computed
+on the fly from augmented images read by DataLoader workers, a linear head trained in PyTorch
+and evaluated on the test split). Shared machines
 are noisy, so every reference is timed inside the same trial, interleaved repetition by
 repetition with the sparse engine, and only ratios of medians are compared.
 
