@@ -5,15 +5,18 @@ weights pruned by magnitude (``--profiles``: ``uniform`` = every layer but the s
 sparsity, the study's default; ``global`` = one threshold over all layers, which on random
 weights follows the initialisation scale) times, side by side in one run: DeepSparse sparse vs
 DeepSparse dense, ONNX Runtime dense and PyTorch dense for inference at ``--batch``, and an online
-linear-finetuning epoch of ``--online-batches`` batches (augmented synthetic 224 px images,
-features on the fly, SGD step on a linear head) with the sparse and dense backbones.
+linear-finetuning epoch of ``--online-batches`` batches (augmented synthetic 224 px images read
+by a DataLoader with ``--loader-workers`` processes, features on the fly, SGD step on a linear
+head) with the sparse and dense backbones, with the share of the epoch spent waiting on the
+loader. Several worker counts (``--loader-workers 0,4``) time each sparsity once per count.
 
     python benchmarks/speed.py                      # ResNet50 at 80/90/95/98 %, uniform
     python benchmarks/speed.py --profiles uniform,global --reps 5   # both profiles
     python benchmarks/speed.py --arch resnet18 --reps 3 --online-batches 2   # quick check
+    python benchmarks/speed.py --sparsities 90 --loader-workers 0,4   # the loader's effect
 
-Targets (ResNet50, docs/protocol.md): inference at 90 % >= 2.5x and at 95 % >= 3x over
-DeepSparse dense; online epoch at 90 % >= 2x; checked on the first profile given.
+Targets (ResNet50, the paper's Section 3.6): inference at 90 % >= 2.5x and at 95 % >= 3x over
+DeepSparse dense; online epoch at 90 % >= 2x; checked on the first profile and worker count.
 """
 
 from __future__ import annotations
@@ -56,6 +59,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--online-batches", type=int, default=5, help="batches in the timed online epoch"
     )
+    p.add_argument(
+        "--loader-workers", default="4",
+        help="comma-separated DataLoader worker counts of the online epoch (the reference: 4)",
+    )
     p.add_argument("--cores", type=int, default=None, help="default: all physical cores")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the rows here")
@@ -64,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.sparsities = [int(s) for s in args.sparsities.split(",") if s.strip()]
     except ValueError:
         p.error(f"--sparsities must be comma-separated int percents, got {args.sparsities!r}")
+    try:
+        args.loader_workers = [int(w) for w in args.loader_workers.split(",") if w.strip()]
+    except ValueError:
+        args.loader_workers = []
+    if not args.loader_workers or min(args.loader_workers) < 0:
+        p.error("--loader-workers must be comma-separated counts >= 0")
     args.profiles = [s.strip() for s in args.profiles.split(",") if s.strip()]
     bad = [s for s in args.profiles if s not in S.PRUNE_PROFILES]
     if bad or not args.profiles:
@@ -96,18 +109,23 @@ def markdown(rows: list[dict]) -> str:
         "",
         "### Online linear-finetuning epoch, s (augmentation + features + SGD step per batch)",
         "",
-        "| profile | sparsity | batches | DS sparse | DS dense | ORT dense | torch dense "
-        "| vs DS dense | vs ORT dense | vs torch dense |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "Loader share: the time the training loop waited on its DataLoader / the epoch's time, "
+        "with the sparse and the dense DeepSparse backbone.",
+        "",
+        "| profile | sparsity | workers | batches | DS sparse | DS dense | ORT dense "
+        "| torch dense | vs DS dense | vs ORT dense | vs torch dense | loader share sparse "
+        "| loader share dense |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         extrapolated = " (extrapolated)" if r[C.EPOCH_EXTRAPOLATED] else ""
         out.append(
-            f"| {r[C.SPARSITY_PROFILE]} | {r[C.SPARSITY]} | {r[C.EPOCH_BATCHES]}{extrapolated} "
-            f"| {r[C.EPOCH_TIME_S]:.2f} "
+            f"| {r[C.SPARSITY_PROFILE]} | {r[C.SPARSITY]} | {r[C.LOADER_WORKERS]} "
+            f"| {r[C.EPOCH_BATCHES]}{extrapolated} | {r[C.EPOCH_TIME_S]:.2f} "
             f"| {r[C.DENSE_EPOCH_TIME_S]:.2f} | {r[C.ORT_DENSE_EPOCH_TIME_S]:.2f} "
             f"| {r[C.TORCH_DENSE_EPOCH_TIME_S]:.2f} | {_x(r[C.SPEEDUP_EPOCH])} "
-            f"| {_x(r[C.SPEEDUP_EPOCH_VS_ORT])} | {_x(r[C.SPEEDUP_EPOCH_VS_TORCH])} |"
+            f"| {_x(r[C.SPEEDUP_EPOCH_VS_ORT])} | {_x(r[C.SPEEDUP_EPOCH_VS_TORCH])} "
+            f"| {r[C.LOADER_SHARE]:.2f} | {r[C.DENSE_LOADER_SHARE]:.2f} |"
         )
     return "\n".join(out)
 
@@ -116,9 +134,10 @@ def target_lines(rows: list[dict], arch: str) -> list[str]:
     """Each target of the issue, met or missed, on the first profile of the rows."""
     if not rows:
         return []
-    profile = rows[0][C.SPARSITY_PROFILE]
-    by_sparsity = {r[C.SPARSITY]: r for r in rows if r[C.SPARSITY_PROFILE] == profile}
-    lines = [f"(profile {profile})"]
+    profile, workers = rows[0][C.SPARSITY_PROFILE], rows[0][C.LOADER_WORKERS]
+    by_sparsity = {r[C.SPARSITY]: r for r in rows
+                   if (r[C.SPARSITY_PROFILE], r[C.LOADER_WORKERS]) == (profile, workers)}
+    lines = [f"(profile {profile}, {workers} loader workers)"]
     for sparsity, col, minimum in TARGETS:
         if sparsity not in by_sparsity:
             continue
@@ -147,12 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         f"Model: {args.arch}, random weights pruned by magnitude "
         f"({', '.join(args.profiles)}); batch {args.batch}, "
         f"warm-up {args.warmup}, {args.reps} timed repetitions per runtime (interleaved); "
-        f"online epoch = {args.online_batches} batches of {args.batch}.",
+        f"online epoch = {args.online_batches} batches of {args.batch}, DataLoader workers "
+        f"{', '.join(map(str, args.loader_workers))}.",
         flush=True,
     )
     rows = []
     start = time.perf_counter()
-    for profile, sparsity in [(p, s) for p in args.profiles for s in args.sparsities]:
+    runs = [(p, s, w) for p in args.profiles for w in args.loader_workers for s in args.sparsities]
+    for profile, sparsity, workers in runs:
         spec = S.SpeedSpec(
             arch=args.arch,
             method=f"random_{profile}",
@@ -164,12 +185,14 @@ def main(argv: list[str] | None = None) -> int:
             num_cores=cores,
             online_images=args.batch * args.online_batches,
             online_batches=None,
+            loader_workers=workers,
             seed=args.seed,
         )
         t0 = time.perf_counter()
         rows.append(S.speed_trial(spec))
         elapsed = time.perf_counter() - t0
-        print(f"  {profile} {sparsity} % done in {elapsed:.0f} s", file=sys.stderr, flush=True)
+        print(f"  {profile} {sparsity} % ({workers} workers) done in {elapsed:.0f} s",
+              file=sys.stderr, flush=True)
     print()
     print(markdown(rows))
     lines = target_lines(rows, args.arch)

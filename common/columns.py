@@ -14,7 +14,8 @@ One row per trial. ``mode`` says what the row measures:
   ``accuracy_v2`` (empty unless all three were measured), ``upstream_eval`` (one line: what
   was evaluated or why not), ``sparsity_measured``, ``filters_pruned_share`` and
   ``layer_stats_json``.
-- ``speed``: a DeepSparse speed trial of one backbone; carries the timing columns.
+- ``speed``: a DeepSparse speed trial of one backbone; carries the timing columns, and the
+  online runs' loader share and test accuracy (``accuracy`` itself stays empty).
 The dense baseline is the rows with ``sparsity == 0``. Sparsity is in percent.
 """
 
@@ -88,6 +89,17 @@ SPEEDUP_EPOCH_VS_TORCH = "speedup_epoch_vs_torch"
 EPOCH_BATCHES = "epoch_batches"  # batches in the online epoch
 EPOCH_TIMED_BATCHES = "epoch_timed_batches"  # batches actually timed
 EPOCH_EXTRAPOLATED = "epoch_extrapolated"  # True: epoch = epoch_batches x median batch time
+# The online runs (DeepSparse, sparse and dense): how they loaded data and what they learnt.
+ONLINE_EPOCHS = "online_epochs"  # epochs the online runs trained; epoch times are their mean
+LOADER_WORKERS = "loader_workers"  # DataLoader worker processes of the online runs
+# seconds the training loop waited on the DataLoader / the epochs' time, in [0, 1]
+LOADER_SHARE = "loader_share"  # sparse backbone's run
+DENSE_LOADER_SHARE = "dense_loader_share"
+# the online classifier's test accuracy (the dataset's metric, percent, at the epoch the linear
+# mode's epoch_selection picks); empty without a test split (synthetic images)
+ONLINE_ACCURACY = "online_accuracy"  # sparse backbone's run
+DENSE_ONLINE_ACCURACY = "dense_online_accuracy"
+ONLINE_ACCURACY_GAP = "online_accuracy_gap"  # sparse - dense, percentage points (Figure 4)
 IMAGE_SIZE = "image_size"
 REPS = "reps"
 P10_SUFFIX = "_p10"  # appended to a *_ms_* column: 10th percentile over repetitions

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from common.atomic import atomic_write_text
 from common.errors import BadInput
-from search_spaces.recipe import PAPER_CROP_SCALE
+from search_spaces.recipe import PAPER_CROP_SCALE, Recipe
 from search_spaces.schema import MethodSpec, ModeSpec, Study
 from search_spaces.trial import TrialSpec
 from trainables.context import zoo_path
@@ -307,15 +307,43 @@ def protocol_params(mode: ModeSpec) -> tuple[tuple[str, object], ...]:
     return params
 
 
+def online_recipe(study: Study) -> Recipe:
+    """The online runs' recipe: the linear mode's (the paper's without one) for
+    ``speed.online_epochs`` epochs at the speed trials' largest batch."""
+    linear = next((m for m in study.modes if m.name == "linear"), None)
+    recipe = linear.recipe if linear is not None else Recipe()
+    return dataclasses.replace(recipe, epochs=study.speed.online_epochs,
+                               batch_size=max(study.speed.batch_sizes))
+
+
+def online_protocol(study: Study) -> tuple[tuple[str, object], ...]:
+    """The online runs' epoch rule (the linear mode's) and augmentation (the full mode's), as
+    params only where they differ from the defaults (``protocol_params``,
+    ``augmentation_params``)."""
+    params: tuple[tuple[str, object], ...] = ()
+    for mode in study.modes:
+        if mode.name == "linear" and mode.epoch_selection != "metric":
+            params += (("epoch_selection", mode.epoch_selection),)
+        if mode.name == "full":
+            params += augmentation_params(mode)
+    return params
+
+
 def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:
+    """Per backbone and online dataset, a speed trial whose online runs train with
+    ``online_recipe``; per random sparsity, a timing-only one on synthetic images."""
     sp = study.speed
     params = (
         ("batch_sizes", sp.batch_sizes), ("warmup", sp.warmup), ("reps", sp.reps),
         ("online_dataset", sp.online_dataset), ("online_batches", sp.online_batches),
+        ("loader_workers", sp.loader_workers),
     )
     online = sp.online_dataset or (study.datasets[0].name if study.datasets else "")
     # Figure 4: one trial per backbone and online dataset (params name it, so ids differ).
     onlines = sp.online_datasets or (online,)
+    known = {d.name: d for d in study.datasets}  # others: classes and metric at run time
+    # The dense backbone of each arch: the online runs' dense baseline (its accuracy too).
+    dense = {b.arch: b for b in reversed(grid.backbones) if b.sparsity == 0 and b.transfer}
     trials = []
     if sp.backbones:
         for b in grid.backbones:
@@ -324,26 +352,34 @@ def _speed_trials(study: Study, grid: Grid) -> list[TrialSpec]:
             for name in onlines:
                 each = params if not sp.online_datasets else tuple(
                     (k, name if k == "online_dataset" else v) for k, v in params)
+                d, base = known.get(name), dense.get(b.arch)
+                baseline = (("dense_checkpoint_hash", base.checkpoint_hash),) if base else ()
                 trials.append(
                     TrialSpec(
                         stage="speed", method=b.method, sparsity=b.sparsity, arch=b.arch,
-                        dataset=name, seed=0, image_size=study.image_size,
+                        dataset=name, seed=0, recipe=online_recipe(study),
+                        num_classes=d.classes if d else 0, metric=d.metric if d else "top1",
+                        image_size=study.image_size, interpolation=b.interpolation,
                         checkpoint=b.checkpoint, checkpoint_hash=b.checkpoint_hash,
                         mask_checkpoint=b.mask_checkpoint,
                         mask_checkpoint_hash=b.mask_checkpoint_hash,
-                        params=each + (("weights", "trained"),),
+                        dense_checkpoint=base.checkpoint if base else None,
+                        params=(each + online_protocol(study) + baseline
+                                + (("weights", "trained"),)),
                     )
                 )
     if sp.random_arch:
         # Each trial times its dense references side by side, so no separate dense trial.
         # Its online epoch reads synthetic 224 px images (speed_spec_from), whatever the study's
-        # datasets, and its row says so.
+        # datasets, and its row says so: timing only, so no recipe.
+        timing = tuple((k, sp.random_online_batches if k == "online_batches" else v)
+                       for k, v in params)
         for s in sorted(set(sp.random_sparsities) - {0}):
             trials.append(
                 TrialSpec(
                     stage="speed", method=f"random_{sp.random_profile}",
                     sparsity=s, arch=sp.random_arch, dataset="synthetic", seed=0, image_size=224,
-                    params=params + (("weights", "random"), ("profile", sp.random_profile)),
+                    params=timing + (("weights", "random"), ("profile", sp.random_profile)),
                 )
             )
     return trials

@@ -22,8 +22,6 @@ from matplotlib.lines import Line2D
 from common.atomic import atomic_path
 from common.columns import (
     DATASET,
-    DENSE_EPOCH_TIME_S,
-    EPOCH_TIME_S,
     GROUP,
     METHOD,
     MODE,
@@ -294,28 +292,19 @@ def alpha_vs_difficulty(
 def speed_vs_gap(
     speed: pd.DataFrame, path: Path, colours: Mapping[str, tuple], title: str
 ) -> Path | None:
-    """Epoch time (or speed-up) vs linear-accuracy gap to dense; a panel per dataset if known.
+    """Figure 4: training speed-up vs the online accuracy gap to dense, a panel per dataset.
 
     Args:
-        speed: `reports.tables.speed_vs_accuracy` rows with a gap.
+        speed: `reports.tables.speed_vs_accuracy` rows; those without a gap are left out.
     """
     speed = speed[speed["gap"].notna()]
-    if speed.empty:
-        return None
-    use_time = speed[EPOCH_TIME_S].notna().any()
-    y_col = EPOCH_TIME_S if use_time else SPEEDUP_EPOCH
-    if not speed[y_col].notna().any():
-        y_col = SPEEDUP_INFERENCE
+    y_col = SPEEDUP_EPOCH if speed[SPEEDUP_EPOCH].notna().any() else SPEEDUP_INFERENCE
     speed = speed[speed[y_col].notna()]
     if speed.empty:
         return None
-    y_label = {
-        EPOCH_TIME_S: "linear-finetuning epoch time (s)",
-        SPEEDUP_EPOCH: "epoch speed-up over dense (×)",
-        SPEEDUP_INFERENCE: "inference speed-up over dense (×)",
-    }[y_col]
-    per_dataset = speed["gap_datasets"].eq(1).all() and speed[DATASET].ne("").all()
-    panels = sorted(speed[DATASET].unique(), key=dataset_sort_key) if per_dataset else [None]
+    y_label = {SPEEDUP_EPOCH: "training speed-up over dense (×, epoch time)",
+               SPEEDUP_INFERENCE: "inference speed-up over dense (×)"}[y_col]
+    panels = sorted(speed[DATASET].astype(str).unique(), key=dataset_sort_key)
     cols = math.ceil(math.sqrt(len(panels)))
     rows = math.ceil(len(panels) / cols)
     fig = Figure(figsize=(4.4 * cols + 0.5, 3.8 * rows + 0.4))
@@ -324,33 +313,24 @@ def speed_vs_gap(
     markers = {s: SPARSITY_MARKERS[i % len(SPARSITY_MARKERS)] for i, s in enumerate(sparsities)}
     handles: dict[str, object] = {}
     for ax, panel in zip(axes, panels):
-        frame = speed if panel is None else speed[speed[DATASET] == panel]
-        for _, row in frame.iterrows():
+        for _, row in speed[speed[DATASET].astype(str) == panel].iterrows():
             colour = colours.get(row[METHOD], "k")
-            ax.errorbar(row["gap"], row[y_col], xerr=row["gap_se"] if row["gap_se"] > 0 else None,
+            se = row["gap_se"]
+            ax.errorbar(row["gap"], row[y_col], xerr=se if se > 0 else None,
                         marker=markers[row[SPARSITY]], color=colour, markersize=7,
                         markeredgecolor="black", markeredgewidth=0.3, capsize=2, linestyle="")
             handles.setdefault(
                 row[METHOD],
                 Line2D([], [], color=colour, marker="s", linestyle="", label=row[METHOD]),
             )
-        if y_col == EPOCH_TIME_S:
-            dense_t = frame[DENSE_EPOCH_TIME_S].dropna()
-            if not dense_t.empty:
-                ax.scatter([0.0], [dense_t.mean()], marker="*", s=160, color=DENSE_COLOUR,
-                           edgecolor="black", linewidth=0.4, zorder=4)
-                handles.setdefault(
-                    "dense",
-                    Line2D([], [], color=DENSE_COLOUR, marker="*", markersize=11, linestyle="",
-                           label="dense"),
-                )
-            ax.set_ylim(bottom=0)
-        else:
-            ax.axhline(1.0, color=DENSE_COLOUR, linestyle="--", linewidth=1)
+        ax.scatter([0.0], [1.0], marker="*", s=160, color=DENSE_COLOUR, edgecolor="black",
+                   linewidth=0.4, zorder=4)
+        handles.setdefault("dense", Line2D([], [], color=DENSE_COLOUR, marker="*",
+                                           markersize=11, linestyle="", label="dense"))
+        ax.axhline(1.0, color=DENSE_COLOUR, linestyle="--", linewidth=1)
         ax.axvline(0.0, color=DENSE_COLOUR, linestyle=":", linewidth=1)
-        name = "mean over datasets (± SE)" if panel is None else str(panel)
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("linear accuracy gap to dense (pp, sparse − dense)")
+        ax.set_title(panel or "all rows", fontsize=10)
+        ax.set_xlabel("online accuracy gap to dense (pp, sparse − dense)")
         ax.set_ylabel(y_label)
         ax.grid(alpha=0.3)
     for ax in axes[len(panels):]:

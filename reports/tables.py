@@ -21,13 +21,18 @@ from common.columns import (
     ARCH,
     DATASET,
     DENSE_EPOCH_TIME_S,
+    DENSE_LOADER_SHARE,
+    DENSE_ONLINE_ACCURACY,
     EPOCH_EXTRAPOLATED,
     EPOCH_TIME_S,
     FILTERS_PRUNED_SHARE,
     GROUP,
     LAYER_STATS_JSON,
+    LOADER_SHARE,
     METHOD,
     MODE,
+    ONLINE_ACCURACY,
+    ONLINE_ACCURACY_GAP,
     SEED,
     SPARSITY,
     SPARSITY_MEASURED,
@@ -519,32 +524,40 @@ def layer_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 SPEED_VALUES = (EPOCH_TIME_S, DENSE_EPOCH_TIME_S, SPEEDUP_EPOCH, SPEEDUP_INFERENCE)
+# The online runs' loader share and test accuracy (empty without them), averaged beside.
+ONLINE_VALUES = (LOADER_SHARE, DENSE_LOADER_SHARE, ONLINE_ACCURACY, DENSE_ONLINE_ACCURACY,
+                 ONLINE_ACCURACY_GAP)
+
+
+def _speed_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Finished speed rows with some timing, every value column numeric (NaN where absent);
+    speed-up and gap derived from their two sides where a row lacks them."""
+    d = prepare(df)
+    d = d[(d[MODE] == SPEED) & (d[STATUS] != FAILED)].copy()
+    for column in (*SPEED_VALUES, *ONLINE_VALUES):
+        d[column] = pd.to_numeric(d[column], errors="coerce") if column in d else np.nan
+    for column, derived in ((SPEEDUP_EPOCH, d[DENSE_EPOCH_TIME_S] / d[EPOCH_TIME_S]),
+                            (ONLINE_ACCURACY_GAP, d[ONLINE_ACCURACY] - d[DENSE_ONLINE_ACCURACY])):
+        d[column] = d[column].where(d[column].notna(), derived)
+    return d[d[list(SPEED_VALUES)].notna().any(axis=1)]
 
 
 def speed_table(df: pd.DataFrame) -> pd.DataFrame:
     """Speed rows (``mode == "speed"``) averaged per (arch,) method, sparsity and dataset.
 
-    Speed-up of an epoch is derived from the two epoch times where the column is absent.
-    Returns columns (arch,) method, sparsity, dataset, epoch_time_s, dense_epoch_time_s,
-    speedup_epoch, speedup_inference, n (NaN where the input lacks a column) and
-    ``epoch_extrapolated``: True where an epoch time was extrapolated from its first batches
-    (any row of the group), False where every epoch was timed whole, NaN where rows say nothing.
+    Returns columns (arch,) method, sparsity, dataset, the means of ``SPEED_VALUES`` and
+    ``ONLINE_VALUES`` (NaN where the input lacks a column), n and ``epoch_extrapolated``: True
+    where an epoch time was extrapolated from its first batches (any row of the group), False
+    where every epoch was timed whole, NaN where rows say nothing.
     """
-    d = prepare(df)
-    columns = [METHOD, SPARSITY, DATASET, *SPEED_VALUES, "n", EPOCH_EXTRAPOLATED]
-    d = d[(d[MODE] == SPEED) & (d[STATUS] != FAILED)].copy()
-    if d.empty:
-        return _empty(d, columns)
-    for column in SPEED_VALUES:
-        d[column] = pd.to_numeric(d[column], errors="coerce") if column in d else np.nan
-    derived = d[DENSE_EPOCH_TIME_S] / d[EPOCH_TIME_S]
-    d[SPEEDUP_EPOCH] = d[SPEEDUP_EPOCH].where(d[SPEEDUP_EPOCH].notna(), derived)
-    d = d[d[list(SPEED_VALUES)].notna().any(axis=1)]
+    d = _speed_rows(df)
+    values = [*SPEED_VALUES, *ONLINE_VALUES]
+    columns = [METHOD, SPARSITY, DATASET, *values, "n", EPOCH_EXTRAPOLATED]
     if d.empty:
         return _empty(d, columns)
     keys = _arch(d) + [METHOD, SPARSITY, DATASET]
     grouped = d.groupby(keys, dropna=False, sort=False)
-    out = grouped[list(SPEED_VALUES)].mean()
+    out = grouped[values].mean()
     out["n"] = grouped.size()
     if EPOCH_EXTRAPOLATED in d.columns:
         flags = d[EPOCH_EXTRAPOLATED].map(_flag)
@@ -571,40 +584,22 @@ def _any_flag(values: pd.Series) -> object:
 
 
 def speed_vs_accuracy(df: pd.DataFrame) -> pd.DataFrame:
-    """Speed rows next to the linear-finetuning accuracy gap of the same backbone.
+    """Speed rows with the accuracy gap of their own online runs: Figure 4's two axes.
 
-    gap = mean linear accuracy of (method, sparsity) on a dataset - dense linear accuracy there,
-    in percentage points. A speed row whose dataset has linear results gets that dataset's gap;
-    one without (e.g. a synthetic benchmark) gets the mean gap over all datasets, with its SE.
+    gap = the sparse online run's test accuracy - the dense one's (``online_accuracy_gap``),
+    both trained in the speed trial on the same augmented batches, in percentage points; the
+    mean over a cell's rows, gap_se its standard error where it has several. NaN where the rows
+    have no online accuracy (synthetic images have no test split).
 
     Returns:
-        `speed_table` columns plus gap, gap_se, gap_datasets (how many datasets the gap averages;
-        0 where no linear accuracy matches).
+        `speed_table` columns plus gap and gap_se.
     """
-    d = prepare(df)
-    speed = speed_table(d)
+    speed = speed_table(df)
     if speed.empty:
-        return speed.assign(gap=[], gap_se=[], gap_datasets=[])
-    alpha = alpha_by_dataset(d)
-    gaps = alpha[alpha[MODE] == LINEAR].assign(gap=lambda a: a["accuracy_mean"] - a["dense_mean"])
-    arch = _arch(d)
-    gap, gap_se, gap_n = [], [], []
-    for _, row in speed.iterrows():
-        same = gaps[(gaps[METHOD] == row[METHOD]) & (gaps[SPARSITY] == row[SPARSITY])]
-        for column in arch:
-            same = same[same[column] == row[column]]
-        on_dataset = same[same[DATASET].map(name_key) == name_key(row[DATASET])]
-        if not on_dataset.empty:
-            gap.append(float(on_dataset["gap"].mean()))
-            gap_se.append(np.nan)
-            gap_n.append(1)
-        elif not same.empty:
-            gap.append(float(same["gap"].mean()))
-            n = len(same)
-            gap_se.append(float(same["gap"].std() / np.sqrt(n)) if n > 1 else np.nan)
-            gap_n.append(n)
-        else:
-            gap.append(np.nan)
-            gap_se.append(np.nan)
-            gap_n.append(0)
-    return speed.assign(gap=gap, gap_se=gap_se, gap_datasets=gap_n)
+        return speed.assign(gap=[], gap_se=[])
+    d = _speed_rows(df)
+    keys = _arch(d) + [METHOD, SPARSITY, DATASET]
+    gaps = d.groupby(keys, dropna=False, sort=False)[ONLINE_ACCURACY_GAP].agg(["std", "count"])
+    se = (gaps["std"] / np.sqrt(gaps["count"])).where(gaps["count"] > 1).rename("gap_se")
+    out = speed.merge(se.reset_index(), on=keys, how="left")
+    return out.assign(gap=out[ONLINE_ACCURACY_GAP])[[*speed.columns, "gap", "gap_se"]]

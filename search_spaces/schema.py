@@ -211,7 +211,18 @@ class SpeedSettings:
     # Figure 4's datasets: one speed trial per backbone and dataset (the paper: pets, flowers,
     # dtd, caltech101); empty: ``online_dataset`` alone.
     online_datasets: tuple[str, ...] = ()
-    online_batches: int | None = 4  # batches timed per online epoch; None: the whole epoch
+    # Online linear finetuning (Figure 4) on a backbone's dataset: epochs trained with the
+    # linear mode's recipe (the paper: its 150), each timed, then the test accuracy.
+    online_epochs: int = 1
+    # batches trained and timed per online epoch, the epoch's time extrapolated from them (the
+    # reference's steps_per_epoch); None: whole epochs
+    online_batches: int | None = 4
+    # the random-weight reference's online epoch (synthetic images: no test split, so one
+    # epoch, timing only): batches timed, extrapolated; None: the whole synthetic epoch
+    random_online_batches: int | None = 4
+    # DataLoader worker processes of every online run, as the reference's --workers=4; they
+    # share the speed actor's cores with DeepSparse, which keeps all of them (as the reference)
+    loader_workers: int = 4
 
 
 @dataclass(frozen=True)
@@ -717,10 +728,11 @@ def speed_from(raw: Mapping[str, Any]) -> SpeedSettings:
             v = _unique(f"{where}.{k}", tuple(
                 _dataset_name(x, None, where=f"{where}.{k}")
                 for x in _list(f"{where}.{k}", v or [], "dataset names")))
-        elif k == "online_batches" and v is None:
+        elif k in ("online_batches", "random_online_batches") and v is None:
             pass  # the whole epoch
-        elif k in ("warmup", "reps", "online_batches"):
-            v = _int(f"{where}.{k}", v, 0 if k == "warmup" else 1)
+        elif k in ("warmup", "reps", "online_batches", "random_online_batches", "online_epochs",
+                   "loader_workers"):
+            v = _int(f"{where}.{k}", v, 0 if k in ("warmup", "loader_workers") else 1)
         elif k == "random_profile":
             v = _choice(f"{where}.{k}", v, RANDOM_PROFILES)
         elif k in ("enabled", "backbones"):

@@ -43,6 +43,8 @@ class TrialSpec:
     mask_checkpoint: str | None = None  # LTH-T: the checkpoint whose mask is borrowed
     mask_checkpoint_hash: str | None = None
     params: tuple[tuple[str, Any], ...] = ()  # extra settings (pruning config, speed reps...)
+    # speed: the dense baseline's checkpoint (a path; its hash is a param)
+    dense_checkpoint: str | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -58,7 +60,7 @@ class TrialSpec:
     def identity(self) -> dict[str, Any]:
         """The fields that define the trial's outcome (paths excluded)."""
         d = to_dict(self)
-        for k in ("checkpoint", "mask_checkpoint"):
+        for k in ("checkpoint", "mask_checkpoint", "dense_checkpoint"):
             d.pop(k)
         return d
 

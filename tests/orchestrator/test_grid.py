@@ -290,6 +290,32 @@ def test_figure4_times_whole_online_epochs_on_the_papers_four_datasets(tmp_path)
     assert all(t.param("online_dataset") == t.dataset for t in speed)
     assert {t.param("online_batches", "absent") for t in speed} == {None}  # whole epochs
     assert len({t.trial_id for t in speed}) == len(speed)
+    # The linear recipe for its 150 epochs at batch 64, as the reference's online runs;
+    # the epoch rule of the linear mode, the dataset's classes and metric; 4 loader workers.
+    pets = next(t for t in speed if t.dataset == "pets")
+    assert (pets.recipe.epochs, pets.recipe.batch_size, pets.recipe.lr) == (150, 64, 0.01)
+    assert pets.recipe.milestones == (50, 100)
+    assert (pets.num_classes, pets.metric) == (37, "mean_per_class")
+    assert pets.param("epoch_selection") == "top1" and pets.param("loader_workers") == 4
+    assert pets.param("crop_scale") is None  # the paper's augmentation
+
+
+def test_tiny_online_runs_train_whole_epochs_and_the_reference_times_two_batches(tmp_path):
+    speed = expand(load_study("tiny"), tmp_path, hash_files=False).stages["speed"]
+    trained = [t for t in speed if t.param("weights") == "trained"]
+    random = [t for t in speed if t.param("weights") == "random"]
+    assert {t.dataset for t in trained} == {"digits"} and len(trained) == 15
+    assert {(t.recipe.epochs, t.recipe.batch_size, t.recipe.lr) for t in trained} == {
+        (1, 16, 0.05)}
+    assert {t.param("online_batches", "absent") for t in trained} == {None}
+    assert {t.param("crop_scale") for t in trained} == {(0.6, 1.0)}  # the full mode's
+    assert {(t.recipe, t.param("online_batches")) for t in random} == {(None, 2)}
+    assert {t.param("loader_workers") for t in speed} == {4}
+    # The dense online run is the study's dense backbone, for every trained trial.
+    dense = next(t for t in trained if t.method == "dense")
+    assert {t.dense_checkpoint for t in trained} == {dense.checkpoint}
+    assert {t.param("dense_checkpoint_hash") for t in trained} == {dense.checkpoint_hash}
+    assert {t.dense_checkpoint for t in random} == {None}
 
 
 def test_every_backbone_gets_one_checkpoint_trial(tmp_path):

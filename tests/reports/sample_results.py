@@ -124,9 +124,13 @@ def fake_results(rng_seed: int = 0, arch: str = "resnet50") -> pd.DataFrame:
     for dataset, t_dense in dense_epoch.items():
         for method in ("GMP", "WoodFisher", "AC/DC", "STR", "RigL ERK 1x", "RigL ERK 5x"):
             speedup = 2.0 + rng.uniform(0, 1.0)
+            online = round(80.0 - rng.uniform(0, 2.0), 2)  # the dense online run: 80 %
             rows.append(dict(method=method, sparsity=90, dataset=dataset, mode="speed",
                              seed=0, accuracy=np.nan, arch=arch, batch=64,
                              epoch_time_s=round(t_dense / speedup, 2),
                              dense_epoch_time_s=t_dense, speedup_epoch=round(speedup, 3),
-                             speedup_inference=round(speedup + 1.0, 3)))
+                             speedup_inference=round(speedup + 1.0, 3),
+                             loader_share=round(0.05 * speedup, 3), dense_loader_share=0.05,
+                             online_accuracy=online, dense_online_accuracy=80.0,
+                             online_accuracy_gap=round(online - 80.0, 2)))
     return pd.DataFrame(rows)

@@ -105,7 +105,28 @@ def test_speed_rows_without_accuracy_fall_back_to_speedup_vs_sparsity(tmp_path):
                               speedup_inference=[3.1, 3.8], speedup_epoch=[2.2, 2.6]))
     paths = write_report(speed, tmp_path)
     assert [p.name for p in paths.figures] == ["fig4_speedup_vs_sparsity.png"]
-    assert "speed-up vs sparsity instead" in paths.report_md.read_text()
+    text = paths.report_md.read_text()
+    assert "speed-up vs sparsity instead" in text and "synthetic images have no test" in text
+
+
+def test_figure4_plots_the_online_runs_accuracy_gap(hand, tmp_path):
+    """Speed rows with online accuracies: Figure 4 is drawn from them and the table shows
+    both accuracies, the gap and the loader shares; a synthetic row is named as having none."""
+    speed = pd.DataFrame([
+        dict(method=m, sparsity=s, dataset=d, online_accuracy=a, dense_online_accuracy=70.0,
+             online_accuracy_gap=a - 70.0, loader_share=0.3, dense_loader_share=0.1)
+        for m, s, d, a in (("Dense", 0, "cifar10", 70.0), ("GMP", 90, "cifar10", 66.5))
+    ] + [dict(method="GMP", sparsity=90, dataset="synthetic")]).assign(
+        mode="speed", seed=0, accuracy=np.nan, epoch_time_s=10.0, dense_epoch_time_s=25.0,
+        speedup_inference=3.1)
+    paths = write_report(pd.concat([hand, speed], ignore_index=True), tmp_path)
+    assert "fig4_speed_vs_accuracy.png" in {p.name for p in paths.figures}
+    fig4 = paths.report_md.read_text().split("### Figure 4")[1].split("\n## ")[0]
+    assert "| GMP | 90 % | cifar10 | 10.00 | 25.00 | — | 2.50 | 3.10 | 0.30 | 0.10 | 66.5 " \
+           "| 70.0 | -3.50 | 1 |" in fig4
+    assert "No online test accuracy" in fig4 and "GMP 90 % on synthetic" in fig4
+    csv = pd.read_csv(tmp_path / "speed.csv")
+    assert csv.loc[csv["dataset"] == "cifar10", "gap"].tolist() == pytest.approx([0.0, -3.5])
 
 
 def test_other_architectures_get_their_own_report(hand, tmp_path):

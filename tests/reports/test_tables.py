@@ -20,6 +20,8 @@ from reports.tables import (
     difficulty,
     missing_cells,
     relative_error_increase,
+    speed_table,
+    speed_vs_accuracy,
     table1,
     upstream_table,
 )
@@ -308,3 +310,24 @@ def test_table3_has_imagenet_v2s_average_only_with_all_three_variants_and_each_b
     # A table with no variant columns (the paper's printed Table 3) is taken at its word.
     printed = upstream_table(pd.DataFrame([row("dense", 0, 72.0)]))
     assert _row(printed, method="dense")["v2"] == 72.0
+def test_speed_vs_accuracy_takes_the_gap_of_the_online_runs(hand):
+    """Figure 4's x axis is the speed rows' own online gap, whatever linear finetuning says:
+    two rows of GMP 90 % with gaps 2 and 4 average to 3 (SE = std / sqrt(2) = 1.0); a row
+    with only both accuracies gets sparse - dense; a synthetic row none."""
+    speed = pd.DataFrame([
+        dict(method="GMP", sparsity=90, dataset="pets", seed=s, online_accuracy_gap=g,
+             online_accuracy=80 + g, dense_online_accuracy=80.0, loader_share=l)
+        for s, g, l in ((0, 2.0, 0.2), (1, 4.0, 0.4))
+    ] + [dict(method="AC/DC", sparsity=90, dataset="pets", seed=0, online_accuracy=77.5,
+              dense_online_accuracy=80.0),
+         dict(method="GMP", sparsity=90, dataset="synthetic", seed=0)]).assign(
+        mode="speed", accuracy=np.nan, epoch_time_s=10.0, dense_epoch_time_s=25.0)
+    linear = hand.assign(dataset="pets")  # linear rows of the same backbones, other gaps
+    out = speed_vs_accuracy(pd.concat([linear, speed], ignore_index=True))
+    gmp = _row(out, method="GMP", dataset="pets")
+    assert gmp["gap"] == pytest.approx(3.0) and gmp["gap_se"] == pytest.approx(1.0)
+    assert gmp["loader_share"] == pytest.approx(0.3) and gmp["speedup_epoch"] == 2.5
+    acdc = _row(out, method="AC/DC", dataset="pets")
+    assert acdc["gap"] == pytest.approx(-2.5) and np.isnan(acdc["gap_se"])
+    assert np.isnan(_row(out, method="GMP", dataset="synthetic")["gap"])
+    assert list(out.columns) == [*speed_table(speed).columns, "gap", "gap_se"]

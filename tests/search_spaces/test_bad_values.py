@@ -63,6 +63,11 @@ NUMBERS = [
      ["methods.acdc.sparsities", "90 is listed twice"]),
     (lambda r: r["speed"].update(batch_sizes=[1, 1]), ["speed.batch_sizes", "listed twice"]),
     (lambda r: r["speed"].update(batch_sizes=64), ["speed.batch_sizes", "expected a list"]),
+    (lambda r: r["speed"].update(loader_workers=-1), ["speed.loader_workers", ">= 0"]),
+    (lambda r: r["speed"].update(loader_workers=2.5), ["speed.loader_workers", "integer"]),
+    (lambda r: r["speed"].update(online_epochs=0), ["speed.online_epochs", ">= 1"]),
+    (lambda r: r["speed"].update(random_online_batches="all"),
+     ["speed.random_online_batches", "integer"]),
 ]
 TINY_NUMBERS = [
     (lambda r: r["upstream"]["prune"].update(steps=-1), ["upstream.prune.steps", "-1"]),

@@ -28,6 +28,8 @@ def test_id_same_in_another_process():
             "params=(('k', (1, 2)),)).trial_id)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == SPEC.trial_id  # the path differs: not part of the id
+    # A speed trial's dense baseline is a path too (its hash is a param).
+    assert dataclasses.replace(SPEC, dense_checkpoint="/a/dense_0.pth").trial_id == SPEC.trial_id
 
 
 def test_any_config_change_changes_the_id():

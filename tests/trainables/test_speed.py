@@ -129,16 +129,6 @@ def test_time_fn_counts_calls_and_orders_percentiles():
         S.time_fn(fake, warmup=0, reps=0)
 
 
-def test_online_epoch_extrapolates_from_timed_batches():
-    data = S.SyntheticImages(length=20, side=36, num_classes=3)
-    net = models.backbone(_model(), ARCH).eval()
-    timing = S.online_linear_epoch(net, data, 3, batch_size=8, max_batches=2, image_size=32)
-    assert timing.epoch_batches == 3 and timing.timed_batches == 2 and timing.extrapolated
-    assert timing.seconds == pytest.approx(3 * timing.median_batch_s)
-    full = S.online_linear_epoch(net, data, 3, batch_size=8, image_size=32, warmup_batches=0)
-    assert not full.extrapolated and full.timed_batches == 3
-
-
 SPEED_COLUMNS = [
     C.DS_MS_B1, C.DS_MS_B64, C.DS_DENSE_MS_B64, C.ORT_DENSE_MS_B64, C.TORCH_DENSE_MS_B64,
     C.SPEEDUP_INFERENCE, C.EPOCH_TIME_S, C.DENSE_EPOCH_TIME_S, C.SPEEDUP_EPOCH,
@@ -168,6 +158,11 @@ def test_speed_trial_row_has_every_column():
     assert row[C.SPARSITY_PROFILE] == "uniform" and 0 < row[C.MACS_SHARE] < 0.2
     assert row[C.SPARSITY_MEASURED] == pytest.approx(90.0, abs=0.5)
     assert row[C.EPOCH_EXTRAPOLATED] and row[C.EPOCH_BATCHES] == 3
+    # Synthetic images have no test split: the online runs time, but have no accuracy.
+    assert 0 <= row[C.LOADER_SHARE] <= 1 and 0 <= row[C.DENSE_LOADER_SHARE] <= 1
+    assert row[C.LOADER_WORKERS] == S.SpeedSpec.loader_workers and row[C.ONLINE_EPOCHS] == 1
+    for col in (C.ONLINE_ACCURACY, C.DENSE_ONLINE_ACCURACY, C.ONLINE_ACCURACY_GAP):
+        assert np.isnan(row[col]), col
     assert row[C.DEEPSPARSE_ISA].split(",")[0] in {"avx2", "avx512", "neon", "sve"}
 
 
@@ -207,4 +202,28 @@ def test_speed_defaults_are_the_study_defaults(tmp_path):
         assert spec.batch == max(study.batch_sizes)
         assert (spec.warmup, spec.reps) == (study.warmup, study.reps)
         assert spec.online_batches == study.online_batches
+        assert spec.loader_workers == study.loader_workers
+        assert S.trial.online_setup(spec, 32, 1).recipe.epochs == study.online_epochs
         assert spec.profile == study.random_profile
+
+
+def test_a_backbone_trial_trains_online_on_its_datasets_splits(tmp_path):
+    """The grid's recipe, epoch rule and augmentation reach the SpeedSpec; the dataset's
+    own splits, class count and mirror rule come from the registry (digits: no flip)."""
+    from search_spaces.recipe import Recipe
+    from search_spaces.trial import TrialSpec
+    from trainables.trials import speed_spec_from
+
+    recipe = Recipe(epochs=2, lr=0.05, batch_size=16, milestones=(10, 20))
+    trial = TrialSpec(stage="speed", method="gmp", sparsity=90, arch=ARCH, dataset="digits",
+                      seed=0, recipe=recipe, num_classes=10, metric="top1", image_size=32,
+                      params=(("batch_sizes", (1, 16)), ("online_dataset", "digits"),
+                              ("loader_workers", 3), ("epoch_selection", "top1"),
+                              ("crop_scale", (0.6, 1.0)), ("weights", "trained")))
+    spec = speed_spec_from(trial, TrialContext(out_dir=str(tmp_path)))
+    assert (len(spec.online_dataset()), len(spec.online_test())) == (1257, 540)
+    assert (spec.online_classes, spec.online_metric, spec.online_hflip) == (10, "top1", False)
+    assert spec.online_recipe == recipe and spec.online_epoch_selection == "top1"
+    assert spec.online_crop_scale == (0.6, 1.0) and spec.loader_workers == 3
+    setup = S.trial.online_setup(spec, 32, 2)
+    assert (setup.recipe.batch_size, setup.recipe.epochs, setup.loader_workers) == (16, 2, 3)

@@ -1,9 +1,10 @@
 """Speed trials: a backbone exported to ONNX, timed in DeepSparse against dense references.
 
-The paper's speed claims (docs/protocol.md, Speed) are ratios measured on one machine in one run:
+The paper's speed claims (Section 3.6, Figure 4) are ratios measured on one machine in one run:
 DeepSparse running the sparse backbone against the same architecture dense, in DeepSparse,
-ONNX Runtime and PyTorch, for inference and for an *online* linear-finetuning epoch (features
-computed on the fly from augmented images, a linear head trained in PyTorch). Shared machines
+ONNX Runtime and PyTorch, for inference and for *online* linear finetuning (features computed
+on the fly from augmented images read by DataLoader workers, a linear head trained in PyTorch
+and evaluated on the test split). Shared machines
 are noisy, so every reference is timed inside the same trial, interleaved repetition by
 repetition with the sparse engine, and only ratios of medians are compared.
 
@@ -15,7 +16,8 @@ One module per concern:
 - ``profiles``: random weights pruned to a sparsity (where the zeros go), ``macs_share``.
 - ``runtimes``: DeepSparse engines, ONNX Runtime sessions, PyTorch threads, output check.
 - ``timing``: interleaved repetitions, ``TimingStats``, ``inference_speed``.
-- ``online``: the timed online linear-finetuning epoch and its datasets.
+- ``online``: online linear finetuning (DataLoader workers, timed epochs, loader share,
+  test accuracy) and its synthetic images.
 - ``environment``: CPU, instruction set, cores and versions a row was measured with.
 - ``trial``: ``SpeedSpec`` and ``speed_trial``, the protocol step by step.
 
@@ -37,7 +39,14 @@ from trainables.speed.environment import (  # noqa: E402
     physical_cores,
 )
 from trainables.speed.export import export_backbone_onnx, onnx_sparsity  # noqa: E402
-from trainables.speed.online import EpochTiming, SyntheticImages, online_linear_epoch  # noqa: E402
+from trainables.speed.online import (  # noqa: E402
+    LoaderWait,
+    OnlineRun,
+    OnlineSetup,
+    SyntheticImages,
+    loader_share,
+    online_linear_run,
+)
 from trainables.speed.profiles import PRUNE_PROFILES, macs_share, prune_random  # noqa: E402
 from trainables.speed.runtimes import (  # noqa: E402
     check_outputs_match,
@@ -55,7 +64,9 @@ from trainables.speed.trial import SpeedSpec, speed_trial  # noqa: E402
 
 __all__ = [
     "PRUNE_PROFILES",
-    "EpochTiming",
+    "LoaderWait",
+    "OnlineRun",
+    "OnlineSetup",
     "SpeedSpec",
     "SyntheticImages",
     "TimingStats",
@@ -67,7 +78,8 @@ __all__ = [
     "export_backbone_onnx",
     "inference_speed",
     "macs_share",
-    "online_linear_epoch",
+    "loader_share",
+    "online_linear_run",
     "onnx_sparsity",
     "onnxruntime_features",
     "onnxruntime_session",

@@ -7,6 +7,7 @@ is a plain function, so the protocol reads as the list of steps it runs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,15 +19,17 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from common import columns as C
+from search_spaces.recipe import PAPER_CROP_SCALE, Recipe
 from search_spaces.schema import SpeedSettings
 from trainables import models
 from trainables.speed.environment import environment, physical_cores
 from trainables.speed.export import export_backbone_onnx, onnx_sparsity
 from trainables.speed.online import (
     ONLINE_NUM_CLASSES,
-    EpochTiming,
+    OnlineRun,
+    OnlineSetup,
     SyntheticImages,
-    online_linear_epoch,
+    online_linear_run,
 )
 from trainables.speed.profiles import PRUNE_PROFILES, macs_share, prune_random
 from trainables.speed.runtimes import (
@@ -61,8 +64,9 @@ class SpeedSpec:
         load_model: builds the trained sparse model (classifier included or not), instead of
             ``checkpoint``. Must pickle (cloudpickle) to travel to a Ray actor. With neither,
             random weights are pruned to ``sparsity`` (``weights="random"``).
-        dense_model: builds the dense reference model; ``None`` = fresh random weights of
-            ``arch`` (dense kernels do not depend on values).
+        dense_model: builds the dense reference model (the study's dense backbone); ``None`` =
+            fresh random weights of ``arch`` (dense kernels do not depend on values), and then
+            the dense online run has no accuracy: random weights are no baseline.
         image_size: input side; ``None`` = the architecture's input size.
         batch: batch size of the batched timings (the ``*_b64`` columns; ``batch`` says which).
             Default: the largest of the study's ``speed.batch_sizes``.
@@ -70,16 +74,28 @@ class SpeedSpec:
             study's ``speed.warmup`` and ``speed.reps``.
         num_cores: cores for every runtime; ``None`` = all physical cores of the process's
             machine (the speed pool passes the CPUs its actor holds).
-        online_dataset: builds the dataset of the online epoch, yielding raw
+        online_dataset: builds the training split of the online runs, yielding raw
             ``(PIL image, label)``; ``None`` = ``online_images`` synthetic images.
+        online_test: builds its test split (raw images); ``None``: no test split, so the
+            online accuracy columns stay empty (synthetic images never have one).
         online_dataset_name: the ``dataset`` column of the row.
+        online_classes, online_metric: the online dataset's class count and metric.
         online_images: size of the synthetic online dataset (defines the epoch).
-        online_batches: batches timed per online epoch (``None``: the whole epoch); the epoch
-            time is extrapolated from their median when fewer than the epoch. Default: the
-            study's ``speed.online_batches``.
-        online_warmup: untimed batches before each online epoch.
-        online_baselines: also time the online epoch with the dense backbone in ONNX Runtime
-            and in PyTorch.
+        online_recipe: the online runs' linear finetuning recipe (epochs, SGD, step decay);
+            its ``batch_size`` is replaced by ``batch``. ``None``: the paper's recipe for the
+            study's default ``speed.online_epochs``.
+        online_epoch_selection: which epoch's accuracy is reported (``engine.EPOCH_SELECTIONS``).
+        online_batches: batches trained and timed per online epoch (``None``: the whole
+            epoch); the epoch time is extrapolated from their median when fewer than the
+            epoch. Default: the study's ``speed.online_batches``.
+        online_warmup: untimed batches through the backbone before the first online epoch.
+        online_baselines: also time one online epoch with the dense backbone in ONNX Runtime
+            and in PyTorch (timing only: their classifier would be DeepSparse dense's).
+        loader_workers: DataLoader worker processes of every online run (the same for dense
+            and sparse); they share the trial's cores with the backbone, as in the reference.
+            Default: the study's ``speed.loader_workers``.
+        interpolation, online_crop_scale, online_hflip: the online augmentation
+            (``transforms.train_transform``): the study's full finetuning's for its datasets.
         check_atol: tolerance of the DeepSparse vs PyTorch output check (relative to scale).
         seed: seeds random weights, inputs and the online epoch.
         work_dir: where the ONNX files go; ``None`` = a temporary folder removed afterwards.
@@ -99,11 +115,20 @@ class SpeedSpec:
     reps: int = _STUDY.reps
     num_cores: int | None = None
     online_dataset: Callable[[], Dataset] | None = None
+    online_test: Callable[[], Dataset] | None = None
     online_dataset_name: str = "synthetic"
+    online_classes: int = ONLINE_NUM_CLASSES
+    online_metric: str = "top1"
     online_images: int = 64 * 20
+    online_recipe: Recipe | None = None
+    online_epoch_selection: str = "metric"
     online_batches: int | None = _STUDY.online_batches
     online_warmup: int = 1
     online_baselines: bool = True
+    loader_workers: int = _STUDY.loader_workers
+    interpolation: str = "bilinear"
+    online_crop_scale: tuple[float, float] = PAPER_CROP_SCALE
+    online_hflip: bool = True
     check_atol: float = 1e-3
     seed: int = 0
     work_dir: str | None = None
@@ -122,6 +147,11 @@ class SpeedSpec:
             raise ValueError(
                 f"SpeedSpec.batch and online_images must be >= 1, got {self.batch}, "
                 f"{self.online_images}"
+            )
+        if self.loader_workers < 0 or self.online_classes < 1:
+            raise ValueError(
+                f"SpeedSpec.loader_workers must be >= 0 and online_classes >= 1, got "
+                f"{self.loader_workers}, {self.online_classes}"
             )
         if self.num_cores is not None and self.num_cores < 1:
             raise ValueError(f"SpeedSpec.num_cores must be >= 1 or None, got {self.num_cores}")
@@ -296,54 +326,88 @@ def online_dataset(spec: SpeedSpec, image_size: int) -> Dataset:
     if spec.online_dataset is not None:
         return spec.online_dataset()
     return SyntheticImages(
-        spec.online_images, eval_resize_size(image_size), ONLINE_NUM_CLASSES, spec.seed
+        spec.online_images, eval_resize_size(image_size), spec.online_classes, spec.seed
+    )
+
+
+def online_setup(spec: SpeedSpec, image_size: int, num_cores: int) -> OnlineSetup:
+    """How the trial's online runs train: its recipe at the trial's batch, loader, augmentation."""
+    recipe = spec.online_recipe or Recipe(epochs=_STUDY.online_epochs)
+    return OnlineSetup(
+        recipe=dataclasses.replace(recipe, batch_size=spec.batch), image_size=image_size,
+        loader_workers=spec.loader_workers, max_batches=spec.online_batches,
+        warmup_batches=spec.online_warmup, num_cores=num_cores, metric=spec.online_metric,
+        epoch_selection=spec.online_epoch_selection, interpolation=spec.interpolation,
+        crop_scale=spec.online_crop_scale, hflip=spec.online_hflip, seed=spec.seed,
     )
 
 
 @dataclass(frozen=True)
-class OnlineEpochs:
-    """Online epochs of one trial; ``ort`` and ``torch`` are ``None`` without baselines."""
+class OnlineRuns:
+    """Online runs of one trial; ``ort`` and ``torch`` are ``None`` without baselines."""
 
-    sparse: EpochTiming
-    dense: EpochTiming
-    ort: EpochTiming | None
-    torch: EpochTiming | None
+    sparse: OnlineRun
+    dense: OnlineRun
+    ort: OnlineRun | None
+    torch: OnlineRun | None
 
 
-def time_online_epochs(
+def time_online_runs(
     spec: SpeedSpec,
     engines: Engines,
     ort: Any,
     dense: nn.Module,
     image_size: int,
     num_cores: int,
-) -> OnlineEpochs:
-    """One online linear-finetuning epoch per backbone and runtime, same data and seed.
+) -> OnlineRuns:
+    """Online linear finetuning with the sparse and the dense backbone, same data and seed.
 
-    DeepSparse sparse and dense always; ONNX Runtime and PyTorch dense with
-    ``spec.online_baselines``.
+    DeepSparse sparse and dense train for the recipe's epochs and are evaluated on the test
+    split (the dense run only when its weights are the study's dense backbone); with
+    ``spec.online_baselines``, ONNX Runtime and PyTorch dense time one epoch.
     """
-    epoch_kwargs: dict[str, Any] = dict(
-        dataset=online_dataset(spec, image_size),
-        num_classes=ONLINE_NUM_CLASSES,
-        batch_size=spec.batch,
-        max_batches=spec.online_batches,
-        image_size=image_size,
-        warmup_batches=spec.online_warmup,
-        num_cores=num_cores,
-        seed=spec.seed,
-    )
-    sparse = online_linear_epoch(engines.sparse[spec.batch], **epoch_kwargs)
-    dense_epoch = online_linear_epoch(engines.dense, **epoch_kwargs)
-    epoch_ort = epoch_torch = None
+    setup = online_setup(spec, image_size, num_cores)
+    train = online_dataset(spec, image_size)
+    test = spec.online_test() if spec.online_test is not None else None
+    classes = spec.online_classes
+    sparse = online_linear_run(engines.sparse[spec.batch], train, classes, setup, test)
+    baseline_test = test if spec.dense_model is not None else None
+    dense_run = online_linear_run(engines.dense, train, classes, setup, baseline_test)
+    run_ort = run_torch = None
     if spec.online_baselines:
-        epoch_ort = online_linear_epoch(onnxruntime_features(ort), **epoch_kwargs)
-        epoch_torch = online_linear_epoch(dense, **epoch_kwargs)
-    return OnlineEpochs(sparse=sparse, dense=dense_epoch, ort=epoch_ort, torch=epoch_torch)
+        once = dataclasses.replace(setup, recipe=dataclasses.replace(setup.recipe, epochs=1))
+        run_ort = online_linear_run(onnxruntime_features(ort), train, classes, once)
+        run_torch = online_linear_run(dense, train, classes, once)
+    return OnlineRuns(sparse=sparse, dense=dense_run, ort=run_ort, torch=run_torch)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else float("nan")
+
+
+def online_columns(runs: OnlineRuns) -> dict[str, Any]:
+    """The row's online-run columns: epoch times and speed-ups, the loader's share of each
+    DeepSparse run, and both runs' test accuracy with the gap (sparse - dense, points)."""
+    sparse, dense, ort, torch_ = runs.sparse, runs.dense, runs.ort, runs.torch
+    nan = float("nan")
+    return {
+        C.ONLINE_EPOCHS: sparse.epochs,
+        C.EPOCH_TIME_S: sparse.seconds,
+        C.DENSE_EPOCH_TIME_S: dense.seconds,
+        C.ORT_DENSE_EPOCH_TIME_S: ort.seconds if ort else nan,
+        C.TORCH_DENSE_EPOCH_TIME_S: torch_.seconds if torch_ else nan,
+        C.SPEEDUP_EPOCH: _ratio(dense.seconds, sparse.seconds),
+        C.SPEEDUP_EPOCH_VS_ORT: _ratio(ort.seconds, sparse.seconds) if ort else nan,
+        C.SPEEDUP_EPOCH_VS_TORCH: _ratio(torch_.seconds, sparse.seconds) if torch_ else nan,
+        C.EPOCH_BATCHES: sparse.epoch_batches,
+        C.EPOCH_TIMED_BATCHES: sparse.timed_batches,
+        C.EPOCH_EXTRAPOLATED: sparse.extrapolated,
+        C.LOADER_SHARE: sparse.loader_share,
+        C.DENSE_LOADER_SHARE: dense.loader_share,
+        C.ONLINE_ACCURACY: sparse.accuracy,
+        C.DENSE_ONLINE_ACCURACY: dense.accuracy,
+        C.ONLINE_ACCURACY_GAP: sparse.accuracy - dense.accuracy,
+    }
 
 
 def result_row(
@@ -353,9 +417,10 @@ def result_row(
     sparsity_measured: float,
     macs: float,
     t: Mapping[str, TimingStats],
-    epochs: OnlineEpochs,
+    runs: OnlineRuns,
 ) -> dict[str, Any]:
-    """The trial's results row (without environment facts): times, speed-ups, spread.
+    """The trial's results row (without environment facts): times, speed-ups, spread, the
+    online runs' loader share and accuracy.
 
     Args:
         sparsity_measured: percent of zeros in the sparse ONNX file (``onnx_sparsity``).
@@ -363,14 +428,13 @@ def result_row(
         t: ``inference_speed``'s timings.
     """
     sparse_b = t[f"deepsparse_b{spec.batch}"]
-    epoch_sparse, epoch_dense = epochs.sparse, epochs.dense
-    epoch_ort, epoch_torch = epochs.ort, epochs.torch
     row: dict[str, Any] = {
         **spec.row("finished"),
         C.SPARSITY_MEASURED: sparsity_measured,
         C.MACS_SHARE: macs,
         C.IMAGE_SIZE: image_size,
         C.REPS: spec.reps,
+        C.LOADER_WORKERS: spec.loader_workers,
         C.DS_MS_B1: t["deepsparse_b1"].median_ms,
         C.DS_MS_B64: sparse_b.median_ms,
         C.DS_DENSE_MS_B64: t["deepsparse_dense"].median_ms,
@@ -379,20 +443,7 @@ def result_row(
         C.SPEEDUP_INFERENCE: _ratio(t["deepsparse_dense"].median_ms, sparse_b.median_ms),
         C.SPEEDUP_VS_ORT: _ratio(t["onnxruntime_dense"].median_ms, sparse_b.median_ms),
         C.SPEEDUP_VS_TORCH: _ratio(t["torch_dense"].median_ms, sparse_b.median_ms),
-        C.EPOCH_TIME_S: epoch_sparse.seconds,
-        C.DENSE_EPOCH_TIME_S: epoch_dense.seconds,
-        C.ORT_DENSE_EPOCH_TIME_S: epoch_ort.seconds if epoch_ort else float("nan"),
-        C.TORCH_DENSE_EPOCH_TIME_S: epoch_torch.seconds if epoch_torch else float("nan"),
-        C.SPEEDUP_EPOCH: _ratio(epoch_dense.seconds, epoch_sparse.seconds),
-        C.SPEEDUP_EPOCH_VS_ORT: (
-            _ratio(epoch_ort.seconds, epoch_sparse.seconds) if epoch_ort else float("nan")
-        ),
-        C.SPEEDUP_EPOCH_VS_TORCH: (
-            _ratio(epoch_torch.seconds, epoch_sparse.seconds) if epoch_torch else float("nan")
-        ),
-        C.EPOCH_BATCHES: epoch_sparse.epoch_batches,
-        C.EPOCH_TIMED_BATCHES: epoch_sparse.timed_batches,
-        C.EPOCH_EXTRAPOLATED: epoch_sparse.extrapolated,
+        **online_columns(runs),
     }
     for key, col in (
         ("deepsparse_b1", C.DS_MS_B1),
@@ -411,9 +462,9 @@ def speed_trial(spec: SpeedSpec) -> dict[str, Any]:
 
     Everything is measured in this one call, side by side: DeepSparse sparse at batch 1 and
     ``spec.batch``; DeepSparse, ONNX Runtime and PyTorch dense at ``spec.batch``; online
-    linear-finetuning epochs with the sparse and dense backbones in DeepSparse (and the dense
-    one in ONNX Runtime and PyTorch). Outputs of each compiled engine are checked against
-    PyTorch first.
+    linear finetuning with the sparse and dense backbones in DeepSparse, trained for the
+    recipe's epochs and evaluated on the test split (and one epoch of the dense one in ONNX
+    Runtime and PyTorch). Outputs of each compiled engine are checked against PyTorch first.
 
     Returns:
         A flat results row: the speed columns of ``common.columns`` plus environment facts
@@ -434,9 +485,9 @@ def speed_trial(spec: SpeedSpec) -> dict[str, Any]:
         check_engines(spec, engines, dense, sparse, dense_onnx, sparse_onnx, cores)
         ort = onnxruntime_session(dense_onnx, cores)
         t = time_inference(spec, engines, ort, dense, size, cores)
-        epochs = time_online_epochs(spec, engines, ort, dense, size, cores)
+        runs = time_online_runs(spec, engines, ort, dense, size, cores)
     row = result_row(
-        spec, image_size=size, sparsity_measured=measured, macs=share, t=t, epochs=epochs
+        spec, image_size=size, sparsity_measured=measured, macs=share, t=t, runs=runs
     )
     row.update(environment(cores))
     return row
