@@ -10,9 +10,8 @@ paper's sentence says, no stricter: on the paper's own published results
 with this grid when none fails but one cannot be run (no linear rows, one sparsity only, no
 MobileNet, no speed rows...), with the reason.
 
-Findings 1-6 are checked on one architecture: ``arch`` when given, else the main one (ResNet50
-when it has transfer rows, else the one with most transfer rows; rows with no arch count as
-it). Finding 7 reads any MobileNet architecture of the table, finding 8 the ResNet50 speed rows,
+Findings 1-6 are checked on one architecture: ``arch`` when given, else the main one
+(`reports.prepare.pick_main_arch`, the report's rule; rows with no arch count as it). Finding 7 reads any MobileNet architecture of the table, finding 8 the ResNet50 speed rows,
 so a whole study's table checks every finding at once. Methods are recognised by key or label
 (``gmp``/``GMP``, ``rigl_erk5x``/``RigL ERK 5x``); a ``family`` column, where present, says
 which family a method belongs to. Works on any table `reports.tables` reads, the paper's own
@@ -45,7 +44,7 @@ from common.columns import (
 )
 from reports.naming import is_lottery_ticket, name_key
 from reports.prepare import (CHECKPOINT, FAILED, FULL, LINEAR, SPEED, TRANSFER_MODES, UPSTREAM,
-                             prepare)
+                             pick_main_arch, prepare)
 from reports.tables import alpha_by_dataset, cell_stats, dense_stats, speed_table
 
 HOLDS = "holds"
@@ -274,22 +273,6 @@ def _families(rows: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def main_arch(df: pd.DataFrame) -> str | None:
-    """ResNet50 when it has transfer rows, else the arch with most transfer rows (or rows)."""
-    d = prepare(df)
-    if ARCH not in d.columns:
-        return None
-    named = d[d[ARCH] != ""]
-    if named.empty:
-        return None
-    transfer = named[named[MODE].isin(TRANSFER_MODES)]
-    pool = transfer if not transfer.empty else named
-    for arch in pool[ARCH].unique():
-        if name_key(arch) == "resnet50":
-            return str(arch)
-    return str(pool[ARCH].value_counts().index[0])
-
-
 @dataclass(frozen=True)
 class StudyTables:
     """One architecture's prepared rows and the tables every finding reads, computed once."""
@@ -304,9 +287,10 @@ class StudyTables:
 
 
 def study_tables(df: pd.DataFrame, arch: str | None = None) -> StudyTables:
-    """The tables of ``arch`` (default: `main_arch`); rows without an arch count as the main."""
+    """The tables of ``arch`` (default: the main one, `reports.prepare.pick_main_arch`); rows
+    without an arch count as the main one's."""
     whole = prepare(df)
-    main = main_arch(whole)
+    main = pick_main_arch(whole)
     arch = arch if arch is not None else main
     rows = whole
     if ARCH in whole.columns and arch is not None:

@@ -279,3 +279,27 @@ def _drop_repeats(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         notes.append(f"{retried} repeated failed attempt(s) of the same seed are counted once.")
     kept = t[~dup].sort_values("_order").drop(columns=["_usable", "_order"])
     return pd.concat([df[~transfer], kept]).sort_index(), notes
+
+
+def pick_main_arch(data: pd.DataFrame, preferred: str | None = None) -> str | None:
+    """The study's main architecture: the one ``report.md`` and findings 1-6 are about.
+
+    Among the archs with linear/full rows (all archs when none has any): ``preferred`` (the
+    study's own, passed by the sweep), else ResNet50, else the one with most such rows (the
+    first seen on a tie); names match ignoring case and punctuation. None when the table names
+    no arch. Random-weight speed rows should be left out by the caller: they are a reference,
+    never the study's architecture.
+    """
+    if ARCH not in data.columns:
+        return None
+    named = data[data[ARCH].astype(str) != ""]
+    if named.empty:
+        return None
+    transfer = named[named[MODE].isin(TRANSFER_MODES)]
+    pool = transfer if not transfer.empty else named
+    counts = pool.groupby(ARCH, sort=False).size()
+    for wanted in ([preferred] if preferred else []) + ["resnet50"]:
+        for arch in counts.index:
+            if name_key(arch) == name_key(wanted):
+                return str(arch)
+    return str(counts.idxmax())

@@ -81,6 +81,7 @@ from reports.prepare import (
     LINEAR,
     SPEED,
     TRANSFER_MODES,
+    pick_main_arch,
     prepare_with_notes,
     usable,
 )
@@ -909,29 +910,6 @@ def _cells_with_last(data: pd.DataFrame) -> pd.DataFrame:
     merged = cells.merge(last, on=keys, how="left")
     merged["last_count"] = merged["last_count"].astype("Int64")
     return merged
-
-
-def pick_main_arch(data: pd.DataFrame, preferred: str | None = None) -> str | None:
-    """The architecture ``report.md`` is about: the study's own, with finetuning results.
-
-    Among the archs with linear/full rows (all archs when none has any): ``preferred`` (the
-    study's main arch, passed by the sweep), else ResNet50, else the one with most such rows
-    (the first seen on a tie). None when the table names no arch. Random-weight speed rows must
-    be left out by the caller: they are a reference, never the study's architecture.
-    """
-    if ARCH not in data.columns:
-        return None
-    named = data[data[ARCH].astype(str) != ""]
-    if named.empty:
-        return None
-    transfer = named[named[MODE].isin(TRANSFER_MODES)]
-    pool = transfer if not transfer.empty else named
-    counts = pool.groupby(ARCH, sort=False).size()
-    for wanted in ([preferred] if preferred else []) + ["resnet50"]:
-        for arch in counts.index:
-            if name_key(arch) == name_key(wanted):
-                return str(arch)
-    return str(counts.idxmax())
 
 
 def resolve_labels(data: pd.DataFrame, given: Mapping[str, str] | None = None) -> dict[str, str]:

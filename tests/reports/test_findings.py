@@ -362,6 +362,21 @@ MOBILE: Cells = {
 }
 
 
+def test_findings_and_the_report_pick_the_same_main_arch():
+    """One rule, `reports.prepare.pick_main_arch`: ResNet50 when it has finetuning rows, else
+    the arch with most of them, the first seen on a tie."""
+    from reports.prepare import pick_main_arch, prepare
+
+    cells = {("dense", 0, "cifar10"): 90.0, ("GMP", 80, "cifar10"): 89.0}
+    first, second = table(linear=cells, arch="vit_tiny"), table(linear=cells, arch="resnet18")
+    for both in (pd.concat([first, second]), pd.concat([second, first])):
+        expected = both["arch"].iloc[0]
+        assert pick_main_arch(prepare(both)) == expected
+        assert {v.arch for v in F.check_findings(both)[:6]} == {expected}
+    resnet = table(linear={("dense", 0, "cifar10"): 90.0}, arch="ResNet-50")
+    assert F.check_findings(pd.concat([first, resnet]))[0].arch == "ResNet-50"
+
+
 def test_finding_7_holds_on_a_mobilenet_next_to_the_main_arch():
     df = pd.concat([table(linear=LINEAR_OK, full=FULL_OK, arch="resnet50"),
                     table(linear=MOBILE, arch="mobilenet_v1")], ignore_index=True)
