@@ -97,10 +97,10 @@ def test_a_family_column_names_the_family():
 
 def test_verdict_combines_checks():
     yes, no, unknown = (F.Check("c", r, "n") for r in (True, False, None))
-    assert F._verdict(1, [yes, yes]).verdict == F.HOLDS
-    assert F._verdict(1, [yes, unknown]).verdict == F.NOT_TESTABLE
-    assert F._verdict(1, [unknown, no]).verdict == F.DOES_NOT_HOLD
-    v = F._verdict(1, [yes, no, unknown])
+    assert F.verdict_of(1, [yes, yes]).verdict == F.HOLDS
+    assert F.verdict_of(1, [yes, unknown]).verdict == F.NOT_TESTABLE
+    assert F.verdict_of(1, [unknown, no]).verdict == F.DOES_NOT_HOLD
+    v = F.verdict_of(1, [yes, no, unknown])
     assert v.supporting == ("✓ c: n",) and v.against == ("✗ c: n",)
 
 
