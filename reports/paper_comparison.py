@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D
 
 from common.columns import ACCURACY, ARCH, DATASET, METHOD, MODE, SPARSITY
 from reports.figures import save_figure
+from reports.markdown import md_table
 from reports.naming import canonical_dataset, name_key
 from reports.prepare import TRANSFER_MODES, prepare, usable
 from reports.published import method_key, paper_results
@@ -170,9 +171,9 @@ NOTHING_SHARED = ("No cell of this study is in the paper's published results (th
                   "compare.")
 
 
-def section(comparison: pd.DataFrame, figure_md: str, table_md, max_rows: int = 15) -> str:
+def section(comparison: pd.DataFrame, figure_md: str, max_rows: int = 15) -> str:
     """The report section: counts, how cells are flagged, the flagged (else the most distant)
-    cells, and the alpha figure. ``table_md(headers, rows)`` renders a Markdown table."""
+    cells, and the alpha figure (``figure_md``, empty for none)."""
     if comparison.empty:
         return f"## {TITLE}\n\n{NOTHING_SHARED}"
     flagged = comparison[comparison["flagged"]]
@@ -200,8 +201,8 @@ def section(comparison: pd.DataFrame, figure_md: str, table_md, max_rows: int = 
              _mean_std(r["study_mean"], r["study_std"], r["study_n"]),
              f"{r['difference']:+.2f}", _p(r["p_value"]))
             for _, r in shown.head(max_rows).iterrows()]
-    lines.append(table_md(["arch", "dataset", "method", "sparsity", "mode", "paper",
-                           "this study", "difference", "p"], rows))
+    lines.append(md_table(["arch", "dataset", "method", "sparsity", "mode", "paper",
+                          "this study", "difference", "p"], rows))
     if figure_md:
         lines += ["", figure_md]
     return "\n".join(lines)

@@ -22,8 +22,10 @@ from common.columns import (
     SEED,
     SPARSITY,
     STATUS,
+    WEIGHTS,
 )
-from reports.naming import dataset_group, name_key, normalise_group, UNKNOWN
+from reports.naming import (UNKNOWN, dataset_group, is_random_reference, name_key,
+                            normalise_group)
 
 LINEAR = "linear"
 FULL = "full"
@@ -303,3 +305,12 @@ def pick_main_arch(data: pd.DataFrame, preferred: str | None = None) -> str | No
             if name_key(arch) == name_key(wanted):
                 return str(arch)
     return str(counts.idxmax())
+
+
+def reference_rows(data: pd.DataFrame) -> pd.Series:
+    """Rows of the random-weight speed reference: ``weights == "random"`` (or, in tables
+    without that column, speed rows of a ``random_*`` method). Read on method keys."""
+    if WEIGHTS in data.columns:
+        weights = data[WEIGHTS].astype(object).where(data[WEIGHTS].notna(), "")
+        return weights.astype(str).str.strip().str.lower() == "random"
+    return (data[MODE] == SPEED) & data[METHOD].map(is_random_reference)

@@ -46,6 +46,37 @@ def test_write_report_on_the_hand_table(hand, tmp_path):
     assert not list(tmp_path.rglob("*.tmp-*"))
 
 
+def test_the_contents_line_is_the_titles_of_the_sections_shown(hand, tmp_path):
+    """`reports.sections.SECTIONS` in order; a section with nothing to show (best vs last
+    epoch without ``accuracy_last``) is left out of the page and of the contents line."""
+    from reports.sections import SECTIONS
+
+    def contents(table, out):
+        text = write_report(table, out).report_md.read_text()
+        return next(line for line in text.splitlines() if line.startswith("Contents: "))
+
+    titles = [s.title for s in SECTIONS]
+    assert titles[:3] == ["Data", "The paper's findings, checked",
+                          "This study next to the paper"]
+    with_last = hand.assign(accuracy_last=hand["accuracy"] - 1.0)
+    assert contents(with_last, tmp_path / "a") == "Contents: " + " · ".join(titles) + "."
+    assert contents(hand, tmp_path / "b") == "Contents: " + " · ".join(
+        t for t in titles if t != "Best vs last epoch") + "."
+
+
+def test_findings_csv_is_written_like_every_other_table(hand, tmp_path):
+    from reports.findings import findings_table
+
+    paths = write_report(hand, tmp_path)
+    names = [p.name for p in paths.csvs]
+    assert len(names) == len(set(names))
+    assert {"findings.csv", "table1.csv", "alpha.csv", "cells.csv", "missing.csv",
+            "difficulty.csv", "paper_comparison.csv", "alpha_by_dataset.csv"} == set(names)
+    written = pd.read_csv(tmp_path / "findings.csv", keep_default_na=False)
+    expected = findings_table(hand).astype(str)
+    assert written.astype(str).values.tolist() == expected.values.tolist()
+
+
 def test_failed_and_missing_trials_are_reported(hand, tmp_path):
     table = hand.assign(status="finished")
     mask = ((table["method"] == "GMP") & (table["sparsity"] == 80)

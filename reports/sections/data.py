@@ -1,0 +1,86 @@
+"""Data: what the report rests on, per mode; the datasets by group, the methods by family, and
+what preparing the table changed."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from common.columns import DATASET, GROUP, LTH_SOURCE, METHOD, MODE, SPARSITY, STATUS
+from reports.findings import family_sort_key, method_families
+from reports.markdown import md_table, pct
+from reports.naming import dataset_sort_key, name_key
+from reports.prepare import FAILED, MODE_ORDER, TRANSFER_MODES, usable
+from reports.sections.base import Context, Rendered, Section
+
+
+def render(ctx: Context) -> Rendered:
+    d = ctx.data
+    out = ["## Data", ""]
+    out.append(f"Source: {ctx.source}" + (f", architecture `{ctx.arch}`." if ctx.arch else "."))
+    rows = _mode_rows(d)
+    out += ["", md_table(["mode", "rows", "usable", "failed", "methods", "datasets",
+                          "seeds per cell"], rows) if rows else "No rows: **no data**."]
+    transfer = d[d[MODE].isin(TRANSFER_MODES)]
+    if not transfer.empty:
+        out += _grid_lines(transfer)
+    if ctx.notes:
+        out += ["", "Notes on the input:", ""] + [f"- {n}" for n in ctx.notes]
+    return Rendered("\n".join(out))
+
+
+def _mode_rows(d: pd.DataFrame) -> list[list[object]]:
+    """One row per mode: rows, usable, failed, methods, datasets, seeds per cell."""
+    rows = []
+    for mode in sorted(d[MODE].unique(), key=lambda m: MODE_ORDER.index(m)
+                       if m in MODE_ORDER else 99):
+        part = d[d[MODE] == mode]
+        ok = usable(part) if mode in TRANSFER_MODES else part[STATUS] != FAILED
+        seeds = ""
+        if mode in TRANSFER_MODES and ok.any():
+            per_cell = part[ok].groupby([METHOD, SPARSITY, DATASET])["seed"].nunique()
+            seeds = f"{per_cell.min()}–{per_cell.max()}" if per_cell.min() != per_cell.max() \
+                else str(per_cell.max())
+        rows.append([mode, len(part), int(ok.sum()), int((part[STATUS] == FAILED).sum()),
+                     part[METHOD].nunique(), part[DATASET].nunique(), seeds])
+    return rows
+
+
+def _grid_lines(transfer: pd.DataFrame) -> list[str]:
+    """The datasets by group, the methods with their sparsities and family, LTH-T's weights."""
+    groups = transfer.drop_duplicates(DATASET).set_index(DATASET)[GROUP]
+    by_group: dict[str, list[str]] = {}
+    for dataset in sorted(groups.index, key=dataset_sort_key):
+        by_group.setdefault(groups[dataset], []).append(str(dataset))
+    out = ["", "Datasets by group (paper Table 2): " + "; ".join(
+        f"**{g}**: {', '.join(v)}" for g, v in sorted(by_group.items())) + "."]
+    methods = transfer[[METHOD, SPARSITY]].drop_duplicates()
+    families = method_families(transfer)
+    listing = []
+    for method in sorted(methods[METHOD].unique(),
+                         key=lambda m: (family_sort_key(families[m]), name_key(m))):
+        levels = sorted(methods.loc[methods[METHOD] == method, SPARSITY])
+        listing.append(f"{method} ({', '.join(pct(s) for s in levels)}; {families[method]})")
+    out += ["", "Methods (sparsities; family): " + "; ".join(listing) + "."]
+    out += _lth_source_lines(transfer)
+    return out + ["", "The dense baseline is every row with sparsity 0 of a dataset and mode."]
+
+
+def _lth_source_lines(transfer: pd.DataFrame) -> list[str]:
+    """Where each LTH-T backbone came from (column ``lth_source``): a ticket of Chen et al.
+    as it is (the reference code's LTH-T), or a mask on the dense weights (from a ticket of
+    masks alone, or from another method)."""
+    if LTH_SOURCE not in transfer.columns:
+        return []
+    rows = transfer[transfer[LTH_SOURCE].notna() & (transfer[LTH_SOURCE].astype(str) != "")]
+    if rows.empty:
+        return []
+    parts = []
+    for (method, source), group in rows.groupby([METHOD, LTH_SOURCE], sort=True):
+        levels = ", ".join(pct(s) for s in sorted(group[SPARSITY].unique()))
+        parts.append(f"{method}: {source} ({levels})")
+    return ["", "LTH-T weights (`lth_source`): " + "; ".join(parts) + ". \"ticket weights\": "
+            "the reference code's LTH-T, a ticket of Chen et al. (CVPR 2021) as it is; \"ticket "
+            "mask on dense weights\", \"mask from\": a mask on the dense ImageNet weights."]
+
+
+SECTION = Section("Data", render)
