@@ -7,7 +7,10 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXAMPLES = """\
 examples:
@@ -109,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.experiment is not None and args.mlflow_uri is None:
         return _error("--experiment needs --mlflow-uri")
 
-    from reports.load import read_mlflow, read_results, sweep_experiment
+    from reports.load import read_results
     from reports.prepare import prepare
     from reports.report import DEFAULT_TITLE, write_report
 
@@ -126,36 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             frame, source = read_results(args.results), str(args.results)
             out = args.out or args.results.parent / "report"
         else:
-            out = args.out
-            if args.mlflow_uri.startswith("sqlite:///"):
-                database = Path(args.mlflow_uri[len("sqlite:///"):])
-                if not database.is_file():  # MLflow would create an empty store there
-                    raise FileNotFoundError(f"MLflow store not found: {database} (from "
-                                            f"--mlflow-uri {args.mlflow_uri})")
-                out = out or database.parent / "report"
-            elif args.mlflow_uri.startswith("file:") or (
-                    ":" not in args.mlflow_uri and args.mlflow_uri not in _NAMED_STORES):
-                folder = Path(args.mlflow_uri.removeprefix("file://"))
-                if not folder.is_dir():  # a file store MLflow would create there
-                    raise FileNotFoundError(f"MLflow store not found: {folder} (from "
-                                            f"--mlflow-uri {args.mlflow_uri})")
-            if out is None:
-                return _error("--out DIR is needed with a non-sqlite --mlflow-uri")
-            # A server that does not answer: one try of 10 s, not MLflow's minutes of
-            # retries without a word (a user's own settings win).
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-            try:
-                experiment = args.experiment or sweep_experiment(args.mlflow_uri)
-                source = f"MLflow experiment '{experiment}' at {args.mlflow_uri}"
-                frame = read_mlflow(args.mlflow_uri, experiment)
-            except ValueError:
-                raise
-            except Exception as err:  # the tracking store's own errors, e.g. a bad URI
-                return _error(f"cannot read the MLflow store at {args.mlflow_uri}: "
-                              f"{_first_sentences(str(err))}")
+            frame, source, out = _read_store(args.mlflow_uri, args.experiment, args.out)
         prepare(frame, source)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, _Refused) as err:
         return _error(str(err))
 
     problem = _unusable_folder(out)
@@ -167,6 +143,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     for other in paths.other_archs:
         print(f"wrote {other.report_md} (architecture {other.arch})")
     return 0
+
+
+class _Refused(Exception):
+    """Why the CLI cannot go on, in a line for the user (exit status 2)."""
+
+
+def _read_store(uri: str, experiment: str | None,
+                out: Path | None) -> tuple[pd.DataFrame, str, Path]:
+    """The trial runs of an MLflow store: (table, source quoted in the report, --out folder).
+
+    A local store that does not exist is refused (MLflow would create an empty one there); a
+    server that does not answer gets one try of 10 s, not MLflow's minutes of retries (a
+    user's own settings win).
+    """
+    from reports.load import read_mlflow, sweep_experiment
+
+    if uri.startswith("sqlite:///"):
+        database = Path(uri[len("sqlite:///"):])
+        if not database.is_file():
+            raise FileNotFoundError(f"MLflow store not found: {database} (from "
+                                    f"--mlflow-uri {uri})")
+        out = out or database.parent / "report"
+    elif uri.startswith("file:") or (":" not in uri and uri not in _NAMED_STORES):
+        folder = Path(uri.removeprefix("file://"))
+        if not folder.is_dir():
+            raise FileNotFoundError(f"MLflow store not found: {folder} (from "
+                                    f"--mlflow-uri {uri})")
+    if out is None:
+        raise _Refused("--out DIR is needed with a non-sqlite --mlflow-uri")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    try:
+        experiment = experiment or sweep_experiment(uri)
+        return read_mlflow(uri, experiment), f"MLflow experiment '{experiment}' at {uri}", out
+    except ValueError:
+        raise
+    except Exception as err:  # the tracking store's own errors, e.g. a bad URI
+        raise _Refused(f"cannot read the MLflow store at {uri}: "
+                       f"{_first_sentences(str(err))}") from err
 
 
 def _write_paper(out: Path, title: str | None) -> int:

@@ -125,45 +125,43 @@ def accuracy_bars(
     legend: dict[str, object] = {}
     dense_labels = {_dense_label(m) for m in cells.loc[cells[SPARSITY] == 0, METHOD]}
     for ax, mode in zip(axes, modes):
-        frame = cells[cells[MODE] == mode]
-        dense = sorted(frame.loc[frame[SPARSITY] == 0, METHOD].unique(), key=name_key)
-        sparse = sorted(frame.loc[frame[SPARSITY] == sparsity, METHOD].unique(), key=name_key)
-        series = [(m, 0) for m in dense] + [(m, sparsity) for m in sparse]
-        bar_w = 0.8 / max(len(series), 1)
-        x = np.arange(len(datasets))
-        lows = []
-        for i, (method, s) in enumerate(series):
-            part = frame[(frame[METHOD] == method) & (frame[SPARSITY] == s)]
-            part = part.set_index(DATASET).reindex(datasets)
-            colour = DENSE_COLOUR if s == 0 else colours.get(method, "k")
-            label = _dense_label(method) if s == 0 else method
-            bars = ax.bar(
-                x - 0.4 + bar_w * (i + 0.5),
-                part["mean"],
-                bar_w,
-                yerr=part["se"].fillna(0),
-                color=colour,
-                edgecolor="white",
-                linewidth=0.3,
-                error_kw={"elinewidth": 0.7, "capsize": 0},
-                label=label,
-            )
-            legend.setdefault(label, bars)
-            lows.extend((part["mean"] - part["se"].fillna(0)).dropna())
-        low = max(0.0, math.floor(min(lows) - 5.0)) if lows else 0.0
-        high = min(100.0, float(np.nanmax(frame["mean"])) + 3.0)
-        ax.set_ylim(low, max(high, low + 1.0))
-        ax.set_xticks(x, datasets, rotation=30, ha="right")
-        ax.set_xlim(-0.6, len(datasets) - 0.4)
-        ax.set_ylabel("accuracy (%)")
+        _accuracy_panel(ax, cells[cells[MODE] == mode], datasets, sparsity, colours, legend)
         ax.set_title(f"{MODE_TITLES[mode]}: dense vs {_percent(sparsity)} sparse", fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-        ax.set_axisbelow(True)
     fig.suptitle(title)
     order = sorted(legend, key=lambda k: (k not in dense_labels, name_key(k)))
     _legend_right(fig, [legend[k] for k in order], order, title="method")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _accuracy_panel(ax, frame: pd.DataFrame, datasets: list[str], sparsity: float,
+                    colours: Mapping[str, tuple], legend: dict[str, object]) -> None:
+    """One mode's bars: dense (grey) then each method at ``sparsity``, a group per dataset;
+    the y axis starts a little below the lowest bar. Adds each bar series to ``legend``."""
+    dense = sorted(frame.loc[frame[SPARSITY] == 0, METHOD].unique(), key=name_key)
+    sparse = sorted(frame.loc[frame[SPARSITY] == sparsity, METHOD].unique(), key=name_key)
+    series = [(m, 0) for m in dense] + [(m, sparsity) for m in sparse]
+    bar_w = 0.8 / max(len(series), 1)
+    x = np.arange(len(datasets))
+    lows = []
+    for i, (method, s) in enumerate(series):
+        part = frame[(frame[METHOD] == method) & (frame[SPARSITY] == s)]
+        part = part.set_index(DATASET).reindex(datasets)
+        colour = DENSE_COLOUR if s == 0 else colours.get(method, "k")
+        label = _dense_label(method) if s == 0 else method
+        bars = ax.bar(x - 0.4 + bar_w * (i + 0.5), part["mean"], bar_w,
+                      yerr=part["se"].fillna(0), color=colour, edgecolor="white",
+                      linewidth=0.3, error_kw={"elinewidth": 0.7, "capsize": 0}, label=label)
+        legend.setdefault(label, bars)
+        lows.extend((part["mean"] - part["se"].fillna(0)).dropna())
+    low = max(0.0, math.floor(min(lows) - 5.0)) if lows else 0.0
+    high = min(100.0, float(np.nanmax(frame["mean"])) + 3.0)
+    ax.set_ylim(low, max(high, low + 1.0))
+    ax.set_xticks(x, datasets, rotation=30, ha="right")
+    ax.set_xlim(-0.6, len(datasets) - 0.4)
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
 
 
 def _dense_label(method: str) -> str:
@@ -254,27 +252,7 @@ def alpha_vs_difficulty(
         for c, sparsity in enumerate(sparsities):
             ax = axes[r][c]
             frame = data[(data[MODE] == mode) & (data[SPARSITY] == sparsity)]
-            ax.axhline(0.0, color=DENSE_COLOUR, linestyle="--", linewidth=1)
-            for method in sorted(frame[METHOD].unique(), key=name_key):
-                part = frame[frame[METHOD] == method]
-                colour = colours.get(method, "k")
-                for group, g in part.groupby(GROUP):
-                    marker = GROUP_MARKERS.get(group, OTHER_MARKER)
-                    ax.scatter(g["difficulty"], g["alpha"], color=colour, marker=marker,
-                               s=34, edgecolor="black", linewidth=0.3, zorder=3)
-                    group_handles.setdefault(
-                        group,
-                        Line2D([], [], color="0.3", marker=marker, linestyle="",
-                               label=f"{group} datasets"),
-                    )
-                method_handles.setdefault(
-                    method, Line2D([], [], color=colour, marker="s", linestyle="", label=method)
-                )
-                if part["difficulty"].nunique() >= 3:
-                    slope, intercept = np.polyfit(part["difficulty"], part["alpha"], 1)
-                    xs = np.array([part["difficulty"].min(), part["difficulty"].max()])
-                    ax.plot(xs, slope * xs + intercept, color=colour, linewidth=0.9,
-                            linestyle="--", alpha=0.8)
+            _difficulty_panel(ax, frame, colours, method_handles, group_handles)
             ax.set_title(f"{MODE_TITLES[mode]}, {_percent(sparsity)} sparsity", fontsize=10)
             ax.set_xlabel("task difficulty: dense full − dense linear accuracy (pp)")
             ax.set_ylabel("relative increase in error α")
@@ -287,6 +265,30 @@ def alpha_vs_difficulty(
     _legend_right(fig, handles, labels, title="method / group")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _difficulty_panel(ax, frame: pd.DataFrame, colours: Mapping[str, tuple],
+                      method_handles: dict[str, object], group_handles: dict[str, object]) -> None:
+    """One (mode, sparsity) panel: alpha vs difficulty per method, a marker per dataset group,
+    a least-squares line per method over three datasets or more; records legend handles."""
+    ax.axhline(0.0, color=DENSE_COLOUR, linestyle="--", linewidth=1)
+    for method in sorted(frame[METHOD].unique(), key=name_key):
+        part = frame[frame[METHOD] == method]
+        colour = colours.get(method, "k")
+        for group, g in part.groupby(GROUP):
+            marker = GROUP_MARKERS.get(group, OTHER_MARKER)
+            ax.scatter(g["difficulty"], g["alpha"], color=colour, marker=marker,
+                       s=34, edgecolor="black", linewidth=0.3, zorder=3)
+            group_handles.setdefault(group, Line2D([], [], color="0.3", marker=marker,
+                                                   linestyle="", label=f"{group} datasets"))
+        method_handles.setdefault(
+            method, Line2D([], [], color=colour, marker="s", linestyle="", label=method)
+        )
+        if part["difficulty"].nunique() >= 3:
+            slope, intercept = np.polyfit(part["difficulty"], part["alpha"], 1)
+            xs = np.array([part["difficulty"].min(), part["difficulty"].max()])
+            ax.plot(xs, slope * xs + intercept, color=colour, linewidth=0.9,
+                    linestyle="--", alpha=0.8)
 
 
 def speed_vs_gap(

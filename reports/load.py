@@ -132,23 +132,9 @@ def read_mlflow(tracking_uri: str, experiment: str | None = None) -> pd.DataFram
         ValueError: no such experiment (or no default), or no run of it has the required
             params.
     """
-    from mlflow.tracking import MlflowClient
-
     if experiment is None:
         experiment = sweep_experiment(tracking_uri)
-    client = MlflowClient(tracking_uri=tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        names = sorted(e.name for e in client.search_experiments())
-        raise ValueError(f"{tracking_uri}: no MLflow experiment named '{experiment}' "
-                         f"(experiments: {', '.join(names) or 'none'})")
-    runs, token = [], None
-    while True:
-        page = client.search_runs([found.experiment_id], max_results=5000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            break
+    runs = _experiment_runs(tracking_uri, experiment)
     source = f"MLflow experiment '{experiment}' at {tracking_uri}"
     kept = [row for row in map(_run_row, runs) if row is not None]
     rows = pd.DataFrame(kept)
@@ -172,3 +158,23 @@ def read_mlflow(tracking_uri: str, experiment: str | None = None) -> pd.DataFram
     rows.attrs["skipped_runs"] = len(runs) - len(rows)
     rows.attrs["experiment"] = experiment
     return rows
+
+
+def _experiment_runs(tracking_uri: str, experiment: str) -> list:
+    """Every run of the named experiment, page by page; ValueError naming the experiments
+    the store has when there is no such one."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        names = sorted(e.name for e in client.search_experiments())
+        raise ValueError(f"{tracking_uri}: no MLflow experiment named '{experiment}' "
+                         f"(experiments: {', '.join(names) or 'none'})")
+    runs, token = [], None
+    while True:
+        page = client.search_runs([found.experiment_id], max_results=5000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs

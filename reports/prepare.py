@@ -209,21 +209,8 @@ def prepare_with_notes(
     if ARCH in out.columns:
         out[ARCH] = _text(out[ARCH])
 
-    from_map = out[DATASET].map(dataset_group)
-    if GROUP in out.columns:
-        given = out[GROUP].map(normalise_group)
-        out[GROUP] = given.where(given.notna(), from_map).astype(str)
-    else:
-        out[GROUP] = from_map
-
+    out[GROUP] = _groups(out, notes)
     transfer = out[MODE].isin(TRANSFER_MODES)
-    unknown = sorted(set(out.loc[transfer & (out[GROUP] == UNKNOWN), DATASET]))
-    if unknown:
-        notes.append(
-            "Dataset(s) not among the paper's 12 and without a group: "
-            + ", ".join(unknown)
-            + "; they count in 'all' but in neither 'general' nor 'specialized'."
-        )
     other_modes = sorted(set(out[MODE]) - set(MODE_ORDER))
     if other_modes:
         notes.append(f"Rows with unknown mode(s) {', '.join(other_modes)} are ignored.")
@@ -233,6 +220,25 @@ def prepare_with_notes(
     if transfer.any() and out.loc[out[MODE].isin(TRANSFER_MODES), ACCURACY].max() <= 1.0:
         notes.append("All accuracies are <= 1: they look like fractions, the paper uses percent.")
     return out.reset_index(drop=True), notes
+
+
+def _groups(out: pd.DataFrame, notes: list[str]) -> pd.Series:
+    """Each row's dataset group: the ``group`` column where it names one, else the paper's
+    group of the dataset, else ``unknown`` (a note names such transfer datasets)."""
+    from_map = out[DATASET].map(dataset_group)
+    groups = from_map
+    if GROUP in out.columns:
+        given = out[GROUP].map(normalise_group)
+        groups = given.where(given.notna(), from_map).astype(str)
+    transfer = out[MODE].isin(TRANSFER_MODES)
+    unknown = sorted(set(out.loc[transfer & (groups == UNKNOWN), DATASET]))
+    if unknown:
+        notes.append(
+            "Dataset(s) not among the paper's 12 and without a group: "
+            + ", ".join(unknown)
+            + "; they count in 'all' but in neither 'general' nor 'specialized'."
+        )
+    return groups
 
 
 def prepare(df: pd.DataFrame, source: str = "results table") -> pd.DataFrame:

@@ -59,17 +59,8 @@ from reports.prepare import (
 ALPHA_GROUPS = ("all", GENERAL, SPECIALIZED)
 CELL_STATS_COLUMNS = (METHOD, SPARSITY, DATASET, MODE, GROUP, "mean", "std", "se", "count")
 ALPHA_COLUMNS = (MODE, METHOD, SPARSITY, GROUP, "alpha_mean", "alpha_se", "n_datasets")
-TABLE1_COLUMNS = (
-    DATASET,
-    MODE,
-    SPARSITY,
-    "dense_mean",
-    "dense_std",
-    "best_methods",
-    "best_mean",
-    "best_std",
-    "n_seeds",
-)
+TABLE1_COLUMNS = (DATASET, MODE, SPARSITY, "dense_mean", "dense_std", "best_methods", "best_mean",
+                  "best_std", "n_seeds")
 
 
 def _arch(df: pd.DataFrame) -> list[str]:
@@ -265,44 +256,38 @@ def table1_detail(df: pd.DataFrame, sparsities: Iterable[int] = (80, 90)) -> pd.
                 cand = cand[~cand[METHOD].map(is_lottery_ticket)]
             if cand.empty and match_dense.empty:
                 continue
-            row = dict(where)
-            row[SPARSITY] = sparsity
-            row[GROUP] = frame[GROUP].iloc[0]
-            if match_dense.empty:
-                row.update(dense_mean=np.nan, dense_std=np.nan, dense_n=0)
-            else:
-                first = match_dense.iloc[0]
-                row.update(
-                    dense_mean=first["dense_mean"],
-                    dense_std=first["dense_std"],
-                    dense_n=int(first["dense_n"]),
-                )
-            if cand.empty:
-                row.update(best_methods="", top_method="", best_mean=np.nan, best_std=np.nan)
-                row["n_seeds"] = 0
-            else:
-                cand = cand.assign(_k=cand[METHOD].map(name_key))
-                cand = cand.sort_values(["mean", "_k"], ascending=[False, True], kind="stable")
-                top = cand.iloc[0]
-                named = [
-                    r[METHOD]
-                    for _, r in cand.iterrows()
-                    if _overlaps(r["mean"], r["std"], top["mean"], top["std"])
-                ]
-                row.update(
-                    best_methods="; ".join(named),
-                    top_method=top[METHOD],
-                    best_mean=top["mean"],
-                    best_std=top["std"],
-                    n_seeds=int(top["count"]),
-                )
-            rows.append(row)
+            rows.append({**where, SPARSITY: sparsity, GROUP: frame[GROUP].iloc[0],
+                         **_dense_part(match_dense), **_best_part(cand)})
     if not rows:
         return _empty(d, columns)
     out = pd.DataFrame(rows)
     out["n_seeds"] = out["n_seeds"].astype(int)
     out["dense_n"] = out["dense_n"].astype(int)
     return sort_rows(out[arch + columns], (ARCH, DATASET, MODE, SPARSITY))
+
+
+def _dense_part(dense: pd.DataFrame) -> dict[str, object]:
+    """A Table 1 row's dense columns from the cell's `dense_stats` row (none: NaN, 0)."""
+    if dense.empty:
+        return dict(dense_mean=np.nan, dense_std=np.nan, dense_n=0)
+    first = dense.iloc[0]
+    return dict(dense_mean=first["dense_mean"], dense_std=first["dense_std"],
+                dense_n=int(first["dense_n"]))
+
+
+def _best_part(cand: pd.DataFrame) -> dict[str, object]:
+    """A Table 1 row's best-sparse columns: the top method by mean (ties by name key) and every
+    method whose mean ± std overlaps it, best first."""
+    if cand.empty:
+        return dict(best_methods="", top_method="", best_mean=np.nan, best_std=np.nan,
+                    n_seeds=0)
+    cand = cand.assign(_k=cand[METHOD].map(name_key))
+    cand = cand.sort_values(["mean", "_k"], ascending=[False, True], kind="stable")
+    top = cand.iloc[0]
+    named = [r[METHOD] for _, r in cand.iterrows()
+             if _overlaps(r["mean"], r["std"], top["mean"], top["std"])]
+    return dict(best_methods="; ".join(named), top_method=top[METHOD], best_mean=top["mean"],
+                best_std=top["std"], n_seeds=int(top["count"]))
 
 
 def table1(df: pd.DataFrame, sparsities: Iterable[int] = (80, 90)) -> pd.DataFrame:
