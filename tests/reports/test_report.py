@@ -211,7 +211,7 @@ def test_cli_errors_name_the_file_and_columns(tmp_path, capsys):
 @pytest.mark.parametrize("values", [[250.0], [-40.0], [250.0, -40.0], [float("inf")],
                                     [100.0001], [-1e-9] * 7])
 def test_cli_refuses_accuracies_outside_0_100(hand, tmp_path, capsys, values):
-    """Issue #19: 250 and -40 were averaged into the paper's tables without a word."""
+    """Accuracies outside [0, 100] (250, -40) are refused, not averaged into the tables."""
     csv = tmp_path / "results.csv"
     bad = hand.copy()
     rows = list(range(2, 2 + len(values)))
