@@ -33,7 +33,7 @@ from torch.utils.data import TensorDataset
 
 from search_spaces.recipe import Recipe
 from trainables.features import extract_features
-from trainables.masks import count_zeros, masks_of, prunable_names
+from trainables.models.masks import count_zeros, masks_of, prunable_names
 from trainables.models import backbone, build_model, classifier_name, input_size, replace_classifier
 
 CLASSES = 10

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from trainables.full_finetune import FixedMask
-from trainables.masks import apply_masks, masks_of, prunable_names
+from trainables.models.masks import apply_masks, masks_of, prunable_names
 from trainables.models import build_model, replace_classifier
 
 TARGET = 1.05

@@ -66,7 +66,7 @@ from torch import nn
 
 from common.atomic import atomic_path
 from common.errors import BadInput, MissingInput, machine_error
-from trainables import masks as masks_lib
+from trainables.models import masks as masks_lib
 from trainables import models
 from trainables.registry import Registry
 
@@ -538,7 +538,7 @@ def _conv_classifier_to_linear(sd: StateDict, classifier: str, path: str) -> Non
 
 def prunable_weight_names(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
     """Conv (4-D) and linear (2-D) ``.weight`` entries: for every registered architecture
-    exactly the names ``trainables.masks.prunable_names`` yields, without building a model."""
+    exactly the names ``trainables.models.masks.prunable_names`` yields, without building a model."""
     return [k for k, v in state_dict.items() if k.endswith(".weight") and v.dim() in (2, 4)]
 
 

@@ -59,7 +59,7 @@ from trainables.engine import (
     recipe_sgd,
     train_one_epoch,
 )
-from trainables.masks import count_zeros
+from trainables.models.masks import count_zeros
 from trainables.metrics import compute_metric
 from trainables.models import classifier_name
 

@@ -16,7 +16,7 @@ import os
 from common.errors import BadInput
 from trainables.checkpoints import (MASKS_ONLY, LoadedCheckpoint, StateDict, load_checkpoint,
                                     load_mask_source)
-from trainables.masks import masks_from_weights
+from trainables.models.masks import masks_from_weights
 
 
 def lth_transfer(dense: LoadedCheckpoint, mask_source: LoadedCheckpoint) -> StateDict:

@@ -179,7 +179,7 @@ def run_pretrain(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str
 def run_prune(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
     from trainables.checkpoints import (build_backbone_model, filters_pruned_share,
                                         load_checkpoint, save_reference_checkpoint)
-    from trainables.masks import global_sparsity
+    from trainables.models.masks import global_sparsity
     from trainables.pruning import METHODS
     from trainables.upstream import make_loader
 

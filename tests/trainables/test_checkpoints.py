@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from trainables import checkpoints as ck
-from trainables import masks as masks_lib
+from trainables.models import masks as masks_lib
 from trainables import models
 
 ARCH = "resnet_tiny"

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from common import columns as C
-from trainables import masks, models
+from trainables import models
+from trainables.models import masks
 from trainables import speed as S
 from trainables.context import TrialContext
 

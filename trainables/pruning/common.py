@@ -12,7 +12,7 @@ method module imports the package's registry back.
 
 ``model`` is the dense pretrained network (modified in place and returned in the result),
 ``target`` the global sparsity as a fraction in [0, 1] over the prunable weights (every Conv2d
-and Linear ``.weight``, ``trainables.masks``), ``cfg`` the method's config dataclass (a
+and Linear ``.weight``, ``trainables.models.masks``), ``cfg`` the method's config dataclass (a
 ``PruneConfig`` subclass, so a study file can tune the shared budget fields uniformly).
 """
 
@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from trainables.engine import Hooks, cycle, evaluate, train_one_epoch
-from trainables.masks import Masks, apply_masks, global_sparsity, prunable_names
+from trainables.models.masks import Masks, apply_masks, global_sparsity, prunable_names
 from trainables.registry import Entry
 
 Report = Callable[[dict], None]

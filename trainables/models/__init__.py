@@ -2,7 +2,8 @@
 
 Every architecture keeps torchvision's ResNet layer names (``conv1``, ``bn1``, ``layer1`` ...
 ``fc``) or declares its classifier name, so checkpoints, masks and ONNX export share one code
-path whatever the size.
+path whatever the size. The registry and its helpers live here; ``masks`` holds the sparsity
+masks every pruned model carries.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainables import masks
+from trainables.models import masks
 
 
 def tiny_net() -> nn.Module:
