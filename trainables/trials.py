@@ -48,7 +48,7 @@ def load_backbone(spec: TrialSpec) -> Any:
     The sparsity the study declares is checked against the file (1 point of tolerance).
     """
     from trainables.checkpoints import load_checkpoint
-    from trainables.lth_backbone import mask_on_dense
+    from trainables.checkpoints import mask_on_dense
 
     if spec.checkpoint is None:
         raise BadInput(f"trial {spec.trial_id}: no checkpoint file given")

@@ -230,7 +230,7 @@ def test_an_lth_t_trial_from_a_ticket_with_weights_uses_the_tickets_own_weights(
     """The reference code's LTH-T: the ticket file is the backbone (the grid names it as the
     trial's checkpoint, no mask source), its weight_orig * weight_mask and its BatchNorm,
     whatever the study's dense file holds."""
-    from tests.trainables.test_checkpoints import write_weight_ticket
+    from tests.trainables.checkpoints.samples import write_weight_ticket
 
     ticket = tmp_path / "lth_t_80_ticket.pth"
     want = write_weight_ticket(ticket)
