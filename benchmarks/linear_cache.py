@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def load_task(name: str, image_size: int) -> tuple[Dataset, Dataset, int, str, str]:
     """(train, test, classes, metric, source) of a built-in task, or random images."""
     try:
-        from trainables import transforms
+        from trainables.datasets import transforms
         from trainables.datasets import build_dataset, dataset_info
 
         info = dataset_info(name)

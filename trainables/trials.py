@@ -72,7 +72,7 @@ def feature_key(spec: TrialSpec, split: str) -> dict[str, Any]:
 def normalization(spec: TrialSpec, ctx: TrialContext) -> dict[str, Any]:
     """The trial's Normalize mean/std: ImageNet's, or (``normalize: dataset``) the dataset's
     own from its training split, computed once per dataset and size and cached."""
-    from trainables.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from trainables.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
 
     rule = spec.param("normalize", "imagenet")
     if rule == "imagenet":
@@ -90,7 +90,7 @@ def normalization(spec: TrialSpec, ctx: TrialContext) -> dict[str, Any]:
 def _dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: bool) -> Any:
     from trainables.datasets import build_dataset, dataset_info
     from search_spaces.recipe import PAPER_CROP_SCALE
-    from trainables.transforms import eval_transform, train_transform
+    from trainables.datasets.transforms import eval_transform, train_transform
 
     norm = normalization(spec, ctx)
     if train_aug:
@@ -146,7 +146,7 @@ def _threads(ctx: TrialContext) -> None:
 
 def _upstream_data(spec: TrialSpec, ctx: TrialContext) -> tuple[Any, Any]:
     """The procedural upstream train/val splits that pretraining and pruning share."""
-    from trainables.procedural import ProceduralSpec
+    from trainables.datasets.procedural import ProceduralSpec
     from trainables.upstream import upstream_datasets
 
     return upstream_datasets(
@@ -342,7 +342,7 @@ def run_checkpoint(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[s
     import torch
 
     from trainables.checkpoints import build_backbone_model
-    from trainables.transforms import eval_transform
+    from trainables.datasets.transforms import eval_transform
     from trainables.upstream_eval import (checkpoint_statistics, evaluate_dataset,
                                           evaluate_imagenet)
 

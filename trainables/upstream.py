@@ -1,7 +1,7 @@
 """Dense upstream pretraining on procedural images: the laptop study's "ImageNet training".
 
 Why a plain loop: the paper starts every pruning method from one accurate dense ImageNet
-model; here that model is trained once per study on ``trainables.procedural`` images and then
+model; here that model is trained once per study on ``trainables.datasets.procedural`` images and then
 handed to each pruning method. No Ray here (design.md): ``trainables/trials.py`` wraps it.
 
 Public API:
@@ -26,8 +26,8 @@ from torchvision import transforms as T
 
 from search_spaces.recipe import Recipe
 from trainables.engine import check_finite_loss, evaluate, train_one_epoch
-from trainables.procedural import ProceduralImages, ProceduralSpec
-from trainables.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
+from trainables.datasets.procedural import ProceduralImages, ProceduralSpec
+from trainables.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 
 # Defaults sized for a 2-core laptop (issue #6 report): 64 classes x 400 train images, six
 # epochs with the lr cut 5x after epochs 4 and 5 -- 92 % val accuracy for resnet_tiny in about

@@ -3,7 +3,7 @@ filters (paper Appendix E) and its upstream validation accuracy (paper Table 3).
 
 The paper's Table 3 gives each ImageNet checkpoint's top-1 on the ImageNet validation set,
 with the ReaL labels (Beyer et al., 2020) and on ImageNetV2 (Recht et al., 2019). Each is
-read from the data root when it is there (layouts: ``trainables.upstream_sets``):
+read from the data root when it is there (layouts: ``trainables.datasets.upstream_sets``):
 
 - ImageNet validation: ``<data root>/imagenet/val/<wnid>/*.JPEG``, 1000 class folders whose
   sorted order is the class index (torchvision's ImageFolder, the order every ImageNet
@@ -42,7 +42,7 @@ from trainables.datasets import (IMAGE_EXTENSIONS, DatasetError, DatasetNotFound
                                  FileListDataset)
 from trainables.engine import predict
 from trainables.metrics import top1_accuracy
-from trainables.upstream_sets import (IMAGENET_VAL_LAYOUT, REAL_LAYOUT, V2_DIR, V2_FOLDERS,
+from trainables.datasets.upstream_sets import (IMAGENET_VAL_LAYOUT, REAL_LAYOUT, V2_DIR, V2_FOLDERS,
                                       V2_LAYOUT)
 
 IMAGENET_CLASSES = 1000

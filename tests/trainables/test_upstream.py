@@ -8,7 +8,7 @@ from torch import nn
 
 from search_spaces.recipe import Recipe
 from trainables.models import build_model
-from trainables.procedural import ProceduralImages, ProceduralSpec
+from trainables.datasets.procedural import ProceduralImages, ProceduralSpec
 from trainables.upstream import pretrain, upstream_transforms, warmup_step_decay
 
 

@@ -16,7 +16,7 @@ from search_spaces.trial import TrialSpec
 from trainables import checkpoints, models, trials
 from trainables.context import TrialContext
 from trainables.datasets import DatasetError
-from trainables.transforms import eval_transform
+from trainables.datasets.transforms import eval_transform
 from trainables.upstream_eval import (
     checkpoint_statistics,
     evaluate_imagenet,

@@ -27,7 +27,7 @@ from trainables.engine import (Hooks, check_finite_loss, epoch_record, predict, 
                                train_one_epoch)
 from trainables.metrics import compute_metric
 from trainables.speed.runtimes import deepsparse_features, torch_threads
-from trainables.transforms import eval_transform, train_transform
+from trainables.datasets.transforms import eval_transform, train_transform
 
 # Head width for synthetic images (random labels); its width does not change the backbone's cost.
 ONLINE_NUM_CLASSES = 100

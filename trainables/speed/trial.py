@@ -40,7 +40,7 @@ from trainables.speed.runtimes import (
     torch_threads,
 )
 from trainables.speed.timing import TimingStats, check_reps, inference_speed
-from trainables.transforms import eval_resize_size
+from trainables.datasets.transforms import eval_resize_size
 
 # What a study sets (its YAML's ``speed:`` block) defaults here too, so each default lives in
 # one place: ``SpeedSettings``. The trial times batch 1 and the largest of ``batch_sizes``.

@@ -23,7 +23,7 @@ from trainables import speed as S
 from trainables.metrics import compute_metric
 from trainables.speed import trial as T
 from trainables.speed.runtimes import deepsparse_features
-from trainables.transforms import eval_transform
+from trainables.datasets.transforms import eval_transform
 
 ARCH = "resnet_tiny"
 RED, BLUE = 0, 1

@@ -20,6 +20,29 @@ import scipy.io
 from PIL import Image
 
 
+# Paper Table 2, as in docs/protocol.md: name -> (classes, metric, group)
+STUDY_TABLE = {
+    "sun397": (397, "top1", "general"),
+    "aircraft": (100, "mean_per_class", "specialized"),
+    "birdsnap": (500, "top1", "specialized"),
+    "caltech101": (101, "mean_per_class", "general"),
+    "caltech256": (257, "mean_per_class", "general"),
+    "cars": (196, "top1", "specialized"),
+    "cifar10": (10, "top1", "general"),
+    "cifar100": (100, "top1", "general"),
+    "dtd": (47, "top1", "general"),
+    "flowers": (102, "mean_per_class", "specialized"),
+    "food101": (101, "top1", "specialized"),
+    "pets": (37, "mean_per_class", "specialized"),
+}
+
+
+def png(path: Path, mode: str = "RGB", colour: int = 0) -> None:
+    """A 6x5 PNG in the given PIL mode (``"L"`` for grayscale)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, (6, 5), colour).save(path)
+
+
 def image(path: Path, colour: int = 0) -> None:
     """An 8x6 RGB image; saved as JPEG or PNG by the file's suffix."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainables.procedural import (
+from trainables.datasets.procedural import (
     FINE_GRAINED,
     SHAPES,
     TEXTURES,

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from trainables import datasets
-from trainables.datasets import DATASETS, DOWNLOADS, WHERE_TO_GET, build_dataset, main
+from trainables.datasets import DATASETS, build_dataset
+from trainables.datasets.__main__ import main
+from trainables.datasets.download import DOWNLOADS, WHERE_TO_GET, download
 
 
 def _dtd_archive(folder: Path) -> Path:
@@ -99,4 +100,4 @@ def test_every_dataset_read_from_files_can_be_fetched_or_says_where_from():
         if DATASETS.get(name).meta.get("builtin"):
             continue
         assert name in DOWNLOADS or name in WHERE_TO_GET, name
-    assert callable(datasets.download)
+    assert callable(download)

@@ -4,7 +4,7 @@ from PIL import Image
 from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 
-from trainables.transforms import (
+from trainables.datasets.transforms import (
     build_transform,
     eval_resize_size,
     eval_transform,
@@ -64,7 +64,7 @@ def test_datasets_whose_labels_a_mirror_changes_are_never_flipped():
 
 
 def test_channel_stats_are_the_mean_and_std_of_every_pixel():
-    from trainables.transforms import channel_stats
+    from trainables.datasets.transforms import channel_stats
 
     g = torch.Generator().manual_seed(0)
     images = [torch.rand(3, 4, 5, generator=g) for _ in range(7)]

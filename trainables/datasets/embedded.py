@@ -5,8 +5,7 @@ and scikit-image (or are generated), so a laptop study and CI can run the whole 
 without a data root. Each is small (at most 2000 train / 800 test images), split
 deterministically (fixed seed, stratified), and listed in ``TASKS``, which
 ``trainables.datasets`` registers in ``DATASETS`` with ``builtin=True``; builders ignore the
-data root. This module does not import ``datasets`` (which imports it), so the two never
-import each other.
+data root.
 
 Images are kept as uint8 arrays and turned into PIL RGB images on access; images smaller than
 32 px are upsampled to 32x32 (the study's transforms resize anyway).
@@ -24,10 +23,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from common.errors import BadInput
-from trainables import procedural
+from trainables.datasets import procedural
+from trainables.datasets.files import Transform
 
-# Same as ``trainables.datasets.Transform``.
-Transform = Callable[[Image.Image], Any] | None
 
 MIN_SIDE = 32
 SPLIT_SEED = 0
@@ -253,7 +251,7 @@ TASKS: tuple[BuiltinTask, ...] = (
     *(
         BuiltinTask(f"fine_{variant}", functools.partial(load_fine_grained_task, variant),
                     classes=classes, metric="mean_per_class", group="specialized",
-                    source=f"trainables.procedural fine-grained {variant!r}: {about}, "
+                    source=f"trainables.datasets.procedural fine-grained {variant!r}: {about}, "
                     f"{classes * FINE_TRAIN_PER_CLASS} train / "
                     f"{classes * FINE_TEST_PER_CLASS} test",
                     hflip=variant not in MIRROR_CHANGES_CLASS)
