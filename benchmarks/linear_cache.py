@@ -26,8 +26,8 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from search_spaces.recipe import Recipe
-from trainables.features import FeatureCache, extract_features
-from trainables.linear_finetune import linear_finetune
+from trainables.training.features import FeatureCache, extract_features
+from trainables.training.linear import linear_finetune
 from trainables.models import backbone, build_model, input_size
 
 TARGET = 3.5

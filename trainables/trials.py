@@ -104,7 +104,7 @@ def _dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: bool) ->
 
 def features(spec: TrialSpec, ctx: TrialContext) -> dict[str, tuple[Any, Any]]:
     """Train and test features of the trial's backbone, from the cache or computed once."""
-    from trainables.features import FeatureCache, extract_features
+    from trainables.training.features import FeatureCache, extract_features
     from trainables.models import backbone
 
     cache = FeatureCache(ctx.out / "features")
@@ -147,7 +147,7 @@ def _threads(ctx: TrialContext) -> None:
 def _upstream_data(spec: TrialSpec, ctx: TrialContext) -> tuple[Any, Any]:
     """The procedural upstream train/val splits that pretraining and pruning share."""
     from trainables.datasets.procedural import ProceduralSpec
-    from trainables.upstream import upstream_datasets
+    from trainables.training.upstream import upstream_datasets
 
     return upstream_datasets(
         ProceduralSpec(num_classes=spec.num_classes, image_size=spec.image_size),
@@ -159,7 +159,7 @@ def _upstream_data(spec: TrialSpec, ctx: TrialContext) -> tuple[Any, Any]:
 def run_pretrain(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
     from trainables.checkpoints import filters_pruned_share, save_reference_checkpoint
     from trainables.models import build_model
-    from trainables.upstream import pretrain
+    from trainables.training.upstream import pretrain
 
     train, val = _upstream_data(spec, ctx)
     import torch
@@ -181,7 +181,7 @@ def run_prune(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, A
                                         load_checkpoint, save_reference_checkpoint)
     from trainables.models.masks import global_sparsity
     from trainables.pruning import METHODS
-    from trainables.upstream import make_loader
+    from trainables.training.upstream import make_loader
 
     dense = load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=0)
     model = build_backbone_model(dense)
@@ -225,7 +225,7 @@ def prune_config(cls: type, method: str, params: dict[str, Any]) -> Any:
 
 
 def run_linear(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
-    from trainables.linear_finetune import linear_finetune
+    from trainables.training.linear import linear_finetune
 
     feats = features(spec, ctx)
     res = linear_finetune(feats["train"], feats["test"], num_classes=spec.num_classes,
@@ -343,7 +343,7 @@ def run_checkpoint(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[s
 
     from trainables.checkpoints import build_backbone_model
     from trainables.datasets.transforms import eval_transform
-    from trainables.upstream_eval import (checkpoint_statistics, evaluate_dataset,
+    from trainables.training.upstream_eval import (checkpoint_statistics, evaluate_dataset,
                                           evaluate_imagenet)
 
     ckpt = load_backbone(spec)
@@ -354,7 +354,7 @@ def run_checkpoint(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[s
         _, val = _upstream_data(spec, ctx)
         acc = evaluate_dataset(model, val, spec.dataset, device)
     elif ckpt.num_classes != 1000:
-        from trainables.upstream_eval import UpstreamAccuracy
+        from trainables.training.upstream_eval import UpstreamAccuracy
 
         acc = UpstreamAccuracy(None, note=f"the checkpoint's classifier has {ckpt.num_classes} "
                                "outputs, not ImageNet's 1000: no upstream accuracy")

@@ -24,7 +24,7 @@ from trainables import checkpoints as ck
 from trainables.checkpoints.__main__ import main as checkpoints_main
 from trainables import trials
 from trainables.datasets import DatasetError, DatasetNotFoundError, build_dataset
-from trainables.features import FeatureCache
+from trainables.training.features import FeatureCache
 from trainables.context import TrialContext
 
 

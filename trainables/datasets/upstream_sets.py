@@ -1,6 +1,6 @@
 """Where Table 3's upstream validation sets go under the data root, and where to get them:
 ImageNet val, its ReaL labels and ImageNetV2's three variants (each archive extracted as it
-is). The checkpoint stage (``trainables.upstream_eval``) reads them from these places and
+is). The checkpoint stage (``trainables.training.upstream_eval``) reads them from these places and
 ``python -m trainables.datasets --layouts`` prints them.
 """
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trainables.engine import Hooks, cycle, evaluate, train_one_epoch
+from trainables.training.engine import Hooks, cycle, evaluate, train_one_epoch
 from trainables.models.masks import Masks, apply_masks, global_sparsity, prunable_names
 from trainables.registry import Entry
 

@@ -41,7 +41,7 @@ from trainables.pruning.common import (
     registered,
     weights_of,
 )
-from trainables.engine import Hooks, train_one_epoch
+from trainables.training.engine import Hooks, train_one_epoch
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from common import columns as C
 from search_spaces.recipe import Recipe
 from trainables import models
 from trainables import speed as S
-from trainables.metrics import compute_metric
+from trainables.training.metrics import compute_metric
 from trainables.speed import trial as T
 from trainables.speed.runtimes import deepsparse_features
 from trainables.datasets.transforms import eval_transform

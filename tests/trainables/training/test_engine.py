@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from trainables.engine import (
+from trainables.training.engine import (
     Hooks,
     Precision,
     cycle,
@@ -141,7 +141,7 @@ def test_empty_loader_is_an_error():
 
 
 def test_epoch_selection_picks_by_top1_by_metric_or_the_last_epoch():
-    from trainables.engine import epoch_record
+    from trainables.training.engine import epoch_record
 
     # (metric, top1) per epoch: the metric peaks at epoch 1, top-1 at epoch 2
     epochs = [(60.0, 50.0), (55.0, 70.0), (58.0, 65.0)]
@@ -159,7 +159,7 @@ def test_epoch_selection_picks_by_top1_by_metric_or_the_last_epoch():
 
 
 def test_epoch_selection_by_metric_keeps_the_first_of_equal_epochs():
-    from trainables.engine import epoch_record
+    from trainables.training.engine import epoch_record
 
     history: list[dict] = []
     for i, acc in enumerate([40.0, 50.0, 50.0, 45.0], 1):

@@ -17,7 +17,7 @@ from trainables import checkpoints, models, trials
 from trainables.context import TrialContext
 from trainables.datasets import DatasetError
 from trainables.datasets.transforms import eval_transform
-from trainables.upstream_eval import (
+from trainables.training.upstream_eval import (
     checkpoint_statistics,
     evaluate_imagenet,
     imagenet_v2,

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from search_spaces.recipe import Recipe
-from trainables.engine import REPORT_KEYS
-from trainables.linear_finetune import LinearResult, linear_finetune
+from trainables.training.engine import REPORT_KEYS
+from trainables.training.linear import LinearResult, linear_finetune
 
 RECIPE = Recipe(epochs=12, lr=0.05, batch_size=16, milestones=(8,), gamma=0.1)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainables import features as features_mod
-from trainables.features import FeatureCache, extract_features
+from trainables.training import features as features_mod
+from trainables.training.features import FeatureCache, extract_features
 
 KEY = {"checkpoint_sha": "abc123", "arch": "resnet_tiny", "dataset": "toy", "split": "train",
        "transform": "eval", "image_size": 32}

@@ -1,8 +1,8 @@
 """Dense upstream pretraining on procedural images: the laptop study's "ImageNet training".
 
 Why a plain loop: the paper starts every pruning method from one accurate dense ImageNet
-model; here that model is trained once per study on ``trainables.datasets.procedural`` images and then
-handed to each pruning method. No Ray here (design.md): ``trainables/trials.py`` wraps it.
+model; here that model is trained once per study on ``trainables.datasets.procedural`` images
+and then handed to each pruning method. No Ray here: the trial entry points wrap it.
 
 Public API:
     ``pretrain(model, train_ds, val_ds, recipe, seed, device="cpu", report=None) -> dict``
@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
 from search_spaces.recipe import Recipe
-from trainables.engine import check_finite_loss, evaluate, train_one_epoch
+from trainables.training.engine import check_finite_loss, evaluate, train_one_epoch
 from trainables.datasets.procedural import ProceduralImages, ProceduralSpec
 from trainables.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 

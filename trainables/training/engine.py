@@ -35,7 +35,7 @@ from torch import nn
 
 from common.errors import Diverged
 from search_spaces.recipe import Recipe
-from trainables.metrics import compute_metric
+from trainables.training.metrics import compute_metric
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

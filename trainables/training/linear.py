@@ -19,7 +19,7 @@ from torch import nn
 
 from common.errors import BadInput
 from search_spaces.recipe import Recipe
-from trainables.engine import (
+from trainables.training.engine import (
     FinetuneResult,
     REPORT_KEYS,
     check_finite_loss,
@@ -29,7 +29,7 @@ from trainables.engine import (
     tensor_batches,
     train_one_epoch,
 )
-from trainables.metrics import compute_metric
+from trainables.training.metrics import compute_metric
 
 FeatureArrays = tuple[np.ndarray, np.ndarray]
 Reporter = Callable[[dict], None]

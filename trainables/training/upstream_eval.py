@@ -40,8 +40,8 @@ from common.columns import ACCURACY_V2_VARIANTS
 from common.errors import BadInput
 from trainables.datasets import (IMAGE_EXTENSIONS, DatasetError, DatasetNotFoundError,
                                  FileListDataset)
-from trainables.engine import predict
-from trainables.metrics import top1_accuracy
+from trainables.training.engine import predict
+from trainables.training.metrics import top1_accuracy
 from trainables.datasets.upstream_sets import (IMAGENET_VAL_LAYOUT, REAL_LAYOUT, V2_DIR, V2_FOLDERS,
                                       V2_LAYOUT)
 

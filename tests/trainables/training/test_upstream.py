@@ -9,7 +9,7 @@ from torch import nn
 from search_spaces.recipe import Recipe
 from trainables.models import build_model
 from trainables.datasets.procedural import ProceduralImages, ProceduralSpec
-from trainables.upstream import pretrain, upstream_transforms, warmup_step_decay
+from trainables.training.upstream import pretrain, upstream_transforms, warmup_step_decay
 
 
 def test_warmup_then_step_decay_per_step():
