@@ -354,6 +354,25 @@ def _split_code(split: str) -> int:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}") from None
 
 
+def _pattern(spec: ProceduralSpec, p: dict, rng: np.random.Generator, dx: np.ndarray,
+             dy: np.ndarray) -> np.ndarray:
+    """The texture in rotated, shifted coordinates (``dx``, ``dy`` from the shape's centre);
+    draws its angle, period and phase from ``rng`` in that order."""
+    size = spec.image_size
+    if "angle" in p:
+        t_ang = math.radians(p["angle"] + rng.uniform(-1, 1) * p["angle_jitter"])
+    else:
+        t_ang = math.radians(rng.uniform(-spec.texture_rotation, spec.texture_rotation))
+    if "period" in p:
+        period = (p["period"] + rng.uniform(-1, 1) * p["period_jitter"]) * size
+    else:
+        period = rng.uniform(*spec.period) * size
+    phase = rng.uniform(0, 2 * np.pi)
+    c, s = math.cos(t_ang), math.sin(t_ang)
+    xr, yr = c * dx + s * dy, -s * dx + c * dy
+    return _texture(p["texture"], xr, yr, 1.0 / period, phase)
+
+
 def render_image(
     spec: ProceduralSpec, label: int, k: int, seed: int, split: str = "train"
 ) -> np.ndarray:
@@ -397,20 +416,7 @@ def render_image(
     theta = math.radians(rng.uniform(-spec.rotation, spec.rotation))
     alpha = _shape_alpha(p["shape"], size, cx, cy, r, theta, p)
 
-    # Texture in rotated, shifted coordinates.
-    if "angle" in p:
-        t_ang = math.radians(p["angle"] + rng.uniform(-1, 1) * p["angle_jitter"])
-    else:
-        t_ang = math.radians(rng.uniform(-spec.texture_rotation, spec.texture_rotation))
-    if "period" in p:
-        period = (p["period"] + rng.uniform(-1, 1) * p["period_jitter"]) * size
-    else:
-        period = rng.uniform(*spec.period) * size
-    phase = rng.uniform(0, 2 * np.pi)
-    c, s = math.cos(t_ang), math.sin(t_ang)
-    dx, dy = xx - cx, yy - cy
-    xr, yr = c * dx + s * dy, -s * dx + c * dy
-    pattern = _texture(p["texture"], xr, yr, 1.0 / period, phase)
+    pattern = _pattern(spec, p, rng, xx - cx, yy - cy)
     foreground = pattern[..., None] * col_a + (1.0 - pattern[..., None]) * col_b
 
     img = alpha[..., None] * foreground + (1.0 - alpha[..., None]) * background

@@ -165,8 +165,8 @@ def train_one_epoch(
     """SGD over ``batches`` (or their first ``steps``), with the loop's hooks around each step.
 
     The model is put in train mode first (``hooks.train_mode`` may keep some modules in eval
-    mode). The loss is summed on the device
-    and read once at the end, so no step waits for the accelerator.
+    mode). The loss is summed on the device and read once at the end, so no step waits for
+    the accelerator.
 
     Args:
         model: the network (or a DDP wrapper) whose parameters ``optimizer`` holds.
@@ -199,21 +199,7 @@ def train_one_epoch(
         images, targets = to_device(images, targets, device, precision)
         with _autocast(device, precision):
             loss = criterion(forward(model, images), targets)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-        else:
-            loss.backward()
-        if hooks.before_step is not None:
-            hooks.before_step(loss)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
+        _step(loss, optimizer, scheduler, hooks, scaler)
         n = targets.numel()
         loss_sum += loss.detach().double() * n
         samples += n
@@ -223,6 +209,28 @@ def train_one_epoch(
             break
     return EpochStats(loss_sum=float(loss_sum), samples=samples, steps=done, stopped=stopped,
                       seconds=time.perf_counter() - start)
+
+
+def _step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+          scheduler: torch.optim.lr_scheduler.LRScheduler | None, hooks: Hooks,
+          scaler: torch.amp.GradScaler | None) -> None:
+    """One optimizer step from ``loss``: backward (scaled in float16), the loop's
+    ``before_step`` hook on the gradients, the step, then the per-step scheduler."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    if hooks.before_step is not None:
+        hooks.before_step(loss)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
 
 
 def epoch_record(epoch: int, train_loss: float, accuracy: float, history: list[dict], *,

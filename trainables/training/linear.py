@@ -1,8 +1,8 @@
 """Linear finetuning: a linear classifier trained on a frozen backbone's cached features.
 
-The paper's recipe (docs/protocol.md): SGD with momentum 0.9, weight decay 5e-4, batch 64, 150 epochs,
-lr 0.01 divided by 10 at epochs 50 and 100, accuracy taken at the best epoch (and the last).
-The features are small in-memory tensors, so batches are plain index slices of them: no
+The paper's recipe (docs/protocol.md): SGD with momentum 0.9, weight decay 5e-4, batch 64,
+150 epochs, lr 0.01 divided by 10 at epochs 50 and 100, accuracy taken at the best epoch (and
+the last). The features are small in-memory tensors, so batches are plain index slices of them: no
 DataLoader, no worker processes, no per-sample Python.
 """
 
@@ -67,6 +67,24 @@ def _seeded_linear(in_features: int, out_features: int, generator: torch.Generat
     return head
 
 
+def _checked_splits(train: FeatureArrays, test: FeatureArrays, num_classes: int,
+                    device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Both splits as tensors on ``device``, of one feature width, labels in range."""
+    x_train, y_train = _as_tensors(train, "train", device)
+    x_test, y_test = _as_tensors(test, "test", device)
+    if x_train.shape[1] != x_test.shape[1]:
+        raise ValueError(
+            f"train has {x_train.shape[1]} features per sample, test {x_test.shape[1]}"
+        )
+    for name, y in (("train", y_train), ("test", y_test)):
+        if int(y.min()) < 0 or int(y.max()) >= num_classes:
+            raise BadInput(  # the study declares fewer classes than the data has
+                f"{name} labels must lie in [0, {num_classes}), "
+                f"got [{int(y.min())}, {int(y.max())}]"
+            )
+    return x_train, y_train, x_test, y_test
+
+
 def linear_finetune(
     train: FeatureArrays,
     test: FeatureArrays,
@@ -101,18 +119,7 @@ def linear_finetune(
         ValueError: malformed features or labels outside ``[0, num_classes)``.
     """
     device = torch.device(device)
-    x_train, y_train = _as_tensors(train, "train", device)
-    x_test, y_test = _as_tensors(test, "test", device)
-    if x_train.shape[1] != x_test.shape[1]:
-        raise ValueError(
-            f"train has {x_train.shape[1]} features per sample, test {x_test.shape[1]}"
-        )
-    for name, y in (("train", y_train), ("test", y_test)):
-        if int(y.min()) < 0 or int(y.max()) >= num_classes:
-            raise BadInput(  # the study declares fewer classes than the data has
-                f"{name} labels must lie in [0, {num_classes}), "
-                f"got [{int(y.min())}, {int(y.max())}]"
-            )
+    x_train, y_train, x_test, y_test = _checked_splits(train, test, num_classes, device)
     generator = torch.Generator().manual_seed(seed)
     head = _seeded_linear(x_train.shape[1], num_classes, generator).to(device)
     optimizer, scheduler = recipe_sgd(head.parameters(), recipe)
