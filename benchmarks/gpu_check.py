@@ -32,9 +32,9 @@ import torch
 from torch.utils.data import TensorDataset
 
 from search_spaces.recipe import Recipe
-from trainables.training.features import extract_features
-from trainables.models.masks import count_zeros, masks_of, prunable_names
 from trainables.models import backbone, build_model, classifier_name, input_size, replace_classifier
+from trainables.models.masks import count_zeros, masks_of, prunable_names
+from trainables.training.features import extract_features
 
 CLASSES = 10
 

@@ -47,8 +47,7 @@ def load_backbone(spec: TrialSpec) -> Any:
 
     The sparsity the study declares is checked against the file (1 point of tolerance).
     """
-    from trainables.checkpoints import load_checkpoint
-    from trainables.checkpoints import mask_on_dense
+    from trainables.checkpoints import load_checkpoint, mask_on_dense
 
     if spec.checkpoint is None:
         raise BadInput(f"trial {spec.trial_id}: no checkpoint file given")
@@ -104,8 +103,8 @@ def _dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: bool) ->
 
 def features(spec: TrialSpec, ctx: TrialContext) -> dict[str, tuple[Any, Any]]:
     """Train and test features of the trial's backbone, from the cache or computed once."""
-    from trainables.training.features import FeatureCache, extract_features
     from trainables.models import backbone
+    from trainables.training.features import FeatureCache, extract_features
 
     cache = FeatureCache(ctx.out / "features")
     net_holder: dict[str, Any] = {}
@@ -344,7 +343,7 @@ def run_checkpoint(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[s
     from trainables.checkpoints import build_backbone_model
     from trainables.datasets.transforms import eval_transform
     from trainables.training.upstream_eval import (checkpoint_statistics, evaluate_dataset,
-                                          evaluate_imagenet)
+                                                   evaluate_imagenet)
 
     ckpt = load_backbone(spec)
     stats = checkpoint_statistics(ckpt.state_dict, list(ckpt.masks))

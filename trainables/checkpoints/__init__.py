@@ -26,14 +26,22 @@ from trainables.checkpoints.cleaning import prunable_weight_names
 from trainables.checkpoints.fitting import ARCH_ALIASES, resolve_arch
 from trainables.checkpoints.formats import FORMATS, detect_format
 from trainables.checkpoints.formats.base import StateDict
-from trainables.checkpoints.loading import (SPARSITY_TOLERANCE, LoadedCheckpoint,
-                                            backbone_masks, build_backbone_model,
-                                            load_checkpoint)
-from trainables.checkpoints.mask_sources import (MASKS_ONLY, load_mask_source, lth_transfer,
-                                                 mask_on_dense, ticket_holds_weights)
+from trainables.checkpoints.loading import (
+                                            SPARSITY_TOLERANCE,
+                                            LoadedCheckpoint,
+                                            backbone_masks,
+                                            build_backbone_model,
+                                            load_checkpoint,
+)
+from trainables.checkpoints.mask_sources import (
+                                            MASKS_ONLY,
+                                            load_mask_source,
+                                            lth_transfer,
+                                            mask_on_dense,
+                                            ticket_holds_weights,
+)
 from trainables.checkpoints.saving import save_reference_checkpoint
-from trainables.checkpoints.stats import (file_sha256, filters_pruned_share,
-                                          per_layer_filters_pruned)
+from trainables.checkpoints.stats import file_sha256, filters_pruned_share, per_layer_filters_pruned
 
 __all__ = [
     "ARCH_ALIASES", "FORMATS", "MASKS_ONLY", "SPARSITY_TOLERANCE", "LoadedCheckpoint",

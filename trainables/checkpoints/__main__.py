@@ -13,8 +13,7 @@ from trainables import models
 from trainables.checkpoints.formats import FORMATS
 from trainables.checkpoints.loading import SPARSITY_TOLERANCE, LoadedCheckpoint, load_checkpoint
 from trainables.checkpoints.mask_sources import MASKS_ONLY, load_mask_source, ticket_holds_weights
-from trainables.checkpoints.stats import (file_sha256, filters_pruned_share,
-                                          per_layer_filters_pruned)
+from trainables.checkpoints.stats import file_sha256, filters_pruned_share, per_layer_filters_pruned
 
 
 def describe(ckpt: LoadedCheckpoint) -> dict[str, Any]:

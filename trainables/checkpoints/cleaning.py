@@ -20,8 +20,13 @@ from typing import Any
 import torch
 
 from common.errors import BadInput
-from trainables.checkpoints.formats.base import (PRUNE_MASK, PRUNE_ORIG, StateDict,
-                                                 drop_layer_segments, strip_module)
+from trainables.checkpoints.formats.base import (
+    PRUNE_MASK,
+    PRUNE_ORIG,
+    StateDict,
+    drop_layer_segments,
+    strip_module,
+)
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,12 @@ from torch import nn
 
 from common.errors import BadInput
 from trainables import models
-from trainables.checkpoints.cleaning import (clean_state_dict, conv_classifier_to_linear,
-                                             prunable_weight_names, pruned_layers)
+from trainables.checkpoints.cleaning import (
+    clean_state_dict,
+    conv_classifier_to_linear,
+    prunable_weight_names,
+    pruned_layers,
+)
 from trainables.checkpoints.fitting import infer_arch, raise_if_unfit, resolve_arch
 from trainables.checkpoints.formats import parse
 from trainables.checkpoints.formats.base import Parsed, StateDict

@@ -21,8 +21,14 @@ import torch
 from common.errors import BadInput
 from trainables.checkpoints.fitting import arch_shapes, resolve_arch
 from trainables.checkpoints.formats import parse
-from trainables.checkpoints.formats.base import (PRUNE_MASK, PRUNE_ORIG, StateDict,
-                                                 config_dataset, inner_state_dict, strip_module)
+from trainables.checkpoints.formats.base import (
+    PRUNE_MASK,
+    PRUNE_ORIG,
+    StateDict,
+    config_dataset,
+    inner_state_dict,
+    strip_module,
+)
 from trainables.checkpoints.loading import SPARSITY_TOLERANCE, LoadedCheckpoint, load_checkpoint
 from trainables.checkpoints.reading import read_checkpoint_file
 from trainables.models.masks import masks_from_weights

@@ -27,11 +27,20 @@ from torch.utils.data import Dataset
 from common.atomic import atomic_write_text
 from common.errors import machine_error
 from trainables.datasets import embedded
-from trainables.datasets.files import (IMAGE_EXTENSIONS, DatasetError, DatasetNotFoundError,
-                                       FileListDataset, Transform)
-from trainables.datasets.imagefolder import (IMAGEFOLDER_LAYOUT, IMAGEFOLDER_PREFIX,
-                                             imagefolder_classes, imagefolder_path,
-                                             read_imagefolder)
+from trainables.datasets.files import (
+    IMAGE_EXTENSIONS,
+    DatasetError,
+    DatasetNotFoundError,
+    FileListDataset,
+    Transform,
+)
+from trainables.datasets.imagefolder import (
+    IMAGEFOLDER_LAYOUT,
+    IMAGEFOLDER_PREFIX,
+    imagefolder_classes,
+    imagefolder_path,
+    read_imagefolder,
+)
 from trainables.datasets.paper import PAPER_DATASETS
 from trainables.registry import Entry, Registry
 

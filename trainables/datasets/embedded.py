@@ -26,7 +26,6 @@ from common.errors import BadInput
 from trainables.datasets import procedural
 from trainables.datasets.files import Transform
 
-
 MIN_SIDE = 32
 SPLIT_SEED = 0
 

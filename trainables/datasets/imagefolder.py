@@ -6,9 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import BadInput
-from trainables.datasets.files import (IMAGE_EXTENSIONS, DatasetError, DatasetNotFoundError,
-                                       FileListDataset, Transform, class_dirs, images_in,
-                                       missing)
+from trainables.datasets.files import (
+    IMAGE_EXTENSIONS,
+    DatasetError,
+    DatasetNotFoundError,
+    FileListDataset,
+    Transform,
+    class_dirs,
+    images_in,
+    missing,
+)
 
 IMAGEFOLDER_PREFIX = "imagefolder:"
 IMAGEFOLDER_LAYOUT = (

@@ -15,9 +15,19 @@ from pathlib import Path
 
 from torch.utils.data import ConcatDataset, Dataset
 
-from trainables.datasets.files import (Checked, DatasetError, FileListDataset, RGBThen,
-                                       Transform, check_classes, class_dirs, images_in, missing,
-                                       require, rewritten)
+from trainables.datasets.files import (
+    Checked,
+    DatasetError,
+    FileListDataset,
+    RGBThen,
+    Transform,
+    check_classes,
+    class_dirs,
+    images_in,
+    missing,
+    require,
+    rewritten,
+)
 from trainables.datasets.imagefolder import read_imagefolder
 from trainables.registry import Registry
 

@@ -1,4 +1,4 @@
-"""Procedural images: the laptop study's stand-in for ImageNet (issue #6).
+"""Procedural images: the laptop study's stand-in for ImageNet.
 
 Why procedural: nothing can be downloaded on the study's machines, yet pruning methods only
 differ in transfer when the upstream task is rich enough to learn reusable features. Each class

@@ -21,7 +21,6 @@ from common.errors import BadInput
 from search_spaces.recipe import Recipe
 from trainables.training.engine import (
     FinetuneResult,
-    REPORT_KEYS,
     check_finite_loss,
     epoch_record,
     predict,

@@ -25,11 +25,11 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
 from search_spaces.recipe import Recipe
-from trainables.training.engine import check_finite_loss, evaluate, train_one_epoch
 from trainables.datasets.procedural import ProceduralImages, ProceduralSpec
 from trainables.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
+from trainables.training.engine import check_finite_loss, evaluate, train_one_epoch
 
-# Defaults sized for a 2-core laptop (issue #6 report): 64 classes x 400 train images, six
+# Defaults sized for a 2-core laptop: 64 classes x 400 train images, six
 # epochs with the lr cut 5x after epochs 4 and 5 -- 92 % val accuracy for resnet_tiny in about
 # two minutes on one core (measured: 121 s training + 8 s generating the images).
 DEFAULT_SPEC = ProceduralSpec()

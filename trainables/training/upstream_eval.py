@@ -38,12 +38,21 @@ from torch.utils.data import DataLoader, Dataset
 
 from common.columns import ACCURACY_V2_VARIANTS
 from common.errors import BadInput
-from trainables.datasets import (IMAGE_EXTENSIONS, DatasetError, DatasetNotFoundError,
-                                 FileListDataset)
+from trainables.datasets import (
+    IMAGE_EXTENSIONS,
+    DatasetError,
+    DatasetNotFoundError,
+    FileListDataset,
+)
+from trainables.datasets.upstream_sets import (
+    IMAGENET_VAL_LAYOUT,
+    REAL_LAYOUT,
+    V2_DIR,
+    V2_FOLDERS,
+    V2_LAYOUT,
+)
 from trainables.training.engine import predict
 from trainables.training.metrics import top1_accuracy
-from trainables.datasets.upstream_sets import (IMAGENET_VAL_LAYOUT, REAL_LAYOUT, V2_DIR, V2_FOLDERS,
-                                      V2_LAYOUT)
 
 IMAGENET_CLASSES = 1000
 _VAL_NUMBER = re.compile(r"ILSVRC2012_val_(\d{8})")

@@ -19,7 +19,6 @@ from trainables import models
 from trainables.checkpoints.fitting import arch_shapes
 from trainables.models import masks as masks_lib
 
-
 ARCH = "resnet_tiny"
 NUM_CLASSES = 10
 FRACTION = 0.8

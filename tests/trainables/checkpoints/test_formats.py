@@ -7,11 +7,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.trainables.checkpoints.samples import (FORMAT_SAMPLES, amc_name, assert_same_weights,
-                                                  fake_state_dict, mobilenet_sd,
-                                                  write_mobilenet_acdc_wrapped, write_mobilenet_amc,
-                                                  write_mobilenet_gmp_reference,
-                                                  write_mobilenet_mfac, write_mobilenet_str)
+from tests.trainables.checkpoints.samples import (
+    FORMAT_SAMPLES,
+    amc_name,
+    assert_same_weights,
+    fake_state_dict,
+    mobilenet_sd,
+    write_mobilenet_acdc_wrapped,
+    write_mobilenet_amc,
+    write_mobilenet_gmp_reference,
+    write_mobilenet_mfac,
+    write_mobilenet_str,
+)
 from trainables import checkpoints as ck
 
 

@@ -8,8 +8,12 @@ import re
 import pytest
 import torch
 
-from tests.trainables.checkpoints.samples import (ARCH, pruned_tiny, write_ticket_masks,
-                                                  write_weight_ticket)
+from tests.trainables.checkpoints.samples import (
+    ARCH,
+    pruned_tiny,
+    write_ticket_masks,
+    write_weight_ticket,
+)
 from trainables import checkpoints as ck
 from trainables.checkpoints.__main__ import main
 from trainables.models import masks as masks_lib

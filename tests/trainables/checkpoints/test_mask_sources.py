@@ -8,9 +8,16 @@ import re
 import pytest
 import torch
 
-from tests.trainables.checkpoints.samples import (ARCH, NUM_CLASSES, mobilenet_sd, pruned_tiny,
-                                                  write_lth_ticket, write_ticket_masks,
-                                                  write_torchvision, write_weight_ticket)
+from tests.trainables.checkpoints.samples import (
+    ARCH,
+    NUM_CLASSES,
+    mobilenet_sd,
+    pruned_tiny,
+    write_lth_ticket,
+    write_ticket_masks,
+    write_torchvision,
+    write_weight_ticket,
+)
 from trainables import checkpoints as ck
 from trainables import models
 from trainables.checkpoints import lth_transfer, mask_on_dense

@@ -19,7 +19,6 @@ import pytest
 import scipy.io
 from PIL import Image
 
-
 # Paper Table 2, as in docs/protocol.md: name -> (classes, metric, group)
 STUDY_TABLE = {
     "sun397": (397, "top1", "general"),

@@ -20,7 +20,7 @@ def test_task_is_small_offline_and_trains_on_every_class(name, tmp_path):
     train = build_dataset(name, tmp_path / "ignored", "train", None)
     test = build_dataset(name, None, "test", None)
     # Small enough for a laptop; test sets of 1,000+ where a task can make them (one image
-    # of a 480-image test set was 0.2 points: most of the seed spread, issue #15).
+    # of a 480-image test set was 0.2 points: most of the seed spread).
     assert 0 < len(train) <= 2000 and 0 < len(test) <= 1200
     assert sorted(set(train.labels.tolist())) == list(range(info.classes))
     assert set(test.labels.tolist()) <= set(range(info.classes))

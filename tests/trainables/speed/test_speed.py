@@ -13,9 +13,9 @@ import torch
 
 from common import columns as C
 from trainables import models
-from trainables.models import masks
 from trainables import speed as S
 from trainables.context import TrialContext
+from trainables.models import masks
 
 ARCH = "resnet_tiny"
 

@@ -2,8 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from trainables.training.metrics import (METRICS, compute_metric, mean_per_class_accuracy,
-                                         top1_accuracy)
+from trainables.training.metrics import (
+    METRICS,
+    compute_metric,
+    mean_per_class_accuracy,
+    top1_accuracy,
+)
 
 # 3 classes, unbalanced test set (class 0: 4 samples, class 1: 2, class 2: 1):
 #   class 0: preds 0,0,0,1 -> 3/4 = 75 %

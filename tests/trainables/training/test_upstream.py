@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
-from torch import nn
 
 from search_spaces.recipe import Recipe
-from trainables.models import build_model
 from trainables.datasets.procedural import ProceduralImages, ProceduralSpec
+from trainables.models import build_model
 from trainables.training.upstream import pretrain, upstream_transforms, warmup_step_decay
 
 

@@ -21,9 +21,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from common.errors import BadInput
-from trainables.checkpoints.formats import (lth_ticket, mobilenet_amc, mobilenet_model,
-                                            reference, rigl_tf_port, sparseml,
-                                            torchvision_state_dict)
+from trainables.checkpoints.formats import (
+    lth_ticket,
+    mobilenet_amc,
+    mobilenet_model,
+    reference,
+    rigl_tf_port,
+    sparseml,
+    torchvision_state_dict,
+)
 from trainables.checkpoints.formats.base import Parsed
 from trainables.registry import Registry
 

@@ -8,9 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trainables.checkpoints.formats.base import (PRUNE_MASK, PRUNE_ORIG, Parsed, config_dataset,
-                                                 format_entry, inner_state_dict, str_or_none,
-                                                 stripped_keys)
+from trainables.checkpoints.formats.base import (
+    PRUNE_MASK,
+    PRUNE_ORIG,
+    Parsed,
+    config_dataset,
+    format_entry,
+    inner_state_dict,
+    str_or_none,
+    stripped_keys,
+)
 
 
 def detect(obj: Any) -> bool:

@@ -9,8 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 from common.errors import BadInput
-from trainables.checkpoints.formats.base import (Parsed, config_dataset, format_entry,
-                                                 inner_state_dict, stripped_keys)
+from trainables.checkpoints.formats.base import (
+    Parsed,
+    config_dataset,
+    format_entry,
+    inner_state_dict,
+    stripped_keys,
+)
 
 _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"^conv1\.(\d)\.(.+)$"), lambda m: f"features.0.{m[1]}.{m[2]}"),

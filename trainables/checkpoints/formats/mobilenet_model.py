@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainables.checkpoints.formats.base import (REFERENCE_MOBILENET_PREFIX, Parsed,
-                                                 config_dataset, format_entry,
-                                                 inner_state_dict, prefix_renamer, stripped_keys)
+from trainables.checkpoints.formats.base import (
+    REFERENCE_MOBILENET_PREFIX,
+    Parsed,
+    config_dataset,
+    format_entry,
+    inner_state_dict,
+    prefix_renamer,
+    stripped_keys,
+)
 
 
 def detect(obj: Any) -> bool:

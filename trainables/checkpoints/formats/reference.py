@@ -7,8 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trainables.checkpoints.formats.base import (REFERENCE_MOBILENET_PREFIX, Parsed,
-                                                 format_entry, prefix_renamer, str_or_none)
+from trainables.checkpoints.formats.base import (
+    REFERENCE_MOBILENET_PREFIX,
+    Parsed,
+    format_entry,
+    prefix_renamer,
+    str_or_none,
+)
 
 
 def detect(obj: Any) -> bool:

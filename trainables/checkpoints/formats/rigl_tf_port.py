@@ -10,8 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from common.errors import BadInput
-from trainables.checkpoints.formats.base import (Parsed, format_entry, inner_state_dict,
-                                                 str_or_none, strip_module)
+from trainables.checkpoints.formats.base import (
+    Parsed,
+    format_entry,
+    inner_state_dict,
+    str_or_none,
+    strip_module,
+)
 
 log = logging.getLogger(__name__)
 
