@@ -23,8 +23,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from common.errors import BadInput
-from trainables.datasets import procedural
 from trainables.datasets.files import Transform
+from trainables.datasets.procedural import FINE_GRAINED, fine_grained_spec, generate
 
 MIN_SIDE = 32
 SPLIT_SEED = 0
@@ -186,14 +186,14 @@ FINE_SEED = 1  # not the upstream stand-in's seed, so no image is shared with pr
 
 @functools.lru_cache(maxsize=None)
 def load_fine_grained_task(variant: str) -> EmbeddedTask:
-    """Procedural near-identical classes (``procedural.FINE_GRAINED[variant]``), 32 px RGB.
+    """Procedural near-identical classes (``FINE_GRAINED[variant]``), 32 px RGB.
 
     Train and test come from the generator's separate train/test streams, so they never
     share an image; both are class-balanced.
     """
-    spec = procedural.fine_grained_spec(variant, image_size=MIN_SIDE)
-    train = ArraySplit(*procedural.generate(spec, FINE_TRAIN_PER_CLASS, FINE_SEED, "train"))
-    test = ArraySplit(*procedural.generate(spec, FINE_TEST_PER_CLASS, FINE_SEED, "test"))
+    spec = fine_grained_spec(variant, image_size=MIN_SIDE)
+    train = ArraySplit(*generate(spec, FINE_TRAIN_PER_CLASS, FINE_SEED, "train"))
+    test = ArraySplit(*generate(spec, FINE_TEST_PER_CLASS, FINE_SEED, "test"))
     return EmbeddedTask(train, test, tuple(spec.class_name(c) for c in range(spec.num_classes)))
 
 
@@ -254,6 +254,6 @@ TASKS: tuple[BuiltinTask, ...] = (
                     f"{classes * FINE_TRAIN_PER_CLASS} train / "
                     f"{classes * FINE_TEST_PER_CLASS} test",
                     hflip=variant not in MIRROR_CHANGES_CLASS)
-        for variant, (classes, about) in procedural.FINE_GRAINED.items()
+        for variant, (classes, about) in FINE_GRAINED.items()
     ),
 )
