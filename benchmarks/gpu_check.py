@@ -11,7 +11,7 @@ benchmarks/RESULTS.md:
 
 What it does, on random images (nothing to download): a backbone pruned by global magnitude
 to ``--sparsity`` gets a new classifier; (1) its features are extracted on ``cuda:0``
-(``trainables.features.extract_features``) and (2) it is finetuned for ``--epochs`` under a
+(``trainables.training.features.extract_features``) and (2) it is finetuned for ``--epochs`` under a
 ``TorchTrainer`` with ``use_gpu=True`` (NCCL; 1 worker, 2 when there are 2 GPUs), through
 ``run_full_finetune_trainer``, the sweep's own path. It checks that the features are finite,
 that every masked weight is still zero after training (``masked_zeros`` = the zeros before)
@@ -32,9 +32,9 @@ import torch
 from torch.utils.data import TensorDataset
 
 from search_spaces.recipe import Recipe
-from trainables.features import extract_features
-from trainables.masks import count_zeros, masks_of, prunable_names
 from trainables.models import backbone, build_model, classifier_name, input_size, replace_classifier
+from trainables.models.masks import count_zeros, masks_of, prunable_names
+from trainables.training.features import extract_features
 
 CLASSES = 10
 

@@ -26,9 +26,9 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from search_spaces.recipe import Recipe
-from trainables.features import FeatureCache, extract_features
-from trainables.linear_finetune import linear_finetune
 from trainables.models import backbone, build_model, input_size
+from trainables.training.features import FeatureCache, extract_features
+from trainables.training.linear import linear_finetune
 
 TARGET = 3.5
 SEEDS = (21, 51, 81, 111, 141)  # the paper's linear seeds
@@ -50,8 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def load_task(name: str, image_size: int) -> tuple[Dataset, Dataset, int, str, str]:
     """(train, test, classes, metric, source) of a built-in task, or random images."""
     try:
-        from trainables import transforms
-        from trainables.datasets import build_dataset, dataset_info
+        from trainables.datasets import build_dataset, dataset_info, transforms
 
         info = dataset_info(name)
         tf = transforms.feature_transform(image_size)

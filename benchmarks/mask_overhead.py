@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from trainables.full_finetune import FixedMask
-from trainables.masks import apply_masks, masks_of, prunable_names
 from trainables.models import build_model, replace_classifier
+from trainables.models.masks import apply_masks, masks_of, prunable_names
 
 TARGET = 1.05
 

@@ -214,3 +214,35 @@ def test_packages_import_only_the_layers_below_them():
         f"{', '.join(sorted(MAY_IMPORT[m.split('.')[0]])) or 'nothing of ours'})"
         for m, t in new
     )
+
+
+# The parts of trainables/ and which other parts each may import (docs/design.md): data and
+# models at the bottom, checkpoints on models, the loops on those, the entry points on all.
+# A part not listed here (a module at the top of trainables/) is not checked.
+TRAINABLES_MAY_IMPORT: dict[str, frozenset[str]] = {
+    "registry": frozenset(),
+    "models": frozenset({"registry"}),
+    "datasets": frozenset({"registry"}),
+    "checkpoints": frozenset({"models", "registry"}),
+    "training": frozenset({"models", "datasets", "checkpoints", "registry"}),
+    "pruning": frozenset({"training", "models", "registry"}),
+    "speed": frozenset({"training", "models", "datasets", "checkpoints", "registry"}),
+}
+
+
+def test_the_parts_of_trainables_import_only_the_parts_below_them():
+    graph = import_graph(our_modules())
+
+    def part(module: str) -> str | None:
+        names = module.split(".")
+        return names[1] if names[0] == "trainables" and len(names) > 1 else None
+
+    found = sorted(
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        if (src := part(module)) in TRAINABLES_MAY_IMPORT
+        for target in targets
+        if (dst := part(target)) and dst != src and dst not in TRAINABLES_MAY_IMPORT[src]
+    )
+    assert not found, "imports against trainables' layering (docs/design.md):\n  " + \
+        "\n  ".join(found)

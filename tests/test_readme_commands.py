@@ -110,7 +110,7 @@ def reader_folder(tmp_path_factory) -> Path:
 
     from tests.orchestrator.test_report_sources import record_hand_study
     from tests.reports.sample_results import hand_table
-    from tests.trainables.test_checkpoints import ARCH, pruned_tiny
+    from tests.trainables.checkpoints.samples import ARCH, pruned_tiny
     from trainables.checkpoints import save_reference_checkpoint
 
     home = tmp_path_factory.mktemp("reader")

@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from common.atomic import atomic_path
 from common.errors import BadInput
 from search_spaces.recipe import Recipe
-from trainables.engine import (
+from trainables.training.engine import (
     FP32,
     EpochStats,
     FinetuneResult,
@@ -59,8 +59,8 @@ from trainables.engine import (
     recipe_sgd,
     train_one_epoch,
 )
-from trainables.masks import count_zeros
-from trainables.metrics import compute_metric
+from trainables.models.masks import count_zeros
+from trainables.training.metrics import compute_metric
 from trainables.models import classifier_name
 
 log = logging.getLogger(__name__)

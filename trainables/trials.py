@@ -47,8 +47,7 @@ def load_backbone(spec: TrialSpec) -> Any:
 
     The sparsity the study declares is checked against the file (1 point of tolerance).
     """
-    from trainables.checkpoints import load_checkpoint
-    from trainables.lth_backbone import mask_on_dense
+    from trainables.checkpoints import load_checkpoint, mask_on_dense
 
     if spec.checkpoint is None:
         raise BadInput(f"trial {spec.trial_id}: no checkpoint file given")
@@ -72,7 +71,7 @@ def feature_key(spec: TrialSpec, split: str) -> dict[str, Any]:
 def normalization(spec: TrialSpec, ctx: TrialContext) -> dict[str, Any]:
     """The trial's Normalize mean/std: ImageNet's, or (``normalize: dataset``) the dataset's
     own from its training split, computed once per dataset and size and cached."""
-    from trainables.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from trainables.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
 
     rule = spec.param("normalize", "imagenet")
     if rule == "imagenet":
@@ -90,7 +89,7 @@ def normalization(spec: TrialSpec, ctx: TrialContext) -> dict[str, Any]:
 def _dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: bool) -> Any:
     from trainables.datasets import build_dataset, dataset_info
     from search_spaces.recipe import PAPER_CROP_SCALE
-    from trainables.transforms import eval_transform, train_transform
+    from trainables.datasets.transforms import eval_transform, train_transform
 
     norm = normalization(spec, ctx)
     if train_aug:
@@ -104,8 +103,8 @@ def _dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: bool) ->
 
 def features(spec: TrialSpec, ctx: TrialContext) -> dict[str, tuple[Any, Any]]:
     """Train and test features of the trial's backbone, from the cache or computed once."""
-    from trainables.features import FeatureCache, extract_features
     from trainables.models import backbone
+    from trainables.training.features import FeatureCache, extract_features
 
     cache = FeatureCache(ctx.out / "features")
     net_holder: dict[str, Any] = {}
@@ -146,8 +145,8 @@ def _threads(ctx: TrialContext) -> None:
 
 def _upstream_data(spec: TrialSpec, ctx: TrialContext) -> tuple[Any, Any]:
     """The procedural upstream train/val splits that pretraining and pruning share."""
-    from trainables.procedural import ProceduralSpec
-    from trainables.upstream import upstream_datasets
+    from trainables.datasets.procedural import ProceduralSpec
+    from trainables.training.upstream import upstream_datasets
 
     return upstream_datasets(
         ProceduralSpec(num_classes=spec.num_classes, image_size=spec.image_size),
@@ -159,7 +158,7 @@ def _upstream_data(spec: TrialSpec, ctx: TrialContext) -> tuple[Any, Any]:
 def run_pretrain(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
     from trainables.checkpoints import filters_pruned_share, save_reference_checkpoint
     from trainables.models import build_model
-    from trainables.upstream import pretrain
+    from trainables.training.upstream import pretrain
 
     train, val = _upstream_data(spec, ctx)
     import torch
@@ -179,9 +178,9 @@ def run_pretrain(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str
 def run_prune(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
     from trainables.checkpoints import (build_backbone_model, filters_pruned_share,
                                         load_checkpoint, save_reference_checkpoint)
-    from trainables.masks import global_sparsity
+    from trainables.models.masks import global_sparsity
     from trainables.pruning import METHODS
-    from trainables.upstream import make_loader
+    from trainables.training.upstream import make_loader
 
     dense = load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=0)
     model = build_backbone_model(dense)
@@ -225,7 +224,7 @@ def prune_config(cls: type, method: str, params: dict[str, Any]) -> Any:
 
 
 def run_linear(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
-    from trainables.linear_finetune import linear_finetune
+    from trainables.training.linear import linear_finetune
 
     feats = features(spec, ctx)
     res = linear_finetune(feats["train"], feats["test"], num_classes=spec.num_classes,
@@ -342,9 +341,9 @@ def run_checkpoint(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[s
     import torch
 
     from trainables.checkpoints import build_backbone_model
-    from trainables.transforms import eval_transform
-    from trainables.upstream_eval import (checkpoint_statistics, evaluate_dataset,
-                                          evaluate_imagenet)
+    from trainables.datasets.transforms import eval_transform
+    from trainables.training.upstream_eval import (checkpoint_statistics, evaluate_dataset,
+                                                   evaluate_imagenet)
 
     ckpt = load_backbone(spec)
     stats = checkpoint_statistics(ckpt.state_dict, list(ckpt.masks))
@@ -354,7 +353,7 @@ def run_checkpoint(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[s
         _, val = _upstream_data(spec, ctx)
         acc = evaluate_dataset(model, val, spec.dataset, device)
     elif ckpt.num_classes != 1000:
-        from trainables.upstream_eval import UpstreamAccuracy
+        from trainables.training.upstream_eval import UpstreamAccuracy
 
         acc = UpstreamAccuracy(None, note=f"the checkpoint's classifier has {ckpt.num_classes} "
                                "outputs, not ImageNet's 1000: no upstream accuracy")

@@ -51,7 +51,7 @@ def magnitude_prune(model, fraction: float):
     """Zero the smallest ``fraction`` of every prunable weight, in place; returns the model."""
     import torch
 
-    from trainables import masks
+    from trainables.models import masks
 
     names = set(masks.prunable_names(model))
     with torch.no_grad():

@@ -79,7 +79,7 @@ def test_ledger_ignores_a_torn_temporary_file(tmp_path):
 
 
 def test_feature_cache_entry(tmp_path, monkeypatch):
-    from trainables.features import FeatureCache
+    from trainables.training.features import FeatureCache
 
     cache = FeatureCache(tmp_path)
     old = {"checkpoint": "old", "split": "train"}

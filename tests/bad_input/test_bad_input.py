@@ -21,9 +21,10 @@ from search_spaces.recipe import Recipe
 from search_spaces.trial import TrialSpec
 from tests.bad_input import kit
 from trainables import checkpoints as ck
+from trainables.checkpoints.__main__ import main as checkpoints_main
 from trainables import trials
 from trainables.datasets import DatasetError, DatasetNotFoundError, build_dataset
-from trainables.features import FeatureCache
+from trainables.training.features import FeatureCache
 from trainables.context import TrialContext
 
 
@@ -35,7 +36,7 @@ def good(tmp_path) -> Path:
 
 def cli_error(capsys, *argv: str) -> str:
     """``python -m trainables.checkpoints`` on a file: exit code 2, one paragraph on stderr."""
-    assert ck.main(list(argv)) == 2
+    assert checkpoints_main(list(argv)) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert kit.one_paragraph(captured.err), captured.err

@@ -421,9 +421,9 @@ def test_cluster_address_that_does_not_answer(in_tmp, capsys, monkeypatch, addre
 
 
 def cli_error(capsys, *argv: str) -> str:
-    from trainables import checkpoints as ck
+    from trainables.checkpoints.__main__ import main
 
-    assert ck.main(list(argv)) == 2
+    assert main(list(argv)) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith("error: ")
     assert kit.one_paragraph(captured.err), captured.err

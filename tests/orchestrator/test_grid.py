@@ -95,7 +95,7 @@ def test_a_ticket_with_weights_is_the_backbone_a_ticket_of_masks_goes_on_the_den
     from orchestrator.aggregate import results_frame
     from orchestrator.ledger import Ledger
     from orchestrator.progress import record_success
-    from tests.trainables.test_checkpoints import write_ticket_masks, write_weight_ticket
+    from tests.trainables.checkpoints.samples import write_ticket_masks, write_weight_ticket
     from trainables import checkpoints, models, trials
 
     root = tmp_path / "ckpt" / "resnet_tiny"

@@ -34,7 +34,8 @@ def test_one_run_per_trial_even_across_trackers(tmp_path, tracker):
 
 
 def _epoch(e: int, acc: float, best: float) -> dict:
-    """One epoch's report as the trainables send it (``trainables.engine.epoch_record``)."""
+    """One epoch's report as the trainables send it
+    (``trainables.training.engine.epoch_record``)."""
     return {"epoch": e, "train_loss": 1.0 / e, "accuracy": acc, "accuracy_best": best,
             "best_epoch": 2 if best == 60.0 else e, "accuracy_last": acc}
 

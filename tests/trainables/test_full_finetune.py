@@ -22,8 +22,8 @@ from trainables.full_finetune import (
     run_full_finetune_trainer,
     WorkerGroupUnavailable,
 )
-from trainables.engine import REPORT_KEYS
-from trainables.masks import count_zeros, global_sparsity, masks_of, prunable_names
+from trainables.training.engine import REPORT_KEYS
+from trainables.models.masks import count_zeros, global_sparsity, masks_of, prunable_names
 from trainables.models import build_model, replace_classifier
 
 ARCH = "resnet_tiny"

@@ -30,7 +30,7 @@ def test_unknown_name_lists_the_known_ones():
 
 def test_study_schema_knows_the_registered_names():
     """search_spaces must not import torch, so it lists the names a study may use; they must
-    be the registries' (issue #19: an unknown arch or dataset is refused while loading)."""
+    be the registries' (an unknown arch or dataset is refused while loading)."""
     import dataclasses
 
     from search_spaces import schema

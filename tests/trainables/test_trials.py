@@ -21,6 +21,7 @@ from search_spaces.schema import StudyError
 from search_spaces.trial import TrialSpec
 from trainables.context import FullPlan, TrialContext
 from trainables import checkpoints, datasets, full_finetune, models, trials
+from trainables.datasets import files as dataset_files
 
 SPEC = TrialSpec(stage="linear", method="dense", sparsity=0, arch="resnet_tiny",
                  dataset="digits", seed=0, recipe=Recipe(epochs=1), num_classes=3,
@@ -125,17 +126,17 @@ def test_a_machine_os_error_while_reading_is_not_bad_input(tmp_path, monkeypatch
         checkpoints.load_checkpoint(path)
     assert not isinstance(info.value, BadInput) and info.value.errno == errno.ESTALE
 
-    monkeypatch.setattr(datasets.Image, "open", stale)
+    monkeypatch.setattr(dataset_files.Image, "open", stale)
     with pytest.raises(OSError) as info:
-        datasets._open_rgb(Path("/data/a.png"))
+        dataset_files.open_rgb(Path("/data/a.png"))
     assert not isinstance(info.value, BadInput)
 
     def truncated(*args, **kwargs):
         raise OSError("image file is truncated")  # PIL's: no errno, the file's fault
 
-    monkeypatch.setattr(datasets.Image, "open", truncated)
+    monkeypatch.setattr(dataset_files.Image, "open", truncated)
     with pytest.raises(datasets.DatasetError, match="cannot read image file /data/a.png"):
-        datasets._open_rgb(Path("/data/a.png"))
+        dataset_files.open_rgb(Path("/data/a.png"))
 
 
 def test_machine_error_reads_the_errno():
@@ -230,7 +231,7 @@ def test_an_lth_t_trial_from_a_ticket_with_weights_uses_the_tickets_own_weights(
     """The reference code's LTH-T: the ticket file is the backbone (the grid names it as the
     trial's checkpoint, no mask source), its weight_orig * weight_mask and its BatchNorm,
     whatever the study's dense file holds."""
-    from tests.trainables.test_checkpoints import write_weight_ticket
+    from tests.trainables.checkpoints.samples import write_weight_ticket
 
     ticket = tmp_path / "lth_t_80_ticket.pth"
     want = write_weight_ticket(ticket)
@@ -251,7 +252,7 @@ def test_an_lth_t_trial_from_a_ticket_with_weights_uses_the_tickets_own_weights(
 def test_full_finetuning_normalises_with_the_datasets_own_statistics_when_asked(tmp_path):
     import json
 
-    from trainables.transforms import IMAGENET_MEAN
+    from trainables.datasets.transforms import IMAGENET_MEAN
 
     ctx = TrialContext(out_dir=str(tmp_path))
     spec = TrialSpec(**{**FULL.__dict__, "image_size": 16,

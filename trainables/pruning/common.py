@@ -12,7 +12,7 @@ method module imports the package's registry back.
 
 ``model`` is the dense pretrained network (modified in place and returned in the result),
 ``target`` the global sparsity as a fraction in [0, 1] over the prunable weights (every Conv2d
-and Linear ``.weight``, ``trainables.masks``), ``cfg`` the method's config dataclass (a
+and Linear ``.weight``, ``trainables.models.masks``), ``cfg`` the method's config dataclass (a
 ``PruneConfig`` subclass, so a study file can tune the shared budget fields uniformly).
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -28,9 +28,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trainables.engine import Hooks, cycle, evaluate, train_one_epoch
-from trainables.masks import Masks, apply_masks, global_sparsity, prunable_names
+from trainables.models.masks import Masks, apply_masks, global_sparsity, prunable_names
 from trainables.registry import Entry
+from trainables.training.engine import Hooks, cycle, evaluate, train_one_epoch
 
 Report = Callable[[dict], None]
 # A method's own work: (model, train_loader, target, cfg, report) -> (model, masks, info),
@@ -313,7 +313,8 @@ def finish(
         "method": method,
         "target": target,
         "sparsity": global_sparsity(model, cfg.exclude),
-        "val_accuracy": evaluate(model, val_loader, device_of(model)) if val_loader is not None else float("nan"),
+        "val_accuracy": (evaluate(model, val_loader, device_of(model))
+                         if val_loader is not None else float("nan")),
         "steps": steps,
     }
     info.update(extra)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trainables.masks import Masks, apply_masks, masks_of, prunable_names
+from trainables.models.masks import Masks, apply_masks, masks_of, prunable_names
 from trainables.pruning.common import (
     PruneConfig,
     PruneResult,

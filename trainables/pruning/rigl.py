@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trainables.masks import Masks, apply_masks, prunable_names
+from trainables.models.masks import Masks, apply_masks, prunable_names
 from trainables.pruning.common import (
     PruneConfig,
     Report,

@@ -27,7 +27,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.data import DataLoader
 
-from trainables.masks import apply_masks, prunable_names
+from trainables.models.masks import apply_masks, prunable_names
 from trainables.pruning.common import (
     PruneConfig,
     Report,
@@ -41,7 +41,7 @@ from trainables.pruning.common import (
     registered,
     weights_of,
 )
-from trainables.engine import Hooks, train_one_epoch
+from trainables.training.engine import Hooks, train_one_epoch
 
 
 @dataclass(frozen=True)
@@ -125,14 +125,60 @@ def str_train(
     cfg: STRConfig,
     report: Report | None = None,
 ) -> tuple[nn.Module, dict, dict]:
-    """Run STR in place; returns (model, exact-target masks, info with threshold stats)."""
+    """Run STR in place; returns (model, exact-target masks, info with threshold stats).
+
+    Three phases: the thresholds are learned until their sparsity reaches the target (or the
+    pruning steps run out), the mask is then fixed at exactly the target, and the weights are
+    finetuned under it for the rest of the budget.
+    """
     names = prunable_names(model, cfg.exclude)
     weights = weights_of(model, names)
     dev = next(model.parameters()).device
     s = {n: nn.Parameter(torch.tensor(cfg.s_init, device=dev)) for n in names}
+    start_thresholds = {n: float(torch.sigmoid(p.detach())) for n, p in s.items()}
+    phase = _learn_thresholds(model, train_loader, target, cfg, report, weights, s)
+    step = phase["step"]
+
+    with torch.no_grad():
+        thresholds = {n: torch.sigmoid(p).detach() for n, p in s.items()}
+        eff = _effective(weights, s)
+        margin = {n: weights[n].abs() - thresholds[n] for n in names}
+        masks = masks_from_scores(margin, target)
+        fixed = sum(int((masks[n] != (eff[n] != 0)).sum()) for n in names)
+        for n in names:
+            # Kept weights take their soft-thresholded value; the few that the exact-target
+            # correction restores (margin <= 0) keep their raw value.
+            new = torch.where(margin[n] > 0, eff[n], weights[n])
+            weights[n].copy_(torch.where(masks[n], new, torch.zeros_like(new)))
+        apply_masks(model, masks)
+
+    # Finetune with the fixed mask for the rest of the budget (plain weights now).
+    trainer = Trainer(model, train_loader, cfg, report=report, start_step=step)
+    trainer.set_masks(masks)
+    trainer.run(cfg.steps - step)
+    info = {
+        "thresholds_start": start_thresholds,
+        "thresholds_end": {n: float(t) for n, t in thresholds.items()},
+        "sparsity_from_thresholds": phase["sparsity"],
+        "reached_by_thresholds": phase["reached"],
+        "switch_step": step,
+        "fixed_weights": fixed,
+        "decays": phase["decays"],
+        "sparsity_trace": phase["trace"],
+    }
+    return model, masks, info
+
+
+def _learn_thresholds(model: nn.Module, train_loader: DataLoader, target: float,
+                      cfg: STRConfig, report: Report | None, weights: dict[str, torch.Tensor],
+                      s: dict[str, nn.Parameter]) -> dict:
+    """STR's first phase: SGD on the soft-thresholded weights, each step's threshold decay
+    tracking the cubic schedule, until the thresholds' sparsity is within ``cfg.tolerance``
+    of the target. Returns the step and sparsity it stopped at, whether it reached the
+    target, the decays and the sparsity trace."""
+    dev = next(model.parameters()).device
     opt = make_optimizer(model.parameters(), cfg)
     opt_s = torch.optim.SGD(list(s.values()), lr=cfg.threshold_lr, momentum=0.0, weight_decay=0.0)
-    start_thresholds = {n: float(torch.sigmoid(p.detach())) for n, p in s.items()}
     decays: list[float] = []
     trace: list[tuple[int, float]] = []
     run = {"step": 0, "sparsity": 0.0, "loss": 0.0}
@@ -166,36 +212,8 @@ def str_train(
     )
     stats = train_one_epoch(model, opt, cycle(train_loader), dev, hooks=hooks,
                             scheduler=lr_schedule(opt, cfg), steps=cfg.prune_steps)
-    step, sparsity, reached = run["step"], run["sparsity"], stats.stopped
-
-    with torch.no_grad():
-        thresholds = {n: torch.sigmoid(p).detach() for n, p in s.items()}
-        eff = _effective(weights, s)
-        margin = {n: weights[n].abs() - thresholds[n] for n in names}
-        masks = masks_from_scores(margin, target)
-        fixed = sum(int((masks[n] != (eff[n] != 0)).sum()) for n in names)
-        for n in names:
-            # Kept weights take their soft-thresholded value; the few that the exact-target
-            # correction restores (margin <= 0) keep their raw value.
-            new = torch.where(margin[n] > 0, eff[n], weights[n])
-            weights[n].copy_(torch.where(masks[n], new, torch.zeros_like(new)))
-        apply_masks(model, masks)
-
-    # Finetune with the fixed mask for the rest of the budget (plain weights now).
-    trainer = Trainer(model, train_loader, cfg, report=report, start_step=step)
-    trainer.set_masks(masks)
-    trainer.run(cfg.steps - step)
-    info = {
-        "thresholds_start": start_thresholds,
-        "thresholds_end": {n: float(t) for n, t in thresholds.items()},
-        "sparsity_from_thresholds": sparsity,
-        "reached_by_thresholds": reached,
-        "switch_step": step,
-        "fixed_weights": fixed,
-        "decays": decays,
-        "sparsity_trace": trace,
-    }
-    return model, masks, info
+    return {"step": run["step"], "sparsity": run["sparsity"], "reached": stats.stopped,
+            "decays": decays, "trace": trace}
 
 
 # Collected into ``trainables.pruning.METHODS`` by the package.

@@ -27,7 +27,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.utils.data import DataLoader
 
-from trainables.masks import prunable_names
+from trainables.models.masks import prunable_names
 from trainables.pruning.common import (
     PruneConfig,
     Report,

@@ -23,11 +23,17 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from search_spaces.recipe import PAPER_CROP_SCALE, Recipe
-from trainables.engine import (Hooks, check_finite_loss, epoch_record, predict, recipe_sgd,
-                               train_one_epoch)
-from trainables.metrics import compute_metric
+from trainables.datasets.transforms import eval_transform, train_transform
 from trainables.speed.runtimes import deepsparse_features, torch_threads
-from trainables.transforms import eval_transform, train_transform
+from trainables.training.engine import (
+    Hooks,
+    check_finite_loss,
+    epoch_record,
+    predict,
+    recipe_sgd,
+    train_one_epoch,
+)
+from trainables.training.metrics import compute_metric
 
 # Head width for synthetic images (random labels); its width does not change the backbone's cost.
 ONLINE_NUM_CLASSES = 100

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainables import masks
+from trainables.models import masks
 
 # How random weights are pruned to a target sparsity (``prune_random``).
 PRUNE_PROFILES = ("uniform", "global")
@@ -56,7 +56,7 @@ def prune_random(
 
     Used for "random weights" speed trials (``weights="random"``): the kernels' speed depends on
     where the zeros are, not on the surviving values. Exactly ``round(target * total)`` of the
-    prunable weights (``trainables.masks``) become zero: the smallest magnitudes, with ties
+    prunable weights (``trainables.models.masks``) become zero: the smallest magnitudes, with ties
     broken at random under ``seed``.
 
     Profiles (where the zeros go):

@@ -22,6 +22,7 @@ from common import columns as C
 from search_spaces.recipe import PAPER_CROP_SCALE, Recipe
 from search_spaces.schema import SpeedSettings
 from trainables import models
+from trainables.datasets.transforms import eval_resize_size
 from trainables.speed.environment import environment, physical_cores
 from trainables.speed.export import export_backbone_onnx, onnx_sparsity
 from trainables.speed.online import (
@@ -40,7 +41,6 @@ from trainables.speed.runtimes import (
     torch_threads,
 )
 from trainables.speed.timing import TimingStats, check_reps, inference_speed
-from trainables.transforms import eval_resize_size
 
 # What a study sets (its YAML's ``speed:`` block) defaults here too, so each default lives in
 # one place: ``SpeedSettings``. The trial times batch 1 and the largest of ``batch_sizes``.

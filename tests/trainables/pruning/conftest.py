@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from search_spaces.recipe import Recipe
+from trainables.datasets.procedural import ProceduralImages, ProceduralSpec
 from trainables.models import build_model
-from trainables.procedural import ProceduralImages, ProceduralSpec
-from trainables.upstream import make_loader, pretrain, upstream_transforms
+from trainables.training.upstream import make_loader, pretrain, upstream_transforms
 
 NUM_CLASSES = 8
 

@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from trainables.masks import global_sparsity, prunable_names
 from trainables.models import build_model
+from trainables.models.masks import global_sparsity, prunable_names
 from trainables.pruning import METHODS, PruneConfig, PruneResult
 from trainables.pruning.common import FAMILIES, NEEDS, mask_sparsity
 

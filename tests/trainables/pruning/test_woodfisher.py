@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainables.masks import prunable_names
+from trainables.models.masks import prunable_names
 from trainables.pruning import METHODS
 from trainables.pruning.woodfisher import (
     WoodFisherConfig,

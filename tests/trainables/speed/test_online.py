@@ -20,10 +20,10 @@ from common import columns as C
 from search_spaces.recipe import Recipe
 from trainables import models
 from trainables import speed as S
-from trainables.metrics import compute_metric
+from trainables.datasets.transforms import eval_transform
 from trainables.speed import trial as T
 from trainables.speed.runtimes import deepsparse_features
-from trainables.transforms import eval_transform
+from trainables.training.metrics import compute_metric
 
 ARCH = "resnet_tiny"
 RED, BLUE = 0, 1

@@ -1,0 +1,160 @@
+"""Downstream datasets by name: the paper's 12, generic image folders, and built-in tasks.
+
+``DATASETS`` holds every registered dataset with its facts (``classes``, ``metric``,
+``group``, ``layout``, and ``builtin`` for the tasks that need no files); ``build_dataset``
+opens one split of any of them, ``dataset_info`` gives the facts without reading an image.
+Every dataset yields ``(transform(PIL RGB image), int label)``. The modules:
+
+- ``paper``: the paper's 12 datasets, read from a data root in their standard layouts.
+- ``imagefolder``: ``imagefolder:<path>``, any folder of class folders.
+- ``embedded`` and ``procedural``: the built-in tasks (shipped in installed packages, or
+  generated), so a study runs offline; ``procedural`` also stands in for ImageNet.
+- ``files``: reading image files, and the errors that name the path and layout expected.
+- ``transforms``: the paper's preprocessing; ``upstream_sets``: where Table 3's sets go.
+- ``download`` and ``__main__``: ``python -m trainables.datasets --layouts | --check |
+  --download``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from torch.utils.data import Dataset
+
+from common.atomic import atomic_write_text
+from common.errors import machine_error
+from trainables.datasets import embedded
+from trainables.datasets.files import (
+    IMAGE_EXTENSIONS,
+    DatasetError,
+    DatasetNotFoundError,
+    FileListDataset,
+    Transform,
+)
+from trainables.datasets.imagefolder import (
+    IMAGEFOLDER_LAYOUT,
+    IMAGEFOLDER_PREFIX,
+    imagefolder_classes,
+    imagefolder_path,
+    read_imagefolder,
+)
+from trainables.datasets.paper import PAPER_DATASETS
+from trainables.registry import Entry, Registry
+
+SPLITS = ("train", "test")
+METRIC_NAMES = ("top1", "mean_per_class")
+GROUPS = ("general", "specialized")
+
+DatasetBuilder = Callable[[Path | None, str, Transform], Dataset]
+
+
+def _builtin_entry(task: embedded.BuiltinTask) -> Entry[DatasetBuilder]:
+    return Entry(name=task.name, fn=embedded.builder(task.load), meta={
+        "classes": task.classes, "metric": task.metric, "group": task.group, "builtin": True,
+        "hflip": task.hflip,
+        "layout": f"built in ({task.source}); needs no files, the data root is ignored"})
+
+
+# The paper's datasets first, then the built-in tasks.
+DATASETS: Registry[DatasetBuilder] = Registry.from_entries(
+    "dataset", [*PAPER_DATASETS, *(_builtin_entry(task) for task in embedded.TASKS)])
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """The facts a trial needs about a dataset before reading any image."""
+
+    name: str
+    classes: int
+    metric: str
+    group: str
+    layout: str
+    hflip: bool = True  # labels survive a horizontal mirror: full finetuning may flip
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+
+
+def build_dataset(name: str, data_root: str | Path | None, split: str,
+                  transform: Transform) -> Dataset:
+    """The ``split`` ("train" or "test") of dataset ``name``, yielding (image, int label).
+
+    Args:
+        name: a registered name (``DATASETS.names()``) or ``"imagefolder:<path>"``; a relative
+            image-folder path is taken under ``data_root`` when one is given.
+        data_root: folder holding the datasets in their standard layouts (see each
+            ``dataset_info(name).layout``); ignored by built-in tasks.
+        split: "train" or "test".
+        transform: applied to each PIL RGB image (e.g. ``transforms.eval_transform(224)``).
+
+    Raises:
+        DatasetError: the dataset is missing (also a FileNotFoundError) or malformed; the
+            message names the expected path and layout.
+        KeyError: unknown dataset name (the message lists the known ones).
+    """
+    _check_split(split)
+    root = Path(data_root).expanduser() if data_root is not None else None
+    if name.startswith(IMAGEFOLDER_PREFIX):
+        return read_imagefolder(imagefolder_path(name, root), split, transform, name)
+    entry = DATASETS.get(name)
+    if root is None and not entry.meta.get("builtin", False):
+        raise DatasetNotFoundError(
+            f"dataset {name!r} is read from files but no data root was given. "
+            f"Expected layout: {entry.meta['layout']}"
+        )
+    return entry.fn(root, split, transform)
+
+
+def dataset_info(name: str, data_root: str | Path | None = None) -> DatasetInfo:
+    """Classes, metric, group and layout of ``name``; image folders are counted on disk."""
+    if name.startswith(IMAGEFOLDER_PREFIX):
+        root = Path(data_root).expanduser() if data_root is not None else None
+        classes = imagefolder_classes(imagefolder_path(name, root), name)
+        return DatasetInfo(name, len(classes), "top1", "general", IMAGEFOLDER_LAYOUT)
+    meta = DATASETS.get(name).meta
+    return DatasetInfo(name, meta["classes"], meta["metric"], meta["group"], meta["layout"],
+                       hflip=meta.get("hflip", True))
+
+
+def normalization_stats(
+    name: str, data_root: str | Path | None, image_size: int, interpolation: str,
+    cache_dir: Path,
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """The per-channel mean/std of ``name``'s training split, computed once and cached.
+
+    The pixels are the eval transform's before Normalize (resize, center crop) at the
+    trial's size, so full finetuning normalises with statistics of what it sees at test time.
+    The cache file (``cache_dir/<name>-<size>-<interpolation>.json``, written atomically) is
+    shared by every trial on the dataset; a damaged one is recomputed.
+    """
+    from trainables.datasets.transforms import channel_stats, stats_transform
+
+    safe = "".join(c if c.isalnum() or c in "_-." else "_" for c in name)[-80:]
+    path = Path(cache_dir) / f"{safe}-{image_size}-{interpolation}.json"
+    try:
+        saved = json.loads(path.read_text())
+        if saved.get("dataset") == name and len(saved["mean"]) == len(saved["std"]) == 3:
+            return tuple(saved["mean"]), tuple(saved["std"])  # type: ignore[return-value]
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        if isinstance(exc, OSError) and machine_error(exc):
+            raise
+    train = build_dataset(name, data_root, "train", stats_transform(image_size, interpolation))
+    mean, std = channel_stats(train)
+    atomic_write_text(path, json.dumps({"dataset": name, "image_size": image_size,
+                                        "interpolation": interpolation, "images": len(train),
+                                        "mean": mean, "std": std}, indent=1))
+    return mean, std
+
+
+__all__ = [
+    "DATASETS", "GROUPS", "IMAGEFOLDER_PREFIX", "IMAGE_EXTENSIONS", "METRIC_NAMES", "SPLITS",
+    "DatasetError", "DatasetInfo", "DatasetNotFoundError", "FileListDataset", "Transform",
+    "build_dataset", "dataset_info", "normalization_stats",
+]
