@@ -5,8 +5,8 @@ looked up by the ``trial_id`` tag before one is created: rerunning a study, or r
 after a kill, never makes a second run for a trial.
 
 Run structure (argued in docs/design.md): each trial is nested under its stage's parent run
-(``pretrain``, ``prune``, ``linear``, ``full``, ``speed``); the per-cell and alpha aggregates
-under the parent runs ``cells`` and ``alpha``; the study's ``summary`` run (findings, report)
+(one per stage of ``orchestrator.stages``); the per-cell and alpha aggregates under the
+parent runs ``cells`` and ``alpha``; the study's ``summary`` run (findings, report)
 is the one top-level run that is not a parent. Each epoch reaches MLflow as the trial reports
 it (``log_epoch``, from the driver's Tune callback); the final values sit at the last step.
 
@@ -39,7 +39,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from common import columns as C
 from orchestrator.options import redact
+from orchestrator.stages import mode_of
 from search_spaces.trial import TrialSpec
 
 TRIAL_TAG = "trial_id"
@@ -52,9 +54,12 @@ PARENT_TAG = "parent_key"
 # ``tags.compare_at LIKE '%,90,%'`` is the whole filter (MLflow search has no IN or OR).
 COMPARE_TAG = "compare_at"
 EXPERIMENT_KIND = "custom_model_development"  # MLflow 3's kind for classic ML (not GenAI)
-STAGE_PARENTS = ("pretrain", "prune", "checkpoint", "linear", "full", "speed")
-# The aggregate keys' prefixes and the parent run each kind of aggregate is nested under.
+# The aggregate keys' prefixes and the parent run each kind of aggregate is nested under;
+# every other parent run is a stage's (``orchestrator.stages``).
 AGG_PARENTS = {"cell": "cells", "alpha": "alpha"}
+# What a trial uses its dataset for (MLflow's dataset input context), by the trial's mode;
+# transfer and checkpoint trials: "train+test".
+DATA_CONTEXT = {C.MODE_UPSTREAM: "train", C.MODE_SPEED: C.MODE_SPEED}
 
 
 class TrackingError(RuntimeError):
@@ -236,7 +241,7 @@ def _clip(text: str, limit: int) -> str:
 
 def _flat_params(spec: TrialSpec) -> dict[str, str]:
     p: dict[str, Any] = {
-        "stage": spec.stage, "mode": spec.mode, "method": spec.method,
+        "stage": spec.stage, "mode": mode_of(spec.stage), "method": spec.method,
         "sparsity": spec.sparsity, "arch": spec.arch, "dataset": spec.dataset,
         "seed": spec.seed, "metric": spec.metric, "group": spec.group,
         "num_classes": spec.num_classes, "image_size": spec.image_size,
@@ -467,7 +472,7 @@ class Tracker:
         no params, so a ``params.*`` filter selects trials only."""
         rid = self._parents.get(key)
         if rid is None:
-            kind = "stage" if key in STAGE_PARENTS else "group"
+            kind = "group" if key in AGG_PARENTS.values() else "stage"
             run = self.client.create_run(
                 self.experiment_id, run_name=key,
                 tags={PARENT_TAG: key, KIND_TAG: kind, **self.meta, **self.run_tags,
@@ -518,8 +523,7 @@ class Tracker:
         ds = Dataset(name=spec.dataset, digest=digest,
                      source_type="local" if source.startswith("/") else "code",
                      source=json.dumps({"uri": source}), profile=profile)
-        context = "train" if spec.mode == "upstream" else (
-            "speed" if spec.stage == "speed" else "train+test")
+        context = DATA_CONTEXT.get(mode_of(spec.stage), "train+test")
         return DatasetInput(ds, tags=[InputTag("mlflow.data.context", context)])
 
     def ensure_run(self, spec: TrialSpec) -> str:
@@ -541,7 +545,8 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=tid,
-            tags={TRIAL_TAG: tid, KIND_TAG: "trial", "stage": spec.stage, "mode": spec.mode,
+            tags={TRIAL_TAG: tid, KIND_TAG: "trial", "stage": spec.stage,
+                  "mode": mode_of(spec.stage),
                   COMPARE_TAG: compare, "mlflow.parentRunId": self.parent(spec.stage),
                   **self.meta, **self._label_tags(spec), **self.run_tags},
         )
@@ -635,7 +640,7 @@ class Tracker:
             self.client.delete_tag(rid, "error")
             self._error_tagged.discard(rid)
         # Two requests a trial (the points, tags and status together, then the end): the
-        # driver's MLflow share of the per-trial overhead (benchmarks/RESULTS.md, issue #20).
+        # driver's MLflow share of the per-trial overhead (benchmarks/RESULTS.md).
         self._log_points(rid, batch, tags)
         self.client.set_terminated(rid, "FINISHED")
 
