@@ -38,7 +38,7 @@ REHEARSAL_RESOURCES = {"cpu": 1}
 @dataclass(frozen=True)
 class SweepContext:
     """What every stage's run shares: the study, the trials' context, the ledger, the
-    tracker (a ``tracking.Tolerant``), the options and the study's progress clock."""
+    tracker (a ``tracking_outage.Tolerant``), the options and the study's progress clock."""
 
     study: Study
     ctx: TrialContext

@@ -41,7 +41,8 @@ from orchestrator.resume import (
 )
 from orchestrator.stages import STAGES
 from orchestrator.stages.stage import Stage
-from orchestrator.tracking import Tolerant, Tracker, TrackingError, sync_from_ledger
+from orchestrator.tracking import Tracker, TrackingError
+from orchestrator.tracking_outage import Tolerant, catch_up
 from search_spaces.schema import Study
 from search_spaces.trial import TrialSpec
 from trainables.entry.context import TrialContext
@@ -154,18 +155,6 @@ def mlflow_hint(uri: str, experiment_id: str) -> str:
         return f"{redact(uri).rstrip('/')}/{page}"
     return (f"mlflow ui --backend-store-uri {redact(uri)} --host 127.0.0.1 --port 5000, then "
             f"open http://127.0.0.1:5000/{page}")
-
-
-def catch_up(tracker: Tracker | Tolerant, ledger: Ledger) -> None:
-    """MLflow gets every trial the ledger has and it lacks (``sync_from_ledger``); a server
-    that is still down is tried again later (after the next stage, or by the next run)."""
-    if not isinstance(tracker, Tolerant):
-        sync_from_ledger(tracker, ledger.entries())
-        return
-    tracker.probe_now()
-    n = tracker.guarded(sync_from_ledger, tracker.tracker, ledger.entries())
-    if n:
-        say(f"MLflow: {n} trial(s) logged from the ledger (missed while the server was down)")
 
 
 def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Tracker,

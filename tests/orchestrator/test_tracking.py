@@ -7,7 +7,8 @@ import pytest
 
 from orchestrator.ledger import FAILED, FINISHED, Ledger
 from orchestrator.options import redact
-from orchestrator.tracking import Tracker, TrackingError, sync_from_ledger
+from orchestrator.tracking import Tracker, TrackingError
+from orchestrator.tracking_outage import sync_from_ledger
 from search_spaces.recipe import Recipe
 from search_spaces.trial import TrialSpec
 
