@@ -49,6 +49,7 @@ class SweepContext:
 
 
 def cluster_resources() -> dict[str, float]:
+    """The Ray cluster's total resources (``{"CPU": .., "GPU": .., ...}``)."""
     import ray
 
     return dict(ray.cluster_resources())
@@ -65,6 +66,7 @@ def run_stage(stage: Stage, trials: list[TrialSpec], sweep: SweepContext) -> Non
 
 
 def _progress(stage: Stage, total: int, sweep: SweepContext) -> Any:
+    """The stage's progress lines (printed unless ``-q``), counted in the study's too."""
     from orchestrator.progress import Progress
 
     return Progress(stage.name, total, out=say if sweep.options.verbose else (lambda s: None),
@@ -91,6 +93,7 @@ def run_tune(stage: Stage, trials: list[TrialSpec], sweep: SweepContext,
 
 
 def _end(stage: Stage, sweep: SweepContext, progress: Any) -> None:
+    """The stage's MLflow run ends with its counts; its last progress line."""
     sweep.tracker.end_stage(stage.name, {"finished": progress.finished,
                                          "failed": progress.failed, "error": progress.errors})
     progress.show(force=True)

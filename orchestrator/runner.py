@@ -76,6 +76,8 @@ def ray_address(options: SweepOptions,
 
 
 def init_ray(options: SweepOptions) -> None:
+    """Join the cluster (``ray_address``) or start the sweep's own local Ray, quiet, with the
+    Tune settings the sweep relies on (its own Ctrl-C handling, one line per retry)."""
     address = ray_address(options)
     if not address:
         # A local Ray serves this machine only: Ray then binds its ports (GCS, raylet, workers)

@@ -27,6 +27,8 @@ UPSTREAM_DATASET = "imagenet"  # what given checkpoints were trained on (Table 3
 
 
 def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+    """One trial per backbone, evaluated on its upstream set (the procedural one with the
+    pretraining trial's params and seed, else ImageNet's validation set)."""
     u = study.upstream
     if u is not None:
         upstream = dict(dataset=u.dataset, num_classes=u.num_classes, seed=u.seed,
@@ -51,10 +53,12 @@ def resources(study: Study, res: Mapping[str, float]) -> dict[str, float]:
 
 
 def requests(study: Study, nodes: list[Node]) -> list[tuple[Request, Alternatives]]:
+    """One CPU a trial (the GPU is taken only where the cluster has one)."""
     return capacity.one_cpu(f"{NAME} trials")
 
 
 def resources_text(study: Study) -> dict[str, str]:
+    """The dry run's line for the stage."""
     return {NAME: "1 CPU each (a GPU when the node has one): statistics and upstream "
                   "accuracy of every backbone"}
 

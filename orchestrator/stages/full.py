@@ -30,15 +30,19 @@ NAME = "full"
 
 
 def _per_dataset(mode: ModeSpec, d: DatasetSpec) -> tuple[Recipe, tuple]:
+    """The mode's recipe at the dataset's own learning rate, with the augmentation and
+    protocol params."""
     return (dataclasses.replace(mode.recipe, lr=d.full_lr),
             augmentation_params(mode) + protocol_params(mode))
 
 
 def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+    """Every transferable backbone x dataset x seed of ``modes.full``."""
     return transfer_trials(study, backbones, NAME, C.MODE_FULL, _per_dataset)
 
 
 def plan(study: Study, res: Mapping[str, float]) -> FullPlan:
+    """How a trial trains on a cluster with totals ``res`` (``capacity.full_worker_plan``)."""
     return capacity.full_worker_plan(study.mode(C.MODE_FULL), res)
 
 
@@ -51,16 +55,19 @@ def resources(study: Study, res: Mapping[str, float]) -> dict[str, float]:
 
 
 def requests(study: Study, nodes: list[Node]) -> list[tuple[Request, Alternatives]]:
+    """A trial and the worker group it starts, as the cluster of ``nodes`` would plan it."""
     res = capacity.totals(nodes)
     return [capacity.ray_train_trial(study.mode(C.MODE_FULL), plan(study, res),
                                      resources(study, res)["cpu"])]
 
 
 def concurrency(study: Study, res: Mapping[str, float], cap: int | None) -> int | None:
+    """As many trials as their worker groups fit side by side, at most ``cap``."""
     return capacity.ray_train_concurrency(plan(study, res), res, cap)
 
 
 def resources_text(study: Study) -> dict[str, str]:
+    """The dry run's line: the worker group, or the trial itself with one CPU worker."""
     m = study_mode(study, C.MODE_FULL)
     if m is None:
         return {}

@@ -26,10 +26,12 @@ NAME = "linear"
 
 
 def _per_dataset(mode: ModeSpec, d: DatasetSpec) -> tuple[Recipe, tuple]:
+    """The mode's recipe for every dataset, and its protocol params."""
     return mode.recipe, protocol_params(mode)
 
 
 def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+    """Every transferable backbone x dataset x seed of ``modes.linear``."""
     return transfer_trials(study, backbones, NAME, C.MODE_LINEAR, _per_dataset)
 
 
@@ -40,16 +42,20 @@ def feature_pair(spec: TrialSpec) -> Hashable:
 
 
 def resources(study: Study, res: Mapping[str, float]) -> dict[str, float]:
+    """``modes.linear.cpus`` and ``.gpus`` a trial."""
     mode = study.mode(C.MODE_LINEAR)
     return {"cpu": mode.cpus, "gpu": mode.gpus}
 
 
 def requests(study: Study, nodes: list[Node]) -> list[tuple[Request, Alternatives]]:
+    """The feature tasks (one CPU each) and the trials, with what to try when they cannot
+    start."""
     return [*capacity.one_cpu("feature extraction tasks (before the linear trials)"),
             capacity.mode_trial(f"{NAME} trials", study.mode(C.MODE_LINEAR), nodes)]
 
 
 def resources_text(study: Study) -> dict[str, str]:
+    """The dry run's lines: the feature tasks and the trials."""
     mode = study_mode(study, C.MODE_LINEAR)
     if mode is None:
         return {}

@@ -40,14 +40,17 @@ def dense_trial(study: Study) -> TrialSpec:
 
 
 def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+    """The pretraining trial of a study with an upstream block; none otherwise."""
     return [dense_trial(study)] if study.upstream is not None else []
 
 
 def requests(study: Study, nodes: list[Node]) -> list[tuple[Request, Alternatives]]:
+    """One CPU a trial (``stage.one_cpu`` says why)."""
     return capacity.one_cpu(f"{NAME} trials")
 
 
 def resources_text(study: Study) -> dict[str, str]:
+    """The dry run's line for the stage."""
     if study.upstream is None:
         return {}
     return {NAME: "1 CPU (the dense upstream model, tiny study)"}

@@ -51,6 +51,7 @@ def _prune_trials(study: Study, out_dir: Path) -> list[tuple[MethodSpec, TrialSp
 
 
 def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+    """One pruning trial per method and sparsity of a study with an upstream block."""
     return [t for _, t in _prune_trials(study, out_dir)]
 
 
@@ -89,10 +90,12 @@ def zoo_backbones(study: Study, out_dir: Path) -> list[Backbone]:
 
 
 def requests(study: Study, nodes: list[Node]) -> list[tuple[Request, Alternatives]]:
+    """One CPU a trial (``stage.one_cpu`` says why)."""
     return capacity.one_cpu(f"{NAME} trials")
 
 
 def resources_text(study: Study) -> dict[str, str]:
+    """The dry run's line for the stage."""
     if study.upstream is None:
         return {}
     return {NAME: "1 CPU each (the upstream zoo's sparse models, tiny study)"}

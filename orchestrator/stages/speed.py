@@ -100,6 +100,7 @@ def _random_trials(study: Study) -> list[TrialSpec]:
 
 
 def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+    """The backbones' trials, then the random-weight ones, as the study's ``speed`` says."""
     if not study.speed.enabled:
         return []
     found = _backbone_trials(study, backbones) if study.speed.backbones else []
@@ -107,10 +108,12 @@ def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[T
 
 
 def enabled(options: SweepOptions) -> bool:
+    """Not under ``--no-speed``."""
     return options.speed
 
 
 def resources_text(study: Study) -> dict[str, str]:
+    """The dry run's line for the stage."""
     if not study.speed.enabled:
         return {}
     return {NAME: 'one DeepSparse actor per node with {"speed_node": 1}, all its CPUs'}

@@ -43,7 +43,10 @@ class Tasks:
     key: Callable[[TrialSpec], Hashable]
 
 
+# Defaults of the fields below: what a stage without that concern declares.
+
 def no_backbones(study: Study, out_dir: Path) -> list[Backbone]:
+    """Its trials write no backbone."""
     return []
 
 
@@ -54,26 +57,32 @@ def one_cpu(study: Study, res: Resources) -> dict[str, float]:
 
 
 def no_requests(study: Study, nodes: list[Node]) -> list[tuple[Request, Alternatives]]:
+    """Nothing for the capacity check (the actor pool picks its own nodes)."""
     return []
 
 
 def no_plan(study: Study, res: Resources) -> FullPlan:
+    """No full-finetuning worker plan (the default one, never read)."""
     return FullPlan()
 
 
 def as_given(study: Study, res: Resources, cap: int | None) -> int | None:
+    """``--max-concurrent`` as given (None: as many as the cluster holds)."""
     return cap
 
 
 def always(options: SweepOptions) -> bool:
+    """Run under every option."""
     return True
 
 
 def no_text(study: Study) -> dict[str, str]:
+    """Nothing to say in the dry run."""
     return {}
 
 
 def no_estimate(study: Study, trials: list[TrialSpec]) -> dict[str, float]:
+    """No GPU-hours worth estimating."""
     return {}
 
 

@@ -114,6 +114,7 @@ def _online_accuracy(spec: TrialSpec, weights: str) -> dict[str, Any]:
 
 
 def _marked(out: dict[str, Any], t0: float) -> dict[str, Any]:
+    """The result with its rehearsal mark and the microseconds it took."""
     return {**out, **MARK, C.TRAIN_TIME_S: time.perf_counter() - t0}
 
 

@@ -90,6 +90,7 @@ def _node_id() -> str | None:
 
 
 def _message(e: BaseException) -> str:
+    """A failed trial's error: the exception and where it was raised, cut to 4000 chars."""
     text = f"{type(e).__name__}: {e}"
     tb = traceback.extract_tb(e.__traceback__)
     where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
@@ -97,6 +98,7 @@ def _message(e: BaseException) -> str:
 
 
 def _numeric(r: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of an epoch record, what ``tune.report`` takes per epoch."""
     return {k: v for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 

@@ -18,6 +18,7 @@ from trainables.entry.trial import Report
 
 
 def _zoo(ctx: TrialContext, spec: TrialSpec) -> Path:
+    """Where the trial writes its zoo checkpoint."""
     return ctx.zoo_checkpoint(spec.arch, spec.method, spec.sparsity)
 
 
