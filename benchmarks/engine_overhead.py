@@ -25,7 +25,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainables.full_finetune import FixedMask  # noqa: E402
+from trainables.training.full import FixedMask  # noqa: E402
 from trainables.models import build_model  # noqa: E402
 from trainables.training.engine import Hooks, tensor_batches, train_one_epoch  # noqa: E402
 

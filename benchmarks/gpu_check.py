@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     # 2. Full finetuning under Ray Train, the sweep's path.
     import ray
 
-    from trainables.full_finetune import FullRun, run_full_finetune_trainer
+    from trainables.entry.ray_train import run_full_finetune_trainer
+    from trainables.training.full import FullRun
 
     ray.init(num_cpus=max(2, os.cpu_count() or 2), num_gpus=gpus if use_gpu else 0,
              include_dashboard=False, log_to_driver=False)

@@ -26,7 +26,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from trainables.full_finetune import FixedMask
+from trainables.training.full import FixedMask
 from trainables.models import build_model, replace_classifier
 from trainables.models.masks import apply_masks, masks_of, prunable_names
 

@@ -3,7 +3,7 @@
 Every size runs the real orchestration path, ``orchestrator.runner.run_sweep`` with
 ``rehearsal=True``: grid expansion, the ledger, Ray Tune stages (linear, full, speed), MLflow
 tracking of every trial, results.parquet, the aggregate runs and the report; only the trials
-themselves are the rehearsal's stand-in (``trainables/rehearsal.py``: numbers made up in
+themselves are the rehearsal's stand-in (``trainables/entry/rehearsal.py``: numbers made up in
 microseconds). The grids are the paper study's 24 ResNet50 backbones x D datasets x seeds
 (linear and full) + 24 checkpoint and 24 speed trials, sized to about 100, 1,000, 3,000 and
 10,000 trials (96, 984, 2,904 and 10,032: the fixed 48 and the backbones' 24 set the steps).
@@ -181,7 +181,7 @@ def prefill(grid: Any, out: Path, keep: int) -> set[str]:
 
     Why: on this shared 2-core machine a trial costs the driver about half a second (most of
     it MLflow's SQLite writes), so 10,000 trials through Tune would take hours; the Tune
-    stages run ``keep`` trials at every size (in batches of ``runner.TUNE_BATCH``, so a
+    stages run ``keep`` trials at every size (in batches of ``execute.TUNE_BATCH``, so a
     Tuner's size does not grow with the grid), while the ledger, the grid, the results table,
     the aggregates and the report have the whole size. Each stage keeps its share of
     ``keep``; the ids recorded are returned.
@@ -189,8 +189,9 @@ def prefill(grid: Any, out: Path, keep: int) -> set[str]:
     from orchestrator.ledger import FINISHED, Ledger
     from orchestrator.progress import split_result
     from search_spaces.trial import to_dict
-    from trainables.context import TrialContext
-    from trainables.trials import run_trial
+    from orchestrator.stages import named
+    from trainables.entry.context import TrialContext
+    from trainables.entry.trial import run_trial
 
     from orchestrator.options import mark_rehearsal_folder
 
@@ -204,7 +205,8 @@ def prefill(grid: Any, out: Path, keep: int) -> set[str]:
             n = max(1, round(keep * len(stage_trials) / len(trials))) if stage_trials else 0
             todo += stage_trials[:len(stage_trials) - n]
     for t in todo:
-        metrics, history = split_result(run_trial(t, ctx, report=lambda r: None))
+        result = run_trial(named(t.stage).rehearsal, t, ctx, report=lambda r: None)
+        metrics, history = split_result(result)
         ledger.record(t.trial_id, {"status": FINISHED, "spec": to_dict(t),
                                    "metrics": metrics, "history": history})
     return {t.trial_id for t in todo}
@@ -277,7 +279,7 @@ def one_size(size: int, cpus: int, delay_ms: float, records: int, work: Path,
     r["rows"] = len(df)
     own = float(df.loc[~df["trial_id"].isin(prefilled), "train_time_s"].fillna(0).sum())
     r["own_s"] = own
-    r["concurrency"] = cpus  # one CPU per rehearsal trial (runner.REHEARSAL_RESOURCES)
+    r["concurrency"] = cpus  # one CPU per rehearsal trial (execute.REHEARSAL_RESOURCES)
     r["tune_s"] = timer.spent("run_stage")
     r["tuned"] = r["trials"] - r["prefilled"]
     r["overhead_s"] = (r["tune_s"] - own / cpus) / r["tuned"]
@@ -391,7 +393,7 @@ def outputs_again(size: int, work: Path) -> None:
     from orchestrator import runner
     from orchestrator.ledger import Ledger
     from orchestrator.options import SweepOptions
-    from trainables.context import TrialContext
+    from trainables.entry.context import TrialContext
 
     out = work / f"n{size}"
     study = scaled_study(size)

@@ -19,6 +19,14 @@ One row per trial. ``mode`` says what the row measures:
 The dense baseline is the rows with ``sparsity == 0``. Sparsity is in percent.
 """
 
+# Values of ``mode`` (what a row measures; see above).
+MODE_LINEAR = "linear"
+MODE_FULL = "full"
+MODE_UPSTREAM = "upstream"
+MODE_CHECKPOINT = "checkpoint"
+MODE_SPEED = "speed"
+TRANSFER_MODES = (MODE_LINEAR, MODE_FULL)  # a study's ``modes``: the transfer trials' rows
+
 # Required in every table the reports read.
 METHOD = "method"
 SPARSITY = "sparsity"

@@ -11,6 +11,7 @@ import pandas as pd
 from common import columns as C
 from common.atomic import atomic_path
 from orchestrator.ledger import Ledger
+from orchestrator.stages import mode_of
 from orchestrator.tracking import Tracker
 
 SPEC_COLUMNS = ("stage", "mode", "method", "sparsity", "arch", "dataset", "seed", "group",
@@ -22,8 +23,7 @@ def _row(entry: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {C.TRIAL_ID: entry.get("trial_id")}
     for k in SPEC_COLUMNS:
         row[k] = spec.get(k)
-    stage = spec.get("stage")
-    row[C.MODE] = {"pretrain": "upstream", "prune": "upstream"}.get(stage, stage)
+    row[C.MODE] = mode_of(spec["stage"]) if spec.get("stage") else None
     recipe = spec.get("recipe") or {}
     row[C.EPOCHS] = recipe.get("epochs")
     row[C.LR] = recipe.get("lr")
@@ -78,7 +78,7 @@ def write_results(df: pd.DataFrame, path: Path) -> None:
 def transfer_rows(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df
-    ok = df[C.MODE].isin(["linear", "full"]) & (df[C.STATUS] == "finished")
+    ok = df[C.MODE].isin(C.TRANSFER_MODES) & (df[C.STATUS] == "finished")
     return df[ok]
 
 
@@ -87,7 +87,7 @@ SUMMARY_KEY = "summary"
 # What each tracker last logged per aggregate key, in this process. Why: the sweep writes its
 # outputs after the linear stage, after the full stage and at the end; at 10,000 trials the
 # aggregates are hundreds of runs, one MLflow request each, and most are unchanged since the
-# last call (benchmarks/RESULTS.md, issue #20). A new process (a rerun) logs them all once.
+# last call (benchmarks/RESULTS.md). A new process (a rerun) logs them all once.
 _LOGGED: "weakref.WeakKeyDictionary[Tracker, dict[str, str]]" = weakref.WeakKeyDictionary()
 
 

@@ -5,25 +5,30 @@ retries its start every 60 s without end), so a study asking for more than the c
 showed "0/3 done · 1 running" with no hint why. A request is checked against the live nodes'
 total resources (``ray.nodes()``), not what is free now: a request that fits once the running
 trials end is fine. On an autoscaling cluster the node types its autoscaler can launch count
-too (``launchable_nodes``), so a request for a node that is not up yet is not refused. A Ray Train worker group asks for all its workers at once; Ray Train
-packs them softly (``PACK``), so they may spread over nodes: it can start when each worker
-fits some node, enough workers fit the nodes together, and the total fits the cluster.
+too (``launchable_nodes``), so a request for a node that is not up yet is not refused. A
+Ray Train worker group asks for all its workers at once; Ray Train packs them softly
+(``PACK``), so they may spread over nodes: it can start when each worker fits some node,
+enough workers fit the nodes together, and the total fits the cluster.
 
-Pure functions of plain dicts, so the rules are tested without Ray.
+What the study's trials ask for (``full_worker_plan``, ``mode_trial``, ``ray_train_trial``,
+``ray_train_concurrency``) is computed here too, for the stages to declare
+(``orchestrator.stages``). Pure functions of plain dicts, so the rules are tested without Ray.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from common.errors import BadInput
+from search_spaces.schema import ModeSpec, Study
+from trainables.entry.context import FullPlan
 
 # Ray keeps resources in units of 1/10000; a float sum such as 0.2 + 2 * 0.9 must still fit 2.
 EPS = 1e-4
@@ -224,3 +229,122 @@ def _fmt_node(node: Node) -> str:
     if node.node_id.startswith("type:"):
         return f"{_fmt(main, zeros=True)} (node type {node.node_id[5:]}, launchable)"
     return f"{_fmt(main, zeros=True)} (node {node.node_id[:8]})"
+
+
+# ---------------------------------------------------------------------------------------
+# What a study's trials ask for: the arithmetic each stage declares its requests with.
+
+# CPUs of a Tune trial that only drives a TorchTrainer (its workers ask for the rest).
+DRIVER_CPUS = 0.2
+
+
+def full_worker_plan(mode: ModeSpec, res: Mapping[str, float]) -> FullPlan:
+    """Ray Train workers of a full-finetuning trial (``mode``: the study's ``modes.full``) on a
+    cluster with totals ``res``: GPUs when present (``use_gpu: auto``), else CPU; in the Tune
+    trial itself when ``trainer: auto`` leaves one CPU worker, nothing to distribute."""
+    has_gpu = res.get("GPU", 0) >= 1
+    use_gpu = mode.use_gpu == "yes" or (mode.use_gpu == "auto" and has_gpu)
+    cpus = min(mode.cpus, max(1.0, res.get("CPU", 1) - DRIVER_CPUS))
+    in_trial = mode.trainer == "auto" and mode.workers == 1 and not use_gpu
+    return FullPlan(num_workers=mode.workers, use_gpu=use_gpu, cpus_per_worker=cpus,
+                    gpus_per_worker=mode.gpus if use_gpu else 0, in_trial=in_trial,
+                    start_timeout_s=mode.start_timeout_s)
+
+
+def worker_resources(plan: FullPlan) -> dict[str, float]:
+    """What each Ray Train worker asks for: ``ScalingConfig`` adds one GPU per worker when
+    ``use_gpu`` (``run_full_finetune_trainer`` passes only the CPUs)."""
+    return {"CPU": plan.cpus_per_worker, "GPU": 1.0 if plan.use_gpu else 0.0}
+
+
+def totals(nodes: list[Node]) -> dict[str, float]:
+    """The nodes' resources summed, as ``ray.cluster_resources()`` gives them."""
+    res: dict[str, float] = {}
+    for n in nodes:
+        for k, v in n.resources.items():
+            res[k] = res.get(k, 0.0) + v
+    return res
+
+
+def cpu_steps(cpus: float) -> list[float]:
+    """CPU counts below ``cpus`` in 0.1 steps, largest first: the candidates that might fit."""
+    top = math.ceil(round(cpus * 10, 6)) - 1
+    return [round(i / 10, 1) for i in range(top, 0, -1)]
+
+
+def one_cpu(kind: str) -> list[tuple[Request, Alternatives]]:
+    """Trials (or tasks) of one CPU each, with nothing smaller to try."""
+    return [(Request(kind, {"CPU": 1.0}), [])]
+
+
+def mode_trial(kind: str, mode: ModeSpec, nodes: list[Node]) -> tuple[Request, Alternatives]:
+    """A Tune trial asking ``modes.<mode>.cpus`` and ``.gpus``; fewer CPUs, or the GPUs some
+    node has, to try instead."""
+    key = f"modes.{mode.name}"
+    trial = {"CPU": float(mode.cpus), "GPU": float(mode.gpus)}
+    req = Request(kind, trial, keys=((f"{key}.cpus", mode.cpus), (f"{key}.gpus", mode.gpus)))
+    gpus = sorted({math.floor(n.get("GPU")) for n in nodes if n.get("GPU") < mode.gpus},
+                  reverse=True)
+    return req, [
+        [(f"{key}.cpus: {c:g}", replace(req, trial={**trial, "CPU": c}))
+         for c in cpu_steps(mode.cpus)],
+        [(f"{key}.gpus: {g:g}", replace(req, trial={**trial, "GPU": float(g)}))
+         for g in gpus],
+    ]
+
+
+def ray_train_trial(mode: ModeSpec, plan: FullPlan,
+                    trial_cpus: float) -> tuple[Request, Alternatives]:
+    """A full-finetuning trial: in the Tune trial (one CPU worker) or a Tune trial of
+    ``trial_cpus`` driving a Ray Train worker group that asks for all its workers at once;
+    fewer workers, fewer CPUs each or CPU workers to try instead."""
+    key = f"modes.{mode.name}"
+    gpus = mode.gpus if plan.use_gpu else (
+        f"{mode.gpus:g} (unused: the workers train on CPU, {key}.use_gpu = {mode.use_gpu})")
+    keys = ((f"{key}.workers", mode.workers), (f"{key}.cpus", mode.cpus),
+            (f"{key}.gpus", gpus), (f"{key}.use_gpu", mode.use_gpu))
+    trial = {"CPU": float(trial_cpus)}
+    if plan.in_trial:
+        req = Request("full-finetuning trials (in the Tune trial: one CPU worker)", trial,
+                      keys=keys[1:2])
+        return req, [[(f"{key}.cpus: {c:g}", replace(req, trial={"CPU": c}))
+                      for c in cpu_steps(trial["CPU"])]]
+    per = worker_resources(plan)
+    req = Request("full-finetuning trials (Ray Train, DDP)", trial, plan.num_workers, per,
+                  keys=keys if plan.use_gpu else keys[:3])
+    alternatives: Alternatives = [
+        [(f"{key}.workers: {w}", replace(req, workers=w))
+         for w in range(plan.num_workers - 1, 0, -1)],
+        [(f"{key}.cpus: {c:g} (with workers: {plan.num_workers})",
+          replace(req, per_worker={**per, "CPU": c}))
+         for c in cpu_steps(plan.cpus_per_worker)],
+    ]
+    if plan.use_gpu:
+        alternatives.append([(f"{key}.use_gpu: no (CPU workers)",
+                              replace(req, per_worker={**per, "GPU": 0.0}))])
+    return req, alternatives
+
+
+def ray_train_concurrency(plan: FullPlan, res: Mapping[str, float],
+                          cap: int | None) -> int | None:
+    """How many Ray Train trials fit side by side (their workers and drivers), at most
+    ``cap`` (``--max-concurrent``); ``cap`` alone for trials that train in the Tune trial."""
+    if plan.in_trial:
+        return cap
+    per = plan.num_workers * plan.cpus_per_worker + DRIVER_CPUS
+    n = max(1, math.floor(res.get("CPU", 1) / per))
+    if plan.use_gpu:
+        gpus = plan.num_workers * worker_resources(plan)["GPU"]
+        n = min(n, max(1, math.floor(res.get("GPU", 1) / gpus)))
+    return min(cap, n) if cap else n
+
+
+def check_capacity(study: Study, stages: Iterable[Any], nodes: list[Node] | None = None,
+                   autoscaling: bool = False) -> None:
+    """Raise ``Unschedulable`` when a trial of one of ``stages`` (``orchestrator.stages``
+    records) can never start on the cluster's live nodes, or the nodes its autoscaler can
+    launch (Ray would queue it forever)."""
+    nodes = cluster_nodes(autoscaling) if nodes is None else nodes
+    for stage in stages:
+        for req, alternatives in stage.requests(study, nodes):
+            check(req, nodes, alternatives)

@@ -34,7 +34,7 @@ class SweepOptions:
     smoke_test: bool = False
     verbose: int = 1  # 0 -q, 1 the sweep's progress lines, 2 -v (Ray Tune's too), 3 -vv
     command: str | None = None  # the command line, printed as the one that resumes a stop
-    rehearsal: bool = False  # synthetic stand-in trials (trainables.rehearsal), marked as such
+    rehearsal: bool = False  # stand-in trials (trainables.entry.rehearsal), marked as such
 
 
 def check_count(option: str, value: int | None, lo: int) -> None:
@@ -133,7 +133,7 @@ def mark_rehearsal_folder(out_dir: Path) -> None:
     if not path.exists():
         atomic_write_text(path, "This folder holds a rehearsal (python -m orchestrator.sweep "
                           "--rehearsal): every number in it is synthetic, made up by "
-                          "trainables/rehearsal.py; none is a result.\n")
+                          "trainables/entry/rehearsal.py; none is a result.\n")
 
 
 # sqlite URIs SQLAlchemy opens in memory: every run is gone when the process exits.

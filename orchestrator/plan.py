@@ -4,52 +4,21 @@ from __future__ import annotations
 
 from collections import Counter
 
-from orchestrator.grid import STAGE_ORDER, Grid
+from orchestrator.grid import Grid
+from orchestrator.stages import ORDER, STAGES
 from search_spaces.schema import Study
 
 
 def resources(study: Study) -> dict[str, str]:
-    """What each trial kind asks of the cluster, in words."""
-    out: dict[str, str] = {}
-    if study.upstream is not None:
-        out["pretrain / prune"] = "1 CPU each (upstream zoo, tiny study)"
-    out["checkpoint"] = ("1 CPU each (a GPU when the node has one): statistics and upstream "
-                         "accuracy of every backbone")
-    for m in study.modes:
-        if m.name == "linear":
-            out["features"] = "one Ray task per (backbone, dataset): 1 CPU, or 1 GPU if present"
-            out["linear"] = f"{m.cpus:g} CPU" + (f", {m.gpus:g} GPU" if m.gpus else "")
-        else:
-            gpu = {"auto": "GPU if the cluster has GPUs", "yes": "GPU", "no": "CPU only"}[m.use_gpu]
-            out["full"] = (
-                f"Ray Train: {m.workers} worker(s) x ({m.cpus:g} CPU"
-                + (f" + {m.gpus:g} GPU" if m.use_gpu != "no" else "")
-                + f"), {gpu}; plus 0.2 CPU for the Tune trial"
-            )
-            if m.trainer == "auto":
-                out["full"] += (f"; on CPU with 1 worker: the Tune trial itself, {m.cpus:g} CPU"
-                                if m.workers == 1 else "")
-    if study.speed.enabled:
-        out["speed"] = 'one DeepSparse actor per node with {"speed_node": 1}, all its CPUs'
-    return out
+    """What each trial kind asks of the cluster, in words (each stage says its own)."""
+    return {k: v for stage in STAGES for k, v in stage.resources_text(study).items()}
 
 
 def estimate_gpu_hours(study: Study, grid: Grid) -> dict[str, float]:
-    """GPU-hours from image counts x epochs and the study's assumed throughputs."""
-    est = study.estimate
-    ds = {d.name: d for d in study.datasets}
-    full = 0.0
-    for t in grid.stages.get("full", []):
-        d = ds[t.dataset]
-        epochs = t.recipe.epochs if t.recipe else 0
-        full += epochs * (d.train_images / est.train_images_per_gpu_s
-                          + d.test_images / est.inference_images_per_gpu_s)
-    pairs = {(t.arch, t.method, t.sparsity, t.dataset) for t in grid.stages.get("linear", [])}
-    feats = sum(
-        (ds[p[3]].train_images + ds[p[3]].test_images) / est.inference_images_per_gpu_s
-        for p in pairs
-    )
-    return {"full finetuning": full / 3600, "feature extraction": feats / 3600}
+    """GPU-hours from image counts x epochs and the study's assumed throughputs (each stage
+    estimates its own trials)."""
+    return {k: v for stage in STAGES
+            for k, v in stage.estimate(study, grid.stages.get(stage.name, [])).items()}
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -79,7 +48,7 @@ def _backbone_lines(grid: Grid) -> list[str]:
 def describe(grid: Grid) -> str:
     """The dry run's printout: trials per method and mode, resources, compute estimate."""
     study = grid.study
-    stages = [s for s in STAGE_ORDER if grid.stages.get(s)]
+    stages = [s for s in ORDER if grid.stages.get(s)]
     per = Counter((t.method, t.stage) for t in grid.all_trials())
     methods = [m.name for m in study.methods] + sorted(
         {t.method for t in grid.all_trials()} - {m.name for m in study.methods}

@@ -271,7 +271,7 @@ def last_line(text: str) -> str:
 
 
 # The ledger is written first, MLflow second: a result is never lost to a tracking store that
-# is down (``tracking.sync_from_ledger`` logs what MLflow missed when the sweep next starts).
+# is down (``tracking_outage.sync_from_ledger`` logs what MLflow missed when the sweep next starts).
 
 
 def record_success(ledger: Ledger, tracker: Tracker, spec: TrialSpec,

@@ -3,7 +3,7 @@
 A module of its own that imports neither MLflow, torch nor Ray: a finished sweep run again
 (a 10,000-trial study, a Ray Job submitted once more) says "nothing to do" from the shell in
 about a second, where importing the runner (MLflow) and checking the pruning settings (torch)
-first took 3-8 s on this project's machine (benchmarks/RESULTS.md, issue #20). The runner
+first took 3-8 s on this project's machine (benchmarks/RESULTS.md). The runner
 uses the same functions under its lock.
 """
 
@@ -15,9 +15,10 @@ import sys
 import time
 from pathlib import Path
 from common.errors import BadInput
-from orchestrator.grid import STAGE_ORDER, Grid, expand
+from orchestrator.grid import Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.options import SweepOptions, default_tracking_uri, redact
+from orchestrator.stages import ORDER, STAGES
 from search_spaces.schema import Study
 from search_spaces.trial import TrialSpec
 
@@ -70,14 +71,13 @@ def all_done(grid: Grid, ledger: Ledger, study: Study, options: SweepOptions,
     rebuilding the table, aggregates and report took far longer than the work there was
     (none); this answers from the ledger and the stamp alone (benchmarks/scale.py).
     """
-    for stage in STAGE_ORDER:
-        if stage == "speed" and not options.speed:
-            continue
-        if pending(grid.stages.get(stage, []), ledger, options.retry_failed):
+    for stage in STAGES:
+        if stage.enabled(options) and pending(grid.stages.get(stage.name, []), ledger,
+                                               options.retry_failed):
             return False
     if not outputs_current(options.out_dir, stamp):
         return False
-    for stage in STAGE_ORDER:
+    for stage in ORDER:
         if grid.stages.get(stage):
             say(f"[{stage}] all {len(grid.stages[stage])} trial(s) already done")
     say("results.parquet, MLflow aggregates and the report are up to date "
@@ -88,7 +88,7 @@ def all_done(grid: Grid, ledger: Ledger, study: Study, options: SweepOptions,
 def summary(grid: Grid, ledger: Ledger) -> tuple[str, int, int]:
     """(per-stage table, trials failed on bad input, trials errored)."""
     lines, failed_total, error_total = [], 0, 0
-    for stage in STAGE_ORDER:
+    for stage in ORDER:
         trials = grid.stages.get(stage, [])
         if not trials:
             continue

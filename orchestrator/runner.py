@@ -1,4 +1,5 @@
-"""Running a study: stages in order, each a Ray Tune run of the trials not yet done.
+"""Running a study: the stages in order (``orchestrator.stages``), each over its trials not
+yet done, run as the stage declares (``orchestrator.execute``), then the outputs.
 
 Resume works through the ledger (``<out>/trials``): a trial whose id is recorded as finished
 is never run again, one recorded as failed (bad input) only with ``--retry-failed``, one
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import shlex
 import signal
@@ -29,10 +29,9 @@ from typing import Any
 from common import columns as C
 from common.atomic import atomic_write_text
 from common.errors import BadInput
-from orchestrator.capacity import (
-    Alternatives, Node, Request, Unschedulable, check, cluster_nodes,
-)
-from orchestrator.grid import STAGE_ORDER, Grid, expand
+from orchestrator.capacity import Unschedulable, check_capacity
+from orchestrator.execute import SweepContext, run_stage
+from orchestrator.grid import Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.lock import SweepRunning, driver_lock
 from orchestrator.options import SweepOptions, check_folder_kind, mark_rehearsal_folder
@@ -40,10 +39,13 @@ from orchestrator.options import default_tracking_uri, redact
 from orchestrator.resume import (
     STAMP, all_done, end_of_run, method_labels, outputs_stamp, pending, say,
 )
-from orchestrator.tracking import Tolerant, Tracker, TrackingError, sync_from_ledger
+from orchestrator.stages import STAGES
+from orchestrator.stages.stage import Stage
+from orchestrator.tracking import Tracker, TrackingError
+from orchestrator.tracking_outage import Tolerant, catch_up
 from search_spaces.schema import Study
-from search_spaces.trial import TrialSpec, to_dict
-from trainables.context import FullPlan, TrialContext
+from search_spaces.trial import TrialSpec
+from trainables.entry.context import TrialContext
 
 log = logging.getLogger("orchestrator")
 
@@ -74,6 +76,8 @@ def ray_address(options: SweepOptions,
 
 
 def init_ray(options: SweepOptions) -> None:
+    """Join the cluster (``ray_address``) or start the sweep's own local Ray, quiet, with the
+    Tune settings the sweep relies on (its own Ctrl-C handling, one line per retry)."""
     address = ray_address(options)
     if not address:
         # A local Ray serves this machine only: Ray then binds its ports (GCS, raylet, workers)
@@ -132,307 +136,13 @@ def cluster_warnings(study: Study, options: SweepOptions) -> list[str]:
     return found
 
 
-def cluster_resources() -> dict[str, float]:
-    import ray
-
-    return dict(ray.cluster_resources())
-
-
-def stage_resources(study: Study, stage: str,
-                    res: dict[str, float] | None = None) -> dict[str, float]:
-    """What one Tune trial of ``stage`` asks for (``res``: the cluster's totals, else Ray's)."""
-    if stage == "checkpoint" and study.upstream is None:
-        # ImageNet's 50 000 validation images per checkpoint: a GPU when the cluster has one.
-        res = cluster_resources() if res is None else res
-        return {"cpu": 1, "gpu": 1} if res.get("GPU", 0) >= 1 else {"cpu": 1}
-    if stage in ("pretrain", "prune", "checkpoint"):
-        # One thread each: on a shared 2-core box, 2 torch threads per process ran pretraining
-        # about 10x slower (262 s vs 20 s an epoch) once anything else wanted a core.
-        return {"cpu": 1}
-    mode = study.mode(stage)
-    if stage == "linear":
-        return {"cpu": mode.cpus, "gpu": mode.gpus}
-    if full_worker_plan(study, cluster_resources() if res is None else res).in_trial:
-        return {"cpu": mode.cpus}
-    return {"cpu": 0.2}  # the Tune trial only drives a TorchTrainer, whose workers ask more
-
-
-def full_worker_plan(study: Study, res: dict[str, float]) -> FullPlan:
-    """Ray Train workers of a full-finetuning trial: GPUs when present (auto), else CPU."""
-    mode = study.mode("full")
-    has_gpu = res.get("GPU", 0) >= 1
-    use_gpu = mode.use_gpu == "yes" or (mode.use_gpu == "auto" and has_gpu)
-    cpus = min(mode.cpus, max(1.0, res.get("CPU", 1) - 0.2))
-    in_trial = mode.trainer == "auto" and mode.workers == 1 and not use_gpu
-    return FullPlan(num_workers=mode.workers, use_gpu=use_gpu, cpus_per_worker=cpus,
-                    gpus_per_worker=mode.gpus if use_gpu else 0, in_trial=in_trial,
-                    start_timeout_s=mode.start_timeout_s)
-
-
-def worker_resources(plan: FullPlan) -> dict[str, float]:
-    """What each Ray Train worker asks for: ``ScalingConfig`` adds one GPU per worker when
-    ``use_gpu`` (``run_full_finetune_trainer`` passes only the CPUs)."""
-    return {"CPU": plan.cpus_per_worker, "GPU": 1.0 if plan.use_gpu else 0.0}
-
-
-def _cpu_steps(cpus: float) -> list[float]:
-    """CPU counts below ``cpus`` in 0.1 steps, largest first: the candidates that might fit."""
-    top = math.ceil(round(cpus * 10, 6)) - 1
-    return [round(i / 10, 1) for i in range(top, 0, -1)]
-
-
-def stage_requests(study: Study, stage: str,
-                   nodes: list[Node]) -> list[tuple[Request, Alternatives]]:
-    """Each kind of trial ``stage`` starts, as the cluster of ``nodes`` would get it, with the
-    changed study values to try when it cannot start (from each group, the first that fits)."""
-    res: dict[str, float] = {}
-    for n in nodes:
-        for k, v in n.resources.items():
-            res[k] = res.get(k, 0.0) + v
-    if stage in ("pretrain", "prune", "checkpoint"):
-        return [(Request(f"{stage} trials", {"CPU": 1.0}), [])]
-    if stage == "speed":  # the speed pool picks its nodes and says when there are none
-        return []
-    mode = study.mode(stage)
-    found: list[tuple[Request, Alternatives]] = []
-    key = f"modes.{stage}"
-    if stage == "linear":
-        found.append((Request("feature extraction tasks (before the linear trials)",
-                              {"CPU": 1.0}), []))
-        trial = {"CPU": float(mode.cpus), "GPU": float(mode.gpus)}
-        req = Request("linear trials", trial,
-                      keys=((f"{key}.cpus", mode.cpus), (f"{key}.gpus", mode.gpus)))
-        gpus = sorted({math.floor(n.get("GPU")) for n in nodes if n.get("GPU") < mode.gpus},
-                      reverse=True)
-        found.append((req, [
-            [(f"{key}.cpus: {c:g}", dataclasses.replace(req, trial={**trial, "CPU": c}))
-             for c in _cpu_steps(mode.cpus)],
-            [(f"{key}.gpus: {g:g}", dataclasses.replace(req, trial={**trial, "GPU": float(g)}))
-             for g in gpus],
-        ]))
-        return found
-    plan = full_worker_plan(study, res)
-    gpus = mode.gpus if plan.use_gpu else (
-        f"{mode.gpus:g} (unused: the workers train on CPU, {key}.use_gpu = {mode.use_gpu})")
-    keys = ((f"{key}.workers", mode.workers), (f"{key}.cpus", mode.cpus),
-            (f"{key}.gpus", gpus), (f"{key}.use_gpu", mode.use_gpu))
-    if plan.in_trial:
-        trial = {"CPU": float(stage_resources(study, stage, res)["cpu"])}
-        req = Request("full-finetuning trials (in the Tune trial: one CPU worker)", trial,
-                      keys=keys[1:2])
-        return [(req, [[(f"{key}.cpus: {c:g}", dataclasses.replace(req, trial={"CPU": c}))
-                        for c in _cpu_steps(trial["CPU"])]])]
-    trial = {"CPU": float(stage_resources(study, stage, res)["cpu"])}
-    per = worker_resources(plan)
-    req = Request("full-finetuning trials (Ray Train, DDP)", trial, plan.num_workers, per,
-                  keys=keys if plan.use_gpu else keys[:3])
-    alternatives: Alternatives = [
-        [(f"{key}.workers: {w}", dataclasses.replace(req, workers=w))
-         for w in range(plan.num_workers - 1, 0, -1)],
-        [(f"{key}.cpus: {c:g} (with workers: {plan.num_workers})",
-          dataclasses.replace(req, per_worker={**per, "CPU": c}))
-         for c in _cpu_steps(plan.cpus_per_worker)],
-    ]
-    if plan.use_gpu:
-        alternatives.append([(f"{key}.use_gpu: no (CPU workers)",
-                              dataclasses.replace(req, per_worker={**per, "GPU": 0.0}))])
-    found.append((req, alternatives))
-    return found
-
-
-def check_capacity(study: Study, stages: list[str], nodes: list[Node] | None = None,
-                   autoscaling: bool = False) -> None:
-    """Raise ``Unschedulable`` when a trial of one of ``stages`` can never start on the
-    cluster's live nodes, or the nodes its autoscaler can launch (Ray would queue it
-    forever)."""
-    nodes = cluster_nodes(autoscaling) if nodes is None else nodes
-    for stage in stages:
-        for req, alternatives in stage_requests(study, stage, nodes):
-            check(req, nodes, alternatives)
-
-
-def max_concurrent(stage: str, study: Study, res: dict[str, float],
-                   options: SweepOptions) -> int | None:
-    cap = options.max_concurrent
-    if stage == "full" and not full_worker_plan(study, res).in_trial:
-        plan = full_worker_plan(study, res)
-        per = plan.num_workers * plan.cpus_per_worker + 0.2
-        n = max(1, math.floor(res.get("CPU", 1) / per))
-        if plan.use_gpu:
-            gpus = plan.num_workers * worker_resources(plan)["GPU"]
-            n = min(n, max(1, math.floor(res.get("GPU", 1) / gpus)))
-        cap = min(cap, n) if cap else n
-    return cap
-
-
-# Trials per Tuner: a stage with more runs as several Tuners, one after another. Why: Tune's
-# driver loop and its experiment-state snapshots walk every trial of the Tuner, so its cost
-# per trial grows with the Tuner's size (benchmarks/RESULTS.md, issue #20); batches keep it
-# flat, and the ledger, not the Tuner, knows what is done.
-TUNE_BATCH = 500
-
-# What a rehearsal trial asks for: a CPU slot, whatever the stage (it computes nothing).
-REHEARSAL_RESOURCES = {"cpu": 1}
-
-
-def run_stage(stage: str, trials: list[TrialSpec], study: Study, ctx: TrialContext,
-              ledger: Ledger, tracker: Tracker, options: SweepOptions,
-              study_progress: Any = None, batch: int | None = None) -> None:
-    from orchestrator.progress import Progress
-
-    batch = batch or TUNE_BATCH
-    progress = Progress(stage, len(trials), out=say if options.verbose else (lambda s: None),
-                        study=study_progress)
-    parts = math.ceil(len(trials) / batch)
-    say(f"[{stage}] {len(trials)} trial(s) to run"
-        + (f" in {parts} Ray Tune runs of at most {batch}" if parts > 1 else ""))
-    tracker.start_stage(stage, len(trials))
-    try:
-        for i in range(parts):
-            name = stage if parts == 1 else f"{stage}-{i + 1:03d}"
-            _tune(stage, name, trials[i * batch:(i + 1) * batch], study, ctx, ledger, tracker,
-                  options, progress)
-    finally:
-        if study_progress is not None:
-            study_progress.finish_stage(progress)
-    tracker.end_stage(stage, {"finished": progress.finished, "failed": progress.failed,
-                              "error": progress.errors})
-    progress.show(force=True)
-
-
-def _tune(stage: str, name: str, trials: list[TrialSpec], study: Study, ctx: TrialContext,
-          ledger: Ledger, tracker: Tracker, options: SweepOptions, progress: Any) -> None:
-    """One Ray Tune run over ``trials`` (a stage, or one batch of it)."""
-    from ray import tune
-
-    from orchestrator.progress import RecordTrials
-    from trainables.trials import tune_entry
-
-    res = cluster_resources()
-    plan = full_worker_plan(study, res) if stage == "full" else FullPlan()
-    space = {
-        "trial": tune.grid_search([{"id": t.trial_id, "spec": to_dict(t)} for t in trials]),
-    }
-    resources = REHEARSAL_RESOURCES if ctx.rehearsal else stage_resources(study, stage)
-    threads = max(1, int(resources["cpu"]))
-    space["ctx"] = dataclasses.replace(ctx, threads=threads, full_plan=plan).as_dict()
-    tuner = tune.Tuner(
-        tune.with_resources(tune_entry, resources),
-        param_space=space,
-        tune_config=tune.TuneConfig(
-            max_concurrent_trials=(options.max_concurrent if ctx.rehearsal
-                                   else max_concurrent(stage, study, res, options)),
-            # Reusing trial processes skips their start-up (torch imports, dataset loads);
-            # a TorchTrainer-driving trial holds nothing worth keeping.
-            reuse_actors=(ctx.rehearsal or stage in ("linear", "checkpoint")
-                          or (stage == "full" and plan.in_trial)),
-            trial_name_creator=lambda t: t.config["trial"]["id"],
-            trial_dirname_creator=lambda t: t.config["trial"]["id"],
-        ),
-        run_config=tune.RunConfig(
-            name=name,
-            storage_path=str(Path(ctx.out_dir) / "ray"),
-            callbacks=[RecordTrials(ledger, tracker, progress, say=say)],
-            failure_config=tune.FailureConfig(max_failures=options.max_failures),
-            # -v: Ray Tune's own status table too (-vv: and each trial's results).
-            verbose=min(max(options.verbose - 1, 0), 3),
-        ),
-    )
-    tuner.fit()
-
-
-def run_features(trials: list[TrialSpec], ctx: TrialContext, options: SweepOptions) -> None:
-    """Extract features once per (backbone, dataset) before the linear trials need them."""
-    import ray
-
-    from trainables.trials import ensure_features
-
-    seen: dict[tuple, TrialSpec] = {}
-    for t in trials:
-        seen.setdefault((t.arch, t.method, t.sparsity, t.checkpoint_hash,
-                         t.mask_checkpoint_hash, t.dataset), t)
-    if not seen:
-        return
-    say(f"[features] {len(seen)} (backbone, dataset) pair(s)")
-    task = ray.remote(num_cpus=1, max_retries=options.max_failures)(ensure_features)
-    refs = {task.remote(to_dict(t), ctx.as_dict()): t for t in seen.values()}
-    done = failed = 0
-    t0 = time.monotonic()
-    remaining = list(refs)
-    last = 0.0
-    while remaining:
-        ready, remaining = ray.wait(remaining, num_returns=1, timeout=30)
-        for r in ready:
-            try:
-                ray.get(r)
-                done += 1
-            except Exception as e:  # noqa: BLE001 - the linear trials will record the error
-                failed += 1
-                t = refs[r]
-                say(f"[features] {t.method} {t.sparsity}% on {t.dataset} failed: "
-                    f"{str(e).strip().splitlines()[-1][:300]} (its linear trials try again)")
-        if options.verbose and (time.monotonic() - last > 10 or not remaining):
-            from orchestrator.progress import pace_text
-
-            last = time.monotonic()
-            el = time.monotonic() - t0
-            say(f"[features] {done + failed}/{len(seen)} done ({failed} failed) · "
-                f"{pace_text(done + failed, len(seen), el)} · {int(el)}s")
-
-
-def run_speed(trials: list[TrialSpec], ctx: TrialContext, ledger: Ledger, tracker: Tracker,
-              options: SweepOptions, study_progress: Any = None) -> None:
-    from orchestrator.progress import Progress, record_error, record_failure, record_success
-    from orchestrator.speed_pool import run_speed_trials
-    from trainables.trials import speed_spec_from
-
-    progress = Progress("speed", len(trials), out=say if options.verbose else (lambda s: None),
-                        study=study_progress)
-    tracker.start_stage("speed", len(trials))
-    say(f"[speed] {len(trials)} DeepSparse speed trial(s)")
-    specs, by_key = [], {}
-    for t in trials:
-        try:
-            s = speed_spec_from(t, ctx)
-        except BadInput as e:
-            record_failure(ledger, tracker, t, f"{type(e).__name__}: {e}")
-            progress.failed += 1
-            continue
-        tracker.ensure_run(t)
-        specs.append(s)
-        by_key[id(s)] = t
-
-    def on_result(spec: Any, result: dict[str, Any]) -> None:
-        t = by_key[id(spec)]
-        if result.get("status") == FAILED:
-            record_failure(ledger, tracker, t, str(result.get("error", "")))
-            progress.failed += 1
-        elif result.get("status") == ERROR:
-            record_error(ledger, tracker, t, str(result.get("error", "")), attempts=1)
-            progress.errors += 1
-        else:
-            record_success(ledger, tracker, t, result)
-            progress.finished += 1
-        progress.show()
-
-    if specs:
-        try:
-            run_speed_trials(specs, on_result=on_result)
-        finally:
-            if study_progress is not None:
-                study_progress.finish_stage(progress)
-    tracker.end_stage("speed", {"finished": progress.finished, "failed": progress.failed,
-                                "error": progress.errors})
-    progress.show(force=True)
-
-
 def study_clock(grid: Grid, todo_by_stage: Mapping[str, list[TrialSpec]],
                 options: SweepOptions) -> Any:
     """The study's overall count and time left on every progress line (``StudyProgress``);
     speed trials count only when they will run."""
     from orchestrator.progress import StudyProgress
 
-    stages = [st for st in STAGE_ORDER if st != "speed" or options.speed]
+    stages = [st.name for st in STAGES if st.enabled(options)]
     totals = {st: len(grid.stages.get(st, [])) for st in stages}
     done = {st: totals[st] - len(todo_by_stage.get(st, [])) for st in stages}
     return StudyProgress(totals, done)
@@ -447,18 +157,6 @@ def mlflow_hint(uri: str, experiment_id: str) -> str:
         return f"{redact(uri).rstrip('/')}/{page}"
     return (f"mlflow ui --backend-store-uri {redact(uri)} --host 127.0.0.1 --port 5000, then "
             f"open http://127.0.0.1:5000/{page}")
-
-
-def catch_up(tracker: Tracker | Tolerant, ledger: Ledger) -> None:
-    """MLflow gets every trial the ledger has and it lacks (``sync_from_ledger``); a server
-    that is still down is tried again later (after the next stage, or by the next run)."""
-    if not isinstance(tracker, Tolerant):
-        sync_from_ledger(tracker, ledger.entries())
-        return
-    tracker.probe_now()
-    n = tracker.guarded(sync_from_ledger, tracker.tracker, ledger.entries())
-    if n:
-        say(f"MLflow: {n} trial(s) logged from the ledger (missed while the server was down)")
 
 
 def write_outputs(study: Study, ctx: TrialContext, ledger: Ledger, tracker: Tracker,
@@ -573,14 +271,14 @@ def stopped_line(signum: int, grid: Grid, ledger: Ledger, options: SweepOptions)
             f"finetuning after its last epoch. Resume: {resume_command(options)}")
 
 
-def upstream_errors(stage: str, trials: list[TrialSpec], ledger: Ledger) -> int:
-    """Errored trials of a stage whose checkpoints later stages read (pretrain, prune).
+def errored(stage: Stage, trials: list[TrialSpec], ledger: Ledger) -> int:
+    """Errored trials of a stage whose outputs later stages read (``Stage.feeds_later``).
 
     Why the sweep stops on them: every later trial of their backbone would fail on the
     missing checkpoint, and that failure is bad input that a rerun skips; stopping leaves
     those trials unrun, so the rerun that retries the errored one runs them too.
     """
-    if stage not in ("pretrain", "prune"):
+    if not stage.feeds_later:
         return 0
     return sum(ledger.status(t.trial_id) == ERROR for t in trials)
 
@@ -607,6 +305,7 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
 
 
 def _run_sweep(study: Study, options: SweepOptions) -> int:
+    """``run_sweep`` under the folder's lock: the grid, the ledger, MLflow, then the stages."""
     out = options.out_dir
     t0 = time.monotonic()
     try:
@@ -620,74 +319,24 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         mark_rehearsal_folder(out)
     uri = options.tracking_uri or default_tracking_uri(out)
     ledger = Ledger(out / "trials")
-    stamp = outputs_stamp(study, options, ledger, uri)
-    if all_done(grid, ledger, study, options, stamp):
+    if all_done(grid, ledger, study, options, outputs_stamp(study, options, ledger, uri)):
         return _finish(grid, ledger, out, uri, t0)
     try:
-        # With the default SQLite store, artifacts (the report) stay in the output folder too.
-        artifacts = None if options.tracking_uri else (out / "mlartifacts").as_uri()
-        suffix = "-rehearsal" if options.rehearsal else ""
-        tracker = Tracker(uri, experiment=f"sparse-transfer/{study.name}{suffix}",
-                          artifact_location=artifacts, method_labels=method_labels(study),
-                          method_facts=study.method_facts,
-                          description=study.description, data_root=study.data_root,
-                          sparsity_levels={t.sparsity for t in grid.all_trials()},
-                          run_tags={C.REHEARSAL: "True"} if options.rehearsal else None)
+        tracker = open_tracker(study, options, grid, uri)
     except TrackingError as e:
         say(f"error: {e}")
         return 2
-    tracker = Tolerant(tracker, say)
     catch_up(tracker, ledger)  # what an earlier run could not log (MLflow was down)
-    address = ray_address(options)
-    say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {out} · "
-        f"MLflow {redact(uri)}" + (f" · Ray {address}" + (
-            "" if options.address else " (RAY_ADDRESS)") if address else ""))
-    for warning in cluster_warnings(study, options):
-        say(f"warning: {warning}")
-    threads = 1
-    ctx = TrialContext(out_dir=str(out), data_root=study.data_root, threads=threads,
+    announce(study, options, grid, uri)
+    ctx = TrialContext(out_dir=str(out), data_root=study.data_root, threads=1,
                        rehearsal=options.rehearsal)
+    sweep = SweepContext(study, ctx, ledger, tracker, options)
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         init_ray(options)
         stop_on_signals()
-        todo_by_stage = {stage: pending(grid.stages.get(stage, []), ledger,
-                                        options.retry_failed) for stage in STAGE_ORDER}
-        # Every stage with work is checked now, so a full-finetuning request that can never
-        # start stops the sweep before hours of linear trials, and again when it starts
-        # (nodes may have gone since).
-        joined = address is not None  # a cluster, which may have an autoscaler
-        check_capacity(study, [st for st, todo in todo_by_stage.items() if todo],
-                       autoscaling=joined)
-        study_progress = study_clock(grid, todo_by_stage, options)
-        for stage in STAGE_ORDER:
-            trials = grid.stages.get(stage, [])
-            todo = pending(trials, ledger, options.retry_failed)
-            if trials and not todo:
-                say(f"[{stage}] all {len(trials)} trial(s) already done")
-            if not todo:
-                continue
-            check_capacity(study, [stage], autoscaling=joined)
-            if stage == "speed" and not options.rehearsal:  # a rehearsal runs it in Tune
-                if options.speed:
-                    run_speed(todo, ctx, ledger, tracker, options, study_progress)
-            elif stage != "speed" or options.speed:
-                if stage == "linear" and not options.rehearsal:
-                    run_features(todo, ctx, options)
-                run_stage(stage, todo, study, ctx, ledger, tracker, options, study_progress)
-            if stage in ("linear", "full"):
-                write_outputs(study, ctx, ledger, tracker, options, final=False)
-            if upstream_errors(stage, trials, ledger):
-                say(f"[{stage}] some trials errored and later stages need their checkpoints: "
-                    "the sweep stops here; rerun it to try them again")
-                break
-        write_outputs(study, ctx, ledger, tracker, options, final=True)
-        # Only a run that left MLflow complete may let the next one skip it: with the server
-        # down at the end, the next run must start MLflow and fill it in from the ledger.
-        if tracker.down_since is None:
-            atomic_write_text(out / STAMP, outputs_stamp(study, options, ledger, uri))
-        else:
-            (out / STAMP).unlink(missing_ok=True)
+        run_stages(grid, sweep)
+        finish_outputs(sweep, uri)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM through stop_on_signals
         signum = stop_signal(e)
         say(stopped_line(signum, grid, ledger, options))
@@ -705,6 +354,79 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     finally:
         _restore_signals(previous)
     return _finish(grid, ledger, out, uri, t0, tracker)
+
+
+def open_tracker(study: Study, options: SweepOptions, grid: Grid, uri: str) -> Tolerant:
+    """The study's MLflow experiment (a rehearsal's own), behind ``Tolerant``: a tracking
+    call that fails never stops the sweep. Raises ``TrackingError`` when the store cannot be
+    used at all."""
+    # With the default SQLite store, artifacts (the report) stay in the output folder too.
+    artifacts = None if options.tracking_uri else (options.out_dir / "mlartifacts").as_uri()
+    suffix = "-rehearsal" if options.rehearsal else ""
+    tracker = Tracker(uri, experiment=f"sparse-transfer/{study.name}{suffix}",
+                      artifact_location=artifacts, method_labels=method_labels(study),
+                      method_facts=study.method_facts,
+                      description=study.description, data_root=study.data_root,
+                      sparsity_levels={t.sparsity for t in grid.all_trials()},
+                      run_tags={C.REHEARSAL: "True"} if options.rehearsal else None)
+    return Tolerant(tracker, say)
+
+
+def announce(study: Study, options: SweepOptions, grid: Grid, uri: str) -> None:
+    """The study's first line (trials, output, MLflow, the Ray cluster joined) and any path
+    that would not work across the cluster's nodes."""
+    address = ray_address(options)
+    say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {options.out_dir} · "
+        f"MLflow {redact(uri)}" + (f" · Ray {address}" + (
+            "" if options.address else " (RAY_ADDRESS)") if address else ""))
+    for warning in cluster_warnings(study, options):
+        say(f"warning: {warning}")
+
+
+def run_stages(grid: Grid, sweep: SweepContext) -> None:
+    """Every stage in order over its trials the ledger does not have yet, as it declares.
+
+    Every stage with work is checked against the cluster first, so a full-finetuning request
+    that can never start stops the sweep before hours of linear trials, and again when it
+    starts (nodes may have gone since). After a stage that says so, the outputs are written;
+    after one whose errored trials later stages would need, the sweep stops.
+    """
+    study, ledger, options = sweep.study, sweep.ledger, sweep.options
+    todo_by_stage = {stage.name: pending(grid.stages.get(stage.name, []), ledger,
+                                         options.retry_failed) for stage in STAGES}
+    joined = ray_address(options) is not None  # a cluster, which may have an autoscaler
+    check_capacity(study, [st for st in STAGES if todo_by_stage[st.name]], autoscaling=joined)
+    sweep = dataclasses.replace(sweep, clock=study_clock(grid, todo_by_stage, options))
+    for stage in STAGES:
+        trials = grid.stages.get(stage.name, [])
+        todo = pending(trials, ledger, options.retry_failed)
+        if trials and not todo:
+            say(f"[{stage.name}] all {len(trials)} trial(s) already done")
+        if not todo:
+            continue
+        check_capacity(study, [stage], autoscaling=joined)
+        if stage.enabled(options):
+            run_stage(stage, todo, sweep)
+        if stage.writes_outputs:
+            write_outputs(study, sweep.ctx, ledger, sweep.tracker, options, final=False)
+        if errored(stage, trials, ledger):
+            say(f"[{stage.name}] some trials errored and later stages need their checkpoints: "
+                "the sweep stops here; rerun it to try them again")
+            break
+
+
+def finish_outputs(sweep: SweepContext, uri: str) -> None:
+    """The final outputs (results.parquet, aggregates, the report) and their stamp.
+
+    Only a run that left MLflow complete may let the next one skip it: with the server down
+    at the end, the next run must start MLflow and fill it in from the ledger.
+    """
+    study, options, ledger = sweep.study, sweep.options, sweep.ledger
+    write_outputs(study, sweep.ctx, ledger, sweep.tracker, options, final=True)
+    if sweep.tracker.down_since is None:
+        atomic_write_text(options.out_dir / STAMP, outputs_stamp(study, options, ledger, uri))
+    else:
+        (options.out_dir / STAMP).unlink(missing_ok=True)
 
 
 def _finish(grid: Grid, ledger: Ledger, out: Path, uri: str, t0: float,

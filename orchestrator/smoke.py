@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from common import columns as C
 from search_spaces.schema import Study
 
 
@@ -23,8 +24,8 @@ def smoke_study(study: Study) -> Study:
         methods.append(dataclasses.replace(m, sparsities=sps, arch_sparsities=per_arch))
     modes = []
     for m in study.modes:
-        n_seeds = 2 if m.name == "linear" else 1
-        epochs = 6 if m.name == "linear" else 1
+        n_seeds = 2 if m.name == C.MODE_LINEAR else 1
+        epochs = 6 if m.name == C.MODE_LINEAR else 1
         recipe = dataclasses.replace(m.recipe, epochs=epochs,
                                      milestones=tuple(x for x in (epochs // 2,) if x))
         modes.append(dataclasses.replace(m, seeds=m.seeds[:n_seeds], recipe=recipe))

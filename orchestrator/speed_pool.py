@@ -151,67 +151,85 @@ def run_speed_trials(
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init()
-    actors: list[Any] = []
+    pool = _Pool(specs, resource, on_result)
     try:
         nodes = speed_nodes(resource)
-        log.info(
-            "speed pool: %d actor(s) on %s",
-            len(nodes),
-            ", ".join(f"{n.node_id[:8]} ({n.cpus} CPUs)" for n in nodes),
-        )
-        idle: deque[tuple[Any, SpeedNode]] = deque()
+        log.info("speed pool: %d actor(s) on %s", len(nodes),
+                 ", ".join(f"{n.node_id[:8]} ({n.cpus} CPUs)" for n in nodes))
         for node in nodes:
-            actor = _start_actor(node, resource)
-            actors.append(actor)
-            idle.append((actor, node))
-        queue = deque(range(len(specs)))
-        pending: dict[Any, tuple[Any, SpeedNode, int]] = {}
-        results: list[dict | None] = [None] * len(specs)
-
-        def finish(i: int, row: dict) -> None:
-            results[i] = row
-            if on_result is not None:
-                on_result(specs[i], row)
-
-        while queue or pending:
-            while idle and queue:
-                actor, node = idle.popleft()
-                i = queue.popleft()
-                try:
-                    ref = actor.run.remote(specs[i])
-                except Exception as exc:  # e.g. a spec that cannot be pickled
-                    idle.appendleft((actor, node))
-                    finish(i, failed_row(specs[i], f"submitting failed: {exc!r}"))
-                    continue
-                pending[ref] = (actor, node, i)
-            if not pending:
-                if queue:  # every actor is gone
-                    for i in queue:
-                        finish(i, failed_row(specs[i], "no speed actor left to run the trial"))
-                    queue.clear()
+            pool.start(node)
+        while pool.queue or pool.pending:
+            pool.submit()
+            if not pool.pending:
+                pool.give_up()
                 break
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            actor, node, i = pending.pop(ref)
-            try:
-                row = ray.get(ref)
-            except ray.exceptions.RayActorError as exc:
-                row = failed_row(specs[i], f"speed actor died: {exc}", status="error")
-                row[C.NODE_ID] = node.node_id
-                ray.kill(actor)
-                if _node_alive(node.node_id):
-                    actor = _start_actor(node, resource)
-                    actors.append(actor)
-                    idle.append((actor, node))
-                finish(i, row)
-                continue
-            except ray.exceptions.RayError as exc:
-                row = failed_row(specs[i], f"{type(exc).__name__}: {exc}", status="error")
-                row[C.NODE_ID] = node.node_id
-            idle.append((actor, node))
-            finish(i, row)
-        return [r for r in results if r is not None]
+            pool.collect()
+        return [r for r in pool.results if r is not None]
     finally:
-        for actor in actors:
+        for actor in pool.actors:
             ray.kill(actor)  # give the nodes' CPUs back
         if started_ray:
             ray.shutdown()
+
+
+class _Pool:
+    """The driver's side of the pool: idle actors, the trials queued and running, the rows."""
+
+    def __init__(self, specs: list[SpeedSpec], resource: str,
+                 on_result: Callable[[SpeedSpec, dict], None] | None) -> None:
+        self.specs, self.resource, self.on_result = specs, resource, on_result
+        self.actors: list[Any] = []
+        self.idle: deque[tuple[Any, SpeedNode]] = deque()
+        self.queue = deque(range(len(specs)))
+        self.pending: dict[Any, tuple[Any, SpeedNode, int]] = {}
+        self.results: list[dict | None] = [None] * len(specs)
+
+    def start(self, node: SpeedNode) -> None:
+        """A new actor on ``node``, idle."""
+        actor = _start_actor(node, self.resource)
+        self.actors.append(actor)
+        self.idle.append((actor, node))
+
+    def finish(self, i: int, row: dict) -> None:
+        self.results[i] = row
+        if self.on_result is not None:
+            self.on_result(self.specs[i], row)
+
+    def submit(self) -> None:
+        """A queued trial to each idle actor."""
+        while self.idle and self.queue:
+            actor, node = self.idle.popleft()
+            i = self.queue.popleft()
+            try:
+                ref = actor.run.remote(self.specs[i])
+            except Exception as exc:  # e.g. a spec that cannot be pickled
+                self.idle.appendleft((actor, node))
+                self.finish(i, failed_row(self.specs[i], f"submitting failed: {exc!r}"))
+                continue
+            self.pending[ref] = (actor, node, i)
+
+    def give_up(self) -> None:
+        """Every actor is gone: the queued trials fail."""
+        for i in self.queue:
+            self.finish(i, failed_row(self.specs[i], "no speed actor left to run the trial"))
+        self.queue.clear()
+
+    def collect(self) -> None:
+        """The next trial to end: its row; a dead actor is replaced while its node lives."""
+        (ref,), _ = ray.wait(list(self.pending), num_returns=1)
+        actor, node, i = self.pending.pop(ref)
+        try:
+            row = ray.get(ref)
+        except ray.exceptions.RayActorError as exc:
+            row = failed_row(self.specs[i], f"speed actor died: {exc}", status="error")
+            row[C.NODE_ID] = node.node_id
+            ray.kill(actor)
+            if _node_alive(node.node_id):
+                self.start(node)
+            self.finish(i, row)
+            return
+        except ray.exceptions.RayError as exc:
+            row = failed_row(self.specs[i], f"{type(exc).__name__}: {exc}", status="error")
+            row[C.NODE_ID] = node.node_id
+        self.idle.append((actor, node))
+        self.finish(i, row)

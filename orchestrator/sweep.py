@@ -119,7 +119,7 @@ def study_from_args(args: argparse.Namespace) -> Study:
         if value:
             changes[key] = str(Path(value).expanduser().resolve())
     if args.no_speed:
-        changes["speed"] = dataclasses.replace(study.speed, enabled=False)
+        changes.update(speed=dataclasses.replace(study.speed, enabled=False))
     return dataclasses.replace(study, **changes) if changes else study
 
 

@@ -2,11 +2,12 @@
 
 All writes happen in the sweep's driver, so a SQLite store has a single writer. Runs are
 looked up by the ``trial_id`` tag before one is created: rerunning a study, or resuming it
-after a kill, never makes a second run for a trial.
+after a kill, never makes a second run for a trial. A server that goes away mid-sweep:
+``orchestrator.tracking_outage``.
 
 Run structure (argued in docs/design.md): each trial is nested under its stage's parent run
-(``pretrain``, ``prune``, ``linear``, ``full``, ``speed``); the per-cell and alpha aggregates
-under the parent runs ``cells`` and ``alpha``; the study's ``summary`` run (findings, report)
+(one per stage of ``orchestrator.stages``); the per-cell and alpha aggregates under the
+parent runs ``cells`` and ``alpha``; the study's ``summary`` run (findings, report)
 is the one top-level run that is not a parent. Each epoch reaches MLflow as the trial reports
 it (``log_epoch``, from the driver's Tune callback); the final values sit at the last step.
 
@@ -23,13 +24,10 @@ never sees two values for one identity column. The study's label of the method i
 
 from __future__ import annotations
 
-import getpass
-import hashlib
 import json
 import math
 import os
 import re
-import subprocess
 import time
 from contextlib import contextmanager
 from itertools import zip_longest
@@ -39,7 +37,10 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from common import columns as C
 from orchestrator.options import redact
+from orchestrator.stages import mode_of
+from orchestrator.tracking_meta import dataset_source, run_metadata
 from search_spaces.trial import TrialSpec
 
 TRIAL_TAG = "trial_id"
@@ -52,125 +53,20 @@ PARENT_TAG = "parent_key"
 # ``tags.compare_at LIKE '%,90,%'`` is the whole filter (MLflow search has no IN or OR).
 COMPARE_TAG = "compare_at"
 EXPERIMENT_KIND = "custom_model_development"  # MLflow 3's kind for classic ML (not GenAI)
-STAGE_PARENTS = ("pretrain", "prune", "checkpoint", "linear", "full", "speed")
-# The aggregate keys' prefixes and the parent run each kind of aggregate is nested under.
+# The aggregate keys' prefixes and the parent run each kind of aggregate is nested under;
+# every other parent run is a stage's (``orchestrator.stages``).
 AGG_PARENTS = {"cell": "cells", "alpha": "alpha"}
+# What a trial uses its dataset for (MLflow's dataset input context), by the trial's mode;
+# transfer and checkpoint trials: "train+test".
+DATA_CONTEXT = {C.MODE_UPSTREAM: "train", C.MODE_SPEED: C.MODE_SPEED}
 
 
 class TrackingError(RuntimeError):
     """The tracking store cannot be used (unreachable server, unwritable file)."""
 
 
-class Tolerant:
-    """A ``Tracker`` whose calls never stop the sweep: the ledger is the record, MLflow a copy.
-
-    Why: an MLflow server that is restarted (or gone) mid-sweep made a tracking call raise
-    inside Tune's callback, which stopped the whole stage, trials included. Here a failing call
-    is reported once and skipped; while the server is down, calls are skipped and one quick
-    probe every ``retry_s`` finds it back. What MLflow missed is filled in from the ledger
-    by ``sync_from_ledger`` (after each stage, at the end, and when the next run starts).
-    """
-
-    def __init__(self, tracker: "Tracker", say: Callable[[str], None],
-                 retry_s: float = 30.0) -> None:
-        self.tracker, self._say, self.retry_s = tracker, say, retry_s
-        self.down_since: float | None = None
-        self.missed = 0
-        self._probe_at = 0.0
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.tracker, name)
-        if not callable(attr):
-            return attr
-        return lambda *args, **kwargs: self.guarded(attr, *args, **kwargs)
-
-    def probe_now(self) -> None:
-        """Let the next call try the server even within ``retry_s`` (a stage's end, where a
-        catch-up is worth one quick probe: a short stage would otherwise end unsynced)."""
-        self._probe_at = 0.0
-
-    def guarded(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)``, or None when the server is down (skipped, or it failed)."""
-        now = time.monotonic()
-        if self.down_since is not None and now < self._probe_at:
-            self.missed += 1
-            return None
-        try:
-            if self.down_since is None:
-                result = fn(*args, **kwargs)
-            else:
-                with _quick_http():
-                    result = fn(*args, **kwargs)
-        except Exception as e:  # noqa: BLE001 - tracking never stops training
-            self.missed += 1
-            self._probe_at = time.monotonic() + self.retry_s
-            if self.down_since is None:
-                self.down_since = now
-                first = str(e).splitlines()[0] if str(e) else ""
-                self._say(f"warning: MLflow at {redact(self.tracker.uri)} failed "
-                          f"({type(e).__name__}: {redact(first)[:200]}); training goes on, "
-                          "every result is in the ledger, and MLflow is filled in from it "
-                          "once the server answers again")
-            return None
-        if self.down_since is not None:
-            self._say(f"MLflow at {redact(self.tracker.uri)} answers again after "
-                      f"{time.monotonic() - self.down_since:.0f} s")
-            self.down_since = None
-        return result
-
-
-def sync_from_ledger(tracker: "Tracker", entries: Iterable[Mapping[str, Any]]) -> int:
-    """Make MLflow hold every recorded trial exactly once, as the ledger has it; returns the
-    number of trials written.
-
-    A trial recorded in the ledger whose run is missing, still RUNNING or of another status
-    (the server was down when it ended, or the driver died between the two writes) is logged
-    now; a second run of one trial (a create request that reached a server which died before
-    answering, then retried) is deleted, keeping the one the tracker uses.
-    """
-    from orchestrator.ledger import ERROR, FAILED, FINISHED
-    from search_spaces.trial import from_dict
-
-    client = tracker.client
-    seen: dict[str, list[Any]] = {}
-    token = None
-    while True:
-        page = client.search_runs([tracker.experiment_id], max_results=5000, page_token=token)
-        for run in page:
-            tid = run.data.tags.get(TRIAL_TAG)
-            if tid:
-                seen.setdefault(tid, []).append(run)
-        token = page.token
-        if not token:
-            break
-    written = 0
-    for entry in entries:
-        status, tid = entry.get("status"), entry.get("trial_id")
-        if status not in (FINISHED, FAILED, ERROR) or not tid or "spec" not in entry:
-            continue
-        runs = seen.get(tid, [])
-        ids = [r.info.run_id for r in runs]
-        keep = tracker.run_id(tid)
-        if keep not in ids:  # never delete every run of a trial
-            keep = ids[-1] if ids else None
-        for run in runs:
-            if run.info.run_id != keep:
-                client.delete_run(run.info.run_id)
-        run = next((r for r in runs if r.info.run_id == keep), None)
-        want = "FINISHED" if status == FINISHED else "FAILED"
-        if run is not None and run.info.status == want and run.data.tags.get("status") == status:
-            continue
-        spec = from_dict(entry["spec"])
-        if status == FINISHED:
-            tracker.finish(spec, dict(entry.get("metrics") or {}), entry.get("history") or ())
-        else:
-            tracker.fail(spec, str(entry.get("error", "")), status=status)
-        written += 1
-    return written
-
-
 @contextmanager
-def _quick_http() -> Iterator[None]:
+def quick_http() -> Iterator[None]:
     """Fail fast on an unreachable server instead of MLflow's minutes of retries."""
     keys = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
     old = {k: os.environ.get(k) for k in keys}
@@ -188,7 +84,7 @@ def _quick_http() -> Iterator[None]:
 def check_store(tracking_uri: str) -> None:
     """Open the store and read from it, as ``Tracker`` will: the sweep calls this before it
     creates the output folder, so a store that cannot be used leaves nothing behind."""
-    with _quick_http():
+    with quick_http():
         try:
             MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
         except Exception as e:  # noqa: BLE001 - any failure here means "cannot track"
@@ -236,7 +132,7 @@ def _clip(text: str, limit: int) -> str:
 
 def _flat_params(spec: TrialSpec) -> dict[str, str]:
     p: dict[str, Any] = {
-        "stage": spec.stage, "mode": spec.mode, "method": spec.method,
+        "stage": spec.stage, "mode": mode_of(spec.stage), "method": spec.method,
         "sparsity": spec.sparsity, "arch": spec.arch, "dataset": spec.dataset,
         "seed": spec.seed, "metric": spec.metric, "group": spec.group,
         "num_classes": spec.num_classes, "image_size": spec.image_size,
@@ -297,90 +193,6 @@ def final_metrics(metrics: Mapping[str, Any], identity: Iterable[str] = ()) -> d
     return {k: float(v) for k, v in metrics.items() if k not in skip and _finite(v)}
 
 
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def run_metadata(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """MLflow's own run-context tags, which a run made through ``MlflowClient`` lacks: source
-    name and type, git commit (when the code is a git checkout; a Ray Jobs upload is not),
-    and user."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = environ.get("USER", "unknown")
-    tags = {"mlflow.user": user, "mlflow.source.name": "orchestrator.sweep",
-            "mlflow.source.type": "JOB" if "RAY_JOB_CONFIG_JSON_ENV_VAR" in environ else "LOCAL"}
-    commit = _git("rev-parse", "HEAD")
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
-        branch = _git("rev-parse", "--abbrev-ref", "HEAD")
-        if branch and branch != "HEAD":
-            tags["mlflow.source.git.branch"] = branch
-    return tags
-
-
-def _folder_digest(folder: Path, limit: int = 200_000) -> str | None:
-    """sha256 of a folder's file list (relative path and size of each file), or None."""
-    if not folder.is_dir():
-        return None
-    h = hashlib.sha256()
-    n = 0
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(root) / name
-            try:
-                size = path.stat().st_size
-            except OSError:
-                continue
-            h.update(f"{path.relative_to(folder)}\0{size}\n".encode())
-            n += 1
-            if n >= limit:
-                return h.hexdigest()
-    return h.hexdigest() if n else None
-
-
-def dataset_source(name: str, data_root: str | None) -> tuple[str, str]:
-    """(source, digest) of a dataset as a trial reads it, computed in the driver.
-
-    A dataset on disk: its folder under the data root, digested by its file list (paths and
-    sizes; reading every image would take longer than some trials). A built-in one (shipped
-    with a package, or generated): the registry's description of where its images come from,
-    digested with that text. The digest is 12 hex digits, MLflow's usual length.
-    """
-    from trainables.datasets import DATASETS, IMAGEFOLDER_PREFIX
-
-    source, digest = "", None
-    if name.startswith(IMAGEFOLDER_PREFIX):
-        folder = Path(name[len(IMAGEFOLDER_PREFIX):]).expanduser()
-        if data_root and not folder.is_absolute():
-            folder = Path(data_root) / folder
-        source, digest = str(folder), _folder_digest(folder)
-    else:
-        try:
-            meta = DATASETS.get(name).meta
-        except KeyError:
-            meta = None
-        if meta is None:
-            source = f"{name} (generated by the trial: procedural or synthetic images)"
-        elif meta.get("builtin", False):
-            source = str(meta.get("layout", name))
-        else:
-            layout = str(meta.get("layout", ""))
-            first = layout.split(": ", 1)[-1].split("/", 1)[0].strip() if data_root else ""
-            folder = Path(data_root) / first if data_root and first else None
-            source = str(folder) if folder else f"{name} (no data root given)"
-            digest = _folder_digest(folder) if folder else None
-    digest = digest or hashlib.sha256(f"{name}\0{source}".encode()).hexdigest()
-    return source[:1000], digest[:12]
-
-
 class Tracker:
     """The study's MLflow experiment."""
 
@@ -401,7 +213,7 @@ class Tracker:
         self.meta = dict(run_metadata() if metadata is None else metadata)
         # Set on every run this tracker makes, trial or aggregate (a rehearsal: rehearsal=true).
         self.run_tags = dict(run_tags or {})
-        with _quick_http():
+        with quick_http():
             try:
                 # Inside the try: a database URI whose driver is missing fails right here.
                 self.client = MlflowClient(tracking_uri=tracking_uri)
@@ -467,7 +279,7 @@ class Tracker:
         no params, so a ``params.*`` filter selects trials only."""
         rid = self._parents.get(key)
         if rid is None:
-            kind = "stage" if key in STAGE_PARENTS else "group"
+            kind = "group" if key in AGG_PARENTS.values() else "stage"
             run = self.client.create_run(
                 self.experiment_id, run_name=key,
                 tags={PARENT_TAG: key, KIND_TAG: kind, **self.meta, **self.run_tags,
@@ -518,8 +330,7 @@ class Tracker:
         ds = Dataset(name=spec.dataset, digest=digest,
                      source_type="local" if source.startswith("/") else "code",
                      source=json.dumps({"uri": source}), profile=profile)
-        context = "train" if spec.mode == "upstream" else (
-            "speed" if spec.stage == "speed" else "train+test")
+        context = DATA_CONTEXT.get(mode_of(spec.stage), "train+test")
         return DatasetInput(ds, tags=[InputTag("mlflow.data.context", context)])
 
     def ensure_run(self, spec: TrialSpec) -> str:
@@ -541,7 +352,8 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=tid,
-            tags={TRIAL_TAG: tid, KIND_TAG: "trial", "stage": spec.stage, "mode": spec.mode,
+            tags={TRIAL_TAG: tid, KIND_TAG: "trial", "stage": spec.stage,
+                  "mode": mode_of(spec.stage),
                   COMPARE_TAG: compare, "mlflow.parentRunId": self.parent(spec.stage),
                   **self.meta, **self._label_tags(spec), **self.run_tags},
         )
@@ -635,7 +447,7 @@ class Tracker:
             self.client.delete_tag(rid, "error")
             self._error_tagged.discard(rid)
         # Two requests a trial (the points, tags and status together, then the end): the
-        # driver's MLflow share of the per-trial overhead (benchmarks/RESULTS.md, issue #20).
+        # driver's MLflow share of the per-trial overhead (benchmarks/RESULTS.md).
         self._log_points(rid, batch, tags)
         self.client.set_terminated(rid, "FINISHED")
 

@@ -41,7 +41,7 @@ DEFAULT_TITLE = "How well do sparse ImageNet models transfer? Study report"
 REHEARSAL_STAMP = "REHEARSAL\nsynthetic numbers"
 REHEARSAL_BANNER = (
     "> **REHEARSAL — synthetic numbers, not results.** Every trial behind this page ran the "
-    "rehearsal stand-in (`trainables/rehearsal.py`, `python -m orchestrator.sweep "
+    "rehearsal stand-in (`trainables/entry/rehearsal.py`, `python -m orchestrator.sweep "
     "--rehearsal`), which makes its numbers up from the trial id: nothing here was measured. "
     "It checks the orchestration at the study's size (grid, Ray Tune, ledger, MLflow, this "
     "report) and says nothing about sparse transfer. Every figure is stamped REHEARSAL and "

@@ -15,12 +15,13 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from common import columns as C
 from common.errors import BadInput
 from search_spaces.recipe import PAPER_CROP_SCALE, Recipe
 
 METRICS = ("top1", "mean_per_class")
 GROUPS = ("general", "specialized")
-MODES = ("linear", "full")
+MODES = C.TRANSFER_MODES  # the ``modes:`` a study may give
 # The paper's method families, in the order reports show them. A study may name others
 # ("structured" for Appendix J's channel-pruned models, ...): any plain lower-case name.
 FAMILIES = ("dense", "progressive", "regularization", "lottery", "structured")
@@ -29,7 +30,7 @@ FAMILY_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 # training split (the reference code: the dataset's own for full finetuning, ImageNet's for
 # linear, where the frozen backbone keeps ImageNet's BatchNorm statistics).
 NORMALIZATIONS = ("imagenet", "dataset")
-NORMALIZE_DEFAULT = {"linear": "imagenet", "full": "dataset"}
+NORMALIZE_DEFAULT = {C.MODE_LINEAR: "imagenet", C.MODE_FULL: "dataset"}
 # Which epoch's accuracy a transfer trial reports: the best epoch by top-1 (the reference
 # code), the best by the dataset's own metric, or the last epoch.
 EPOCH_SELECTIONS = ("top1", "metric", "last")

@@ -3,7 +3,9 @@
 The id is a hash of everything that changes the trial's outcome (stage, method, sparsity,
 architecture, dataset, seed, recipe, extra parameters, checkpoint content hash) and of
 nothing machine-specific (paths), so the same config gets the same id on every machine and
-a resumed sweep recognises finished work; any change of config gives a new id.
+a resumed sweep recognises finished work; any change of config gives a new id. The stages
+themselves (their names, order and what their rows measure) are the orchestrator's
+(``orchestrator.stages``); here a stage is a name.
 """
 
 from __future__ import annotations
@@ -14,12 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from common.errors import BadInput
 from search_spaces.recipe import Recipe
-
-STAGES = ("pretrain", "prune", "checkpoint", "linear", "full", "speed")
-STAGE_MODE = {"pretrain": "upstream", "prune": "upstream", "checkpoint": "checkpoint",
-              "linear": "linear", "full": "full", "speed": "speed"}
 
 
 @dataclass(frozen=True)
@@ -46,14 +43,6 @@ class TrialSpec:
     # speed: the dense baseline's checkpoint (a path; its hash is a param)
     dense_checkpoint: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.stage not in STAGES:
-            raise BadInput(f"stage {self.stage!r} not in {STAGES}")
-
-    @property
-    def mode(self) -> str:
-        return STAGE_MODE[self.stage]
-
     def param(self, key: str, default: Any = None) -> Any:
         return dict(self.params).get(key, default)
 
@@ -68,9 +57,8 @@ class TrialSpec:
     def trial_id(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
-        sp = f"{self.sparsity}" if self.stage != "pretrain" else "0"
         ds = self.dataset.replace(":", "_").replace("/", "_")[-24:]
-        return f"{self.stage}-{self.method}-{sp}-{ds}-s{self.seed}-{digest}"
+        return f"{self.stage}-{self.method}-{self.sparsity}-{ds}-s{self.seed}-{digest}"
 
 
 def to_dict(spec: TrialSpec) -> dict[str, Any]:

@@ -22,10 +22,11 @@ from search_spaces.trial import TrialSpec
 from tests.bad_input import kit
 from trainables import checkpoints as ck
 from trainables.checkpoints.__main__ import main as checkpoints_main
-from trainables import trials
+from trainables.entry import full, linear
+from trainables.entry.trial import run_trial
 from trainables.datasets import DatasetError, DatasetNotFoundError, build_dataset
 from trainables.training.features import FeatureCache
-from trainables.context import TrialContext
+from trainables.entry.context import TrialContext
 
 
 @pytest.fixture
@@ -331,7 +332,7 @@ def arrays(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_truncated_feature_cache_entry_is_rebuilt(tmp_path, caplog):
     cache = FeatureCache(tmp_path)
-    key = trials.feature_key(feature_spec("aaa"), "train")
+    key = linear.feature_key(feature_spec("aaa"), "train")
     cache.get_or_compute(key, lambda: arrays(0))
     path = cache.path_for(key)
     path.write_bytes(path.read_bytes()[:100])
@@ -344,8 +345,8 @@ def test_truncated_feature_cache_entry_is_rebuilt(tmp_path, caplog):
 
 def test_feature_cache_entry_from_another_checkpoint_is_rebuilt(tmp_path, caplog):
     cache = FeatureCache(tmp_path)
-    key_a = trials.feature_key(feature_spec("checkpoint-a"), "train")
-    key_b = trials.feature_key(feature_spec("checkpoint-b"), "train")
+    key_a = linear.feature_key(feature_spec("checkpoint-a"), "train")
+    key_b = linear.feature_key(feature_spec("checkpoint-b"), "train")
     assert cache.path_for(key_a) != cache.path_for(key_b)  # the checkpoint hash is in the key
     cache.get_or_compute(key_a, lambda: arrays(1))
     # A stale or copied file sits under B's name: its stored key says checkpoint A.
@@ -362,12 +363,13 @@ def test_feature_cache_entry_from_another_checkpoint_is_rebuilt(tmp_path, caplog
 
 
 def test_nan_loss_is_a_failed_trial_not_a_crash(monkeypatch):
-    monkeypatch.setattr(trials, "features",
+    monkeypatch.setattr(linear, "features",
                         lambda spec, ctx: {"train": arrays(0), "test": arrays(1)})
     spec = TrialSpec(stage="linear", method="dense", sparsity=0, arch=kit.ARCH, dataset="digits",
                      seed=21, recipe=Recipe(epochs=3, lr=1e30, milestones=()), num_classes=3,
                      checkpoint="x.pth", checkpoint_hash="h")
-    out = trials.run_trial(spec, TrialContext(out_dir="/nonexistent"), report=lambda r: None)
+    out = run_trial(linear.run_linear, spec, TrialContext(out_dir="/nonexistent"),
+                    report=lambda r: None)
     assert out["status"] == "failed"
     assert out["error"].startswith("Diverged: training loss is")
     assert re.search(r"is (nan|inf) in epoch [123]: the run diverged", out["error"])
@@ -391,11 +393,11 @@ def assert_no_temp_files(folder: Path) -> None:
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_full_disk_while_writing_the_feature_cache(tmp_path):
     cache = FeatureCache(tmp_path)
-    old_key = trials.feature_key(feature_spec("old"), "train")
+    old_key = linear.feature_key(feature_spec("old"), "train")
     cache.get_or_compute(old_key, lambda: arrays(3))
     old_bytes = cache.path_for(old_key).read_bytes()
 
-    key = trials.feature_key(feature_spec("new"), "train")
+    key = linear.feature_key(feature_spec("new"), "train")
     path = cache.path_for(key)
     full_disk_at(temp_path(path))
     with pytest.raises(OSError) as err:
@@ -464,9 +466,9 @@ def test_full_disk_while_saving_a_full_finetuning_epoch(tmp_path, monkeypatch):
         data = TensorDataset(torch.randn(8, 3, 32, 32), torch.arange(8) % 3)
         return model, {}, data, data
 
-    monkeypatch.setattr(trials, "_build_full", tiny_build)
-    monkeypatch.setattr(trials, "load_backbone", lambda spec: None)  # checked up front
-    monkeypatch.setattr(trials, "_dataset", lambda *a: None)
+    monkeypatch.setattr(full, "_build_full", tiny_build)
+    monkeypatch.setattr(full, "load_backbone", lambda spec: None)  # checked up front
+    monkeypatch.setattr(full, "trial_dataset", lambda *a: None)
     spec = TrialSpec(stage="full", method="dense", sparsity=0, arch=kit.ARCH, dataset="digits",
                      seed=21, recipe=Recipe(epochs=2, lr=0.01, batch_size=4, milestones=()),
                      num_classes=3, checkpoint="x.pth", checkpoint_hash="h")
@@ -476,7 +478,7 @@ def test_full_disk_while_saving_a_full_finetuning_epoch(tmp_path, monkeypatch):
     # A full disk is the machine's fault, not the input's: raised for Tune to retry (and for
     # the sweep to record as an error that a rerun tries again), never a failed result.
     with pytest.raises(OSError) as err:
-        trials.run_trial(spec, TrialContext(out_dir=str(tmp_path)), report=lambda r: None)
+        run_trial(full.run_full, spec, TrialContext(out_dir=str(tmp_path)), report=lambda r: None)
     assert str(err.value).startswith(
         f"[Errno 28] could not write {folder / 'full_finetune_state.pt'}: No space")
     assert_no_temp_files(folder)

@@ -13,16 +13,21 @@ os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 import pytest
 
 from common.errors import BadInput
+from orchestrator import capacity
 from orchestrator.capacity import Node, Request, Unschedulable, check, problem
 from orchestrator.options import SweepOptions
-from orchestrator.runner import (
-    check_capacity, max_concurrent, ray_address, resume_command, stage_requests,
-)
+from orchestrator.runner import ray_address, resume_command
+from orchestrator.stages import named
 from search_spaces.loader import load_study
 
 
 def nodes(*specs: dict[str, float]) -> list[Node]:
     return [Node(f"node{i:04d}abcdef", dict(s)) for i, s in enumerate(specs)]
+
+
+def check_capacity(study, stages: list[str], cluster: list[Node]) -> None:
+    """The capacity check of the named stages on ``cluster``."""
+    capacity.check_capacity(study, [named(s) for s in stages], cluster)
 
 
 def with_mode(study, name: str, **changes):
@@ -127,7 +132,7 @@ def test_linear_gpus_the_cluster_lacks_are_named(tiny):
 def test_ddp_on_gpus_asks_one_gpu_per_worker(tiny):
     study = with_mode(tiny, "full", workers=2, cpus=4.0, gpus=0.0, trainer="ray_train")
     one_gpu = nodes({"CPU": 16, "GPU": 1})
-    (req, _), = stage_requests(study, "full", one_gpu)
+    (req, _), = named("full").requests(study, one_gpu)
     assert req.workers == 2 and req.per_worker == {"CPU": 4.0, "GPU": 1.0}
     with pytest.raises(Unschedulable) as e:
         check_capacity(study, ["full"], one_gpu)
@@ -135,12 +140,12 @@ def test_ddp_on_gpus_asks_one_gpu_per_worker(tiny):
     check_capacity(study, ["full"], nodes({"CPU": 16, "GPU": 2}))
     # max_concurrent divided by the study's gpus (0 here) before: one trial per 2 GPUs.
     res = {"CPU": 16.0, "GPU": 2.0}
-    assert max_concurrent("full", study, res, SweepOptions(out_dir=Path("x"))) == 1
+    assert named("full").concurrency(study, res, None) == 1
 
 
 def test_in_trial_full_finetuning_asks_the_study_cpus(tiny):
     study = with_mode(tiny, "full", cpus=3.0)
-    (req, _), = stage_requests(study, "full", nodes({"CPU": 2}))
+    (req, _), = named("full").requests(study, nodes({"CPU": 2}))
     assert req.workers == 0 and req.trial == {"CPU": 3.0}
     with pytest.raises(Unschedulable, match=r"modes.full.cpus: 2\b"):
         check_capacity(study, ["full"], nodes({"CPU": 2}))

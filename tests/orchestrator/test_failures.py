@@ -1,7 +1,7 @@
-"""Failures by kind in a real Ray Tune run of a stage (``runner.run_stage``, its FailureConfig,
-the ``RecordTrials`` callback, ``trials.tune_entry`` and ``run_trial``).
+"""Failures by kind in a real Ray Tune run of a stage (``execute.run_stage``, its FailureConfig,
+the ``RecordTrials`` callback, ``trial.tune_trial`` and ``run_trial``).
 
-Each trial's stage is replaced, in the Tune worker, by one that behaves by dataset name:
+The linear stage's entry is replaced by one that behaves by dataset name:
 ``oom_once`` runs out of CUDA memory on its first attempt only, ``bad`` raises bad input,
 ``bug`` raises a TypeError until ``fixed`` exists. Every attempt leaves a line in
 ``attempts/<dataset>``, so the test counts what Tune ran.
@@ -16,7 +16,7 @@ import pytest
 from common.errors import BadInput
 from search_spaces.recipe import Recipe
 from search_spaces.trial import TrialSpec
-from trainables.context import TrialContext
+from trainables.entry.context import TrialContext
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,8 @@ MAX_FAILURES = 1  # two attempts per trial: enough to see a retry, short on 2 co
 
 
 def faulty_stage(spec: TrialSpec, ctx: TrialContext, report) -> dict[str, Any]:
-    """Runs in the Tune worker in place of the linear stage."""
+    """Runs in the Tune worker in place of the linear stage's entry (importable by the
+    workers, as this module is, so Ray pickles it by reference)."""
     import torch
 
     out = ctx.out
@@ -42,15 +43,6 @@ def faulty_stage(spec: TrialSpec, ctx: TrialContext, report) -> dict[str, Any]:
     return {"accuracy": 50.0, "history": [{"epoch": 1, "accuracy": 50.0}]}
 
 
-def faulty_entry(config: dict[str, Any]) -> None:
-    """The Tune trainable: the real ``tune_entry`` with the faulty stage (importable by the
-    workers, as this module is, so Ray pickles it by reference)."""
-    from trainables import trials
-
-    trials.STAGES["linear"] = faulty_stage
-    trials.tune_entry(config)
-
-
 def spec(dataset: str) -> TrialSpec:
     return TrialSpec(stage="linear", method="dense", sparsity=0, arch="resnet_tiny",
                      dataset=dataset, seed=0, recipe=Recipe(epochs=1), num_classes=3,
@@ -58,28 +50,33 @@ def spec(dataset: str) -> TrialSpec:
 
 
 def test_out_of_memory_is_retried_bad_input_is_not_and_a_bug_is_an_error(
-        tmp_path, monkeypatch, capsys):
+        tmp_path, capsys):
     import ray
 
+    import dataclasses
+
     from orchestrator import resume, runner
+    from orchestrator.execute import SweepContext, run_stage
     from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
     from orchestrator.smoke import smoke_study
+    from orchestrator.stages import linear
     from orchestrator.sweep import SweepOptions
     from orchestrator.tracking import Tracker
     from search_spaces.loader import load_study
-    from trainables import trials
 
-    monkeypatch.setattr(trials, "tune_entry", faulty_entry)  # run_stage imports it per call
+    # No feature tasks: the faulty entry reads no features.
+    stage = dataclasses.replace(linear.STAGE, entry=faulty_stage, tasks=None)
     study = smoke_study(load_study("tiny"))
     options = SweepOptions(out_dir=tmp_path, num_cpus=2, max_failures=MAX_FAILURES, verbose=0)
     ledger = Ledger(tmp_path / "trials")
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "sparse-transfer/failures")
     ctx = TrialContext(out_dir=str(tmp_path), data_root=None)
+    sweep = SweepContext(study, ctx, ledger, tracker, options)
     specs = {d: spec(d) for d in ("oom_once", "bad", "bug")}
     attempts = lambda d: len((tmp_path / "attempts" / d).read_text().splitlines())  # noqa: E731
     runner.init_ray(options)
     try:
-        runner.run_stage("linear", list(specs.values()), study, ctx, ledger, tracker, options)
+        run_stage(stage, list(specs.values()), sweep)
         said = capsys.readouterr().err
 
         oom = ledger.get(specs["oom_once"].trial_id)
@@ -108,7 +105,7 @@ def test_out_of_memory_is_retried_bad_input_is_not_and_a_bug_is_an_error(
         todo = resume.pending(list(specs.values()), ledger, retry_failed=False)
         assert todo == [specs["bug"]]
         (tmp_path / "fixed").touch()
-        runner.run_stage("linear", todo, study, ctx, ledger, tracker, options)
+        run_stage(stage, todo, sweep)
         assert ledger.status(specs["bug"].trial_id) == FINISHED and attempts("bug") == 3
         run = tracker.client.get_run(tracker.run_id(specs["bug"].trial_id))
         assert run.info.status == "FINISHED" and "error" not in run.data.tags

@@ -31,7 +31,7 @@ def test_paper_grid_narrowed(tmp_path):
     grid = expand(s, tmp_path, hash_files=False)
     # backbones: dense, gmp 90, acdc 90, acdc 95 = 4; x 2 datasets x 2 seeds
     assert len(grid.stages["linear"]) == 4 * 2 * 2
-    assert "full" not in grid.stages
+    assert not grid.stages["full"]  # the study narrowed to linear has no full trials
 
 
 def test_full_lr_per_dataset(tmp_path):
@@ -96,7 +96,8 @@ def test_a_ticket_with_weights_is_the_backbone_a_ticket_of_masks_goes_on_the_den
     from orchestrator.ledger import Ledger
     from orchestrator.progress import record_success
     from tests.trainables.checkpoints.samples import write_ticket_masks, write_weight_ticket
-    from trainables import checkpoints, models, trials
+    from trainables import checkpoints, models
+    from trainables.entry.trial import load_backbone
 
     root = tmp_path / "ckpt" / "resnet_tiny"
     root.mkdir(parents=True)
@@ -123,11 +124,11 @@ def test_a_ticket_with_weights_is_the_backbone_a_ticket_of_masks_goes_on_the_den
     assert (lth[90].checkpoint_hash, lth[90].mask_checkpoint_hash) == (
         sha("dense_0.pth"), sha("lth_t_90_ticket.pth"))
 
-    ticket = trials.load_backbone(lth[80]).state_dict
+    ticket = load_backbone(lth[80]).state_dict
     for name, mask in weights.masks.items():
         assert torch.equal(ticket[name], weights.orig[name] * mask), name
     assert torch.equal(ticket["bn1.running_mean"], weights.others["bn1.running_mean"])
-    on_dense, dense = trials.load_backbone(lth[90]).state_dict, dense_model.state_dict()
+    on_dense, dense = load_backbone(lth[90]).state_dict, dense_model.state_dict()
     for key, mask in masks.items():
         name = key[: -len(".weight_mask")] + ".weight"
         assert torch.equal(on_dense[name], dense[name] * mask), name

@@ -1,4 +1,4 @@
-"""Kill and resume (issue #5): a sweep killed at any moment, then rerun with the same command,
+"""Kill and resume: a sweep killed at any moment, then rerun with the same command,
 loses nothing and duplicates nothing.
 
 One study (dense + GMP 80 % on digits; 2 linear seeds, 1 full-finetuning seed of 4 epochs

@@ -1,4 +1,4 @@
-"""Options a sweep cannot run with (issue #19): each exits 2 with one paragraph that names the
+"""Options a sweep cannot run with: each exits 2 with one paragraph that names the
 option and what was expected, with no traceback, before Ray starts or anything is written."""
 
 from __future__ import annotations

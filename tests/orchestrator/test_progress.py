@@ -21,16 +21,16 @@ def test_split_result_keeps_the_trial_facts_and_drops_tune_bookkeeping():
 
 
 ERROR_TXT = """Failure # 1 (occurred at 2026-11-30_13-00-00)
-ray::ImplicitFunc.train() (pid=11, ip=127.0.0.1, actor_id=ab, repr=tune_entry)
-  File "trainables/trials.py", line 330, in run_trial
+ray::ImplicitFunc.train() (pid=11, ip=127.0.0.1, actor_id=ab, repr=run_linear)
+  File "trainables/entry/trial.py", line 45, in run_trial
 torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB
 
 Failure # 2 (occurred at 2026-11-30_13-00-09)
-\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=12, ip=127.0.0.1, actor_id=cd, repr=tune_entry)
-  File "trainables/trials.py", line 330, in run_trial
-    out = STAGES[spec.stage](spec, ctx, report)
-          ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
-  File "trainables/trials.py", line 250, in run_linear
+\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=12, ip=127.0.0.1, actor_id=cd, repr=run_linear)
+  File "trainables/entry/trial.py", line 45, in run_trial
+    out = entry(spec, ctx, report)
+          ^^^^^^^^^^^^^^^^^^^^^^^^
+  File "trainables/entry/linear.py", line 66, in run_linear
 TypeError: unsupported operand type(s) for +: 'int' and 'NoneType'
 """
 
@@ -40,8 +40,8 @@ def test_an_errored_trial_keeps_the_last_attempts_traceback():
 
     text = last_failure(ERROR_TXT)
     assert text.startswith("ray::ImplicitFunc.train() (pid=12")
-    assert "OutOfMemoryError" not in text and "line 250, in run_linear" in text
-    assert "\x1b" not in text and "^^^" not in text and "out = STAGES" in text
+    assert "OutOfMemoryError" not in text and "line 66, in run_linear" in text
+    assert "\x1b" not in text and "^^^" not in text and "out = entry(" in text
     assert last_line(text) == "TypeError: unsupported operand type(s) for +: 'int' and 'NoneType'"
     assert last_failure(None) == "the trial errored (Ray Tune kept no message)"
 

@@ -1,4 +1,4 @@
-"""Stopping a sweep (issue #16): SIGTERM and Ctrl-C print one line saying what is kept and
+"""Stopping a sweep: SIGTERM and Ctrl-C print one line saying what is kept and
 the exact command that resumes (no native stack dump, no traceback); a second sweep on the
 same output folder is refused at once; a request the cluster can never meet exits 2 before
 any trial runs. Each sweep is a subprocess on a small study (dense + GMP 80 % on digits)."""

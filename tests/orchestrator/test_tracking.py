@@ -7,7 +7,8 @@ import pytest
 
 from orchestrator.ledger import FAILED, FINISHED, Ledger
 from orchestrator.options import redact
-from orchestrator.tracking import Tracker, TrackingError, sync_from_ledger
+from orchestrator.tracking import Tracker, TrackingError
+from orchestrator.tracking_outage import sync_from_ledger
 from search_spaces.recipe import Recipe
 from search_spaces.trial import TrialSpec
 
@@ -241,7 +242,8 @@ def test_the_ledger_retries_errors_but_not_bad_input(tmp_path):
     from orchestrator.grid import Grid
     from orchestrator.ledger import ERROR
     from orchestrator.resume import pending, summary
-    from orchestrator.runner import upstream_errors
+    from orchestrator.runner import errored
+    from orchestrator.stages import linear, prune
 
     specs = [TrialSpec(**{**SPEC.__dict__, "seed": s}) for s in range(4)]
     ledger = Ledger(tmp_path / "trials")
@@ -255,8 +257,8 @@ def test_the_ledger_retries_errors_but_not_bad_input(tmp_path):
     assert (failed, errors) == (1, 1)
     assert "1 finished     1 failed     1 error     1 not run" in text
     # Later stages read the checkpoints of pretrain and prune trials: an error there stops.
-    assert upstream_errors("prune", specs, ledger) == 1
-    assert upstream_errors("linear", specs, ledger) == 0
+    assert errored(prune.STAGE, specs, ledger) == 1
+    assert errored(linear.STAGE, specs, ledger) == 0
 
 
 def _summary(tr: Tracker):

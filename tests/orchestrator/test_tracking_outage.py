@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
-from orchestrator.tracking import TRIAL_TAG, Tolerant, Tracker, sync_from_ledger
+from orchestrator.tracking import TRIAL_TAG, Tracker
+from orchestrator.tracking_outage import Tolerant, sync_from_ledger
 from search_spaces.recipe import Recipe
 from search_spaces.trial import TrialSpec, to_dict
 

@@ -14,7 +14,7 @@ import torch
 from common import columns as C
 from trainables import models
 from trainables import speed as S
-from trainables.context import TrialContext
+from trainables.entry.context import TrialContext
 from trainables.models import masks
 
 ARCH = "resnet_tiny"
@@ -193,7 +193,7 @@ def test_speed_defaults_are_the_study_defaults(tmp_path):
     """A SpeedSpec, or a speed trial spec without params, runs what a study runs by default."""
     from search_spaces.schema import SpeedSettings
     from search_spaces.trial import TrialSpec
-    from trainables.trials import speed_spec_from
+    from trainables.entry.speed import speed_spec_from
 
     study = SpeedSettings()
     bare = TrialSpec(stage="speed", method="random_uniform", sparsity=90, arch=ARCH,
@@ -213,7 +213,7 @@ def test_a_backbone_trial_trains_online_on_its_datasets_splits(tmp_path):
     own splits, class count and mirror rule come from the registry (digits: no flip)."""
     from search_spaces.recipe import Recipe
     from search_spaces.trial import TrialSpec
-    from trainables.trials import speed_spec_from
+    from trainables.entry.speed import speed_spec_from
 
     recipe = Recipe(epochs=2, lr=0.05, batch_size=16, milestones=(10, 20))
     trial = TrialSpec(stage="speed", method="gmp", sparsity=90, arch=ARCH, dataset="digits",

@@ -13,8 +13,10 @@ from PIL import Image
 from torch import nn
 
 from search_spaces.trial import TrialSpec
-from trainables import checkpoints, models, trials
-from trainables.context import TrialContext
+from trainables import checkpoints, models
+from trainables.entry.checkpoint import run_checkpoint
+from trainables.entry.context import TrialContext
+from trainables.entry.trial import run_trial
 from trainables.datasets import DatasetError
 from trainables.datasets.transforms import eval_transform
 from trainables.training.upstream_eval import (
@@ -145,8 +147,8 @@ def test_checkpoint_trial_records_statistics_and_says_why_there_is_no_accuracy(t
     spec = TrialSpec(stage="checkpoint", method="dense", sparsity=0, arch="resnet_tiny",
                      dataset="imagenet", seed=0, num_classes=1000, image_size=16,
                      checkpoint=str(path), checkpoint_hash="h")
-    out = trials.run_trial(spec, TrialContext(out_dir=str(tmp_path), data_root=str(tmp_path)),
-                           report=lambda r: None)
+    ctx = TrialContext(out_dir=str(tmp_path), data_root=str(tmp_path))
+    out = run_trial(run_checkpoint, spec, ctx, report=lambda r: None)
     assert out["status"] == "finished" and "accuracy" not in out  # None values are dropped
     assert "ImageNet validation not found" in out["upstream_eval"]
     assert out["filters_pruned_share"] > 0
@@ -172,13 +174,13 @@ def test_checkpoint_trial_records_each_imagenet_v2_variant_and_their_mean(tmp_pa
     _v2(tmp_path, *V2)
     spec, ctx = _checkpoint_spec(tmp_path), TrialContext(out_dir=str(tmp_path),
                                                          data_root=str(tmp_path))
-    out = trials.run_trial(spec, ctx, report=lambda r: None)
+    out = run_trial(run_checkpoint, spec, ctx, report=lambda r: None)
     assert out["status"] == "finished" and out["accuracy"] == pytest.approx(0.1)
     assert {k: out[k] for k in V2_HAND} == pytest.approx(V2_HAND)
     assert out["accuracy_v2"] == pytest.approx((50.0 + 25.0 + 80.0) / 3)
     # Two variants: each is recorded, the average is not, and the row says what is missing.
     (tmp_path / "imagenetv2" / "imagenetv2-threshold0.7-format-val").rename(tmp_path / "away")
-    out = trials.run_trial(spec, ctx, report=lambda r: None)
+    out = run_trial(run_checkpoint, spec, ctx, report=lambda r: None)
     assert "accuracy_v2" not in out and "accuracy_v2_threshold07" not in out
     assert out["accuracy_v2_top_images"] == pytest.approx(80.0)
     assert "ImageNetV2 matched-frequency, top-images" in out["upstream_eval"]

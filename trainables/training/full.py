@@ -14,11 +14,10 @@ parameters are trained and BN running statistics are updated. We follow the code
 the paper's numbers; ``freeze_bn=True`` keeps BN affine parameters and running statistics at
 the checkpoint's values for those who read the sentence the other way.
 
-The Ray wrappers live at the bottom of this file and import Ray lazily, so the loop itself has
-no Ray dependency: ``run_full_finetune_trainer`` (a TorchTrainer, DDP over several workers,
-called from a Tune function trainable) and ``run_full_finetune_in_trial`` (one worker, in the
-Tune trial's own process, which saves the TorchTrainer's start-up of ~20 s per trial here;
-its state file is keyed by trial id, so reruns resume).
+No Ray here. A run is a picklable ``FullRun``; ``run_full_finetune_in_trial`` trains it in the
+calling process (one worker: a Tune trial's own), ``trainables.entry.ray_train`` under a Ray
+Train TorchTrainer (DDP over several workers); both save the state after every epoch, so a
+rerun resumes.
 """
 
 from __future__ import annotations
@@ -26,11 +25,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +39,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from common.atomic import atomic_path
-from common.errors import BadInput
 from search_spaces.recipe import Recipe
 from trainables.training.engine import (
     FP32,
@@ -67,7 +62,7 @@ log = logging.getLogger(__name__)
 Reporter = Callable[[dict], None]
 CheckpointFn = Callable[[int, dict], None]
 
-#: File name of the training state inside a Ray Train checkpoint directory.
+#: File name of the training state (in a Ray Train checkpoint folder, or the trial's own).
 STATE_FILE = "full_finetune_state.pt"
 
 
@@ -215,77 +210,28 @@ def _predict(
 
 
 def full_finetune(
-    model: nn.Module,
-    masks: Mapping[str, torch.Tensor],
-    train_ds: Dataset,
-    test_ds: Dataset,
-    *,
-    arch: str,
-    num_classes: int,
-    metric: str,
-    recipe: Recipe,
-    seed: int,
-    device: str | torch.device = "cpu",
-    report: Reporter | None = None,
-    start_epoch: int = 0,
-    state: dict | None = None,
-    checkpoint_fn: CheckpointFn | None = None,
-    num_workers: int = 0,
-    freeze_bn: bool = False,
-    precision: Precision = FP32,
-    epoch_selection: str = "metric",
+    model: nn.Module, masks: Mapping[str, torch.Tensor], train_ds: Dataset, test_ds: Dataset,
+    *, arch: str, num_classes: int, metric: str, recipe: Recipe, seed: int,
+    device: str | torch.device = "cpu", report: Reporter | None = None, start_epoch: int = 0,
+    state: dict | None = None, checkpoint_fn: CheckpointFn | None = None, num_workers: int = 0,
+    freeze_bn: bool = False, precision: Precision = FP32, epoch_selection: str = "metric",
 ) -> FullResult:
-    """Finetune every weight of a sparse model while its zeros stay zero.
+    """Finetune every weight of a sparse model while its zeros stay zero; the settings are
+    ``FullRun``'s (``num_workers``: its ``loader_workers``).
 
-    Runs single-process, or as one rank of a torch.distributed group (the Ray Train wrapper
-    below): then ``model`` may be a DistributedDataParallel wrapper, each rank trains on its
-    shard with batch ``recipe.batch_size / world_size`` (same effective batch as one process)
-    and evaluates a shard of the test set, gathered before the metric.
-
-    Args:
-        model: the sparse backbone with its new dense classifier in place
-            (``models.replace_classifier``), optionally wrapped in DDP.
-        masks: ``{parameter name: bool tensor}`` for every prunable weight except the new
-            classifier (which stays dense); names refer to the unwrapped module.
-        train_ds, test_ds: datasets yielding ``(image tensor, int label)``.
-        arch: architecture name (to find the classifier).
-        num_classes: classes of the downstream dataset.
-        metric: ``"top1"`` or ``"mean_per_class"``.
-        recipe: the SGD recipe; the study sets its lr per dataset (0.01 for Aircraft and
-            Cars, 0.001 otherwise).
-        seed: seeds shuffling and augmentation per epoch (any int, 0 included). The new
-            classifier's init is the caller's: seed the global RNG before building it.
-        device: where training runs.
-        report: called after every epoch with a dict of ``engine.REPORT_KEYS``; the
-            last epoch's dict also has ``masked_zeros`` and ``masked_total``.
-        start_epoch: epochs already done; taken from ``state`` when resuming (0 or equal).
-        state: a bundle previously given to ``checkpoint_fn``; training resumes after it.
-        checkpoint_fn: called after every epoch (after ``report``) as ``fn(epoch, bundle)``
-            with ``bundle = {"epoch", "model", "optimizer", "scheduler", "history",
-            "accuracy_best", "best_epoch", "seed"}``. Its tensors are the live ones: save
-            or copy them during the call.
-        num_workers: DataLoader worker processes for the image datasets.
-        freeze_bn: keep BatchNorm affine parameters and running statistics fixed (see the
-            module docstring for why the default is False).
-        precision: channels_last / mixed precision (``engine.Precision``; float32 by
-            default, as the paper).
-        epoch_selection: which epoch's accuracy is reported (``engine.EPOCH_SELECTIONS``:
-            the best by top-1 as the reference code, by the dataset's metric, or the last).
-
-    Returns:
-        A FullResult (best and last accuracy, history, time, final zero counts).
-
-    Raises:
-        FloatingPointError: the training loss became NaN or infinite (names the epoch).
-        RuntimeError: the masked weights' zero count changed during training.
-        ValueError: the masks cover the classifier, name unknown weights, or the batch size
-            does not divide over the workers; ``start_epoch`` disagrees with ``state``.
+    Runs single-process, or as one rank of a torch.distributed group (Ray Train): ``model``
+    may then be a DDP wrapper, and each rank trains on its shard with batch
+    ``recipe.batch_size / world_size`` and evaluates a shard of the test set. ``masks``
+    cover every prunable weight but the new classifier (which stays dense). ``report`` gets
+    each epoch's record, then ``checkpoint_fn(epoch, bundle)`` the live state (save or copy
+    it during the call), which ``state`` (and ``start_epoch``) resume after. Raises
+    FloatingPointError on a NaN loss, RuntimeError when the masked zeros changed, ValueError
+    on bad masks, batch size or start epoch.
     """
     device = torch.device(device)
     net = model.module if isinstance(model, DistributedDataParallel) else model
     rank, world_size = _world()
     _check_inputs(masks, arch, recipe, world_size)
-
     place(net, device, precision)
     bns = freeze_batchnorm(net) if freeze_bn else []
     fixed = FixedMask(net, masks)
@@ -293,17 +239,11 @@ def full_finetune(
     history = _resume(net, optimizer, scheduler, state, start_epoch)
     fixed.apply()  # a mask from elsewhere (LTH-T) may not match the weights' zeros yet
     zeros_start, masked_total = fixed.zeros()
-
     sampler = EpochSampler(len(train_ds), seed, rank, world_size)
-    loader = DataLoader(
-        train_ds,
-        batch_size=recipe.batch_size // world_size,
-        sampler=sampler,
-        num_workers=num_workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=num_workers > 0,
-    )
-    eval_batch = max(recipe.batch_size // world_size, 256)
+    batch = recipe.batch_size // world_size
+    loader = _train_loader(train_ds, batch, sampler, num_workers, device)
+    evaluate = functools.partial(_evaluate, net, test_ds, metric, num_classes, max(batch, 256),
+                                 device, num_workers, precision)
     # Only the nonzero weights are trained: the mask is re-applied after every step.
     hooks = Hooks(after_step=fixed.apply, train_mode=functools.partial(_train_mode, frozen=bns))
     scaler = grad_scaler(device, precision)
@@ -316,11 +256,8 @@ def full_finetune(
         scheduler.step()
         train_loss = _mean_over_ranks(stats, device, world_size)
         check_finite_loss(train_loss, epoch)
-        preds, targets = _predict(net, test_ds, eval_batch, device, num_workers, precision)
-        record = epoch_record(epoch, train_loss,
-                              compute_metric(metric, preds, targets, num_classes), history,
-                              top1=compute_metric("top1", preds, targets, num_classes),
-                              select=epoch_selection)
+        value, top1 = evaluate()
+        record = epoch_record(epoch, train_loss, value, history, top1=top1, select=epoch_selection)
         if epoch == recipe.epochs:
             record.update(_check_mask(fixed, zeros_start, masked_total))
         history.append(record)
@@ -328,11 +265,26 @@ def full_finetune(
             report(dict(record))
         if checkpoint_fn is not None:
             checkpoint_fn(epoch, _bundle(epoch, net, optimizer, scheduler, history, seed))
-
     final = _check_mask(fixed, zeros_start, masked_total)
     if not history:
         raise ValueError(f"nothing to train: {recipe.epochs} epochs")
     return FullResult.from_history(history, time.perf_counter() - start, **final)
+
+
+def _train_loader(train_ds: Dataset, batch_size: int, sampler: EpochSampler, num_workers: int,
+                  device: torch.device) -> DataLoader:
+    """This rank's training batches in the sampler's order (workers kept across epochs)."""
+    return DataLoader(train_ds, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)
+
+
+def _evaluate(net: nn.Module, test_ds: Dataset, metric: str, num_classes: int, batch: int,
+              device: torch.device, num_workers: int,
+              precision: Precision) -> tuple[float, float]:
+    """The test set's ``metric`` and top-1 (over every rank's shard, gathered)."""
+    preds, targets = _predict(net, test_ds, batch, device, num_workers, precision)
+    return (compute_metric(metric, preds, targets, num_classes),
+            compute_metric("top1", preds, targets, num_classes))
 
 
 def epoch_of(history: list[dict]) -> int:
@@ -412,7 +364,7 @@ def _check_mask(fixed: FixedMask, zeros_start: int, total: int) -> dict[str, int
     return {"masked_zeros": zeros, "masked_total": total}
 
 
-# --- Ray Train wrapper -------------------------------------------------------------------
+# --- One run, as every path takes it -------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -421,13 +373,21 @@ class FullRun:
 
     Args:
         build: a zero-argument callable returning ``(model, masks, train_ds, test_ds)``, the
-            model with its new classifier in place. It runs on every worker after
-            ``torch.manual_seed(seed)``, so the classifier init depends on the seed only.
-        arch, num_classes, metric, recipe, seed: as in ``full_finetune``.
-        freeze_bn: see ``full_finetune``.
+            model with its new classifier in place (``models.replace_classifier``). It runs on
+            every worker after ``torch.manual_seed(seed)``, so the classifier init depends on
+            the seed only.
+        arch: architecture name (to find the classifier).
+        num_classes: classes of the downstream dataset.
+        metric: ``"top1"`` or ``"mean_per_class"``.
+        recipe: the SGD recipe; the study sets its lr per dataset.
+        seed: seeds the classifier's init, shuffling and augmentation per epoch.
+        freeze_bn: keep BatchNorm affine parameters and running statistics fixed (the
+            module docstring says why the default is False).
         loader_workers: DataLoader processes per worker.
-        precision: see ``engine.Precision``.
-        epoch_selection: see ``full_finetune``.
+        precision: channels_last / mixed precision (``engine.Precision``; float32 by
+            default, as the paper).
+        epoch_selection: which epoch's accuracy is reported (``engine.EPOCH_SELECTIONS``:
+            the best by top-1 as the reference code, by the dataset's metric, or the last).
     """
 
     build: Callable[[], tuple[nn.Module, Mapping[str, torch.Tensor], Any, Any]]
@@ -442,7 +402,7 @@ class FullRun:
     epoch_selection: str = "metric"
 
 
-def _built(run: FullRun) -> tuple[nn.Module, Mapping[str, torch.Tensor], Any, Any]:
+def build_run(run: FullRun) -> tuple[nn.Module, Mapping[str, torch.Tensor], Any, Any]:
     """Run ``run.build`` after seeding, so the new classifier's init is the seed's."""
     torch.manual_seed(run.seed)
     model, masks, train_ds, test_ds = run.build()
@@ -451,56 +411,17 @@ def _built(run: FullRun) -> tuple[nn.Module, Mapping[str, torch.Tensor], Any, An
     return model, masks, train_ds, test_ds
 
 
-def _state_from(checkpoint: Any) -> dict | None:
-    """The training state inside a Ray Train checkpoint, or None."""
-    if checkpoint is None:
-        return None
-    with checkpoint.as_directory() as folder:
-        return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
-
-
-def _run(
+def finetune_run(
     run: FullRun, model: nn.Module, masks: Mapping[str, torch.Tensor], train_ds: Any,
     test_ds: Any, *, device: Any, state: dict | None, checkpoint_fn: CheckpointFn,
 ) -> FullResult:
+    """``full_finetune`` on a built run's parts, with its settings (every path calls this)."""
     return full_finetune(
         model, masks, train_ds, test_ds, arch=run.arch, num_classes=run.num_classes,
         metric=run.metric, recipe=run.recipe, seed=run.seed, device=device, state=state,
         checkpoint_fn=checkpoint_fn, num_workers=run.loader_workers, freeze_bn=run.freeze_bn,
         precision=run.precision, epoch_selection=run.epoch_selection,
     )
-
-
-def train_loop_per_worker(config: dict[str, FullRun]) -> None:
-    """One Ray Train worker of a full-finetuning run (DDP over the trial's workers).
-
-    ``config`` is ``{"run": FullRun}`` (Ray Train takes a dict).
-
-    Every worker reports every epoch (``ray.train.report`` is a barrier); rank 0 attaches a
-    checkpoint with the training state. A restarted run finds it with
-    ``ray.train.get_checkpoint()`` and resumes after the last finished epoch.
-    """
-    import ray.train
-    import ray.train.torch
-
-    run: FullRun = config["run"]
-    model, masks, train_ds, test_ds = _built(run)
-    state = _state_from(ray.train.get_checkpoint())
-    device = ray.train.torch.get_device()
-    model = ray.train.torch.prepare_model(model)  # DDP when world size > 1 (gloo on CPU)
-    rank = ray.train.get_context().get_world_rank()
-
-    def checkpoint_fn(epoch: int, bundle: dict) -> None:
-        metrics = dict(bundle["history"][-1])
-        if rank != 0:
-            ray.train.report(metrics, checkpoint=None)
-            return
-        with tempfile.TemporaryDirectory() as folder:
-            save_state(bundle, Path(folder) / STATE_FILE)
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
-
-    _run(run, model, masks, train_ds, test_ds, device=device, state=state,
-         checkpoint_fn=checkpoint_fn)
 
 
 def load_state(state_file: Path) -> dict | None:
@@ -545,7 +466,7 @@ def run_full_finetune_in_trial(
         report: called after every epoch (after the state is saved) with its record.
         use_gpu: train on the trial's GPU when CUDA is available.
     """
-    model, masks, train_ds, test_ds = _built(run)
+    model, masks, train_ds, test_ds = build_run(run)
     state = load_state(state_file)
     if state is not None:
         log.info("resuming %s after epoch %s", state_file.parent.name, state["epoch"])
@@ -556,133 +477,7 @@ def run_full_finetune_in_trial(
         if report is not None:
             report(dict(bundle["history"][-1]))
 
-    return _run(run, model, masks, train_ds, test_ds, device=device, state=state,
+    return finetune_run(run, model, masks, train_ds, test_ds, device=device, state=state,
                 checkpoint_fn=checkpoint_fn)
 
 
-def run_full_finetune_trainer(
-    run: FullRun,
-    *,
-    num_workers: int,
-    use_gpu: bool,
-    storage_path: str | Path,
-    name: str,
-    tune_callback: bool = True,
-    cpus_per_worker: float = 1.0,
-    num_to_keep: int = 1,
-    max_failures: int = 0,
-    start_timeout_s: float | None = None,
-) -> dict:
-    """Run ``train_loop_per_worker`` under a TorchTrainer and return its final metrics.
-
-    Called from a Tune function trainable (the Ray 2.60 pattern: Train V2 trainers cannot be
-    passed to a Tuner), it adds ``TuneReportCallback`` so every epoch's rank-0 metrics reach
-    the Tune trial; outside a Tune session (tests, scripts) the callback is left out.
-
-    Resuming, as read in Ray 2.60's Train V2 source (``CheckpointManager.
-    _maybe_load_state_from_storage``): the checkpoint manager snapshot lives under
-    ``storage_path/name``; a new TorchTrainer with the same ``storage_path`` and ``name``
-    loads it, and ``ray.train.get_checkpoint()`` in the workers returns the latest
-    checkpoint. So re-running this function after a crash resumes from the last finished
-    epoch (checked in tests); a fresh run needs a fresh ``name``. Within one ``fit()``,
-    ``max_failures`` worker-group restarts resume the same way. The snapshot refuses to
-    load under another Ray version.
-
-    Args:
-        run: the run.
-        num_workers: DDP workers (Ray actors) of this run.
-        use_gpu: one GPU per worker (NCCL) instead of CPU (gloo).
-        storage_path: Ray Train storage root (the study's ``runs/<study>/ray``).
-        name: run folder under ``storage_path``; reuse it to resume.
-        tune_callback: forward reports to the enclosing Tune trial if there is one.
-        cpus_per_worker: CPUs reserved per worker.
-        num_to_keep: checkpoints kept on disk (the latest is always kept).
-        max_failures: worker-group restarts before the run fails.
-        start_timeout_s: how long the worker group may wait for its resources; then the
-            run raises ``WorkerGroupUnavailable`` (None: Ray Train's own behaviour, a
-            60 s timeout retried without end).
-
-    Returns:
-        The metrics of the last report (``REPORT_KEYS`` plus ``masked_zeros`` and
-        ``masked_total`` when training finished).
-    """
-    import ray.train
-    from ray.train.torch import TorchTrainer
-
-    callbacks = []
-    if tune_callback:
-        from ray.tune.integration.ray_train import TuneReportCallback
-
-        try:
-            callbacks.append(TuneReportCallback())
-        except RuntimeError:  # "must be used in a Tune session": plain script or test
-            pass
-    failure = ray.train.FailureConfig(max_failures=max_failures)
-    if start_timeout_s is not None:
-        # A worker-group start that times out is a controller failure, retried without limit
-        # by default: a request no node frees up for hung the trial forever.
-        failure = ray.train.FailureConfig(max_failures=max_failures, controller_failure_limit=0)
-    trainer = TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config={"run": run},
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=num_workers,
-            use_gpu=use_gpu,
-            resources_per_worker={"CPU": cpus_per_worker},
-        ),
-        run_config=ray.train.RunConfig(
-            storage_path=str(storage_path),
-            name=name,
-            callbacks=callbacks,
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=num_to_keep),
-            failure_config=failure,
-        ),
-    )
-    with _start_timeout(start_timeout_s):
-        try:
-            result = trainer.fit()
-        except ray.train.ControllerError as e:
-            if not _startup_timed_out(e):
-                raise
-            raise WorkerGroupUnavailable(
-                f"the Ray Train worker group ({num_workers} worker(s) x "
-                f"{{CPU: {cpus_per_worker:g}{', GPU: 1' if use_gpu else ''}}}, all at once) "
-                f"could not start within {start_timeout_s:g} s: the cluster has no room for "
-                "it now (other trials hold the resources, or no node that fits is up or can "
-                "be launched). Study keys: modes.full.start_timeout_s, modes.full.workers, "
-                "modes.full.cpus; rerun with --retry-failed once the cluster has room"
-            ) from None
-    return dict(result.metrics or {})
-
-
-class WorkerGroupUnavailable(BadInput):
-    """The worker group could not get its resources within ``modes.full.start_timeout_s``.
-
-    A failed trial (not retried by Tune): retrying at once asks the same full cluster again.
-    """
-
-
-# Ray Train V2 reads the start timeout from this variable in the driver (here: the Tune
-# trial) and passes it on to its controller when ``fit()`` starts it.
-START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
-
-
-@contextmanager
-def _start_timeout(seconds: float | None) -> Iterator[None]:
-    if seconds is None:
-        yield
-        return
-    old = os.environ.get(START_TIMEOUT_ENV)
-    os.environ[START_TIMEOUT_ENV] = f"{seconds:g}"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(START_TIMEOUT_ENV, None)
-        else:
-            os.environ[START_TIMEOUT_ENV] = old
-
-
-def _startup_timed_out(error: BaseException) -> bool:
-    cause = getattr(error, "controller_failure", None)
-    return type(cause).__name__ == "WorkerGroupStartupTimeoutError"

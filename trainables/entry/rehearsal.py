@@ -1,9 +1,9 @@
-"""A rehearsal trial: every stage's result, made up from the trial id in microseconds.
+"""A rehearsal trial: every kind of trial's result, made up from the trial id in microseconds.
 
 Why: before spending GPU hours on a study, a user wants to know that the orchestration holds
 at its size on their cluster: the grid, Ray Tune scheduling thousands of trials, the ledger
 on the shared mount, MLflow, the results table, the aggregates and the report. A rehearsal
-runs the same sweep with this trial in place of the real ones (``--rehearsal``): no
+runs the same sweep with these entries in place of the real ones (``--rehearsal``): no
 checkpoint, dataset or GPU is touched, and every number it returns is synthetic. Every result
 carries ``rehearsal: True``, which the sweep turns into marks on every report page, figure,
 CSV and MLflow run, so these numbers can never pass for results.
@@ -37,19 +37,21 @@ def _unit(*parts: object) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def synthetic_accuracy(spec: TrialSpec) -> float:
-    """Dataset base accuracy, minus a sparsity and method penalty, plus seed noise (percent)."""
+def synthetic_accuracy(spec: TrialSpec, mode: str) -> float:
+    """Dataset base accuracy, minus a sparsity and method penalty, plus seed noise (percent);
+    ``mode`` is the transfer mode (``C.MODE_LINEAR`` or ``C.MODE_FULL``)."""
     base = 60.0 + 35.0 * _unit("base", spec.arch, spec.dataset)
-    if spec.mode == "full":
-        base = min(99.0, base + 3.0 + 4.0 * _unit("full", spec.dataset))
+    if mode == C.MODE_FULL:
+        base = min(99.0, base + 3.0 + 4.0 * _unit(C.MODE_FULL, spec.dataset))
     loss = _METHOD_LOSS.get(spec.method, 1.0) * (spec.sparsity / 100) ** 4 * (
-        12.0 if spec.mode == "linear" else 5.0)
+        12.0 if mode == C.MODE_LINEAR else 5.0)
     noise = 0.6 * (_unit("seed", spec.trial_id) - 0.5)
     return round(max(1.0, min(99.5, base - loss + noise)), 3)
 
 
-def _transfer(spec: TrialSpec, report: Report) -> dict[str, Any]:
-    final = synthetic_accuracy(spec)
+def _transfer(spec: TrialSpec, mode: str, report: Report) -> dict[str, Any]:
+    """A transfer trial's result with per-epoch reports, rising to its final accuracy."""
+    final = synthetic_accuracy(spec, mode)
     history = []
     for epoch in range(1, EPOCHS + 1):
         acc = round(final - (EPOCHS - epoch) * 1.5 - 0.2 * (epoch == EPOCHS), 3)
@@ -57,12 +59,13 @@ def _transfer(spec: TrialSpec, report: Report) -> dict[str, Any]:
         report({"epoch": epoch, "accuracy": acc})
     out: dict[str, Any] = {"accuracy": final, "accuracy_last": history[-1]["accuracy"],
                            "best_epoch": EPOCHS - 1, "history": history}
-    if spec.mode == "full":
+    if mode == C.MODE_FULL:
         out["trainer"] = "rehearsal"
     return out
 
 
 def _upstream(spec: TrialSpec) -> dict[str, Any]:
+    """A zoo checkpoint's (or a backbone's) row: accuracy and sparsity as the spec says."""
     share = (spec.sparsity / 100) ** 3 * 0.2 * _METHOD_LOSS.get(spec.method, 1.0)
     return {"accuracy": round(70.0 - (spec.sparsity / 100) ** 4 * 8, 3),
             C.SPARSITY_MEASURED: float(spec.sparsity), C.FILTERS_PRUNED_SHARE: share,
@@ -110,13 +113,32 @@ def _online_accuracy(spec: TrialSpec, weights: str) -> dict[str, Any]:
             C.ONLINE_ACCURACY_GAP: round(sparse - dense, 3)}
 
 
-def run_rehearsal(spec: TrialSpec, ctx: Any, report: Report) -> dict[str, Any]:
-    """The rehearsal stand-in for ``trainables.trials.STAGES[spec.stage]`` (same contract)."""
-    t0 = time.perf_counter()
-    if spec.stage in ("linear", "full"):
-        out = _transfer(spec, report)
-    elif spec.stage == "speed":
-        out = _speed(spec)
-    else:
-        out = _upstream(spec)
+def _marked(out: dict[str, Any], t0: float) -> dict[str, Any]:
+    """The result with its rehearsal mark and the microseconds it took."""
     return {**out, **MARK, C.TRAIN_TIME_S: time.perf_counter() - t0}
+
+
+# The entries, one per kind of trial, with the real entries' contract (``trial.run_trial``).
+
+def rehearse_upstream(spec: TrialSpec, ctx: Any, report: Report) -> dict[str, Any]:
+    """Stands in for pretraining, pruning and a backbone's checkpoint trial."""
+    t0 = time.perf_counter()
+    return _marked(_upstream(spec), t0)
+
+
+def rehearse_linear(spec: TrialSpec, ctx: Any, report: Report) -> dict[str, Any]:
+    """Stands in for a linear finetuning trial."""
+    t0 = time.perf_counter()
+    return _marked(_transfer(spec, C.MODE_LINEAR, report), t0)
+
+
+def rehearse_full(spec: TrialSpec, ctx: Any, report: Report) -> dict[str, Any]:
+    """Stands in for a full finetuning trial."""
+    t0 = time.perf_counter()
+    return _marked(_transfer(spec, C.MODE_FULL, report), t0)
+
+
+def rehearse_speed(spec: TrialSpec, ctx: Any, report: Report) -> dict[str, Any]:
+    """Stands in for a DeepSparse speed trial (run in Ray Tune, not on the actor pool)."""
+    t0 = time.perf_counter()
+    return _marked(_speed(spec), t0)

@@ -44,8 +44,8 @@ class TrialContext:
         data_root: where downstream datasets are read from (None: built-in tasks only).
         threads: torch threads of the trial (its CPUs).
         full_plan: see ``FullPlan``.
-        rehearsal: run ``trainables.rehearsal`` (synthetic numbers, no data) in place of the
-            stage's real trial (``--rehearsal``).
+        rehearsal: the trial is a rehearsal's stand-in (``trainables.entry.rehearsal``:
+            synthetic numbers, no data, no torch; ``--rehearsal``).
     """
 
     out_dir: str

@@ -1,4 +1,4 @@
-"""Which failures of a trial are results and which are raised (``trials.run_trial``).
+"""Which failures of a trial are results and which are raised (``trial.run_trial``).
 
 Only bad input (``common.errors.BadInput``) becomes a ``status="failed"`` result, which Tune
 never retries. Out of memory, a killed DataLoader worker, a stale NFS handle and bugs are
@@ -19,9 +19,10 @@ from common.errors import BadInput, Diverged, MissingInput, UnknownName, machine
 from search_spaces.recipe import Recipe
 from search_spaces.schema import StudyError
 from search_spaces.trial import TrialSpec
-from trainables.context import FullPlan, TrialContext
-from trainables import checkpoints, datasets, full_finetune, models, trials
+from trainables import checkpoints, datasets, models
 from trainables.datasets import files as dataset_files
+from trainables.entry import full, ray_train, trial, upstream
+from trainables.entry.context import FullPlan, TrialContext
 
 SPEC = TrialSpec(stage="linear", method="dense", sparsity=0, arch="resnet_tiny",
                  dataset="digits", seed=0, recipe=Recipe(epochs=1), num_classes=3,
@@ -60,18 +61,16 @@ NOT_BAD_INPUT = [
 
 
 @pytest.mark.parametrize("exc", BAD_INPUT, ids=lambda e: type(e).__name__)
-def test_bad_input_is_a_failed_result_with_its_message(monkeypatch, exc):
-    monkeypatch.setitem(trials.STAGES, "linear", _stage_raising(exc))
-    out = trials.run_trial(SPEC, CTX, report=lambda r: None)
+def test_bad_input_is_a_failed_result_with_its_message(exc):
+    out = trial.run_trial(_stage_raising(exc), SPEC, CTX, report=lambda r: None)
     assert out["status"] == "failed" and out["final"] is True
-    assert out["error"].startswith(f"{type(exc).__name__}: {exc} (at test_trials.py:")
+    assert out["error"].startswith(f"{type(exc).__name__}: {exc} (at test_trial.py:")
 
 
 @pytest.mark.parametrize("exc", NOT_BAD_INPUT, ids=lambda e: type(e).__name__)
-def test_anything_else_is_raised_for_tune_to_retry(monkeypatch, exc):
-    monkeypatch.setitem(trials.STAGES, "linear", _stage_raising(exc))
+def test_anything_else_is_raised_for_tune_to_retry(exc):
     with pytest.raises(type(exc)) as info:
-        trials.run_trial(SPEC, CTX, report=lambda r: None)
+        trial.run_trial(_stage_raising(exc), SPEC, CTX, report=lambda r: None)
     assert info.value is exc
 
 
@@ -163,16 +162,16 @@ def _full_with(monkeypatch, raised: BaseException) -> None:
     def trainer(*args, **kwargs):
         raise raised
 
-    monkeypatch.setattr(trials, "load_backbone", lambda spec: None)  # checked up front
-    monkeypatch.setattr(trials, "_dataset", lambda *a: None)
-    monkeypatch.setattr(full_finetune, "run_full_finetune_trainer", trainer)
+    monkeypatch.setattr(full, "load_backbone", lambda spec: None)  # checked up front
+    monkeypatch.setattr(full, "trial_dataset", lambda *a: None)
+    monkeypatch.setattr(ray_train, "run_full_finetune_trainer", trainer)
 
 
 def test_bad_input_from_a_ray_train_worker_is_a_failed_result(monkeypatch):
     nan = Diverged("training loss is nan in epoch 1: the run diverged")
     # Rank 0 diverged; rank 1's collective then lost its peer.
     _full_with(monkeypatch, WorkerGroupError({0: nan, 1: RuntimeError("Connection closed")}))
-    out = trials.run_trial(FULL, RAY_TRAIN, report=lambda r: None)
+    out = trial.run_trial(full.run_full, FULL, RAY_TRAIN, report=lambda r: None)
     assert out["status"] == "failed"
     assert out["error"].startswith("Diverged: training loss is nan in epoch 1")
 
@@ -187,7 +186,7 @@ def test_anything_else_from_ray_train_is_raised_for_tune_to_retry(monkeypatch, f
     wrapped = WorkerGroupError(failures)
     _full_with(monkeypatch, wrapped)
     with pytest.raises(WorkerGroupError) as info:
-        trials.run_trial(FULL, RAY_TRAIN, report=lambda r: None)
+        trial.run_trial(full.run_full, FULL, RAY_TRAIN, report=lambda r: None)
     assert info.value is wrapped
 
 
@@ -196,9 +195,9 @@ def test_a_bad_prune_setting_of_the_study_is_bad_input():
 
     config = METHODS.get("gmp").meta["config"]
     with pytest.raises(BadInput, match=r"upstream.prune for 'gmp': .*steps must be >= 1"):
-        trials.prune_config(config, "gmp", {"steps": 0})
+        upstream.prune_config(config, "gmp", {"steps": 0})
     with pytest.raises(BadInput, match="unknown key 'stepz'"):
-        trials.prune_config(config, "gmp", {"stepz": 1})
+        upstream.prune_config(config, "gmp", {"stepz": 1})
 
 
 def test_an_lth_t_trial_puts_its_ticket_mask_on_the_dense_weights(tmp_path):
@@ -218,7 +217,7 @@ def test_an_lth_t_trial_puts_its_ticket_mask_on_the_dense_weights(tmp_path):
     spec = TrialSpec(stage="linear", method="lth_t", sparsity=80, arch="resnet_tiny",
                      dataset="digits", seed=0, checkpoint=str(dense_path),
                      mask_checkpoint=str(ticket))
-    ckpt = trials.load_backbone(spec)
+    ckpt = trial.load_backbone(spec)
     weights = dict(dense.state_dict())
     for key, m in masks.items():
         name = key.replace(".weight_mask", ".weight")
@@ -237,7 +236,7 @@ def test_an_lth_t_trial_from_a_ticket_with_weights_uses_the_tickets_own_weights(
     want = write_weight_ticket(ticket)
     spec = TrialSpec(stage="full", method="lth_t", sparsity=80, arch="resnet_tiny",
                      dataset="digits", seed=0, checkpoint=str(ticket), num_classes=3)
-    ckpt = trials.load_backbone(spec)
+    ckpt = trial.load_backbone(spec)
     net = checkpoints.build_backbone_model(ckpt, num_classes=3)
     weights = net.state_dict()
     for name, mask in want.masks.items():
@@ -257,14 +256,14 @@ def test_full_finetuning_normalises_with_the_datasets_own_statistics_when_asked(
     ctx = TrialContext(out_dir=str(tmp_path))
     spec = TrialSpec(**{**FULL.__dict__, "image_size": 16,
                         "params": (("normalize", "dataset"),)})
-    train = trials._dataset(spec, ctx, "train", True)
-    test = trials._dataset(spec, ctx, "test", False)
+    train = trial.trial_dataset(spec, ctx, "train", True)
+    test = trial.trial_dataset(spec, ctx, "test", False)
     saved = json.loads((tmp_path / "data_stats" / "digits-16-bilinear.json").read_text())
     for ds in (train, test):
         norm = ds.transform.transforms[-1] if hasattr(ds, "transform") else None
         norm = norm or ds.inner.transform.transform.transforms[-1]
         assert tuple(norm.mean) == tuple(saved["mean"]) != IMAGENET_MEAN
-    plain = trials._dataset(FULL, ctx, "test", False)  # no param: ImageNet's, as before
+    plain = trial.trial_dataset(FULL, ctx, "test", False)  # no param: ImageNet's, as before
     norm = getattr(plain, "transform", None) or plain.inner.transform.transform
     assert tuple(norm.transforms[-1].mean) == IMAGENET_MEAN
-    assert trials.protocol(spec) == {"epoch_selection": "metric", "normalize": "dataset"}
+    assert trial.protocol(spec) == {"epoch_selection": "metric", "normalize": "dataset"}

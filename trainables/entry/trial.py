@@ -1,0 +1,170 @@
+"""What every trial entry shares: the result contract, the Tune trainable, the backbone and data.
+
+An entry is a plain function ``entry(spec, ctx, report) -> dict`` (one per kind of trial:
+``upstream``, ``checkpoint``, ``linear``, ``full``, and the rehearsal's stand-ins); the sweep
+hands it to Ray Tune through ``tune_trial``. ``run_trial`` decides what a failure is: bad input
+(``common.errors.BadInput``: a bad checkpoint, a missing dataset, a bad config value, a NaN
+loss) becomes a result with ``status="failed"``, which Tune does not retry; anything else (out
+of memory, a dead worker, a stale NFS handle, a bug) is raised, so Tune retries the trial and
+the sweep records what is left as an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from common.errors import BadInput
+from search_spaces.trial import TrialSpec, from_dict
+from trainables.entry.context import TrialContext
+
+log = logging.getLogger(__name__)
+Report = Callable[[dict[str, Any]], None]
+Entry = Callable[[TrialSpec, TrialContext, Report], dict[str, Any]]
+
+# Failures that rerunning cannot fix: recorded once as a failed result, never retried by Tune.
+# Only bad input: an OSError, an out-of-memory RuntimeError or a bug (TypeError...) is raised.
+DETERMINISTIC = (BadInput,)
+
+
+def run_trial(entry: Entry, spec: TrialSpec, ctx: TrialContext,
+              report: Report) -> dict[str, Any]:
+    """Run one trial; returns its final result (``status`` finished, or failed on bad input).
+
+    Everything but ``BadInput`` propagates: Tune retries the trial (``--max-failures``) and
+    the sweep records the last attempt's traceback as ``status="error"``, which a rerun tries
+    again. A bug (TypeError, AttributeError...) is no result either: it fails loudly.
+    """
+    if not ctx.rehearsal:  # a rehearsal trial computes nothing and imports no torch
+        set_threads(ctx)
+    try:
+        out = entry(spec, ctx, report)
+    except DETERMINISTIC as e:
+        log.warning("trial %s failed: %s", spec.trial_id, e)
+        return {"status": "failed", "error": _message(e), "final": True}
+    history = out.pop("history", [])
+    out.setdefault("node_id", _node_id())
+    return {**{k: v for k, v in out.items() if v is not None}, "status": "finished",
+            "final": True, "history_json": json.dumps(history, default=float)}
+
+
+def tune_trainable(entry: Entry) -> Callable[[dict[str, Any]], None]:
+    """``tune_trial`` bound to ``entry``: a function of ``config`` alone, as Ray Tune takes
+    it, named after the entry (Tune's trial logs say which), that pickles by reference."""
+    trainable = functools.partial(tune_trial, entry)
+    trainable.__name__ = entry.__name__  # type: ignore[attr-defined]
+    return trainable
+
+
+def tune_trial(entry: Entry, config: dict[str, Any]) -> None:
+    """The Ray Tune function trainable: one trial per config, per-epoch reports, then the
+    final result (``tune_trainable`` binds the entry)."""
+    from ray import tune
+
+    spec = from_dict(config["trial"]["spec"])
+    ctx = TrialContext.from_dict(config["ctx"])
+    final = run_trial(entry, spec, ctx, report=lambda r: tune.report(_numeric(r)))
+    tune.report(final)
+
+
+def set_threads(ctx: TrialContext) -> None:
+    """torch's threads: the trial's CPUs (more would fight the other trials for cores)."""
+    import torch
+
+    torch.set_num_threads(max(1, ctx.threads))
+
+
+def _node_id() -> str | None:
+    """The Ray node the trial ran on (results.parquet's ``node_id``), None outside Ray: on a
+    cluster it tells which node type each kind of trial landed on."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # noqa: BLE001 - a where-it-ran column is no reason to fail a trial
+        return None
+
+
+def _message(e: BaseException) -> str:
+    """A failed trial's error: the exception and where it was raised, cut to 4000 chars."""
+    text = f"{type(e).__name__}: {e}"
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return (text + where)[:4000]
+
+
+def _numeric(r: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of an epoch record, what ``tune.report`` takes per epoch."""
+    return {k: v for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+# ---------------------------------------------------------------------------------------
+# The backbone and the data a trial reads
+
+
+def load_backbone(spec: TrialSpec) -> Any:
+    """The trial's upstream checkpoint: its file as it is (LTH-T's ticket that holds weights
+    included: its own weights under its own mask), or, when the spec names a mask source (a
+    ticket of masks alone, or ``mask_from``'s checkpoint), the dense weights under that mask.
+
+    The sparsity the study declares is checked against the file (1 point of tolerance).
+    """
+    from trainables.checkpoints import load_checkpoint
+    from trainables.checkpoints.mask_sources import mask_on_dense
+
+    if spec.checkpoint is None:
+        raise BadInput(f"trial {spec.trial_id}: no checkpoint file given")
+    if spec.mask_checkpoint is None:
+        return load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=spec.sparsity)
+    return mask_on_dense(spec.checkpoint, spec.mask_checkpoint, spec.arch, spec.sparsity)
+
+
+def normalization(spec: TrialSpec, ctx: TrialContext) -> dict[str, Any]:
+    """The trial's Normalize mean/std: ImageNet's, or (``normalize: dataset``) the dataset's
+    own from its training split, computed once per dataset and size and cached."""
+    from trainables.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    rule = spec.param("normalize", "imagenet")
+    if rule == "imagenet":
+        return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    if rule != "dataset":
+        raise BadInput(f"trial {spec.trial_id}: normalize {rule!r} is not one of imagenet, "
+                       "dataset")
+    from trainables.datasets import normalization_stats
+
+    mean, std = normalization_stats(spec.dataset, ctx.data_root, spec.image_size,
+                                    spec.interpolation, ctx.out / "data_stats")
+    return {"mean": mean, "std": std}
+
+
+def trial_dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: bool) -> Any:
+    """One split of the trial's dataset, with the eval transform or (``train_aug``) full
+    finetuning's augmentation, normalised as the trial says."""
+    from search_spaces.recipe import PAPER_CROP_SCALE
+    from trainables.datasets import build_dataset, dataset_info
+    from trainables.datasets.transforms import eval_transform, train_transform
+
+    norm = normalization(spec, ctx)
+    if train_aug:
+        tf = train_transform(spec.image_size, spec.interpolation,
+                             crop_scale=tuple(spec.param("crop_scale", PAPER_CROP_SCALE)),
+                             hflip=dataset_info(spec.dataset, ctx.data_root).hflip, **norm)
+    else:
+        tf = eval_transform(spec.image_size, spec.interpolation, **norm)
+    return build_dataset(spec.dataset, ctx.data_root, split, tf)
+
+
+def epoch_selection(spec: TrialSpec) -> str:
+    """The trial's rule for the reported epoch; "metric" where the grid set none (the rule
+    before it was a study key, which such trial ids stand for)."""
+    return str(spec.param("epoch_selection", "metric"))
+
+
+def protocol(spec: TrialSpec) -> dict[str, str]:
+    """The row's record of how the trial normalised its inputs and picked its epoch."""
+    return {"epoch_selection": epoch_selection(spec),
+            "normalize": str(spec.param("normalize", "imagenet"))}
