@@ -1,48 +1,33 @@
-"""Names the reports recognise: the paper's datasets and groups, method labels, LTH-T.
+"""Names the reports recognise: the catalog's datasets, groups, method and arch labels, LTH-T.
 
 Method and dataset names in a results table are free text (``"CIFAR-10"``, ``"cifar10"``,
 ``"Oxford Flowers 102"``), so they are matched on a key that ignores case, spaces and
-punctuation. Names are never rewritten in the tables' data columns; the key finds a dataset's
-group and a method's label (what a reader of the paper calls it: ``acdc`` is "AC/DC").
+punctuation against the keys, labels and aliases of ``common.catalog``. Names are never
+rewritten in the tables' data columns; the key finds a dataset's group and a method's label
+(what a reader of the paper calls it: ``acdc`` is "AC/DC").
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Iterable, Mapping
 
-GENERAL = "general"
-SPECIALIZED = "specialized"
+from common import catalog
+from common.catalog import Catalog
+
+GENERAL = catalog.GENERAL
+SPECIALIZED = catalog.SPECIALIZED
 UNKNOWN = "unknown"
-GROUPS = (GENERAL, SPECIALIZED)
-
-# Paper Table 2: the 12 downstream datasets, with common spellings (as keys, see `name_key`).
-_DATASET_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "sun397": (GENERAL, ("sun", "sun397dataset")),
-    "caltech101": (GENERAL, ("caltech101dataset",)),
-    "caltech101_background": (GENERAL, ("caltech101withbackground", "caltech102")),
-    "caltech256": (GENERAL, ()),
-    "cifar10": (GENERAL, ()),
-    "cifar100": (GENERAL, ()),
-    "dtd": (GENERAL, ("describabletextures", "describabletexturesdataset", "textures")),
-    "aircraft": (SPECIALIZED, ("fgvcaircraft", "fgvcaircraft2013b", "aircrafts")),
-    "birdsnap": (SPECIALIZED, ("birds",)),
-    "cars": (SPECIALIZED, ("stanfordcars", "cars196", "stanfordcars196")),
-    "flowers": (
-        SPECIALIZED,
-        ("flowers102", "oxfordflowers", "oxfordflowers102", "oxford102flowers", "oxford102"),
-    ),
-    "food101": (SPECIALIZED, ("food", "food101dataset")),
-    "pets": (
-        SPECIALIZED,
-        ("oxfordpets", "oxfordiiitpets", "oxfordiiitpet", "oxfordiiit", "pet", "iiitpets"),
-    ),
+GROUPS = catalog.GROUPS
+# What separates the methods of a joined list (Table 1's ``best_methods``); never in a label.
+LIST_SEPARATOR = "; "
+# The random-weight speed references (the speed stage's ``random_<profile>`` rows): timing
+# baselines of the speed section, not methods of a study, so not in the catalog.
+_SPEED_REFERENCE_LABELS = {
+    "randomuniform": "Random, uniform per layer",
+    "randomglobal": "Random, global magnitude",
 }
-
-_CANONICAL: dict[str, str] = {}
-for _name, (_group, _aliases) in _DATASET_ALIASES.items():
-    for _alias in (_name, *_aliases):
-        _CANONICAL[_alias] = _name
 
 
 def name_key(name: object) -> str:
@@ -50,15 +35,25 @@ def name_key(name: object) -> str:
     return re.sub(r"[^0-9a-z]", "", str(name).lower())
 
 
+@functools.lru_cache(maxsize=4)
+def _spellings(cat: Catalog) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Name keys of every spelling -> the catalog key: paper datasets, methods, archs."""
+    datasets = {name_key(s): d.key for d in cat.datasets if d.paper
+                for s in (d.key, d.label, *d.aliases)}
+    methods = {name_key(s): m.key for m in cat.methods for s in (m.key, m.label, *m.aliases)}
+    archs = {name_key(a.key): a.key for a in cat.archs}
+    return datasets, methods, archs
+
+
 def canonical_dataset(name: object) -> str | None:
     """The paper's key of a dataset (``"flowers"`` for ``"Oxford Flowers 102"``), or None."""
-    return _CANONICAL.get(name_key(name))
+    return _spellings(catalog.CATALOG)[0].get(name_key(name))
 
 
 def dataset_group(name: object) -> str:
     """``"general"`` or ``"specialized"`` as in the paper, ``"unknown"`` for other datasets."""
     key = canonical_dataset(name)
-    return _DATASET_ALIASES[key][0] if key is not None else UNKNOWN
+    return catalog.CATALOG.dataset(key).group if key is not None else UNKNOWN
 
 
 def normalise_group(value: object) -> str | None:
@@ -88,32 +83,17 @@ def dataset_sort_key(name: object) -> tuple[str, str]:
     return (name_key(name), str(name))
 
 
-# The paper's methods by key (see `name_key`), as the paper and the study files label them. A
-# study's own labels (its ``label:`` per method, a ``method_label`` column) take precedence.
-_METHOD_LABELS: dict[str, str] = {
-    "dense": "Dense",
-    "gmp": "GMP",
-    "woodfisher": "WoodFisher",
-    "wf": "WoodFisher",
-    "acdc": "AC/DC",
-    "str": "STR",
-    "riglerk1x": "RigL ERK 1x",
-    "riglerk5x": "RigL ERK 5x",
-    "ltht": "LTH-T",
-    "lth": "LTH-T",
-    "mfac": "M-FAC",
-    "amc": "AMC",
-    # random-weight speed references (trainables.speed: ``random_<profile>``)
-    "randomuniform": "Random, uniform per layer",
-    "randomglobal": "Random, global magnitude",
-}
-# What separates the methods of a joined list (Table 1's ``best_methods``); never in a label.
-LIST_SEPARATOR = "; "
+def catalog_method(name: object) -> str | None:
+    """The catalog key of a method named by key, label or alias (``"AC/DC"``: ``acdc``)."""
+    return _spellings(catalog.CATALOG)[1].get(name_key(name))
 
 
 def default_method_label(method: object) -> str:
     """The paper's label of a method key (``"rigl_erk5x"`` gives ``"RigL ERK 5x"``), else itself."""
-    return _METHOD_LABELS.get(name_key(method), str(method))
+    key = catalog_method(method)
+    if key is not None:
+        return catalog.CATALOG.method(key).label
+    return _SPEED_REFERENCE_LABELS.get(name_key(method), str(method))
 
 
 def method_labels(
@@ -138,17 +118,10 @@ def method_labels(
     return {k: (v if taken[v] == 1 else f"{v} ({k})") for k, v in labels.items()}
 
 
-_ARCH_LABELS = {
-    "resnet50": "ResNet50",
-    "resnet34": "ResNet34",
-    "resnet18": "ResNet18",
-    "mobilenetv1": "MobileNetV1",
-}
-
-
 def arch_label(arch: object) -> str:
     """How the paper writes an architecture (``"resnet50"`` gives ``"ResNet50"``), else itself."""
-    return _ARCH_LABELS.get(name_key(arch), str(arch))
+    key = _spellings(catalog.CATALOG)[2].get(name_key(arch))
+    return catalog.CATALOG.arch(key).label if key is not None else str(arch)
 
 
 def is_random_reference(method: object) -> bool:

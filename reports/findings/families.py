@@ -1,50 +1,38 @@
 """The paper's method families (Section 2.1) and how a results table names them.
 
-A method's family is the table's ``family`` column where it names one, else the paper's
-grouping of the method's key or label (`method_family`). Reports list families in
-`FAMILY_ORDER`, then any other family by name.
+A method's family is the table's ``family`` column where it names one, else the catalog's
+family of the method's key or label (`method_family`). Reports list families in
+`FAMILY_ORDER` (the catalog's), then any other family by name.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from common import catalog
 from common.columns import FAMILY, METHOD
-from reports.naming import is_lottery_ticket, name_key
+from reports.naming import catalog_method, is_lottery_ticket, name_key
 
-DENSE = "dense"
-PROGRESSIVE = "progressive"
-REGULARIZATION = "regularization"
-LOTTERY = "lottery"
-STRUCTURED = "structured"  # Appendix J: channel-pruned models (AMC)
+DENSE = catalog.DENSE
+PROGRESSIVE = catalog.PROGRESSIVE
+REGULARIZATION = catalog.REGULARIZATION
+LOTTERY = catalog.LOTTERY
+STRUCTURED = catalog.STRUCTURED  # Appendix J: channel-pruned models (AMC)
 OTHER = "other"
-
-# Method key -> family, for tables without a family column (the paper's Section 2.1 grouping).
-_FAMILY_OF_KEY = {
-    "dense": DENSE,
-    "gmp": PROGRESSIVE,
-    "gradualmagnitudepruning": PROGRESSIVE,
-    "woodfisher": PROGRESSIVE,
-    "wf": PROGRESSIVE,
-    "acdc": REGULARIZATION,
-    "str": REGULARIZATION,
-    "mfac": PROGRESSIVE,  # M-FAC (MobileNetV1): second-order, progressive like WoodFisher
-    "amc": STRUCTURED,
-}
 
 
 def method_family(name: object) -> str:
     """The paper's family of a method named by key or label (``"RigL ERK 5x"``: regularization).
 
-    dense, progressive (GMP, WoodFisher), regularization (AC/DC, STR, RigL), lottery (LTH-T);
-    ``"other"`` for anything else (e.g. random-weight speed rows).
+    A catalog method's family; else lottery for LTH-T style names, regularization for RigL
+    variants; ``"other"`` for anything else (e.g. random-weight speed rows).
     """
+    key = catalog_method(name)
+    if key is not None:
+        return catalog.CATALOG.method(key).family
     if is_lottery_ticket(name):
         return LOTTERY
-    key = name_key(name)
-    if key.startswith("rigl"):
-        return REGULARIZATION
-    return _FAMILY_OF_KEY.get(key, OTHER)
+    return REGULARIZATION if name_key(name).startswith("rigl") else OTHER
 
 
 def _family_value(value: object) -> str | None:
@@ -59,7 +47,7 @@ def _family_value(value: object) -> str | None:
 
 
 # The order reports list families in; any other family (a study's own) follows, by name.
-FAMILY_ORDER = (DENSE, PROGRESSIVE, REGULARIZATION, LOTTERY, STRUCTURED)
+FAMILY_ORDER = catalog.FAMILIES
 
 
 def family_sort_key(family: str) -> tuple[int, str]:

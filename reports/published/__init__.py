@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from common import columns as C
-from reports.naming import canonical_dataset, default_method_label, name_key
+from reports.naming import canonical_dataset, catalog_method, default_method_label
 
 DATA = resources.files(__package__) / "data"
 RAW = "raw_results"
@@ -28,20 +28,15 @@ REFERENCE_FILES: dict[tuple[str, str], str] = {
     ("mobilenet_v1", "full"): "full_mobilenet_transfer_results.txt",
 }
 REFERENCE_COLUMNS = ("dset", "model", "sparsity", "seed", "val_acc")
-# The reference's method labels (by `name_key`) -> this project's method keys.
-_METHOD_KEYS = {
-    "dense": "dense", "gmp": "gmp", "woodfisher": "woodfisher", "acdc": "acdc", "str": "str",
-    "riglerk1x": "rigl_erk1x", "riglerk5x": "rigl_erk5x", "ltht": "lth_t", "mfac": "mfac",
-}
 # Seeds per cell the reference ran (its run_*.sh: MobileNetV1 full finetuning with seed 21 only).
 EXPECTED_SEEDS = {"resnet50": {"linear": 5, "full": 3}, "mobilenet_v1": {"linear": 5, "full": 1}}
 SOURCE = "source"  # column: the file (or the paper's table) a row comes from
 
 
 def method_key(label: object) -> str:
-    """This project's key of a method the reference labels ``label`` (``"AC/DC"``: ``acdc``);
-    a method it does not know keeps its label."""
-    return _METHOD_KEYS.get(name_key(label), str(label).strip())
+    """This project's key of a method the reference labels ``label`` (``"AC/DC"``: ``acdc``,
+    by the catalog's labels and aliases); a method the catalog does not know keeps its label."""
+    return catalog_method(label) or str(label).strip()
 
 
 def read_reference_results(path: Path, *, arch: str, mode: str) -> pd.DataFrame:
