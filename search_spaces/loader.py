@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from common.catalog import DENSE
 from search_spaces.schema import Study, StudyError, sparsity_percent, study_from_dict
 
 BUILTIN_DIR = Path(__file__).resolve().parent
@@ -186,47 +187,14 @@ def narrow(
     """Restrict any axis of a study (the CLI's ``--methods gmp,acdc --seeds 2`` ...).
 
     The dense baseline is always kept: every metric of the study is relative to it.
-    ``seeds`` keeps the first N seeds of each mode.
+    ``seeds`` keeps the first N seeds of each mode. Each selection is checked against the
+    whole study, so a name narrowed away by an earlier option is still named as valid.
     """
     out = study
     if methods is not None:
-        valid = [m.name for m in study.methods]
-        wanted = _selection("--methods", methods, valid)
-        for w in wanted:
-            if w not in valid:
-                raise StudyError(f"--methods: unknown method {w!r}; valid: {', '.join(valid)}")
-        keep = set(wanted) | {m.name for m in study.methods if m.family == "dense"}
-        # LTH-T borrows another method's mask: that method stays, upstream only.
-        sources = {m.mask_from for m in study.methods if m.name in keep and m.mask_from}
-        out = dataclasses.replace(
-            out,
-            methods=tuple(
-                m if m.name in keep else dataclasses.replace(m, transfer=False)
-                for m in out.methods
-                if m.name in keep | sources
-            ),
-        )
+        out = _narrow_methods(study, out, methods)
     if sparsities is not None:
-        all_sp = {s for m in study.methods for s in m.all_sparsities() if s}
-        wanted_sp = {sparsity_percent("--sparsities", _num(s))
-                     for s in _selection("--sparsities", sparsities, sorted(all_sp))}
-        bad = sorted(wanted_sp - all_sp)
-        if bad:
-            raise StudyError(
-                f"--sparsities: {bad[0]} is not in the study; valid: {', '.join(map(str, sorted(all_sp)))}"
-            )
-        new_methods = []
-        for m in out.methods:
-            if m.family == "dense":
-                new_methods.append(m)
-                continue
-            sps = tuple(s for s in m.sparsities if s in wanted_sp)
-            per_arch = tuple((a, tuple(s for s in v if s in wanted_sp))
-                             for a, v in m.arch_sparsities)
-            if sps or any(v for _, v in per_arch):
-                new_methods.append(dataclasses.replace(m, sparsities=sps,
-                                                       arch_sparsities=per_arch))
-        out = dataclasses.replace(out, methods=tuple(new_methods))
+        out = _narrow_sparsities(study, out, sparsities)
     if datasets is not None:
         wanted = _selection("--datasets", datasets, [d.name for d in study.datasets])
         for w in wanted:
@@ -251,6 +219,50 @@ def narrow(
                 raise StudyError(f"--archs: unknown architecture {w!r}; valid: {', '.join(valid)}")
         out = dataclasses.replace(out, archs=tuple(wanted))
     return out
+
+
+def _narrow_methods(study: Study, out: Study, methods: str | Iterable[str]) -> Study:
+    """``out`` with the wanted methods and the dense baseline; a method another one borrows
+    its mask from (LTH-T's ``mask_from``) stays for the upstream only (``transfer=False``)."""
+    valid = [m.name for m in study.methods]
+    wanted = _selection("--methods", methods, valid)
+    for w in wanted:
+        if w not in valid:
+            raise StudyError(f"--methods: unknown method {w!r}; valid: {', '.join(valid)}")
+    keep = set(wanted) | {m.name for m in study.methods if m.family == DENSE}
+    sources = {m.mask_from for m in study.methods if m.name in keep and m.mask_from}
+    return dataclasses.replace(
+        out,
+        methods=tuple(
+            m if m.name in keep else dataclasses.replace(m, transfer=False)
+            for m in out.methods
+            if m.name in keep | sources
+        ),
+    )
+
+
+def _narrow_sparsities(study: Study, out: Study, sparsities: str | Iterable[Any]) -> Study:
+    """``out`` with each method's backbones at the wanted sparsities only; a method left
+    with none is dropped, the dense baseline always kept."""
+    all_sp = {s for m in study.methods for s in m.all_sparsities() if s}
+    wanted_sp = {sparsity_percent("--sparsities", _num(s))
+                 for s in _selection("--sparsities", sparsities, sorted(all_sp))}
+    bad = sorted(wanted_sp - all_sp)
+    if bad:
+        raise StudyError(
+            f"--sparsities: {bad[0]} is not in the study; valid: {', '.join(map(str, sorted(all_sp)))}"
+        )
+    new_methods = []
+    for m in out.methods:
+        if m.family == DENSE:
+            new_methods.append(m)
+            continue
+        sps = tuple(s for s in m.sparsities if s in wanted_sp)
+        per_arch = tuple((a, tuple(s for s in v if s in wanted_sp))
+                         for a, v in m.arch_sparsities)
+        if sps or any(v for _, v in per_arch):
+            new_methods.append(dataclasses.replace(m, sparsities=sps, arch_sparsities=per_arch))
+    return dataclasses.replace(out, methods=tuple(new_methods))
 
 
 def _num(s: str) -> float | int:

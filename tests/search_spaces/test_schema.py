@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from common.catalog import CATALOG
 from search_spaces.loader import builtin_studies, load_study, narrow
-from search_spaces.schema import KNOWN_METHODS, StudyError, study_from_dict, study_to_dict
+from search_spaces.schema import StudyError, study_from_dict, study_to_dict
 
 PAPER = Path(__file__).resolve().parents[2] / "search_spaces" / "paper.yaml"
 
@@ -38,7 +39,7 @@ def test_paper_study_matches_the_protocol():
     assert set(lrs.values()) == {0.001}
     # LTH-T from the tickets of Chen et al., one file per sparsity, as the reference did
     assert s.method("lth_t").lth_source(80) == "ticket file"
-    assert {m.name for m in s.methods} == set(KNOWN_METHODS) | {"mfac", "amc"}
+    assert {m.name for m in s.methods} == {m.key for m in CATALOG.methods}
     assert s.method("mfac").sparsities_for("mobilenet_v1") == (75, 89)
     assert s.method("mfac").sparsities_for("resnet50") == ()
     assert s.method("amc").family == "structured"
@@ -158,6 +159,26 @@ def test_a_method_of_its_own_needs_a_label_and_a_family():
     assert s.method("resnet50_channels").family == "structured"
     raw["methods"]["gmpp"] = {"sparsities": [90]}  # a typo stays an error
     with pytest.raises(StudyError, match="unknown method 'gmpp'.*'label' and a 'family'"):
+        study_from_dict(raw)
+
+
+def test_a_catalog_method_or_dataset_takes_its_label_family_and_facts_from_the_catalog():
+    raw = copy.deepcopy(raw_paper())
+    raw["methods"]["acdc"] = {"sparsities": [80]}
+    raw["methods"]["amc"] = {"sparsities": {"mobilenet_v1": [43]}}  # read from files only
+    raw["datasets"]["aircraft"] = {"full_lr": 0.01}
+    raw["datasets"]["digits"] = {}
+    s = study_from_dict(raw)
+    assert (s.method("acdc").label, s.method("acdc").family) == ("AC/DC", "regularization")
+    assert (s.method("amc").label, s.method("amc").family) == ("AMC", "structured")
+    aircraft = s.dataset("aircraft")
+    assert (aircraft.classes, aircraft.metric, aircraft.group) == (100, "mean_per_class",
+                                                                   "specialized")
+    assert (s.dataset("digits").classes, s.dataset("digits").group) == (10, "general")
+    raw["methods"]["acdc"]["label"] = "AC/DC (ours)"  # what the file gives wins
+    assert study_from_dict(raw).method("acdc").label == "AC/DC (ours)"
+    raw["datasets"]["imagefolder:/my/images"] = {"classes": 3}
+    with pytest.raises(StudyError, match="imagefolder:/my/images: missing required key 'metric'"):
         study_from_dict(raw)
 
 
