@@ -28,18 +28,26 @@ def test_unknown_name_lists_the_known_ones():
         reg.get("z")
 
 
-def test_study_schema_knows_the_registered_names():
-    """search_spaces must not import torch, so it lists the names a study may use; they must
-    be the registries' (an unknown arch or dataset is refused while loading)."""
+def test_every_registry_name_is_a_catalog_entry_and_back():
+    """The catalog (no torch) names what studies and reports may use; each registry builds
+    exactly its entries: every architecture and dataset, and every method the upstream makes
+    but the dense baseline (pretraining makes that one)."""
+    from common.catalog import CATALOG, DENSE
+    from trainables.datasets import DATASETS
+    from trainables.models import ARCHITECTURES
+    from trainables.pruning import METHODS
+
+    assert ARCHITECTURES.names() == [a.key for a in CATALOG.archs]
+    assert DATASETS.names() == [d.key for d in CATALOG.datasets]
+    assert METHODS.names() == [m.key for m in CATALOG.methods
+                               if m.made_here and m.family != DENSE]
+
+
+def test_the_schemas_prune_keys_are_every_configs():
     import dataclasses
 
     from search_spaces import schema
-    from trainables.datasets import DATASETS, IMAGEFOLDER_PREFIX
-    from trainables.models import ARCHITECTURES
     from trainables.pruning.common import PruneConfig
 
-    assert set(schema.KNOWN_ARCHS) == set(ARCHITECTURES.names())
-    assert set(schema.KNOWN_DATASETS) == set(DATASETS.names())
-    assert schema.IMAGEFOLDER_PREFIX == IMAGEFOLDER_PREFIX
     common = {f.name for f in dataclasses.fields(PruneConfig)} | {"batch_size"}
     assert set(schema.PRUNE_COMMON) <= common

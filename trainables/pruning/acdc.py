@@ -107,8 +107,6 @@ ENTRIES = (
     method_entry(
         "acdc",
         registered("acdc", acdc_train),
-        label="AC/DC",
-        family="regularization",
         config=ACDCConfig,
     ),
 )

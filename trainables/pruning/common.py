@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from common import catalog
 from trainables.models.masks import Masks, apply_masks, global_sparsity, prunable_names
 from trainables.registry import Entry
 from trainables.training.engine import Hooks, cycle, evaluate, train_one_epoch
@@ -38,7 +39,6 @@ Report = Callable[[dict], None]
 Work = Callable[..., tuple[nn.Module, Masks, dict[str, Any]]]
 PruneFn = Callable[..., "PruneResult"]
 
-FAMILIES = ("progressive", "regularization", "lottery")
 NEEDS = ("dense", "mask")
 
 
@@ -366,18 +366,17 @@ def method_entry(
     name: str,
     fn: PruneFn,
     *,
-    label: str,
-    family: str,
     config: type[PruneConfig],
     needs: str = "dense",
     **meta: Any,
 ) -> Entry[PruneFn]:
-    """A ``METHODS`` entry with the meta every caller reads (``label``, ``family``, ``needs``,
-    ``config``) required by name, so a method module cannot forget one."""
-    if family not in FAMILIES:
-        raise ValueError(
-            f"pruning method {name!r}: family must be one of {FAMILIES}, got {family!r}"
-        )
+    """A ``METHODS`` entry with the meta every caller reads (``needs``, ``config``) required
+    by name. ``name`` must be a catalog method the upstream can make (``common.catalog``),
+    which holds its label and family; the entry holds only what the module knows."""
+    facts = catalog.CATALOG.method(name)
+    if not facts.made_here or facts.family == catalog.DENSE:
+        raise ValueError(f"pruning method {name!r}: the catalog lists it as "
+                         f"{'the dense baseline' if facts.made_here else 'read from files only'}")
     if needs not in NEEDS:
         raise ValueError(f"pruning method {name!r}: needs must be one of {NEEDS}, got {needs!r}")
     if not (isinstance(config, type) and issubclass(config, PruneConfig)):
@@ -387,5 +386,5 @@ def method_entry(
     return Entry(
         name=name,
         fn=fn,
-        meta={"label": label, "family": family, "needs": needs, "config": config, **meta},
+        meta={"needs": needs, "config": config, **meta},
     )

@@ -76,8 +76,6 @@ ENTRIES = (
     method_entry(
         "gmp",
         registered("gmp", gradual_magnitude_prune),
-        label="GMP",
-        family="progressive",
         config=GMPConfig,
     ),
 )

@@ -135,8 +135,6 @@ ENTRIES = (
     method_entry(
         "lth_t",
         prune,
-        label="LTH-T",
-        family="lottery",
         needs="mask",
         config=LTHConfig,
         mask_from="gmp",

@@ -251,8 +251,6 @@ ENTRIES = tuple(
     method_entry(
         f"rigl_erk{m}x",
         registered(f"rigl_erk{m}x", rigl_budget(m), seeded=True),
-        label=f"RigL ERK {m}x",
-        family="regularization",
         config=RigLConfig,
         budget=m,
     )

@@ -221,8 +221,6 @@ ENTRIES = (
     method_entry(
         "str",
         registered("str", str_train),
-        label="STR",
-        family="regularization",
         config=STRConfig,
     ),
 )

@@ -293,8 +293,6 @@ ENTRIES = (
     method_entry(
         "woodfisher",
         registered("woodfisher", woodfisher_prune),
-        label="WoodFisher",
-        family="progressive",
         config=WoodFisherConfig,
     ),
 )

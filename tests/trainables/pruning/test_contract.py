@@ -15,10 +15,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from common.catalog import CATALOG
 from trainables.models import build_model
 from trainables.models.masks import global_sparsity, prunable_names
 from trainables.pruning import METHODS, PruneConfig, PruneResult
-from trainables.pruning.common import FAMILIES, NEEDS, mask_sparsity
+from trainables.pruning.common import NEEDS, mask_sparsity
 
 NUM_CLASSES = 4
 TARGET = 0.8
@@ -77,8 +78,7 @@ def extra_inputs(name: str, dense: torch.nn.Module, train: DataLoader) -> dict:
 @pytest.mark.parametrize("name", METHODS.names())
 def test_meta_declares_what_callers_read(name):
     meta = METHODS.get(name).meta
-    assert isinstance(meta["label"], str) and meta["label"]
-    assert meta["family"] in FAMILIES and meta["needs"] in NEEDS
+    assert CATALOG.method(name).made_here and meta["needs"] in NEEDS
     assert issubclass(meta["config"], PruneConfig)
     if meta["needs"] == "mask":
         assert meta["mask_from"] in meta["mask_sources"]

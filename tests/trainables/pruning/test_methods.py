@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from common.catalog import CATALOG
 from trainables import pruning
 from trainables.pruning import METHODS, PruneConfig
 from trainables.pruning.common import cubic_sparsity, lr_at, mask_sparsity, masks_from_scores
@@ -26,9 +27,8 @@ PAPER = {
 def test_every_paper_method_is_registered_with_its_meta():
     assert sorted(METHODS.names()) == sorted(PAPER)
     for entry in METHODS:
-        label, family = PAPER[entry.name]
-        assert entry.meta["label"] == label
-        assert entry.meta["family"] == family
+        assert (CATALOG.method(entry.name).label, CATALOG.method(entry.name).family) == PAPER[
+            entry.name]
         assert issubclass(entry.meta["config"], PruneConfig)
         assert entry.meta["needs"] == ("mask" if entry.name == "lth_t" else "dense")
     assert METHODS.get("lth_t").meta["mask_from"] == "gmp"
