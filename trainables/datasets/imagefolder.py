@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.catalog import IMAGEFOLDER_PREFIX
 from common.errors import BadInput
 from trainables.datasets.files import (
     IMAGE_EXTENSIONS,
@@ -17,7 +18,6 @@ from trainables.datasets.files import (
     missing,
 )
 
-IMAGEFOLDER_PREFIX = "imagefolder:"
 IMAGEFOLDER_LAYOUT = (
     "<path>/train/<class>/<image> and <path>/test/<class>/<image> (or val/ instead of test/); "
     "one folder per class, class index = position of the folder name in sorted order of train/"

@@ -2,10 +2,10 @@
 standard layout its ``layout`` text describes.
 
 Nothing is downloaded while a study runs (``python -m trainables.datasets --download``
-fetches beforehand what torchvision's download code can). Adding a dataset is one decorated
-builder ``fn(root: Path, split: str, transform)`` with its facts (``classes``, ``metric``,
-``group``, ``layout``) declared at registration; ``trainables.datasets`` collects these
-entries into ``DATASETS``.
+fetches beforehand what torchvision's download code can). Adding a dataset is its catalog
+entry (``common.catalog``: classes, metric, group) and one decorated builder ``fn(root: Path,
+split: str, transform)`` with its ``layout`` declared at registration; ``trainables.datasets``
+collects these entries into ``DATASETS``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from torch.utils.data import ConcatDataset, Dataset
 
+from common import catalog
 from trainables.datasets.files import (
     Checked,
     DatasetError,
@@ -33,11 +34,16 @@ from trainables.registry import Registry
 
 PAPER_DATASETS: Registry = Registry("dataset")
 
+
+def _classes(name: str) -> int:
+    """The classes a dataset's files must hold: the catalog's."""
+    return catalog.CATALOG.dataset(name).classes
+
 _ROOT_NOTE = "under the data root: "
 
 
 @PAPER_DATASETS.register(
-    "sun397", classes=397, metric="top1", group="general",
+    "sun397",
     layout=_ROOT_NOTE + "SUN397/ClassName.txt (lines like /a/abbey), images at "
     "SUN397/<letter>/<class>/sun_*.jpg, and the official split files "
     "SUN397/Partitions/Training_01.txt and Testing_01.txt (partition 1, 50+50 images per class)",
@@ -49,9 +55,9 @@ def build_sun397(root: Path, split: str, transform: Transform) -> Dataset:
     require(base, ["ClassName.txt", "Partitions/Training_01.txt", "Partitions/Testing_01.txt"],
              name, layout)
     classes = [c.strip() for c in (base / "ClassName.txt").read_text().splitlines() if c.strip()]
-    if len(classes) != 397:
+    if len(classes) != _classes(name):
         raise DatasetError(f"dataset {name!r}: {base / 'ClassName.txt'} lists {len(classes)} "
-                           f"classes, expected 397. Expected layout: {layout}")
+                           f"classes, expected {_classes(name)}. Expected layout: {layout}")
     index = {c: i for i, c in enumerate(classes)}
     part = base / "Partitions" / ("Training_01.txt" if split == "train" else "Testing_01.txt")
     files, labels = [], []
@@ -69,7 +75,7 @@ def build_sun397(root: Path, split: str, transform: Transform) -> Dataset:
 
 
 @PAPER_DATASETS.register(
-    "aircraft", classes=100, metric="mean_per_class", group="specialized",
+    "aircraft",
     layout=_ROOT_NOTE + "fgvc-aircraft-2013b/data/ as extracted from fgvc-aircraft-2013b.tar.gz "
     "(images/*.jpg, variants.txt, images_variant_trainval.txt, images_variant_test.txt); "
     "variant level (100 classes), trainval for training",
@@ -84,12 +90,12 @@ def build_aircraft(root: Path, split: str, transform: Transform) -> Dataset:
     with rewritten(name, root, layout):
         ds = FGVCAircraft(str(root), split=tv_split, annotation_level="variant",
                           transform=RGBThen(transform), download=False)
-    check_classes(ds, 100, name, root, layout)
+    check_classes(ds, _classes(name), name, root, layout)
     return Checked(ds, name)
 
 
 @PAPER_DATASETS.register(
-    "birdsnap", classes=500, metric="top1", group="specialized",
+    "birdsnap",
     layout=_ROOT_NOTE + "birdsnap/train/<class>/*.jpg and birdsnap/test/<class>/*.jpg "
     "(500 class folders; Birdsnap ships only URLs, so the images must be fetched and split "
     "beforehand)",
@@ -97,14 +103,14 @@ def build_aircraft(root: Path, split: str, transform: Transform) -> Dataset:
 def build_birdsnap(root: Path, split: str, transform: Transform) -> Dataset:
     layout = PAPER_DATASETS.get("birdsnap").meta["layout"]
     return read_imagefolder(root / "birdsnap", split, transform, "birdsnap", layout,
-                            expected_classes=500)
+                            expected_classes=_classes("birdsnap"))
 
 
 CALTECH101_BACKGROUND = "BACKGROUND_Google"
 
 
 def _caltech(root: Path, split: str, transform: Transform, *, name: str, folder: str,
-             classes: int, per_class: int, drop: tuple[str, ...] = ()) -> Dataset:
+             per_class: int, drop: tuple[str, ...] = ()) -> Dataset:
     """Caltech's reference split: the first ``per_class`` images (sorted names) of every class
     train, the rest test. Deterministic without a seed because the file order is sorted.
     Class folders named in ``drop`` are left out (Caltech-101's background class)."""
@@ -113,6 +119,7 @@ def _caltech(root: Path, split: str, transform: Transform, *, name: str, folder:
     if not base.is_dir():
         raise missing(base, name, layout)
     folders = [d for d in class_dirs(base) if d.name not in drop]
+    classes = _classes(name)
     if len(folders) != classes:
         raise DatasetError(f"dataset {name!r}: {base} has {len(folders)} class folders"
                            + (f" besides {', '.join(drop)}" if drop else "")
@@ -134,39 +141,39 @@ _CALTECH101_LAYOUT = (
 
 
 @PAPER_DATASETS.register(
-    "caltech101", classes=101, metric="mean_per_class", group="general",
+    "caltech101",
     layout=_CALTECH101_LAYOUT + f"; {CALTECH101_BACKGROUND} is not a class (101 classes)",
 )
 def build_caltech101(root: Path, split: str, transform: Transform) -> Dataset:
     # The reference code drops the background class (101 classes), although the paper's
     # Table 2 counts 102; caltech101_background keeps it.
     return _caltech(root, split, transform, name="caltech101",
-                    folder="caltech101/101_ObjectCategories", classes=101, per_class=30,
+                    folder="caltech101/101_ObjectCategories", per_class=30,
                     drop=(CALTECH101_BACKGROUND,))
 
 
 @PAPER_DATASETS.register(
-    "caltech101_background", classes=102, metric="mean_per_class", group="general",
+    "caltech101_background",
     layout=_CALTECH101_LAYOUT + f"; {CALTECH101_BACKGROUND} is a class of its own (102 "
     "classes, as the paper's Table 2 counts)",
 )
 def build_caltech101_background(root: Path, split: str, transform: Transform) -> Dataset:
     return _caltech(root, split, transform, name="caltech101_background",
-                    folder="caltech101/101_ObjectCategories", classes=102, per_class=30)
+                    folder="caltech101/101_ObjectCategories", per_class=30)
 
 
 @PAPER_DATASETS.register(
-    "caltech256", classes=257, metric="mean_per_class", group="general",
+    "caltech256",
     layout=_ROOT_NOTE + "caltech256/256_ObjectCategories/<NNN.class>/*.jpg (257 folders, "
     "257.clutter included); the first 60 images of each class (sorted) train, the rest test",
 )
 def build_caltech256(root: Path, split: str, transform: Transform) -> Dataset:
     return _caltech(root, split, transform, name="caltech256",
-                    folder="caltech256/256_ObjectCategories", classes=257, per_class=60)
+                    folder="caltech256/256_ObjectCategories", per_class=60)
 
 
 @PAPER_DATASETS.register(
-    "cars", classes=196, metric="top1", group="specialized",
+    "cars",
     layout=_ROOT_NOTE + "stanford_cars/ with devkit/cars_meta.mat, devkit/cars_train_annos.mat, "
     "cars_train/*.jpg, cars_test_annos_withlabels.mat and cars_test/*.jpg",
 )
@@ -180,16 +187,16 @@ def build_cars(root: Path, split: str, transform: Transform) -> Dataset:
     require(root / "stanford_cars", needed, name, layout)
     with rewritten(name, root, layout):
         ds = StanfordCars(str(root), split=split, transform=RGBThen(transform), download=False)
-    check_classes(ds, 196, name, root, layout)
+    check_classes(ds, _classes(name), name, root, layout)
     return Checked(ds, name)
 
 
-def _cifar(root: Path, split: str, transform: Transform, *, name: str, folder: str,
-           classes: int) -> Dataset:
+def _cifar(root: Path, split: str, transform: Transform, *, name: str, folder: str) -> Dataset:
     from torchvision.datasets import CIFAR10, CIFAR100
 
     layout = PAPER_DATASETS.get(name).meta["layout"]
     require(root, [folder], name, layout)
+    classes = _classes(name)
     cls = CIFAR10 if classes == 10 else CIFAR100
     with rewritten(name, root, layout):
         ds = cls(str(root), train=split == "train", transform=RGBThen(transform),
@@ -199,27 +206,25 @@ def _cifar(root: Path, split: str, transform: Transform, *, name: str, folder: s
 
 
 @PAPER_DATASETS.register(
-    "cifar10", classes=10, metric="top1", group="general",
+    "cifar10",
     layout=_ROOT_NOTE + "cifar-10-batches-py/ as extracted from cifar-10-python.tar.gz "
     "(data_batch_1..5, test_batch, batches.meta)",
 )
 def build_cifar10(root: Path, split: str, transform: Transform) -> Dataset:
-    return _cifar(root, split, transform, name="cifar10", folder="cifar-10-batches-py",
-                  classes=10)
+    return _cifar(root, split, transform, name="cifar10", folder="cifar-10-batches-py")
 
 
 @PAPER_DATASETS.register(
-    "cifar100", classes=100, metric="top1", group="general",
+    "cifar100",
     layout=_ROOT_NOTE + "cifar-100-python/ as extracted from cifar-100-python.tar.gz "
     "(train, test, meta)",
 )
 def build_cifar100(root: Path, split: str, transform: Transform) -> Dataset:
-    return _cifar(root, split, transform, name="cifar100", folder="cifar-100-python",
-                  classes=100)
+    return _cifar(root, split, transform, name="cifar100", folder="cifar-100-python")
 
 
 @PAPER_DATASETS.register(
-    "dtd", classes=47, metric="top1", group="general",
+    "dtd",
     layout=_ROOT_NOTE + "dtd/dtd/images/<class>/*.jpg and dtd/dtd/labels/{train1,val1,test1}.txt "
     "(the dtd-r1.0.1.tar.gz archive extracted into <data root>/dtd); split 1, train+val train",
 )
@@ -232,12 +237,12 @@ def build_dtd(root: Path, split: str, transform: Transform) -> Dataset:
     with rewritten(name, root, layout):
         sets = [DTD(str(root), split=p, partition=1, transform=RGBThen(transform),
                     download=False) for p in parts]
-    check_classes(sets[0], 47, name, root, layout)
+    check_classes(sets[0], _classes(name), name, root, layout)
     return Checked(ConcatDataset(sets) if len(sets) > 1 else sets[0], name)
 
 
 @PAPER_DATASETS.register(
-    "flowers", classes=102, metric="mean_per_class", group="specialized",
+    "flowers",
     layout=_ROOT_NOTE + "flowers-102/jpg/image_*.jpg, flowers-102/imagelabels.mat and "
     "flowers-102/setid.mat; train+val train, test tests",
 )
@@ -250,12 +255,12 @@ def build_flowers(root: Path, split: str, transform: Transform) -> Dataset:
     with rewritten(name, root, layout):
         sets = [Flowers102(str(root), split=p, transform=RGBThen(transform), download=False)
                 for p in parts]
-    check_classes(sets[0], 102, name, root, layout)
+    check_classes(sets[0], _classes(name), name, root, layout)
     return Checked(ConcatDataset(sets) if len(sets) > 1 else sets[0], name)
 
 
 @PAPER_DATASETS.register(
-    "food101", classes=101, metric="top1", group="specialized",
+    "food101",
     layout=_ROOT_NOTE + "food-101/images/<class>/*.jpg and food-101/meta/{train,test}.json "
     "(food-101.tar.gz extracted)",
 )
@@ -269,12 +274,12 @@ def build_food101(root: Path, split: str, transform: Transform) -> Dataset:
             ds = Food101(str(root), split=split, transform=RGBThen(transform), download=False)
         except json.JSONDecodeError as exc:
             raise ValueError(f"food-101/meta/{split}.json is not valid JSON: {exc}") from None
-    check_classes(ds, 101, name, root, layout)
+    check_classes(ds, _classes(name), name, root, layout)
     return Checked(ds, name)
 
 
 @PAPER_DATASETS.register(
-    "pets", classes=37, metric="mean_per_class", group="specialized",
+    "pets",
     layout=_ROOT_NOTE + "oxford-iiit-pet/images/*.jpg and "
     "oxford-iiit-pet/annotations/{trainval,test}.txt (images.tar.gz and annotations.tar.gz "
     "extracted); trainval train, test tests",
@@ -288,5 +293,5 @@ def build_pets(root: Path, split: str, transform: Transform) -> Dataset:
     with rewritten(name, root, layout):
         ds = OxfordIIITPet(str(root), split=tv_split, target_types="category",
                            transform=RGBThen(transform), download=False)
-    check_classes(ds, 37, name, root, layout)
+    check_classes(ds, _classes(name), name, root, layout)
     return Checked(ds, name)

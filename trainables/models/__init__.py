@@ -2,8 +2,9 @@
 
 Every architecture keeps torchvision's ResNet layer names (``conv1``, ``bn1``, ``layer1`` ...
 ``fc``) or declares its classifier name, so checkpoints, masks and ONNX export share one code
-path whatever the size. The registry and its helpers live here; ``masks`` holds the sparsity
-masks every pruned model carries.
+path whatever the size. An architecture's key, label and input size are the catalog's
+(``common.catalog``); the registry adds its builder and classifier name. ``masks`` holds the
+sparsity masks every pruned model carries.
 """
 
 from __future__ import annotations
@@ -16,22 +17,23 @@ from torch import nn
 from torchvision.models import resnet18, resnet34, resnet50
 from torchvision.models.resnet import BasicBlock
 
+from common import catalog
 from trainables.registry import Registry
 
 ARCHITECTURES: Registry[Callable[[int], nn.Module]] = Registry("architecture")
 
 
-@ARCHITECTURES.register("resnet18", input_size=224, classifier="fc")
+@ARCHITECTURES.register("resnet18", classifier="fc")
 def build_resnet18(num_classes: int) -> nn.Module:
     return resnet18(weights=None, num_classes=num_classes)
 
 
-@ARCHITECTURES.register("resnet34", input_size=224, classifier="fc")
+@ARCHITECTURES.register("resnet34", classifier="fc")
 def build_resnet34(num_classes: int) -> nn.Module:
     return resnet34(weights=None, num_classes=num_classes)
 
 
-@ARCHITECTURES.register("resnet50", input_size=224, classifier="fc")
+@ARCHITECTURES.register("resnet50", classifier="fc")
 def build_resnet50(num_classes: int) -> nn.Module:
     return resnet50(weights=None, num_classes=num_classes)
 
@@ -77,7 +79,7 @@ class TinyResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-@ARCHITECTURES.register("resnet_tiny", input_size=32, classifier="fc")
+@ARCHITECTURES.register("resnet_tiny", classifier="fc")
 def build_resnet_tiny(num_classes: int) -> nn.Module:
     return TinyResNet(num_classes)
 
@@ -120,7 +122,7 @@ class MobileNetV1(nn.Module):
         return self.fc(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-@ARCHITECTURES.register("mobilenet_v1", input_size=224, classifier="fc")
+@ARCHITECTURES.register("mobilenet_v1", classifier="fc")
 def build_mobilenet_v1(num_classes: int) -> nn.Module:
     return MobileNetV1(num_classes)
 
@@ -135,7 +137,9 @@ def classifier_name(arch: str) -> str:
 
 
 def input_size(arch: str) -> int:
-    return ARCHITECTURES.get(arch).meta["input_size"]
+    """The image side ``arch`` is built for (``common.catalog``)."""
+    ARCHITECTURES.get(arch)  # an unknown name is refused by the registry, listing the known
+    return catalog.CATALOG.arch(arch).input_size
 
 
 def feature_dim(model: nn.Module, arch: str) -> int:
