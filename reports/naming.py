@@ -19,7 +19,6 @@ from common.catalog import Catalog
 GENERAL = catalog.GENERAL
 SPECIALIZED = catalog.SPECIALIZED
 UNKNOWN = "unknown"
-GROUPS = catalog.GROUPS
 # What separates the methods of a joined list (Table 1's ``best_methods``); never in a label.
 LIST_SEPARATOR = "; "
 # The random-weight speed references (the speed stage's ``random_<profile>`` rows): timing
