@@ -9,7 +9,7 @@ identical accuracies (same features, same seeds).
     python benchmarks/linear_cache.py                      # digits, resnet_tiny, 5 seeds
     python benchmarks/linear_cache.py --dataset textures --threads 2
 
-Target (issue #4): the cached sweep takes >= 3.5x less wall time than the naive one.
+Target: the cached sweep takes >= 3.5x less wall time than the naive one.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
     python benchmarks/mask_overhead.py
     python benchmarks/mask_overhead.py --trainer-startup --startup-reps 3
 
-Target (issue #4): masked/unmasked per-step ratio <= 1.05.
+Target: masked/unmasked per-step ratio <= 1.05.
 """
 
 from __future__ import annotations

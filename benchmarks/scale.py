@@ -1,4 +1,4 @@
-"""Cost of the sweep's driver as the study grows: 100 to 10,000 trials (issue #20).
+"""Cost of the sweep's driver as the study grows: 100 to 10,000 trials.
 
 Every size runs the real orchestration path, ``orchestrator.runner.run_sweep`` with
 ``rehearsal=True``: grid expansion, the ledger, Ray Tune stages (linear, full, speed), MLflow
@@ -361,8 +361,8 @@ def _tracker(out: Path, study: Any) -> Any:
 
 def rerun_from_shell(study: Any, out: Path) -> tuple[float, int]:
     """A user's rerun of the finished size: ``python -m orchestrator.sweep --study <its YAML>
-    --rehearsal`` in a new Python, interpreter start and imports included (what issue #20's
-    "at most 5 s" is about, beyond the in-process call). (nan, -1) when the
+    --rehearsal`` in a new Python, interpreter start and imports included (the
+    "at most 5 s" target is about it, beyond the in-process call). (nan, -1) when the
     study does not survive the round trip through YAML (the same trial ids), rather than run
     the whole grid again."""
     import yaml

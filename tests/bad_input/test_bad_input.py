@@ -1,4 +1,4 @@
-"""Bad input, one case at a time (issue #10): each must give a clear error that names the
+"""Bad input, one case at a time: each must give a clear error that names the
 file / key / value and says what was expected, with no traceback, and leave finished work
 alone. These run without Ray; ``test_in_sweep.py`` checks the same inputs inside a sweep.
 """
@@ -100,7 +100,7 @@ def test_sparsity_differs_from_the_study(good, capsys):
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "100.5", "1e9"])
 def test_expected_sparsity_must_be_a_percent(good, capsys, value):
-    """Issue #19: NaN fails every "differs by more than" test, so it always passed."""
+    """NaN fails every "differs by more than" test, so it must be refused as a percent."""
     with pytest.raises(ValueError, match=r"expected sparsity must be a percent in \[0, 100\]"):
         ck.load_checkpoint(good, arch=kit.ARCH, expect_sparsity=float(value))
     err = cli_error(capsys, str(good), f"--expect-sparsity={value}")

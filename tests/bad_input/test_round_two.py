@@ -1,7 +1,7 @@
-"""Bad input, round two (issue #19): the classes the first round left open, each with many
-inputs. Every refusal is exit 2 (or a ``StudyError``/``BadInput``) with one paragraph that
-names the file, key or value and what was expected, comes within seconds, and leaves nothing
-written; reports leave impossible values out of every mean and say so.
+"""Bad input, round two: the classes the first round left open, each with many inputs.
+Every refusal is exit 2 (or a ``StudyError``/``BadInput``) with one paragraph that names the
+file, key or value and what was expected, comes within seconds, and leaves nothing written;
+reports leave impossible values out of every mean and say so.
 
 Classes: study files without bounds (size, alias expansion, nesting); pruning settings checked
 only when the prune trial ran; tracking stores MLflow cannot open and messages cut mid-word;

@@ -1,5 +1,5 @@
 """Study values that are the right type but impossible, names that would become paths out of
-their folder, and unknown names (issue #19): each is refused while loading, with a message that
+their folder, and unknown names: each is refused while loading, with a message that
 names the key, the value and what was expected, before anything is started or written."""
 
 from __future__ import annotations
