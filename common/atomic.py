@@ -1,13 +1,10 @@
 """Atomic file writes: readers see the old content or the new one, never a partial file.
 
-Why one helper: the ledger, the results table, checkpoints, feature-cache entries, ONNX
-exports, reports and figures are all read by other processes (or by a rerun after a kill), and
-each used to hand-write the same temporary-file-then-``os.replace`` dance with small
-differences. Here it is written once: the temporary file ``.<name>.tmp-<pid>`` sits in the
-destination's folder (so the rename never crosses file systems), is fsynced before the rename
-(so a power cut cannot leave an empty file under the final name) and is removed on any
-failure. A failing write (e.g. a full disk) raises an ``OSError`` that keeps the errno and
-names the destination, which library errors (pyarrow, torch) often do not.
+Every file another process (or a rerun after a kill) reads is written here: to a hidden
+``.<name>.tmp-<pid>`` in the destination's folder (so the rename never crosses file
+systems), fsynced (so a power cut cannot leave an empty file under the final name), renamed
+onto the destination, and removed on any failure. A failed write raises an ``OSError`` that
+keeps the errno and names the destination, which library errors (pyarrow, torch) often do not.
 """
 
 from __future__ import annotations

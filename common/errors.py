@@ -1,16 +1,12 @@
 """The project's one "bad input" exception, and the rule that tells it from a crash.
 
-Why one type: a trial that fails on its input (a bad checkpoint file, a missing or malformed
-dataset, a bad config value, a diverged training loss) fails the same way every time, so the
-sweep records it once as ``status="failed"`` and Ray Tune must not retry it. Everything else a
-trial raises (CUDA out of memory, a killed DataLoader worker, a stale NFS handle, a bug) is
-left to propagate: Tune retries it, and the sweep records what is left as ``status="error"``.
-So a place that rejects input raises ``BadInput`` (or a subclass), and nothing else is ever
-turned into a failed result.
-
-The subclasses keep the built-in type that callers and tests already catch: ``BadInput`` is
-a ``ValueError``, ``MissingInput`` a ``FileNotFoundError``, ``Diverged`` a
-``FloatingPointError`` and ``UnknownName`` a ``KeyError``.
+A trial that fails on its input (a bad checkpoint, a malformed dataset, a bad config value, a
+diverged loss) fails the same way every time: the sweep records it once as ``"failed"`` and
+Ray Tune must not retry it. Anything else (out of memory, a killed worker, a bug) propagates,
+is retried and recorded as ``"error"``. So input is refused with ``BadInput`` or a subclass,
+each keeping the built-in type callers catch: ``BadInput`` is a ``ValueError``,
+``MissingInput`` a ``FileNotFoundError``, ``Diverged`` a ``FloatingPointError`` and
+``UnknownName`` a ``KeyError``.
 """
 
 from __future__ import annotations

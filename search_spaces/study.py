@@ -37,18 +37,11 @@ class DatasetSpec:
 class MethodSpec:
     """A pruning method and the sparsities for which a backbone exists.
 
-    ``sparsities`` hold for every architecture unless ``arch_sparsities`` names the arch
-    (``sparsities: {default: [80, 90], mobilenet_v1: [75, 89]}`` in YAML: the paper pruned
-    MobileNetV1 to other levels than ResNet50). ``checkpoints`` maps a sparsity to a file
-    (``arch_checkpoints`` per arch); when absent the path comes from the study's
-    ``checkpoint_pattern``.
-
-    LTH-T (the lottery family) has three sources, per sparsity, first that applies:
-    ``tickets`` (a ticket file of Chen et al., CVPR 2021, per sparsity, as the reference code
-    used them: the file as it is; a ticket of masks alone puts its mask on the dense weights),
-    then ``mask_from`` (another method's checkpoint's mask at the same sparsity on the dense
-    weights), else the method's own checkpoint files. ``lth_source`` says which, and the
-    results table, MLflow and the report carry it.
+    ``sparsities`` hold for every architecture but those ``arch_sparsities`` names (the paper
+    pruned MobileNetV1 to other levels); ``checkpoints`` (``arch_checkpoints`` per arch) map
+    a sparsity to a file, else the study's ``checkpoint_pattern`` names it. An LTH-T backbone
+    comes from, first that applies: its ``tickets`` (Chen et al.'s files, as they are), the
+    ``mask_from`` method's mask on the dense weights, or its own files (``lth_source``).
     """
 
     name: str
