@@ -8,7 +8,7 @@ it knows takes its label, family, classes, metric and group from it unless the f
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 from common import catalog
 from common import columns as C
@@ -39,6 +39,7 @@ from search_spaces.values import (
     unique,
 )
 
+T = TypeVar("T")
 MODES = C.TRANSFER_MODES  # the ``modes:`` a study may give
 # Input normalisation of a mode: ImageNet's mean/std, or the dataset's own, computed from its
 # training split (the reference code: the dataset's own for full finetuning, ImageNet's for
@@ -59,6 +60,8 @@ PRUNE_COMMON: dict[str, tuple[str, float]] = {
     "report_every": ("int", 1), "lr": ("positive", 0), "momentum": ("float", 0),
     "weight_decay": ("float", 0), "finetune_fraction": ("float", 0),
 }
+Paths = tuple[tuple[int, str], ...]  # (sparsity, file) pairs, sorted
+PerArch = tuple[tuple[str, T], ...]  # (arch, value) pairs, sorted
 
 
 def known_archs() -> tuple[str, ...]:
@@ -125,7 +128,7 @@ def _sparsity_list(where: str, sps: Any, allow_empty: bool = False) -> tuple[int
     return unique(where, tuple(sparsity_percent(where, s) for s in sps), sps)
 
 
-def _sparsities(where: str, raw: Any) -> tuple[tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]]:
+def _sparsities(where: str, raw: Any) -> tuple[tuple[int, ...], PerArch[tuple[int, ...]]]:
     """``[80, 90]`` for every arch, or ``{default: [80, 90], mobilenet_v1: [75, 89]}``: per
     arch, ``default`` (or nothing: ``[]``) for the archs not named."""
     if not isinstance(raw, Mapping):
@@ -141,7 +144,7 @@ def _sparsities(where: str, raw: Any) -> tuple[tuple[int, ...], tuple[tuple[str,
     return default, per_arch
 
 
-def _path_map(where: str, raw: Any) -> tuple[tuple[int, str], ...]:
+def _path_map(where: str, raw: Any) -> Paths:
     """``{sparsity: path}``, sorted by sparsity."""
     if not isinstance(raw, Mapping):
         raise StudyError(f"{where}: expected a mapping sparsity -> path, got {raw!r}")
@@ -153,8 +156,7 @@ def _path_map(where: str, raw: Any) -> tuple[tuple[int, str], ...]:
     return tuple(sorted(out))
 
 
-def _checkpoints(where: str, raw: Any) -> tuple[tuple[tuple[int, str], ...],
-                                                tuple[tuple[str, tuple[tuple[int, str], ...]], ...]]:
+def _checkpoints(where: str, raw: Any) -> tuple[Paths, PerArch[Paths]]:
     """``{90: path}`` for every arch, and/or ``{mobilenet_v1: {75: path}}`` per arch."""
     raw = raw or {}
     if not isinstance(raw, Mapping):
@@ -212,8 +214,7 @@ def method_from(name: str, raw: Mapping[str, Any]) -> MethodSpec:
     )
 
 
-def _tickets(where: str, raw: Any, family: str) -> tuple[tuple[tuple[int, str], ...],
-                                                           str | None]:
+def _tickets(where: str, raw: Any, family: str) -> tuple[Paths, str | None]:
     """LTH-T's ticket files: a path per sparsity, or a pattern with ``{sparsity}``."""
     if raw is None:
         return (), None

@@ -249,9 +249,8 @@ def _narrow_sparsities(study: Study, out: Study, sparsities: str | Iterable[Any]
                  for s in _selection("--sparsities", sparsities, sorted(all_sp))}
     bad = sorted(wanted_sp - all_sp)
     if bad:
-        raise StudyError(
-            f"--sparsities: {bad[0]} is not in the study; valid: {', '.join(map(str, sorted(all_sp)))}"
-        )
+        raise StudyError(f"--sparsities: {bad[0]} is not in the study; valid: "
+                         f"{', '.join(map(str, sorted(all_sp)))}")
     new_methods = []
     for m in out.methods:
         if m.family == DENSE:
