@@ -13,7 +13,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from common.errors import BadInput
@@ -131,7 +130,9 @@ def _tune(stage: Stage, name: str, trials: list[TrialSpec], sweep: SweepContext,
         ),
         run_config=tune.RunConfig(
             name=name,
-            storage_path=str(Path(ctx.out_dir) / "ray"),
+            # The output folder's ray/, or a URI under --storage (Ray resolves it on every
+            # node with pyarrow, as its own documentation puts multi-node storage).
+            storage_path=ctx.location("ray"),
             callbacks=[RecordTrials(sweep.ledger, sweep.tracker, progress, say=say)],
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
             # -v: Ray Tune's own status table too (-vv: and each trial's results).
