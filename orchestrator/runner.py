@@ -15,6 +15,7 @@ by Ctrl-C (SIGINT); 143 stopped by SIGTERM (``kill``, ``ray job stop``).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import shlex
@@ -35,7 +36,8 @@ from orchestrator.execute import SweepContext, run_stage
 from orchestrator.grid import Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.lock import SweepRunning, driver_lock
-from orchestrator.options import SweepOptions, check_folder_kind, mark_rehearsal_folder
+from orchestrator.options import (SweepOptions, check_folder_kind, check_storage,
+                                  mark_rehearsal_folder)
 from orchestrator.options import default_tracking_uri, redact
 from orchestrator.resume import (
     STAMP, all_done, end_of_run, method_labels, outputs_stamp, pending, say,
@@ -349,6 +351,9 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     except Unschedulable as e:
         say(f"error: {e}")
         return 2
+    except StorageDown as e:
+        say(f"error: {e.strerror}")
+        return 3
     except OSError as e:  # full disk, lost mount: the message names the file
         say(f"error: {e}\nthe sweep stopped; finished trials are saved; fix it and rerun")
         return 3
@@ -411,14 +416,41 @@ def run_stages(grid: Grid, sweep: SweepContext) -> None:
         if not todo:
             continue
         check_capacity(study, [stage], autoscaling=joined)
+        storage_answers(options)
         if stage.enabled(options):
             run_stage(stage, todo, sweep)
+        storage_answers(options)
         if stage.writes_outputs:
             write_outputs(study, sweep.ctx, ledger, sweep.tracker, options, final=False)
         if errored(stage, trials, ledger):
             say(f"[{stage.name}] some trials errored and later stages need their checkpoints: "
                 "the sweep stops here; rerun it to try them again")
             break
+
+
+class StorageDown(OSError):
+    """``--storage`` stopped answering during the sweep (the message says what is kept)."""
+
+
+def storage_answers(options: SweepOptions) -> None:
+    """Under ``--storage``, before and after each stage: the storage still takes and returns
+    an object. Why: when it stops answering, every trial fails on it and Tune retries each;
+    stopping after the stage says why once, and what is kept.
+
+    Raises:
+        StorageDown: it does not answer; the ledger and MLflow (the driver's) keep every
+            finished trial, and the trials' files already in the storage stay there.
+    """
+    if not options.storage:
+        return
+    try:
+        check_storage(options.trials_root())
+    except BadInput as e:
+        raise StorageDown(
+            errno.EIO, f"{e}\nthe sweep stopped: every finished trial is kept in "
+            f"{options.out_dir / 'trials'} (the ledger) and in MLflow, and what trials wrote "
+            "to the storage stays there; rerun the same command once the storage answers "
+            "(interrupted full finetuning resumes from its last checkpoint)") from None
 
 
 def finish_outputs(sweep: SweepContext, uri: str) -> None:
