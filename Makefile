@@ -8,7 +8,7 @@ export NM_DISABLE_ANALYTICS := 1
 LOCK := requirements.lock
 # How the lock is compiled (the nodes' platform: Linux x86_64, Python 3.11); `make lock`
 # keeps the lock's pins where pyproject.toml allows them, ARGS=--upgrade takes the newest.
-COMPILE = $(PY) -m uv pip compile pyproject.toml --extra test --generate-hashes \
+COMPILE = $(PY) -m uv pip compile pyproject.toml --all-extras --generate-hashes \
 	--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	--custom-compile-command "make lock" --quiet
 

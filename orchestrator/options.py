@@ -7,6 +7,7 @@ import it back.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import socket
@@ -251,7 +252,7 @@ _NETWORK_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss")
 
 # What a storage's refusal says, and what to do about it.
 _STORAGE_ADVICE = (
-    (("no_such_bucket", "nosuchbucket", "bucket does not exist"),
+    (("no_such_bucket", "nosuchbucket", "bucket does not exist", "to create buckets"),
      "the bucket does not exist: create it (e.g. `aws s3 mb s3://BUCKET`) or fix the URI"),
     (("access_denied", "accessdenied", "invalid_access_key", "invalidaccesskeyid",
       "signature", "forbidden", "credentials"),
@@ -294,3 +295,29 @@ def check_storage(uri: str | None, option: str = "--storage") -> None:
         reason = str(e).partition(": ")[2] or str(e)
         raise BadInput(f"{option} {masked(uri)}: {storage_advice(reason)}. The storage "
                        f"said: {reason}") from None
+
+
+class StorageDown(OSError):
+    """``--storage`` stopped answering during the sweep (the message says what is kept)."""
+
+
+def storage_answers(options: SweepOptions) -> None:
+    """Under ``--storage``, before and after each stage and when a trial is retried
+    (``progress.StopWhenStorageDown``): the storage still takes and returns an object. Why:
+    when it stops answering, every trial fails on it and Tune retries each; stopping says
+    why once, and what is kept.
+
+    Raises:
+        StorageDown: it does not answer; the ledger and MLflow (the driver's) keep every
+            finished trial, and the trials' files already in the storage stay there.
+    """
+    if not options.storage:
+        return
+    try:
+        check_storage(options.trials_root())
+    except BadInput as e:
+        raise StorageDown(
+            errno.EIO, f"{e}\nthe sweep stopped: every finished trial is kept in "
+            f"{options.out_dir / 'trials'} (the ledger) and in MLflow, and what trials wrote "
+            "to the storage stays there; rerun the same command once the storage answers "
+            "(interrupted full finetuning resumes from its last checkpoint)") from None

@@ -15,7 +15,6 @@ by Ctrl-C (SIGINT); 143 stopped by SIGTERM (``kill``, ``ray job stop``).
 from __future__ import annotations
 
 import dataclasses
-import errno
 import logging
 import os
 import shlex
@@ -36,8 +35,8 @@ from orchestrator.execute import SweepContext, run_stage
 from orchestrator.grid import Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.lock import SweepRunning, driver_lock
-from orchestrator.options import (SweepOptions, check_folder_kind, check_storage,
-                                  mark_rehearsal_folder)
+from orchestrator.options import (StorageDown, SweepOptions, check_folder_kind,
+                                  mark_rehearsal_folder, storage_answers)
 from orchestrator.options import default_tracking_uri, redact
 from orchestrator.resume import (
     STAMP, all_done, end_of_run, method_labels, outputs_stamp, pending, say,
@@ -351,11 +350,8 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     except Unschedulable as e:
         say(f"error: {e}")
         return 2
-    except StorageDown as e:
-        say(f"error: {e.strerror}")
-        return 3
-    except OSError as e:  # full disk, lost mount: the message names the file
-        say(f"error: {e}\nthe sweep stopped; finished trials are saved; fix it and rerun")
+    except OSError as e:  # full disk, lost mount, a storage gone: the message names it
+        say(stopped_on(e, options))
         return 3
     except Exception:  # noqa: BLE001 - say what broke, keep what finished
         traceback.print_exc()
@@ -364,6 +360,19 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     finally:
         _restore_signals(previous)
     return _finish(grid, ledger, out, uri, t0, tracker)
+
+
+def stopped_on(error: OSError, options: SweepOptions) -> str:
+    """The message of a sweep stopped by an ``OSError``: ``StorageDown``'s own, or, when
+    ``--storage`` no longer answers (Ray Tune's storage raised it, not a trial), that."""
+    if not isinstance(error, StorageDown):
+        try:
+            storage_answers(options)
+        except StorageDown as down:
+            error = down
+    if isinstance(error, StorageDown):
+        return f"error: {error.strerror}"
+    return f"error: {error}\nthe sweep stopped; finished trials are saved; fix it and rerun"
 
 
 def open_tracker(study: Study, options: SweepOptions, grid: Grid, uri: str) -> Tolerant:
@@ -426,31 +435,6 @@ def run_stages(grid: Grid, sweep: SweepContext) -> None:
             say(f"[{stage.name}] some trials errored and later stages need their checkpoints: "
                 "the sweep stops here; rerun it to try them again")
             break
-
-
-class StorageDown(OSError):
-    """``--storage`` stopped answering during the sweep (the message says what is kept)."""
-
-
-def storage_answers(options: SweepOptions) -> None:
-    """Under ``--storage``, before and after each stage: the storage still takes and returns
-    an object. Why: when it stops answering, every trial fails on it and Tune retries each;
-    stopping after the stage says why once, and what is kept.
-
-    Raises:
-        StorageDown: it does not answer; the ledger and MLflow (the driver's) keep every
-            finished trial, and the trials' files already in the storage stay there.
-    """
-    if not options.storage:
-        return
-    try:
-        check_storage(options.trials_root())
-    except BadInput as e:
-        raise StorageDown(
-            errno.EIO, f"{e}\nthe sweep stopped: every finished trial is kept in "
-            f"{options.out_dir / 'trials'} (the ledger) and in MLflow, and what trials wrote "
-            "to the storage stays there; rerun the same command once the storage answers "
-            "(interrupted full finetuning resumes from its last checkpoint)") from None
 
 
 def finish_outputs(sweep: SweepContext, uri: str) -> None:
