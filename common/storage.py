@@ -20,12 +20,14 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from common.atomic import atomic_path, atomic_write_bytes
+
+T = TypeVar("T")
 
 # Query parameters of a pyarrow URI that carry secrets (S3FileSystem's and GcsFileSystem's).
 _SECRET_PARAMS = ("access_key", "secret_key", "session_token", "access_token",
@@ -77,8 +79,9 @@ def _os_error(action: str, location: str, err: BaseException) -> OSError:
     ``FileNotFoundError``), refused credentials ``EACCES``, anything else ``EIO``."""
     text = str(err).replace("\n", " ")
     low = text.lower()
-    if isinstance(err, FileNotFoundError) or "path does not exist" in low or (
-            "no_such_key" in low or "not found" in low and "bucket" not in low):
+    missing_object = "no_such_key" in low or "path does not exist" in low or (
+        "not found" in low and "bucket" not in low)
+    if isinstance(err, FileNotFoundError) or missing_object:
         code = errno.ENOENT
     elif any(w in low for w in ("access_denied", "accessdenied", "forbidden",
                                 "invalid_access_key", "invalidaccesskeyid",
@@ -90,16 +93,31 @@ def _os_error(action: str, location: str, err: BaseException) -> OSError:
     return cls(code, f"could not {action} {masked(location)}: {text}")
 
 
+def _on_storage(action: str, location: str, work: Callable[[Any, str], T],
+                label: str | None = None) -> T:
+    """``work(filesystem, path)`` on a URI's file system, its ``OSError`` (resolving the
+    file system included: S3 asks for the bucket's region) turned by ``_os_error``."""
+    try:
+        fs, path = filesystem(location)
+        return work(fs, path)
+    except OSError as e:
+        raise _os_error(action, label or location, e) from None
+
+
+def _read(fs: Any, path: str) -> bytes:
+    with fs.open_input_stream(path) as f:
+        return f.read()
+
+
 def read_bytes(location: str | os.PathLike[str]) -> bytes:
     """The whole file or object. Raises ``FileNotFoundError`` when there is none."""
     if not is_uri(location):
         return Path(location).read_bytes()
-    fs, path = filesystem(str(location))
-    try:
-        with fs.open_input_stream(path) as f:
-            return f.read()
-    except OSError as e:
-        raise _os_error("read", str(location), e) from None
+    return _on_storage("read", str(location), _read)
+
+
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0]
 
 
 def write_bytes(location: str | os.PathLike[str], data: bytes, *,
@@ -108,13 +126,13 @@ def write_bytes(location: str | os.PathLike[str], data: bytes, *,
     if not is_uri(location):
         atomic_write_bytes(location, data, label=label)
         return
-    fs, path = filesystem(str(location))
-    try:
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+
+    def write(fs: Any, path: str) -> None:
+        fs.create_dir(_parent(path), recursive=True)
         with fs.open_output_stream(path) as f:
             f.write(data)
-    except OSError as e:
-        raise _os_error("write", label or str(location), e) from None
+
+    _on_storage("write", str(location), write, label)
 
 
 def exists(location: str | os.PathLike[str]) -> bool:
@@ -123,11 +141,8 @@ def exists(location: str | os.PathLike[str]) -> bool:
         return Path(location).is_file()
     import pyarrow.fs as pafs
 
-    fs, path = filesystem(str(location))
-    try:
-        return fs.get_file_info(path).type == pafs.FileType.File
-    except OSError as e:
-        raise _os_error("look up", str(location), e) from None
+    return _on_storage("look up", str(location),
+                       lambda fs, path: fs.get_file_info(path).type == pafs.FileType.File)
 
 
 def delete(location: str | os.PathLike[str]) -> None:
@@ -135,14 +150,10 @@ def delete(location: str | os.PathLike[str]) -> None:
     if not is_uri(location):
         Path(location).unlink(missing_ok=True)
         return
-    fs, path = filesystem(str(location))
     try:
-        fs.delete_file(path)
+        _on_storage("delete", str(location), lambda fs, path: fs.delete_file(path))
     except FileNotFoundError:
         pass
-    except OSError as e:
-        if "does not exist" not in str(e).lower():
-            raise _os_error("delete", str(location), e) from None
 
 
 @contextlib.contextmanager
@@ -156,12 +167,12 @@ def local_copy(location: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         local = Path(folder) / (str(location).split("?")[0].rstrip("/").rsplit("/", 1)[-1]
                                 or "object")
-        fs, path = filesystem(str(location))
-        try:
+
+        def download(fs: Any, path: str) -> None:
             with fs.open_input_stream(path) as src, open(local, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 22)
-        except OSError as e:
-            raise _os_error("read", str(location), e) from None
+
+        _on_storage("read", str(location), download)
         yield local
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -179,12 +190,12 @@ def publish(location: str | os.PathLike[str], *, label: str | None = None) -> It
     try:
         tmp = Path(folder) / "upload"
         yield tmp
-        fs, path = filesystem(str(location))
-        try:
-            fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+
+        def upload(fs: Any, path: str) -> None:
+            fs.create_dir(_parent(path), recursive=True)
             with open(tmp, "rb") as src, fs.open_output_stream(path) as dst:
                 shutil.copyfileobj(src, dst, 1 << 22)
-        except OSError as e:
-            raise _os_error("write", label or str(location), e) from None
+
+        _on_storage("write", str(location), upload, label)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -11,13 +11,9 @@ from common import storage
 from tests.common.s3_server import s3_environment, start_s3_server
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    server = start_s3_server(tmp_path_factory.mktemp("s3"))
-    server.make_bucket("bucket")
-    with s3_environment(server):
-        yield server
-    server.stop()
+@pytest.fixture
+def s3(s3_bucket):
+    return s3_bucket
 
 
 def test_uris_and_paths_are_told_apart_and_joined():
