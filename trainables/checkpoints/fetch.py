@@ -157,17 +157,35 @@ def fetch(share: ShareLink, arch: str, folder: Path, methods: list[Method], patt
         method = method_of(item.name, arch, wanted)
         if method is not None and method.dense:
             method = next(m for m in wanted if m.dense)
-        named = sparsity_in_name(item.name, arch)
-        guess = (method.name, 0 if method.dense else named) if method else None
-        if guess and guess[1] is not None:
-            target = _target(folder, pattern, arch, *guess)
-            if target.exists() and target.stat().st_size == item.size:
-                out.already[guess] = target
-                continue
+        dense = next((m.name for m in wanted if m.dense), None)
+        skip = _not_needed(item, arch, method, dense, out, folder, pattern)
+        if skip:
+            say(skip)
+            continue
         _fetch_one(share, item, arch, folder, method, wanted, pattern, out, say, progress)
     have = set(out.laid_out) | set(out.already)
     out.missing = [(m.name, s) for m in wanted for s in m.sparsities if (m.name, s) not in have]
     return out
+
+
+def _not_needed(item: ShareFile, arch: str, method: Method | None, dense: str | None,
+                out: Outcome, folder: Path, pattern: str) -> str | None:
+    """Why ``item`` is not downloaded, or None: its name gives a sparsity the study does not
+    want of its method, its target is already there (same size), or it names no method and
+    the dense model (the only file known by content alone) is already in place."""
+    if method is None:
+        placed_dense = any(name == dense for name, _ in (*out.laid_out, *out.already))
+        return f"{item.name}: names no method of the study; not needed" if placed_dense else None
+    named = 0 if method.dense else sparsity_in_name(item.name, arch)
+    if named is None:
+        return None
+    if named not in method.sparsities:
+        return f"{item.name}: the study wants no {method.label} at {named} %; not needed"
+    target = _target(folder, pattern, arch, method.name, named)
+    if target.exists() and target.stat().st_size == item.size:
+        out.already[(method.name, named)] = target
+        return f"already there: {target}"
+    return None
 
 
 def _fetch_one(share: ShareLink, item: ShareFile, arch: str, folder: Path,
@@ -229,8 +247,6 @@ def run(arch: str, folder: Path, share_url: str | None, study: str = "paper",
     say(f"listing {share.url}" + ("" if share_url else
                                   f" (the share the reference code's README links for {arch})"))
     outcome = fetch(share, arch, folder, methods, pattern, say, _progress_bar)
-    for key, path in sorted(outcome.already.items()):
-        say(f"already there: {path}")
     for name, sparsity in outcome.missing:
         say(f"missing: {name} {sparsity} % ({_target(folder, pattern, arch, name, sparsity)}):"
             " no file of the share is it")

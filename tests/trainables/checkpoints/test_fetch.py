@@ -38,6 +38,7 @@ def share(tmp_path):
     _checkpoint(root / ARCH / "ResNet_tiny_dense.pth", 0.0)
     _checkpoint(root / ARCH / "gmp_90.pth", 0.9)
     _checkpoint(root / ARCH / "AC-DC_80.pth", 0.8)
+    _checkpoint(root / "other" / "gmp_95.pth", 0.95)  # a sparsity the study does not want
     (root / "README.txt").write_text("converted checkpoints\n")
     server = SeafileImitation(Share("91de9650cfb54b77b7d1", root))
     yield server
@@ -85,6 +86,8 @@ def test_a_good_run_lays_out_every_checkpoint_checked_and_a_rerun_fetches_nothin
     assert "3 checkpoint(s) in place" in out and "0 missing, 0 refused" in out
     assert "gmp_90.pth" in err  # the progress bar, on stderr
     assert not list((folder / ".fetch").iterdir())  # no download left half-way
+    assert "gmp_95.pth: the study wants no gmp at 95 %; not needed" in out
+    assert ("/seafhttp/files/0a1b2c/other/gmp_95.pth", "") not in share.share.requests
 
     share.share.requests.clear()
     assert fetch(share, folder, study) == 0
