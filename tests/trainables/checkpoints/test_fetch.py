@@ -86,7 +86,7 @@ def test_a_good_run_lays_out_every_checkpoint_checked_and_a_rerun_fetches_nothin
     assert "3 checkpoint(s) in place" in out and "0 missing, 0 refused" in out
     assert "gmp_90.pth" in err  # the progress bar, on stderr
     assert not list((folder / ".fetch").iterdir())  # no download left half-way
-    assert "gmp_95.pth: the study wants no gmp at 95 %; not needed" in out
+    assert "gmp_95.pth: the study wants no GMP at 95 %; not needed" in out
     assert ("/seafhttp/files/0a1b2c/other/gmp_95.pth", "") not in share.share.requests
 
     share.share.requests.clear()
