@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from common.errors import BadInput
+from orchestrator.logs import LogSettings
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class SweepOptions:
     verbose: int = 1  # 0 -q, 1 the sweep's progress lines, 2 -v (Ray Tune's too), 3 -vv
     command: str | None = None  # the command line, printed as the one that resumes a stop
     rehearsal: bool = False  # stand-in trials (trainables.entry.rehearsal), marked as such
+    log: LogSettings = LogSettings()  # levels, terminal timestamps, -q (orchestrator.logs)
+    study_source: str = ""  # the study file (named in <out>/study.yaml and on MLflow)
+    overrides: tuple[str, ...] = ()  # the --set options as given
+    notes: tuple[str, ...] = ()  # said first, in the run's log too (what --set changes)
 
 
 def check_count(option: str, value: int | None, lo: int) -> None:
