@@ -83,9 +83,12 @@ def _table(info: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
+PROG = "python -m trainables.checkpoints"
+
+
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m trainables.checkpoints",
+        prog=prog,
         description="Recognise a checkpoint's format (safely: weights-only unpickling),\n"
         "normalise it and report architecture, upstream dataset, global and per-layer\n"
         "sparsity and the share of fully pruned convolution filters.\n"
@@ -111,10 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Iterable[str] | None = None) -> int:
-    """Print what a checkpoint holds. Returns the exit code (2 on any error, with the message
-    on stderr)."""
-    args = _parser().parse_args(None if argv is None else list(argv))
+def main(argv: Iterable[str] | None = None, prog: str = PROG) -> int:
+    """Print what a checkpoint holds (``prog``: how it was called, for ``--help``). Returns
+    the exit code (2 on any error, with the message on stderr)."""
+    args = _parser(prog).parse_args(None if argv is None else list(argv))
     try:
         # A ticket of masks alone is shown as load_mask_source reads it (its masks as the
         # weights, sparsity over its layers); any other file as load_checkpoint does.
