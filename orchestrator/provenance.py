@@ -60,9 +60,12 @@ def project_version(root: Path = ROOT) -> str:
 
 
 def code_digest(root: Path = ROOT) -> str:
-    """``git:<commit>`` (``-dirty`` when a package file differs from it) in a git checkout,
-    else ``sha256:<first 16 hex>`` of the package files (``package_digest``)."""
-    commit = _git(root, "rev-parse", "HEAD")
+    """``git:<commit>`` (``-dirty`` when a package file differs from it) when ``root`` is a
+    git checkout's top, else ``sha256:<first 16 hex>`` of the package files
+    (``package_digest``): a repository above ``root`` (a home folder kept in git, around an
+    installed copy or a job's upload) holds other code, and its commit would name the wrong one."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    commit = _git(root, "rev-parse", "HEAD") if top and _same(Path(top), root) else None
     if commit is None:
         return f"sha256:{package_digest(root)[:16]}"
     dirty = _git(root, "status", "--porcelain", "--untracked-files=no", "--", *PACKAGES)
@@ -81,6 +84,13 @@ def package_digest(root: Path = ROOT) -> str:
         h.update(path.read_bytes())
         h.update(b"\0")
     return h.hexdigest()
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def _git(root: Path, *args: str) -> str | None:

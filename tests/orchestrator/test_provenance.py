@@ -71,6 +71,20 @@ def test_without_git_the_package_files_are_digested_wherever_they_were_copied(tm
     assert project_version(copy) == project_version()  # read from the copy's pyproject.toml
 
 
+def test_a_git_repository_above_the_packages_is_not_their_checkout(tmp_path):
+    """A copy inside another repository (a home folder kept in git, around an installed copy
+    or a job's upload) is digested by its files: that repository's commit is not its code."""
+    outer = tmp_path / "home"
+    outer.mkdir()
+    for args in (["init", "-q"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                                  "--allow-empty", "-m", "dotfiles"]):
+        done = subprocess.run(["git", *args], cwd=outer, capture_output=True, check=False)
+        if done.returncode != 0:
+            pytest.skip("git is not usable here")
+    copy = copy_without_git(outer / "job")
+    assert code_digest(copy) == f"sha256:{package_digest(copy)[:16]}"
+
+
 def _entry(spec: TrialSpec, metrics: dict) -> dict:
     return {"status": FINISHED, "spec": to_dict(spec), "metrics": metrics, "history": []}
 
