@@ -121,6 +121,18 @@ ONNXRUNTIME_VERSION = "onnxruntime_version"
 TORCH_VERSION = "torch_version"
 HOSTNAME = "hostname"
 NODE_ID = "node_id"  # Ray node of the actor that ran the trial
+# Provenance of every row (orchestrator.provenance): the sweep run that recorded it. A speed
+# row's own CPU_MODEL, HOSTNAME, TORCH_VERSION and DEEPSPARSE_VERSION (the node that timed it)
+# stand; every other row gets the recording driver's. Empty on rows recorded before they were.
+PROJECT_VERSION = "project_version"  # sparse-transfer's version (pyproject.toml)
+# "git:<commit>" (with "-dirty" when package files differ from it) in a git checkout, else
+# "sha256:<16 hex>" of the package files (a Ray Jobs upload)
+CODE_DIGEST = "code_digest"
+PYTHON_VERSION = "python_version"
+RAY_VERSION = "ray_version"
+MLFLOW_VERSION = "mlflow_version"
+PROVENANCE = (PROJECT_VERSION, CODE_DIGEST, PYTHON_VERSION, TORCH_VERSION, RAY_VERSION,
+              DEEPSPARSE_VERSION, MLFLOW_VERSION, HOSTNAME, CPU_MODEL)
 # True on every row of a rehearsal (``--rehearsal``): synthetic numbers from a stand-in trial,
 # never results; the reports mark every page built from such a row.
 REHEARSAL = "rehearsal"

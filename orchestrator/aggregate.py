@@ -33,6 +33,10 @@ def _row(entry: dict[str, Any]) -> dict[str, Any]:
         if k not in row or row[k] is None:
             row[k] = v
     row.setdefault(C.ACCURACY, None)
+    # Which code and machine recorded it; a speed row's own machine and versions stand.
+    for k, v in (entry.get("provenance") or {}).items():
+        if k in C.PROVENANCE and row.get(k) is None:
+            row[k] = v
     return row
 
 

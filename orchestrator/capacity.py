@@ -35,7 +35,15 @@ EPS = 1e-4
 
 
 class Unschedulable(BadInput):
-    """A stage's trials ask for more than any live node (or the whole cluster) can hold."""
+    """A stage's trials ask for more than any live node (or the whole cluster) can hold;
+    ``fits``: the ``--set key=value`` options that would fit, best first."""
+
+    fits: tuple[str, ...] = ()
+
+
+def set_option(key: str, value: object, note: str = "") -> str:
+    """A changed study value as the ``--set`` option that makes it (pasteable), then a note."""
+    return f"--set {key}={value}" + (f" ({note})" if note else "")
 
 
 @dataclass(frozen=True)
@@ -209,10 +217,12 @@ def check(request: Request, nodes: list[Node], alternatives: Alternatives = ()) 
     if keys:
         text += f" Study keys: {keys}."
     if fits:
-        text += f" What fits here: {'; or '.join(fits)}."
+        text += f" What fits here (add one to the command): {'; or '.join(fits)}."
     else:
         text += " Add a node that holds it, or lower the request."
-    raise Unschedulable(text)
+    error = Unschedulable(text)
+    error.fits = tuple(f.split(" (", 1)[0] for f in fits)
+    raise error
 
 
 def _num(x: float) -> str:
@@ -286,9 +296,9 @@ def mode_trial(kind: str, mode: ModeSpec, nodes: list[Node]) -> tuple[Request, A
     gpus = sorted({math.floor(n.get("GPU")) for n in nodes if n.get("GPU") < mode.gpus},
                   reverse=True)
     return req, [
-        [(f"{key}.cpus: {c:g}", replace(req, trial={**trial, "CPU": c}))
+        [(set_option(f"{key}.cpus", f"{c:g}"), replace(req, trial={**trial, "CPU": c}))
          for c in cpu_steps(mode.cpus)],
-        [(f"{key}.gpus: {g:g}", replace(req, trial={**trial, "GPU": float(g)}))
+        [(set_option(f"{key}.gpus", f"{g:g}"), replace(req, trial={**trial, "GPU": float(g)}))
          for g in gpus],
     ]
 
@@ -307,20 +317,20 @@ def ray_train_trial(mode: ModeSpec, plan: FullPlan,
     if plan.in_trial:
         req = Request("full-finetuning trials (in the Tune trial: one CPU worker)", trial,
                       keys=keys[1:2])
-        return req, [[(f"{key}.cpus: {c:g}", replace(req, trial={"CPU": c}))
+        return req, [[(set_option(f"{key}.cpus", f"{c:g}"), replace(req, trial={"CPU": c}))
                       for c in cpu_steps(trial["CPU"])]]
     per = worker_resources(plan)
     req = Request("full-finetuning trials (Ray Train, DDP)", trial, plan.num_workers, per,
                   keys=keys if plan.use_gpu else keys[:3])
     alternatives: Alternatives = [
-        [(f"{key}.workers: {w}", replace(req, workers=w))
+        [(set_option(f"{key}.workers", w), replace(req, workers=w))
          for w in range(plan.num_workers - 1, 0, -1)],
-        [(f"{key}.cpus: {c:g} (with workers: {plan.num_workers})",
+        [(set_option(f"{key}.cpus", f"{c:g}", f"with workers {plan.num_workers}"),
           replace(req, per_worker={**per, "CPU": c}))
          for c in cpu_steps(plan.cpus_per_worker)],
     ]
     if plan.use_gpu:
-        alternatives.append([(f"{key}.use_gpu: no (CPU workers)",
+        alternatives.append([(set_option(f"{key}.use_gpu", "no", "CPU workers"),
                               replace(req, per_worker={**per, "GPU": 0.0}))])
     return req, alternatives
 

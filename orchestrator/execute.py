@@ -18,7 +18,7 @@ from typing import Any
 from common.errors import BadInput
 from orchestrator.ledger import ERROR, FAILED, Ledger
 from orchestrator.options import SweepOptions, storage_answers
-from orchestrator.resume import say
+from orchestrator.logs import PROGRESS, say
 from orchestrator.stages.stage import ACTOR_POOL, TUNE, Stage
 from search_spaces.schema import Study
 from search_spaces.trial import TrialSpec, to_dict
@@ -65,11 +65,11 @@ def run_stage(stage: Stage, trials: list[TrialSpec], sweep: SweepContext) -> Non
 
 
 def _progress(stage: Stage, total: int, sweep: SweepContext) -> Any:
-    """The stage's progress lines (printed unless ``-q``), counted in the study's too."""
+    """The stage's progress lines (on the terminal unless ``-q``, always in the log file),
+    counted in the study's too."""
     from orchestrator.progress import Progress
 
-    return Progress(stage.name, total, out=say if sweep.options.verbose else (lambda s: None),
-                    study=sweep.clock)
+    return Progress(stage.name, total, out=PROGRESS.info, study=sweep.clock)
 
 
 def run_tune(stage: Stage, trials: list[TrialSpec], sweep: SweepContext,
@@ -175,12 +175,12 @@ def run_tasks(stage: Stage, trials: list[TrialSpec], sweep: SweepContext) -> Non
                 say(f"[{tasks.label}] {t.method} {t.sparsity}% on {t.dataset} failed: "
                     f"{str(e).strip().splitlines()[-1][:300]} (its {stage.name} trials try "
                     "again)")
-        if options.verbose and (time.monotonic() - last > 10 or not remaining):
+        if time.monotonic() - last > 10 or not remaining:
             from orchestrator.progress import pace_text
 
             last = time.monotonic()
             el = time.monotonic() - t0
-            say(f"[{tasks.label}] {done + failed}/{len(seen)} done ({failed} failed) · "
+            PROGRESS.info(f"[{tasks.label}] {done + failed}/{len(seen)} done ({failed} failed) · "
                 f"{pace_text(done + failed, len(seen), el)} · {int(el)}s")
 
 

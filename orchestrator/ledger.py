@@ -37,7 +37,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from common.atomic import atomic_write_text
 
@@ -56,8 +56,11 @@ def read_bytes(path: Path) -> bytes:
 class Ledger:
     """Trial id -> its latest entry, loaded once (one folder listing, one index read)."""
 
-    def __init__(self, root: Path, read: Callable[[Path], bytes] | None = None) -> None:
+    def __init__(self, root: Path, read: Callable[[Path], bytes] | None = None,
+                 provenance: Mapping[str, str] | None = None) -> None:
         self.root = Path(root)
+        # Who records (orchestrator.provenance): kept in every entry this ledger writes.
+        self.provenance = dict(provenance or {})
         self.root.mkdir(parents=True, exist_ok=True)
         self._read = read or read_bytes
         self._entries: dict[str, dict[str, Any]] = {}
@@ -138,6 +141,8 @@ class Ledger:
 
     def record(self, trial_id: str, entry: dict[str, Any]) -> None:
         entry = {**entry, "trial_id": trial_id, "recorded_at": time.time()}
+        if self.provenance:
+            entry["provenance"] = self.provenance
         text = json.dumps(entry, default=_json_default)
         if trial_id in self._indexed:
             # Durable before the file changes: a kill between the two writes below must not

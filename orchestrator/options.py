@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from common.errors import BadInput
 from common.storage import filesystem, is_uri, join, masked
+from orchestrator.logs import LogSettings
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class SweepOptions:
     verbose: int = 1  # 0 -q, 1 the sweep's progress lines, 2 -v (Ray Tune's too), 3 -vv
     command: str | None = None  # the command line, printed as the one that resumes a stop
     rehearsal: bool = False  # stand-in trials (trainables.entry.rehearsal), marked as such
+    log: LogSettings = LogSettings()  # levels, terminal timestamps, -q (orchestrator.logs)
+    study_source: str = ""  # the study file (named in <out>/study.yaml and on MLflow)
+    overrides: tuple[str, ...] = ()  # the --set options as given
+    notes: tuple[str, ...] = ()  # said first, in the run's log too (what --set changes)
     storage: str | None = None  # --storage: the URI under which trials keep their files
 
     def trials_root(self) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -12,6 +11,8 @@ from typing import Any, Callable
 from ray.tune import Callback
 
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
+from orchestrator.logs import PROGRESS
+from orchestrator.logs import say as logs_say
 from orchestrator.tracking import Tracker
 from search_spaces.trial import TrialSpec, from_dict
 
@@ -118,7 +119,7 @@ class Progress:
         self.study = study
         self.t0 = time.monotonic()
         self._last = 0.0
-        self._out = out or (lambda s: print(s, file=sys.stderr, flush=True))
+        self._out = out or PROGRESS.info
 
     @property
     def done(self) -> int:
@@ -159,7 +160,7 @@ class RecordTrials(Callback):
     def __init__(self, ledger: Ledger, tracker: Tracker, progress: Progress,
                  say: Callable[[str], None] | None = None) -> None:
         self.ledger, self.tracker, self.progress = ledger, tracker, progress
-        self._say = say or (lambda s: print(s, file=sys.stderr, flush=True))
+        self._say = say or logs_say
         self._started: set[str] = set()
 
     @staticmethod

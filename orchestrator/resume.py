@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 from common.errors import BadInput
 from orchestrator.grid import Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
+from orchestrator.logs import say
 from orchestrator.options import SweepOptions, default_tracking_uri, redact
 from orchestrator.stages import ORDER, STAGES
 from search_spaces.schema import Study
 from search_spaces.trial import TrialSpec
 
 STAMP = "outputs-stamp.json"
-
-
-def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def pending(trials: list[TrialSpec], ledger: Ledger, retry_failed: bool) -> list[TrialSpec]:

@@ -38,9 +38,14 @@ from orchestrator.lock import SweepRunning, driver_lock
 from orchestrator.options import (StorageDown, SweepOptions, check_folder_kind,
                                   mark_rehearsal_folder, storage_answers)
 from orchestrator.options import default_tracking_uri, redact
-from orchestrator.resume import (
-    STAMP, all_done, end_of_run, method_labels, outputs_stamp, pending, say,
+from orchestrator.logs import (
+    current_log_file, flush_log, library_logging, log_files, say, sweep_logging,
 )
+from orchestrator.provenance import provenance
+from orchestrator.resume import (
+    STAMP, all_done, end_of_run, method_labels, outputs_stamp, pending,
+)
+from orchestrator.study_record import change_line, write_study
 from orchestrator.stages import STAGES
 from orchestrator.stages.stage import Stage
 from orchestrator.tracking import Tracker, TrackingError
@@ -49,7 +54,7 @@ from search_spaces.schema import Study
 from search_spaces.trial import TrialSpec
 from trainables.entry.context import TrialContext
 
-log = logging.getLogger("orchestrator")
+LOG = logging.getLogger("orchestrator")
 
 
 def ray_address(options: SweepOptions,
@@ -100,9 +105,11 @@ def init_ray(options: SweepOptions) -> None:
     # purpose (the ledger and MLflow hold every result); the warning would only alarm users.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     if ray.is_initialized():
+        library_logging(options.log)
         return
     kwargs: dict[str, Any] = dict(
-        include_dashboard=False, logging_level=logging.WARNING, log_to_driver=options.verbose > 1,
+        include_dashboard=False, logging_level=options.log.level_of("ray"),
+        log_to_driver=options.verbose > 1,
     )
     if address:
         ray.init(address=address, **kwargs)
@@ -110,6 +117,7 @@ def init_ray(options: SweepOptions) -> None:
         # "local": always a fresh Ray of our own; with no address, ray.init() would join the
         # last `ray start` cluster on this machine (another user's, or a dead one's address).
         ray.init(address="local", num_cpus=options.num_cpus, **kwargs)
+    library_logging(options.log)  # Ray's logger as asked, its records in the log file too
 
 
 def cluster_warnings(study: Study, options: SweepOptions) -> list[str]:
@@ -293,24 +301,32 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
 
     One driver per output folder: the lock (``orchestrator.lock``) is taken before anything
     is read or written there, and a second sweep on the same ``--out`` exits 2 at once.
+    Everything said goes through ``logging``, into this run's ``<out>/logs/`` file too.
     """
-    try:
-        ray_address(options)
-    except BadInput as e:
-        say(f"error: {e}")
-        return 2
-    out = options.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with driver_lock(out, shown_command(options), warn=lambda m: say(f"warning: {m}")):
-            return _run_sweep(study, options)
-    except SweepRunning as e:
-        say(f"error: {e}")
-        return 2
+    with sweep_logging(options.log):  # the terminal (the CLI has set it up already)
+        try:
+            ray_address(options)
+        except BadInput as e:
+            say(f"error: {e}")
+            return 2
+        out = options.out_dir
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            with driver_lock(out, shown_command(options), warn=lambda m: say(f"warning: {m}")):
+                # The run's log file, once the folder is this driver's (a refused one writes
+                # none there)
+                with sweep_logging(options.log, out):
+                    for note in options.notes:
+                        say(note)
+                    return _run_sweep(study, options)
+        except SweepRunning as e:
+            say(f"error: {e}")
+            return 2
 
 
 def _run_sweep(study: Study, options: SweepOptions) -> int:
-    """``run_sweep`` under the folder's lock: the grid, the ledger, MLflow, then the stages."""
+    """``run_sweep`` under the folder's lock: the grid, the study as run, the ledger, MLflow,
+    then the stages."""
     out = options.out_dir
     t0 = time.monotonic()
     try:
@@ -323,20 +339,33 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         return 2
     if options.rehearsal:
         mark_rehearsal_folder(out)
+    changed = change_line(out, study)  # before anything runs, against the last run's study
+    if changed:
+        say(f"warning: {changed}")
+    study_path = write_study(out, study, options.study_source, options.overrides)
     uri = options.tracking_uri or default_tracking_uri(out)
-    ledger = Ledger(out / "trials")
+    made_by = provenance()
+    ledger = Ledger(out / "trials", provenance=made_by)
     if all_done(grid, ledger, study, options, outputs_stamp(study, options, ledger, uri)):
         return _finish(grid, ledger, out, uri, t0)
     try:
-        tracker = open_tracker(study, options, grid, uri)
+        tracker = open_tracker(study, options, grid, uri, made_by)
     except TrackingError as e:
         say(f"error: {e}")
         return 2
     catch_up(tracker, ledger)  # what an earlier run could not log (MLflow was down)
+    log_study(tracker, study_path, options)
     announce(study, options, grid, uri)
     ctx = TrialContext(out_dir=str(out), storage=options.trials_root(),
                        data_root=study.data_root, threads=1, rehearsal=options.rehearsal)
-    sweep = SweepContext(study, ctx, ledger, tracker, options)
+    code = _run(grid, SweepContext(study, ctx, ledger, tracker, options), uri, t0)
+    attach_logs(tracker, out)
+    return code
+
+
+def _run(grid: Grid, sweep: SweepContext, uri: str, t0: float) -> int:
+    """Ray, the stages and the final outputs; how a stop or an error ends the run."""
+    ledger, options, out = sweep.ledger, sweep.options, sweep.options.out_dir
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         init_ray(options)
@@ -349,17 +378,40 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         return 128 + signum
     except Unschedulable as e:
         say(f"error: {e}")
+        if e.fits:
+            say(f"to run with the first: {resume_command(options)} {e.fits[0]}")
         return 2
     except OSError as e:  # full disk, lost mount, a storage gone: the message names it
         say(stopped_on(e, options))
         return 3
     except Exception:  # noqa: BLE001 - say what broke, keep what finished
-        traceback.print_exc()
+        LOG.error(traceback.format_exc().rstrip())
         say("the sweep stopped on an error; finished trials are saved; rerun to resume")
         return 3
     finally:
         _restore_signals(previous)
-    return _finish(grid, ledger, out, uri, t0, tracker)
+    return _finish(grid, ledger, out, uri, t0, sweep.tracker)
+
+
+def log_study(tracker: Tolerant, study_path: Path, options: SweepOptions) -> None:
+    """The study as run (``<out>/study.yaml``) on the summary run, with tags naming its file
+    (``study_source``) and the ``--set`` options (``study_overrides``)."""
+    from orchestrator.aggregate import SUMMARY_KEY
+
+    tracker.attach(SUMMARY_KEY, [study_path], tags={
+        "study_source": options.study_source or "(given as a Study)",
+        "study_overrides": " ".join(shlex.join(["--set", o]) for o in options.overrides)})
+
+
+def attach_logs(tracker: Tolerant, out: Path) -> None:
+    """Every run's log file (this one's up to now) under ``logs/`` of the summary run: at the
+    end, at a stop (SIGTERM, Ctrl-C) and after an error."""
+    from orchestrator.aggregate import SUMMARY_KEY
+
+    flush_log()
+    files = log_files(out)
+    if files:
+        tracker.attach(SUMMARY_KEY, files, "logs")
 
 
 def stopped_on(error: OSError, options: SweepOptions) -> str:
@@ -375,7 +427,8 @@ def stopped_on(error: OSError, options: SweepOptions) -> str:
     return f"error: {error}\nthe sweep stopped; finished trials are saved; fix it and rerun"
 
 
-def open_tracker(study: Study, options: SweepOptions, grid: Grid, uri: str) -> Tolerant:
+def open_tracker(study: Study, options: SweepOptions, grid: Grid, uri: str,
+                 made_by: Mapping[str, str] | None = None) -> Tolerant:
     """The study's MLflow experiment (a rehearsal's own), behind ``Tolerant``: a tracking
     call that fails never stops the sweep. Raises ``TrackingError`` when the store cannot be
     used at all."""
@@ -387,7 +440,8 @@ def open_tracker(study: Study, options: SweepOptions, grid: Grid, uri: str) -> T
                       method_facts=study.method_facts,
                       description=study.description, data_root=study.data_root,
                       sparsity_levels={t.sparsity for t in grid.all_trials()},
-                      run_tags={C.REHEARSAL: "True"} if options.rehearsal else None)
+                      run_tags={C.REHEARSAL: "True"} if options.rehearsal else None,
+                      provenance=made_by)
     return Tolerant(tracker, say)
 
 
@@ -395,10 +449,12 @@ def announce(study: Study, options: SweepOptions, grid: Grid, uri: str) -> None:
     """The study's first line (trials, output, MLflow, the Ray cluster joined) and any path
     that would not work across the cluster's nodes."""
     address = ray_address(options)
+    log = current_log_file()
     say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {options.out_dir} · "
         + (f"storage {masked(options.trials_root())} · " if options.storage else "")
         + f"MLflow {redact(uri)}" + (f" · Ray {address}" + (
-            "" if options.address else " (RAY_ADDRESS)") if address else ""))
+            "" if options.address else " (RAY_ADDRESS)") if address else "")
+        + (f" · log {log}" if log else ""))
     for warning in cluster_warnings(study, options):
         say(f"warning: {warning}")
 

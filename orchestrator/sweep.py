@@ -17,6 +17,7 @@ from pathlib import Path
 
 from common.errors import BadInput
 from common.storage import masked
+from orchestrator.logs import LogSettings, parse_levels, say, sweep_logging
 from orchestrator.options import (
     SweepOptions, check_count, check_out_dir, check_ray_address, check_runs_name,
     check_storage, check_storage_uri, check_tracking_uri,
@@ -32,6 +33,8 @@ examples:
   python -m orchestrator.sweep --study paper --data-root /data --checkpoint-dir /ckpt \\
       --methods gmp,acdc --sparsities 90,95 --datasets pets,dtd --modes linear --seeds 2
   python -m orchestrator.sweep --study my_study.yaml --address auto --tracking-uri http://head:5000
+  python -m orchestrator.sweep --set modes.full.workers=2 --set speed.enabled=false \\
+      --set 'modes.linear.seeds=[21,51]'                    # change keys of the study
   python -m orchestrator.sweep --study paper --address auto --storage s3://my-bucket/sparse-transfer
   python -m orchestrator.sweep --study paper --rehearsal   # the paper's 2,222 trials, synthetic: check a cluster
   python -m orchestrator.sweep --retry-failed               # rerun only the trials that failed
@@ -42,12 +45,16 @@ Exit codes: 0 all finished; 1 some failed on bad input; 2 bad study, options or 
 another sweep on the same --out; 3 the sweep stopped; 4 some trials errored; 130 Ctrl-C;
 143 SIGTERM.
 Open the results: mlflow ui --backend-store-uri sqlite:///runs/tiny/mlflow.db --host 127.0.0.1
+Each run logs to <out>/logs/sweep-<start time>.log; the study as run is <out>/study.yaml.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+PROG = "python -m orchestrator.sweep"
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m orchestrator.sweep",
+        prog=prog,
         description=__doc__,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -58,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"built-in study name ({', '.join(builtin_studies())}) or a YAML file path "
         "(default: tiny)",
     )
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a key of the study file before it is checked, the value read "
+                   "as YAML (repeatable): --set modes.full.workers=2 --set speed.enabled=false "
+                   "--set 'modes.linear.seeds=[21,51]'; +KEY=VALUE adds a key the study lacks, "
+                   "~KEY removes one")
     g.add_argument("--methods", help="comma list of methods to keep, e.g. gmp,acdc "
                    "(the dense baseline is always kept)")
     g.add_argument("--sparsities", help="comma list of sparsities in percent, e.g. 90,95")
@@ -102,15 +114,26 @@ def build_parser() -> argparse.ArgumentParser:
                    "study's size before spending GPU hours (default --out runs/<study>-rehearsal)")
     r.add_argument("--no-speed", action="store_true", help="skip the DeepSparse speed trials")
     r.add_argument("--no-report", action="store_true", help="skip writing the report")
-    r.add_argument("-q", "--quiet", action="store_true", help="less progress output")
+    r.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress lines on the terminal (the log file keeps them)")
     r.add_argument("-v", "--verbose", action="count", default=0,
                    help="Ray Tune's own progress output too (its trial status table) and the "
                    "trials' logs; -vv adds each trial's results")
+    r.add_argument("--log-level", action="append", default=[], metavar="LEVEL",
+                   help="level of the sweep's messages (DEBUG, INFO, WARNING, ERROR; default "
+                   "INFO), or LOGGER=LEVEL for another logger: Ray's and MLflow's stay at "
+                   "WARNING unless given, e.g. --log-level ray=INFO,mlflow=DEBUG (repeatable)")
+    r.add_argument("--log-timestamps", action="store_true",
+                   help="the time in front of each terminal line (the log file, "
+                   "<out>/logs/sweep-<start time>.log, always has it)")
     return p
 
 
-def study_from_args(args: argparse.Namespace) -> Study:
-    study = load_study(args.study)
+def study_from_args(args: argparse.Namespace, overrides: bool = True) -> Study:
+    """The study the options ask for: the file changed by ``--set`` (``overrides``: False
+    leaves them out, to see what they change), then ``--smoke-test`` and the narrowing and
+    path options."""
+    study = load_study(args.study, args.set if overrides else ())
     if args.smoke_test:
         from orchestrator.smoke import smoke_study
 
@@ -128,6 +151,22 @@ def study_from_args(args: argparse.Namespace) -> Study:
     if args.no_speed:
         changes.update(speed=dataclasses.replace(study.speed, enabled=False))
     return dataclasses.replace(study, **changes) if changes else study
+
+
+def overrides_line(args: argparse.Namespace, study: Study) -> str | None:
+    """What ``--set`` changes, said before anything runs: whether trial ids change (their
+    trials then run anew; a folder's results under the old ids are not theirs)."""
+    if not args.set:
+        return None
+    from orchestrator.study_record import id_changes
+
+    given = " ".join(shlex.join(["--set", o]) for o in args.set)
+    changed = id_changes(study_from_args(args, overrides=False), study)
+    if not changed:
+        return f"{given}: every trial id as in {args.study}"
+    counts = ", ".join(f"{stage} {n}" for stage, n in changed.items())
+    return (f"{given}: {sum(changed.values())} trial(s) get ids the study file's grid does not "
+            f"have ({counts}); they run anew, and results under other ids are not theirs")
 
 
 def check_prune_settings(study: Study, name_or_path: str) -> None:
@@ -165,9 +204,10 @@ def _check_prune_settings(study: Study) -> None:
                     f"(method {m.name!r})", cls, {**shared, **own})
 
 
-def command_line(argv: list[str]) -> str:
-    """How this sweep was started, as a shell command (the one that resumes it)."""
-    return shlex.join(["python", "-m", "orchestrator.sweep", *argv])
+def command_line(argv: list[str], prog: str = PROG) -> str:
+    """How this sweep was started, as a shell command (the one that resumes it): every
+    option, ``--set`` ones included, quoted so that it pastes."""
+    return shlex.join([*prog.split(), *argv])
 
 
 def check_run_options(args: argparse.Namespace, study: Study) -> Path:
@@ -192,44 +232,48 @@ def check_run_options(args: argparse.Namespace, study: Study) -> Path:
     return out_dir
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    """The command line (``prog``: how it was called, for ``--help`` and the resume command);
+    returns the exit code. Every message goes through ``logging`` (``orchestrator.logs``)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
+    try:
+        level, levels = parse_levels(args.log_level)
+    except BadInput as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    settings = LogSettings(level=level, levels=levels, timestamps=args.log_timestamps,
+                           quiet=args.quiet)
+    with sweep_logging(settings):
+        return _main(args, argv, prog, settings)
+
+
+def _main(args: argparse.Namespace, argv: list[str], prog: str, log: LogSettings) -> int:
+    """``main`` under the sweep's logging: the checks in the order the module's design
+    gives, then the dry run, a finished sweep's answer, or the sweep."""
     try:
         study = study_from_args(args)
         out_dir = check_run_options(args, study)
+        note = overrides_line(args, study)
     except (StudyError, BadInput) as e:
-        print(f"error: {e}", file=sys.stderr)
+        say(f"error: {e}")
         return 2
-    from orchestrator.grid import expand
-
     if args.dry_run:
-        from orchestrator.plan import describe
-
-        try:
-            check_prune_settings(study, args.study)
-            root = SweepOptions(out_dir=out_dir.resolve(), storage=args.storage).trials_root()
-            grid = expand(study, out_dir, hash_files=False, root=root)
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        print(describe(grid))
-        print(f"\noutput folder: {out_dir}  (dry run: nothing was started)")
-        if root:
-            print(f"trials' storage: {masked(root)} (Ray Tune and Train, features, zoo)")
-        return 0
+        return dry_run(args, study, out_dir, note)
     options = SweepOptions(
         out_dir=out_dir.resolve(), tracking_uri=args.tracking_uri, address=args.address,
         retry_failed=args.retry_failed, num_cpus=args.num_cpus,
         max_concurrent=args.max_concurrent, max_failures=args.max_failures,
         speed=not args.no_speed, report=not args.no_report, smoke_test=args.smoke_test,
-        verbose=0 if args.quiet else 1 + args.verbose, command=command_line(argv),
-        rehearsal=args.rehearsal, storage=args.storage,
+        verbose=0 if args.quiet else 1 + args.verbose, command=command_line(argv, prog),
+        rehearsal=args.rehearsal, log=log, study_source=str(study_file(args.study)),
+        overrides=tuple(args.set), notes=(note,) if note else (), storage=args.storage,
     )
     # A finished sweep run again answers before MLflow, torch or Ray are imported (seconds).
     from orchestrator.resume import rerun_exit_code
 
-    code = rerun_exit_code(study, options)
+    with sweep_logging(log, options.out_dir if options.out_dir.is_dir() else None):
+        code = rerun_exit_code(study, options)
     if code is not None:
         return code
     from orchestrator.runner import ray_address, run_sweep
@@ -245,9 +289,31 @@ def main(argv: list[str] | None = None) -> int:
         check_storage(args.storage)
         check_prune_settings(study, args.study)
     except (BadInput, TrackingError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        say(f"error: {e}")
         return 2
     return run_sweep(study, options)
+
+
+def dry_run(args: argparse.Namespace, study: Study, out_dir: Path, note: str | None) -> int:
+    """The grid, resources and compute estimate on stdout (the command's output, as
+    ``--help``'s); nothing is started or written."""
+    from orchestrator.grid import expand
+    from orchestrator.plan import describe
+
+    try:
+        check_prune_settings(study, args.study)
+        root = SweepOptions(out_dir=out_dir.resolve(), storage=args.storage).trials_root()
+        grid = expand(study, out_dir, hash_files=False, root=root)
+    except ValueError as e:
+        say(f"error: {e}")
+        return 2
+    if note:
+        say(note)
+    print(describe(grid))
+    print(f"\noutput folder: {out_dir}  (dry run: nothing was started)")
+    if root:
+        print(f"trials' storage: {masked(root)} (Ray Tune and Train, features, zoo)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -203,7 +203,8 @@ class Tracker:
                  description: str = "", data_root: str | None = None,
                  sparsity_levels: Iterable[int] = (),
                  metadata: Mapping[str, str] | None = None,
-                 run_tags: Mapping[str, str] | None = None) -> None:
+                 run_tags: Mapping[str, str] | None = None,
+                 provenance: Mapping[str, str] | None = None) -> None:
         self.uri = tracking_uri
         self.method_labels = dict(method_labels or {})
         # (method, sparsity, mask on dense) -> family, lth_source (Study.method_facts)
@@ -213,6 +214,10 @@ class Tracker:
         self.meta = dict(run_metadata() if metadata is None else metadata)
         # Set on every run this tracker makes, trial or aggregate (a rehearsal: rehearsal=true).
         self.run_tags = dict(run_tags or {})
+        # Which code and machine this sweep run is (orchestrator.provenance): tags of the parent
+        # runs and the summary, set again by each run of the sweep that uses them.
+        self.provenance = dict(provenance or {})
+        self._stamped: set[str] = set()
         with quick_http():
             try:
                 # Inside the try: a database URI whose driver is missing fails right here.
@@ -288,9 +293,19 @@ class Tracker:
             self._parents[key] = rid
             if status is None:
                 self.client.set_terminated(rid, "FINISHED")
+        stamp = self._stamp(rid)
+        if stamp:
+            self.client.log_batch(rid, tags=stamp, synchronous=True)
         if status is not None:
             self.client.update_run(rid, status=status)
         return rid
+
+    def _stamp(self, rid: str) -> list[RunTag]:
+        """The provenance tags for run ``rid``, once per run in this process."""
+        if rid in self._stamped or not self.provenance:
+            return []
+        self._stamped.add(rid)
+        return [RunTag(k, str(v)[:5000]) for k, v in self.provenance.items()]
 
     def start_stage(self, stage: str, total: int) -> None:
         """The stage's parent run is RUNNING while the stage runs."""
@@ -496,7 +511,8 @@ class Tracker:
             rid,
             metrics=[Metric(k, float(v), now, step) for k, v in metrics.items() if _finite(v)],
             tags=[RunTag("n_trials", str(step))]
-            + [RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()],
+            + [RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()]
+            + (self._stamp(rid) if "/" not in key else []),  # the summary, not a cell
             synchronous=True,
         )
         return rid
@@ -505,9 +521,24 @@ class Tracker:
         """The report on the run ``key`` (the study's summary run), every figure and table
         at the artifact root (the report's ``figures/`` flattened into it); a report of
         another architecture (``arch-<name>/``) keeps its folder, flattened the same way."""
-        rid = self._agg.get(key) or self.log_aggregate(key, {"kind": key}, {}, 0)
+        rid = self._summary(key)
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             rel = path.relative_to(folder).parts
             where = [part for part in rel[:-1] if part != "figures"]
             self.client.log_artifact(rid, str(path), "/".join(where) or None)
         return rid
+
+    def attach(self, key: str, paths: Iterable[Path], folder: str | None = None,
+               tags: Mapping[str, str] | None = None) -> str:
+        """Files (the effective study, the sweep's log files) as artifacts of the run ``key``
+        (the summary run, made if need be) under ``folder``, and ``tags`` on it."""
+        rid = self._summary(key)
+        for path in paths:
+            self.client.log_artifact(rid, str(path), folder)
+        if tags:
+            self.client.log_batch(rid, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()],
+                                  synchronous=True)
+        return rid
+
+    def _summary(self, key: str) -> str:
+        return self._agg.get(key) or self.log_aggregate(key, {"kind": key}, {}, 0)

@@ -37,9 +37,9 @@ architectures in arch-<name>/); random-weight speed rows are a reference apart.
 PAPER_OUT = Path("runs/paper-published/report")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m reports") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m reports",
+        prog=prog,
         description="Turn a sparse-transfer study's long results table into report.md, CSV "
         "tables and PNG figures (Table 1, appendix C tables, alpha, Figures 2-4, Appendix E).",
         epilog=EXAMPLES,
@@ -101,9 +101,10 @@ def _first_sentences(text: str, limit: int = 300) -> str:
     return head[: end + 1] if end > limit // 3 else head.rsplit(" ", 1)[0] + " ..."
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m reports") -> int:
+    """Run the CLI (``prog``: how it was called, for ``--help``); returns the exit status
+    (0 ok, 2 bad input)."""
+    args = build_parser(prog).parse_args(argv)
     sources = [args.folder is not None, args.results is not None, args.mlflow_uri is not None,
                args.paper]
     if sum(sources) != 1:

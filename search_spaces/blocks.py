@@ -251,7 +251,7 @@ def mode_from(name: str, raw: Mapping[str, Any]) -> ModeSpec:
         cpus=number(f"{where}.cpus", raw.get("cpus", 1.0), positive=True),
         gpus=number(f"{where}.gpus", raw.get("gpus", 0.0), lo=0),
         workers=integer(f"{where}.workers", raw.get("workers", 1), 1),
-        use_gpu=choice(f"{where}.use_gpu", raw.get("use_gpu", "auto"), ("auto", "yes", "no")),
+        use_gpu=_use_gpu(f"{where}.use_gpu", raw.get("use_gpu", "auto")),
         trainer=choice(f"{where}.trainer", raw.get("trainer", "ray_train"), ("ray_train", "auto")),
         start_timeout_s=number(f"{where}.start_timeout_s", raw.get("start_timeout_s", 900.0),
                                positive=True),
@@ -261,6 +261,14 @@ def mode_from(name: str, raw: Mapping[str, Any]) -> ModeSpec:
         epoch_selection=choice(f"{where}.epoch_selection", raw.get("epoch_selection", "top1"),
                                 EPOCH_SELECTIONS),
     )
+
+
+def _use_gpu(where: str, value: Any) -> str:
+    """``auto``, ``yes`` or ``no``; YAML reads an unquoted ``yes``/``no`` (``use_gpu: no``,
+    ``--set modes.full.use_gpu=no``) as true/false, which mean the same."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return choice(where, value, ("auto", "yes", "no"))
 
 
 def _crop_scale(where: str, value: Any) -> tuple[float, float]:

@@ -9,7 +9,12 @@ from typing import Any, Iterable
 import yaml
 
 from common.catalog import DENSE
-from search_spaces.schema import Study, StudyError, sparsity_percent, study_from_dict
+from search_spaces.overrides import (
+    Override, OverrideError, apply_overrides, blame, parse_override,
+)
+from search_spaces.schema import (
+    Study, StudyError, sparsity_percent, study_from_dict, study_to_dict,
+)
 
 BUILTIN_DIR = Path(__file__).resolve().parent
 # A study file is a few KB (the paper's is 4.4 KB). The bounds keep a wrong or hostile file
@@ -67,6 +72,15 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+def bounded_yaml(text: str) -> object:
+    """YAML text parsed within the bounds above (a study file, or a ``--set`` value)."""
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise StudyError("nested too deeply to be a study file (lists or mappings "
+                         "inside each other hundreds of levels deep)") from None
+
+
 def _read_yaml(path: Path) -> object:
     """The parsed file, within the bounds above."""
     size = path.stat().st_size
@@ -77,21 +91,41 @@ def _read_yaml(path: Path) -> object:
         data = f.read(MAX_STUDY_BYTES + 1)  # a file that grew after stat
     if len(data) > MAX_STUDY_BYTES:
         raise StudyError(f"more than {MAX_STUDY_BYTES:,} bytes; a study file is a few KB")
-    text = data.decode("utf-8")
-    try:
-        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
-    except RecursionError:
-        raise StudyError("nested too deeply to be a study file (lists or mappings "
-                         "inside each other hundreds of levels deep)") from None
+    return bounded_yaml(data.decode("utf-8"))
 
 
 def builtin_studies() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
 
 
-def load_study(name_or_path: str | Path) -> Study:
-    """A built-in study by name (``paper``, ``tiny``) or a YAML file by path."""
+def load_study(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Study:
+    """A built-in study by name (``paper``, ``tiny``) or a YAML file by path, changed by
+    ``--set`` options (``search_spaces.overrides``) before it is checked with them."""
     path = study_file(name_or_path)
+    raw = _study_mapping(path)
+    try:
+        study = study_from_dict(raw)
+    except StudyError as e:
+        raise StudyError(f"{path}: {e}") from None
+    given = parse_overrides(overrides)
+    if not given:
+        return study
+    changed = apply_overrides(raw, study_to_dict(study), given)
+    try:
+        return study_from_dict(changed)
+    except OverrideError:
+        raise
+    except StudyError as e:
+        raise OverrideError(blame(str(e), given, str(path))) from None
+
+
+def parse_overrides(texts: Iterable[str]) -> list[Override]:
+    """``--set`` options as ``Override``s, values read as the study file is."""
+    return [parse_override(t, read=bounded_yaml) for t in texts]
+
+
+def _study_mapping(path: Path) -> dict[str, Any]:
+    """The study file's mapping, ``extends`` resolved; refused naming the file."""
     try:
         raw = _read_yaml(path)
     except StudyError as e:
@@ -105,11 +139,7 @@ def load_study(name_or_path: str | Path) -> Study:
         raise StudyError(f"{path}: cannot be read: {e.strerror or e}") from None
     if not isinstance(raw, dict):
         raise StudyError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
-    raw = _extended(raw, path, seen=(path.resolve(),))
-    try:
-        return study_from_dict(raw)
-    except StudyError as e:
-        raise StudyError(f"{path}: {e}") from None
+    return _extended(raw, path, seen=(path.resolve(),))
 
 
 def study_file(name_or_path: str | Path) -> Path:

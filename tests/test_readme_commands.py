@@ -56,6 +56,18 @@ HOW: dict[str, tuple[str, str]] = {
     ".venv/bin/mlflow ui --backend-store-uri sqlite:///$PWD/runs/tiny/mlflow.db "
     "--host 127.0.0.1 --port 5000": (SKIP, "starts a server"),
     "python -m reports runs/paper": (RUN, ""),
+    # The installed command, run as its console script does (orchestrator.cli:main); that
+    # `make setup`'s install puts it on the path: tests/orchestrator/test_cli.py.
+    "sparse-transfer --help": (RUN, ""),
+    "sparse-transfer sweep --study paper --dry-run": (RUN, ""),
+    "sparse-transfer report runs/tiny": (RUN, ""),
+    "sparse-transfer checkpoints ckpt.pth": (RUN, ""),
+    "sparse-transfer datasets --layouts": (RUN, ""),
+    "python -m orchestrator.sweep --set modes.full.workers=2 --set speed.enabled=false "
+    "--set 'modes.linear.seeds=[21,51]'": (DRY_RUN, "the whole tiny study"),
+    "python -m orchestrator.sweep --study paper --set "
+    "'modes.full.recipe={epochs: 10, lr: 0.01, milestones: [5]}'": (
+        DRY_RUN, "needs the paper's datasets and checkpoints"),
     "python -m reports --results results.csv --out report/": (RUN, ""),
     "python -m reports --mlflow-uri sqlite:///runs/paper/mlflow.db "
     "--experiment sparse-transfer/paper --out report/": (RUN, ""),
@@ -200,6 +212,8 @@ def reader_folder(tmp_path_factory) -> Path:
 def test_readme_command_runs(command, reader_folder):
     how, _ = HOW[command]
     argv = shlex.split(command)
+    if argv[0] == "sparse-transfer":  # its console script calls orchestrator.cli:main
+        argv = ["python", "-m", "orchestrator.cli", *argv[1:]]
     assert argv[0] == "python"
     argv = [sys.executable, *argv[1:]] + (["--dry-run"] if how == DRY_RUN else [])
     env = {**os.environ, "PYTHONPATH": str(REPO), "NM_DISABLE_ANALYTICS": "1"}
@@ -207,5 +221,5 @@ def test_readme_command_runs(command, reader_folder):
     proc = subprocess.run(argv, cwd=reader_folder, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
     assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
-    if argv[2] == "reports" and "--help" not in argv:
+    if (argv[2] == "reports" or argv[3:4] == ["report"]) and "--help" not in argv:
         assert "wrote " in proc.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from common import columns as C
 from common.columns import DATASET, GROUP, LTH_SOURCE, METHOD, MODE, SPARSITY, STATUS
 from reports.findings import family_sort_key, method_families
 from reports.markdown import md_table, pct
@@ -23,6 +24,7 @@ def render(ctx: Context) -> Rendered:
     transfer = d[d[MODE].isin(TRANSFER_MODES)]
     if not transfer.empty:
         out += _grid_lines(transfer)
+    out += _provenance_lines(d)
     if ctx.notes:
         out += ["", "Notes on the input:", ""] + [f"- {n}" for n in ctx.notes]
     return Rendered("\n".join(out))
@@ -81,6 +83,40 @@ def _lth_source_lines(transfer: pd.DataFrame) -> list[str]:
     return ["", "LTH-T weights (`lth_source`): " + "; ".join(parts) + ". \"ticket weights\": "
             "the reference code's LTH-T, a ticket of Chen et al. (CVPR 2021) as it is; \"ticket "
             "mask on dense weights\", \"mask from\": a mask on the dense ImageNet weights."]
+
+
+# How the provenance columns are named in the report, in its order (common.columns.PROVENANCE).
+_CODE = ((C.PROJECT_VERSION, "sparse-transfer"), (C.CODE_DIGEST, "code"),
+         (C.PYTHON_VERSION, "Python"), (C.TORCH_VERSION, "torch"), (C.RAY_VERSION, "Ray"),
+         (C.DEEPSPARSE_VERSION, "DeepSparse"), (C.MLFLOW_VERSION, "MLflow"))
+
+
+def _provenance_lines(d: pd.DataFrame) -> list[str]:
+    """Which code and libraries made the rows, and on which machines (the provenance
+    columns): each distinct combination with its row count, then the rows without them."""
+    if d.empty or not any(c in d.columns for c, _ in _CODE):
+        return []
+    code = [(c, name) for c, name in _CODE if c in d.columns]
+    facts = d[[c for c, _ in code]].astype("string").fillna("")
+    known = facts.ne("").any(axis=1)
+    out = []
+    for values, group in facts[known].groupby([c for c, _ in code], sort=True):
+        values = values if isinstance(values, tuple) else (values,)
+        text = ", ".join(f"{name} `{v}`" for (_, name), v in zip(code, values) if v)
+        out.append(f"- {text}: {len(group)} row(s)")
+    machines = [c for c in (C.HOSTNAME, C.CPU_MODEL) if c in d.columns]
+    if machines:
+        where = d[machines].astype("string").fillna("")
+        for values, group in where[where.ne("").any(axis=1)].groupby(machines, sort=True):
+            values = values if isinstance(values, tuple) else (values,)
+            host = dict(zip(machines, values))
+            out.append(f"- host `{host.get(C.HOSTNAME, '')}`, CPU "
+                       f"`{host.get(C.CPU_MODEL, '')}`: {len(group)} row(s)")
+    if not known.all():
+        out.append(f"- {int((~known).sum())} row(s) recorded without provenance (before the "
+                   "sweep kept it, or from another table)")
+    return ["", "Made by (code, libraries and machines of the sweep runs that recorded the "
+            "rows; a speed row's machine is the node that timed it):", ""] + out
 
 
 SECTION = Section("Data", render)

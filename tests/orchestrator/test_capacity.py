@@ -73,8 +73,8 @@ def test_a_worker_group_may_spread_over_nodes_but_needs_its_total_at_once():
 
 def test_check_names_keys_largest_node_and_what_fits():
     req = Request("linear trials", {"CPU": 4}, keys=(("modes.linear.cpus", 4),))
-    alternatives = [[("modes.linear.cpus: 3", Request("x", {"CPU": 3})),
-                     ("modes.linear.cpus: 2", Request("x", {"CPU": 2}))]]
+    alternatives = [[("--set modes.linear.cpus=3", Request("x", {"CPU": 3})),
+                     ("--set modes.linear.cpus=2", Request("x", {"CPU": 2}))]]
     with pytest.raises(Unschedulable) as e:
         check(req, nodes({"CPU": 2}, {"CPU": 3, "GPU": 1}), alternatives)
     text = str(e.value)
@@ -82,14 +82,28 @@ def test_check_names_keys_largest_node_and_what_fits():
     assert "modes.linear.cpus = 4" in text
     assert "largest node: {CPU: 3, GPU: 1} (node node0001)" in text
     assert "2 live node(s), {CPU: 5, GPU: 1} in all" in text
-    assert "What fits here: modes.linear.cpus: 3." in text
+    assert "What fits here (add one to the command): --set modes.linear.cpus=3." in text
+    assert e.value.fits == ("--set modes.linear.cpus=3",)
     check(Request("ok", {"CPU": 1}), nodes({"CPU": 1}))  # no raise
 
 
 # ------------------------------------------------------------- the study's requests
 
 
-def test_the_issues_ddp_study_on_a_two_cpu_machine_is_refused_with_what_fits(tiny):
+def overridden(study, tmp_path, option: str):
+    """``study`` written as a file and loaded with one ``--set`` option as the shell splits
+    it (``option`` is the text the message suggests)."""
+    import shlex
+
+    from orchestrator.study_record import write_study
+    from search_spaces.loader import load_study
+
+    flag, value = shlex.split(option)
+    assert flag == "--set"
+    return load_study(write_study(tmp_path, study), [value])
+
+
+def test_the_issues_ddp_study_on_a_two_cpu_machine_is_refused_with_what_fits(tiny, tmp_path):
     study = with_mode(tiny, "full", workers=2, cpus=1.0, trainer="ray_train")
     laptop = nodes({"CPU": 2, "memory": 8e9})
     with pytest.raises(Unschedulable) as e:
@@ -100,10 +114,12 @@ def test_the_issues_ddp_study_on_a_two_cpu_machine_is_refused_with_what_fits(tin
     for key in ("modes.full.workers = 2", "modes.full.cpus = 1.0", "modes.full.gpus"):
         assert key in text
     assert "largest node: {CPU: 2, GPU: 0}" in text
-    assert "modes.full.workers: 1" in text and "modes.full.cpus: 0.9 (with workers: 2)" in text
-    # What it suggests does fit: the same check passes with either change.
-    check_capacity(with_mode(study, "full", workers=1), ["full"], laptop)
-    check_capacity(with_mode(study, "full", cpus=0.9), ["full"], laptop)
+    assert ("What fits here (add one to the command): --set modes.full.workers=1; or "
+            "--set modes.full.cpus=0.9 (with workers 2)") in text
+    assert e.value.fits == ("--set modes.full.workers=1", "--set modes.full.cpus=0.9")
+    # What it suggests pastes, and fits: the same check passes with either option.
+    for option in e.value.fits:
+        check_capacity(overridden(study, tmp_path, option), ["full"], laptop)
     # The issue's working case: cpus 0.5 per worker.
     check_capacity(with_mode(study, "full", cpus=0.5), ["full"], laptop)
 
@@ -125,18 +141,21 @@ def test_linear_gpus_the_cluster_lacks_are_named(tiny):
     with pytest.raises(Unschedulable) as e:
         check_capacity(study, ["linear"], nodes({"CPU": 4}))
     assert "modes.linear.gpus = 1.0" in str(e.value)
-    assert "modes.linear.gpus: 0" in str(e.value)
+    assert "--set modes.linear.gpus=0" in str(e.value)
     check_capacity(study, ["linear"], nodes({"CPU": 4}, {"CPU": 4, "GPU": 1}))
 
 
-def test_ddp_on_gpus_asks_one_gpu_per_worker(tiny):
+def test_ddp_on_gpus_asks_one_gpu_per_worker(tiny, tmp_path):
     study = with_mode(tiny, "full", workers=2, cpus=4.0, gpus=0.0, trainer="ray_train")
     one_gpu = nodes({"CPU": 16, "GPU": 1})
     (req, _), = named("full").requests(study, one_gpu)
     assert req.workers == 2 and req.per_worker == {"CPU": 4.0, "GPU": 1.0}
     with pytest.raises(Unschedulable) as e:
         check_capacity(study, ["full"], one_gpu)
-    assert "modes.full.use_gpu" in str(e.value) and "modes.full.workers: 1" in str(e.value)
+    assert "modes.full.use_gpu" in str(e.value) and "--set modes.full.workers=1" in str(e.value)
+    assert "--set modes.full.use_gpu=no (CPU workers)" in str(e.value)
+    # use_gpu=no reads as YAML's false, which the study takes as "no"
+    assert overridden(study, tmp_path, "--set modes.full.use_gpu=no").mode("full").use_gpu == "no"
     check_capacity(study, ["full"], nodes({"CPU": 16, "GPU": 2}))
     # max_concurrent divided by the study's gpus (0 here) before: one trial per 2 GPUs.
     res = {"CPU": 16.0, "GPU": 2.0}
@@ -147,7 +166,7 @@ def test_in_trial_full_finetuning_asks_the_study_cpus(tiny):
     study = with_mode(tiny, "full", cpus=3.0)
     (req, _), = named("full").requests(study, nodes({"CPU": 2}))
     assert req.workers == 0 and req.trial == {"CPU": 3.0}
-    with pytest.raises(Unschedulable, match=r"modes.full.cpus: 2\b"):
+    with pytest.raises(Unschedulable, match=r"--set modes.full.cpus=2\b"):
         check_capacity(study, ["full"], nodes({"CPU": 2}))
 
 
@@ -202,7 +221,7 @@ def test_on_a_cluster_of_only_a_head_the_launchable_types_decide(tmp_path):
     text = str(e.value)
     assert "modes.full.workers = 3" in text and "the autoscaler can launch" in text
     assert "(node type cpu.worker, launchable)" in text
-    assert "modes.full.workers: 2" in text
+    assert "--set modes.full.workers=2" in text
     missing = tmp_path / "none.yaml"
     assert launchable_nodes({"SPARSE_TRANSFER_AUTOSCALING_CONFIG": str(missing)}) == []
 
@@ -275,6 +294,22 @@ def test_resume_command_is_the_command_line_in_its_folder_or_the_job_again(tmp_p
     assert job == f"ray job submit --working-dir . -- {cmd}"
     bare = resume_command(SweepOptions(out_dir=tmp_path), {})
     assert bare.endswith(f"python -m orchestrator.sweep --out {tmp_path}")
+
+
+def test_the_resume_command_repeats_the_overrides_quoted_to_paste(tmp_path):
+    import shlex
+
+    from orchestrator.sweep import command_line
+
+    argv = ["--set", "modes.linear.seeds=[21, 51]", "--set", "description=it's mine",
+            "--set", "speed.enabled=false", "--out", "o"]
+    for prog in ("python -m orchestrator.sweep", "sparse-transfer sweep"):
+        line = resume_command(SweepOptions(out_dir=tmp_path, command=command_line(argv, prog)),
+                              {})
+        assert line.endswith(f"{prog} --set 'modes.linear.seeds=[21, 51]' --set "
+                             "'description=it'\"'\"'s mine' --set speed.enabled=false --out o")
+        # pasted into a shell, it is the same command line again
+        assert shlex.split(line.split(" && ", 1)[1]) == [*prog.split(), *argv]
 
 
 def test_a_password_in_the_command_is_never_shown(tmp_path):

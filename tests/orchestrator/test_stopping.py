@@ -43,11 +43,14 @@ def assert_clean(text: str) -> None:
         assert bad not in text, text[-3000:]
 
 
+OVERRIDES = ["--set", "modes.full.recipe.epochs=7", "--set", "description=stopped, then resumed"]
+
+
 @pytest.mark.timeout(900)
 def test_sigterm_prints_one_line_and_its_command_resumes(tmp_path):
     study = make_study(tmp_path)
     out = tmp_path / "out"
-    args = ["--study", str(study), "--out", str(out), "--num-cpus", "2"]
+    args = ["--study", str(study), "--out", str(out), "--num-cpus", "2", *OVERRIDES]
     sweep = kit.Sweep(args, tmp_path / "first.log")
     try:
         sweep.wait_for("the full stage", lambda: "[full] " in sweep.output(), 300)
@@ -68,9 +71,14 @@ def test_sigterm_prints_one_line_and_its_command_resumes(tmp_path):
     stopped = [ln for ln in text.splitlines() if ln.startswith("stopped by ")]
     assert len(stopped) == 1 and stopped[0].startswith("stopped by SIGTERM: ")
     assert f"kept in {out} (ledger trials/, MLflow)" in stopped[0]
+    # What the overrides change is said before anything runs: the 2 full trials' ids.
+    note = ("--set modes.full.recipe.epochs=7 --set 'description=stopped, then resumed': 2 "
+            "trial(s) get ids the study file's grid does not have (full 2)")
+    assert text.index(note) < text.index("[checkpoint]")
     resume = resume_of(text)
     assert resume == (f"cd {kit.REPO} && python -m orchestrator.sweep --study {study} "
-                      f"--out {out} --num-cpus 2")
+                      f"--out {out} --num-cpus 2 --set modes.full.recipe.epochs=7 "
+                      "--set 'description=stopped, then resumed'")
 
     # The printed command, run as printed, finishes the study: every trial once.
     as_printed = resume.replace("python -m", f"{sys.executable} -m")
@@ -80,6 +88,40 @@ def test_sigterm_prints_one_line_and_its_command_resumes(tmp_path):
     ledger = sorted(p.stem for p in (out / "trials").glob("*.json"))
     assert len(ledger) == 6  # dense and GMP 80 %: checkpoint, linear and full
     assert "[linear] all 2 trial(s) already done" in done.stderr
+    assert_logs_and_study_kept(out, text, done.stderr)
+
+
+def assert_logs_and_study_kept(out: Path, first: str, second: str) -> None:
+    """Each run's log file: the terminal's lines with a time, a level and a logger, the
+    stopped run's kept when the resumed one ran; both, and the study as run, on MLflow's
+    summary run."""
+    from mlflow.tracking import MlflowClient
+
+    from search_spaces.loader import load_study
+
+    logs = sorted((out / "logs").glob("sweep-*.log"))
+    assert len(logs) == 2, logs
+    stamped = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (\w+) +([\w.]+): (.*)$")
+    for log, terminal in zip(logs, (first, second)):
+        records = [stamped.match(line) for line in log.read_text().splitlines()]
+        messages = [r.group(3) for r in records if r]
+        ours = [ln for ln in terminal.splitlines() if ln.startswith(("[", "stopped by ",
+                                                                     "study ", "--set "))]
+        assert ours and all(ln in messages for ln in ours), (ours, messages)
+        assert not stamped.match(terminal.splitlines()[0])  # no time on the terminal
+    assert re.search(r" INFO +orchestrator: stopped by SIGTERM: ", logs[0].read_text())
+    study = load_study(out / "study.yaml")
+    assert study.mode("full").recipe.epochs == 7
+    assert study.description == "stopped, then resumed"
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    (exp,) = client.search_experiments(filter_string="name = 'sparse-transfer/faults'")
+    (summary,) = client.search_runs([exp.experiment_id], "tags.aggregate_key = 'summary'")
+    rid = summary.info.run_id
+    assert {f.path for f in client.list_artifacts(rid, "logs")} == {
+        f"logs/{p.name}" for p in logs}
+    assert "study.yaml" in {f.path for f in client.list_artifacts(rid)}
+    assert summary.data.tags["study_overrides"] == (
+        "--set modes.full.recipe.epochs=7 --set 'description=stopped, then resumed'")
 
 
 @pytest.mark.timeout(600)
@@ -114,5 +156,9 @@ def test_a_worker_group_no_node_can_hold_exits_2_before_any_trial(tmp_path):
     assert "full-finetuning trials (Ray Train, DDP) cannot start on this cluster" in err
     assert "modes.full.workers = 2" in err and "modes.full.cpus = 1" in err
     assert "largest node: {CPU: 2, GPU: 0}" in err
-    assert "What fits here: modes.full.workers: 1; or modes.full.cpus: 0.9" in err
+    assert ("What fits here (add one to the command): --set modes.full.workers=1; or "
+            "--set modes.full.cpus=0.9") in err
+    # ... and the whole command with the first, ready to paste
+    assert re.search(r"^to run with the first: cd .* && python -m orchestrator\.sweep .*"
+                     r"--num-cpus 2 --set modes\.full\.workers=1$", err, re.M), err[-2000:]
     assert not list((out / "trials").glob("*.json"))

@@ -468,3 +468,30 @@ def test_figure4_marks_extrapolated_epochs(hand, tmp_path):
     assert "2 of 4 epoch time(s) are **extrapolated**" in fig4
     assert "| extrapolated |" in fig4 and "| whole |" in fig4
     assert "Online epochs on: cifar10, flowers." in fig4
+
+
+def test_the_data_section_names_the_code_libraries_and_machines_of_the_rows(hand, tmp_path):
+    """Provenance columns (``common.columns.PROVENANCE``, written by the sweep): each distinct
+    code and library set with its rows, each machine, and the rows recorded without them."""
+    from common import columns as C
+
+    made = {C.PROJECT_VERSION: "0.1.0", C.CODE_DIGEST: "git:abc", C.PYTHON_VERSION: "3.11.7",
+            C.TORCH_VERSION: "2.14.1", C.RAY_VERSION: "2.60.0", C.DEEPSPARSE_VERSION: "1.8.0",
+            C.MLFLOW_VERSION: "3.17.2", C.HOSTNAME: "node-a", C.CPU_MODEL: "AMD EPYC"}
+    table = hand.assign(**made)
+    later = table.index[:3]  # resumed with other code on another machine
+    table.loc[later, [C.CODE_DIGEST, C.HOSTNAME]] = ["sha256:0123456789abcdef", "node-b"]
+    table.loc[table.index[3], list(made)] = None  # recorded before provenance was kept
+    text = write_report(table, tmp_path).report_md.read_text()
+    data = text[text.index("## Data"):text.index("\n## ", text.index("## Data") + 1)]
+    libraries = ("Python `3.11.7`, torch `2.14.1`, Ray `2.60.0`, DeepSparse `1.8.0`, "
+                 "MLflow `3.17.2`")
+    assert (f"- sparse-transfer `0.1.0`, code `git:abc`, {libraries}: {len(hand) - 4} row(s)"
+            in data)
+    assert f"- sparse-transfer `0.1.0`, code `sha256:0123456789abcdef`, {libraries}: 3 row(s)" \
+        in data
+    assert f"- host `node-a`, CPU `AMD EPYC`: {len(hand) - 4} row(s)" in data
+    assert "- host `node-b`, CPU `AMD EPYC`: 3 row(s)" in data
+    assert "- 1 row(s) recorded without provenance" in data
+    # a table without the columns (another tool's) says nothing about them
+    assert "Made by" not in write_report(hand, tmp_path / "plain").report_md.read_text()

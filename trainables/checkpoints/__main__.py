@@ -89,9 +89,12 @@ def _table(info: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
+PROG = "python -m trainables.checkpoints"
+
+
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m trainables.checkpoints",
+        prog=prog,
         description="Recognise a checkpoint's format (safely: weights-only unpickling),\n"
         "normalise it and report architecture, upstream dataset, global and per-layer\n"
         "sparsity and the share of fully pruned convolution filters.\n"
@@ -142,10 +145,10 @@ def _fetch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 2
 
 
-def main(argv: Iterable[str] | None = None) -> int:
-    """Print what a checkpoint holds. Returns the exit code (2 on any error, with the message
-    on stderr)."""
-    parser = _parser()
+def main(argv: Iterable[str] | None = None, prog: str = PROG) -> int:
+    """Print what a checkpoint holds, or fetch the paper's (``prog``: how it was called, for
+    ``--help``). Returns the exit code (2 on any error, with the message on stderr)."""
+    parser = _parser(prog)
     args = parser.parse_args(None if argv is None else list(argv))
     if args.fetch:
         return _fetch(args, parser)

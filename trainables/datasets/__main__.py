@@ -11,12 +11,12 @@ from trainables.datasets.download import download
 from trainables.datasets.upstream_sets import UPSTREAM_SETS
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m trainables.datasets") -> int:
     """``python -m trainables.datasets --layouts`` prints where each dataset is expected;
     ``--check DATA_ROOT [NAME ...]`` opens both splits of each and reports sizes or errors;
     ``--download NAME[,NAME] --data-root DIR`` fetches what torchvision's download code can
     (checked, in the loaders' layout) and says where to get the others."""
-    parser = argparse.ArgumentParser(prog="python -m trainables.datasets", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog=prog, description=main.__doc__)
     parser.add_argument("--layouts", action="store_true", help="print each dataset's layout")
     parser.add_argument("--check", metavar="DATA_ROOT", help="open every dataset under DATA_ROOT")
     parser.add_argument("--download", metavar="NAME[,NAME]",

@@ -6,26 +6,14 @@ carries these facts.
 
 from __future__ import annotations
 
-import platform
 import socket
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from common import columns as C
+from common.machine import cpu_model
 from trainables.speed.runtimes import import_deepsparse
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (``platform.processor()`` elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def deepsparse_isa() -> str:
