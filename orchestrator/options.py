@@ -8,7 +8,6 @@ import it back.
 from __future__ import annotations
 
 import os
-import re
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from common.errors import BadInput
+from common.masking import redact
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,7 @@ def check_tracking_uri(uri: str | None, source: str = "--tracking-uri") -> None:
         raise BadInput(f"{source}: empty tracking URI; leave it unset to use the SQLite file in "
                        "the output folder")
     scheme = urlparse(uri).scheme.lower().split("+")[0]
+    shown = redact(uri)
     if uri in _NO_SCHEME_STORES:
         return
     if scheme in ("", "file") or len(scheme) == 1:  # a plain path (C:\\ on Windows) or file://
@@ -163,14 +164,14 @@ def check_tracking_uri(uri: str | None, source: str = "--tracking-uri") -> None:
             return
         plain = scheme != "file"
         what = "a plain path, which MLflow opens as its" if plain else "MLflow's"
-        instead = f"sqlite:///{uri}" if plain else "sqlite:////abs/path/mlflow.db"
+        instead = f"sqlite:///{shown}" if plain else "sqlite:////abs/path/mlflow.db"
         raise BadInput(
-            f"{source}: {uri!r} is {what} file store, which MLflow 3 refuses to open (it is in "
+            f"{source}: {shown!r} is {what} file store, which MLflow 3 refuses to open (it is in "
             f"maintenance mode); use a SQLite file instead, e.g. {instead}, or leave it unset "
             "to use the SQLite file in the output folder (MLFLOW_ALLOW_FILE_STORE=true opens a "
             "file store anyway)")
     if scheme not in _SCHEMES:
-        raise BadInput(f"{source}: {uri!r} has the scheme {scheme!r}, which MLflow cannot "
+        raise BadInput(f"{source}: {shown!r} has the scheme {scheme!r}, which MLflow cannot "
                        f"track to; use one of {', '.join(_SCHEMES)} (e.g. "
                        "http://host:5000 or sqlite:////abs/path/mlflow.db)")
     if scheme == "sqlite":
@@ -179,7 +180,7 @@ def check_tracking_uri(uri: str | None, source: str = "--tracking-uri") -> None:
         path = path.split("?", 1)[0]
         if path in _MEMORY_PATHS or path.startswith(("file::memory:", ":memory:")):
             raise BadInput(
-                f"{source}: {uri!r} is an in-memory SQLite store: every run would be lost when "
+                f"{source}: {shown!r} is an in-memory SQLite store: every run would be lost when "
                 "the sweep exits; name a file (sqlite:////abs/path/mlflow.db) or leave it unset "
                 "to use the SQLite file in the output folder")
 
@@ -190,22 +191,18 @@ def check_ray_address(address: str | None, source: str = "--address") -> None:
     ``auto`` (Ray finds the cluster of this node, or says there is none) is left to Ray."""
     if not address or address in ("auto", "local"):
         return
-    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    shown = redact(address)
+    host, sep, port = address.split("://", 1)[-1].rsplit("@", 1)[-1].rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise BadInput(f"{source} {address!r}: expected the head's address as host:port (e.g. "
+        raise BadInput(f"{source} {shown!r}: expected the head's address as host:port (e.g. "
                        "10.0.0.5:6379), 'auto' on a node of a running cluster, or 'local'")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as e:
         raise BadInput(
-            f"{source} {address!r}: nothing answers there ({e.strerror or e}); start the "
+            f"{source} {shown!r}: nothing answers there ({e.strerror or e}); start the "
             f"cluster (`ray start --head` on the head node) or fix {source} ('auto' on a node "
             "of a running cluster, 'local' for a Ray of the sweep's own)") from None
-
-
-def redact(uri: str) -> str:
-    """The URI with any user:password@ removed, for messages and logs."""
-    return re.sub(r"//[^/@]*@", "//***@", uri)
 
 
 def default_tracking_uri(out_dir: Path) -> str:

@@ -14,10 +14,12 @@ import json
 import sys
 import time
 from pathlib import Path
+
 from common.errors import BadInput
+from common.masking import redact
 from orchestrator.grid import Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
-from orchestrator.options import SweepOptions, default_tracking_uri, redact
+from orchestrator.options import SweepOptions, default_tracking_uri
 from orchestrator.stages import ORDER, STAGES
 from search_spaces.schema import Study
 from search_spaces.trial import TrialSpec
@@ -26,7 +28,8 @@ STAMP = "outputs-stamp.json"
 
 
 def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    """One message of the sweep on stderr, any URI in it masked (``common.masking``)."""
+    print(redact(msg), file=sys.stderr, flush=True)
 
 
 def pending(trials: list[TrialSpec], ledger: Ledger, retry_failed: bool) -> list[TrialSpec]:

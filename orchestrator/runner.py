@@ -29,13 +29,14 @@ from typing import Any
 from common import columns as C
 from common.atomic import atomic_write_text
 from common.errors import BadInput
+from common.masking import redact
 from orchestrator.capacity import Unschedulable, check_capacity
 from orchestrator.execute import SweepContext, run_stage
 from orchestrator.grid import Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.lock import SweepRunning, driver_lock
 from orchestrator.options import SweepOptions, check_folder_kind, mark_rehearsal_folder
-from orchestrator.options import default_tracking_uri, redact
+from orchestrator.options import default_tracking_uri
 from orchestrator.resume import (
     STAMP, all_done, end_of_run, method_labels, outputs_stamp, pending, say,
 )
@@ -68,7 +69,7 @@ def ray_address(options: SweepOptions,
     if address and address.split("://")[0].lower() in ("http", "https"):
         where = "--address" if given else "RAY_ADDRESS"
         raise BadInput(
-            f"{where} {address!r} is the Ray dashboard's address (what `ray job submit` "
+            f"{where} {redact(address)!r} is the Ray dashboard's address (what `ray job submit` "
             "reads), not a cluster a driver can join: submit the sweep with `ray job submit "
             "--working-dir . -- python -m orchestrator.sweep ...`, or run it on the head with "
             "--address auto (or the GCS address, <head>:6379)")
@@ -377,7 +378,7 @@ def announce(study: Study, options: SweepOptions, grid: Grid, uri: str) -> None:
     that would not work across the cluster's nodes."""
     address = ray_address(options)
     say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {options.out_dir} · "
-        f"MLflow {redact(uri)}" + (f" · Ray {address}" + (
+        f"MLflow {redact(uri)}" + (f" · Ray {redact(address)}" + (
             "" if options.address else " (RAY_ADDRESS)") if address else ""))
     for warning in cluster_warnings(study, options):
         say(f"warning: {warning}")

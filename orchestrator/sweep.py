@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from common.errors import BadInput
+from common.masking import redact
 from orchestrator.options import (
     SweepOptions, check_count, check_out_dir, check_ray_address, check_runs_name,
     check_tracking_uri,
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         study = study_from_args(args)
         out_dir = check_run_options(args, study)
     except (StudyError, BadInput) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redact(e)}", file=sys.stderr)
         return 2
     from orchestrator.grid import expand
 
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             check_prune_settings(study, args.study)
             grid = expand(study, out_dir, hash_files=False)
         except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {redact(e)}", file=sys.stderr)
             return 2
         print(describe(grid))
         print(f"\noutput folder: {out_dir}  (dry run: nothing was started)")
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             check_store(args.tracking_uri)
         check_prune_settings(study, args.study)
     except (BadInput, TrackingError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redact(e)}", file=sys.stderr)
         return 2
     return run_sweep(study, options)
 

@@ -38,7 +38,7 @@ from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunT
 from mlflow.tracking import MlflowClient
 
 from common import columns as C
-from orchestrator.options import redact
+from common.masking import redact
 from orchestrator.stages import mode_of
 from orchestrator.tracking_meta import dataset_source, run_metadata
 from search_spaces.trial import TrialSpec
