@@ -39,7 +39,7 @@ def dense_trial(study: Study) -> TrialSpec:
     )
 
 
-def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+def trials(study: Study, backbones: Sequence[Backbone], out_dir: str | Path) -> list[TrialSpec]:
     """The pretraining trial of a study with an upstream block; none otherwise."""
     return [dense_trial(study)] if study.upstream is not None else []
 
