@@ -19,6 +19,7 @@ import logging
 import os
 import shlex
 import signal
+import sys
 import tempfile
 import time
 import traceback
@@ -32,11 +33,14 @@ from common.errors import BadInput
 from common.masking import redact
 from common.storage import masked
 from orchestrator.capacity import Unschedulable, check_capacity
+from orchestrator.changed import retire_changed
 from orchestrator.execute import SweepContext, run_stage
 from orchestrator.grid import Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
+from orchestrator.local_ray import resolve_auto
 from orchestrator.lock import SweepRunning, driver_lock
 from orchestrator.options import (StorageDown, SweepOptions, check_folder_kind,
+                                  check_folder_study, check_sqlite_store, mark_folder_study,
                                   mark_rehearsal_folder, storage_answers)
 from orchestrator.options import default_tracking_uri
 from orchestrator.resume import (
@@ -62,7 +66,8 @@ def ray_address(options: SweepOptions,
     cluster, and Ray users expect a driver to join it; ignoring it ran the whole study on the
     head node alone. ``--address local`` asks for the sweep's own local Ray even when the
     variable is set. An ``http(s)://`` value is the dashboard's address, which ``ray job
-    submit`` reads but a driver cannot join.
+    submit`` reads but a driver cannot join. ``auto`` is the one Ray this user started on this
+    machine (``orchestrator.local_ray``), never another user's.
     """
     given = options.address
     address = given or environ.get("RAY_ADDRESS", "").strip() or None
@@ -75,6 +80,8 @@ def ray_address(options: SweepOptions,
             "reads), not a cluster a driver can join: submit the sweep with `ray job submit "
             "--working-dir . -- python -m orchestrator.sweep ...`, or run it on the head with "
             "--address auto (or the GCS address, <head>:6379)")
+    if address == "auto":
+        return resolve_auto("--address" if given else "RAY_ADDRESS")
     return address
 
 
@@ -205,12 +212,32 @@ class Stopped(KeyboardInterrupt):
 _stopped_by: int | None = None
 
 
+# Seconds from the stop signal to the process's end, whatever blocks the unwinding.
+STOP_DEADLINE_S = 9.0
+
+
 def _on_stop_signal(signum: int, frame: Any) -> None:
     global _stopped_by
     if _stopped_by is not None:  # a second signal while the first unwinds: stop waiting
         os._exit(128 + _stopped_by)
     _stopped_by = signum
+    exit_by_deadline(128 + signum, STOP_DEADLINE_S)
     raise Stopped(signum)
+
+
+def exit_by_deadline(code: int, seconds: float) -> None:
+    """Ends the process with ``code`` after ``seconds`` unless it has ended by then: a stopped
+    sweep exits within 10 s even where its unwinding blocks (a thread stuck reading a FIFO,
+    Ray's shutdown waiting on a stuck worker, a non-daemon thread). A daemon thread, so a
+    sweep that ends in time never waits for it."""
+    import threading
+
+    def _exit() -> None:
+        time.sleep(seconds)
+        sys.stderr.flush()
+        os._exit(code)
+
+    threading.Thread(target=_exit, name="stop-deadline", daemon=True).start()
 
 
 def stop_signal(exc: KeyboardInterrupt) -> int:
@@ -316,6 +343,8 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     t0 = time.monotonic()
     try:
         check_folder_kind(out, options.rehearsal)
+        check_folder_study(out, study.name)
+        check_sqlite_store(options.tracking_uri or default_tracking_uri(out))
         # A rehearsal reads no checkpoint: its trial ids carry no file hashes.
         grid = expand(study, out, hash_files=not options.rehearsal,
                       root=options.trials_root())
@@ -324,8 +353,10 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         return 2
     if options.rehearsal:
         mark_rehearsal_folder(out)
+    mark_folder_study(out, study.name)
     uri = options.tracking_uri or default_tracking_uri(out)
-    ledger = Ledger(out / "trials")
+    ledger = Ledger(out / "trials", warn=say)
+    retire_changed(grid, ledger, say)
     if all_done(grid, ledger, study, options, outputs_stamp(study, options, ledger, uri)):
         return _finish(grid, ledger, out, uri, t0)
     try:
@@ -380,8 +411,9 @@ def open_tracker(study: Study, options: SweepOptions, grid: Grid, uri: str) -> T
     """The study's MLflow experiment (a rehearsal's own), behind ``Tolerant``: a tracking
     call that fails never stops the sweep. Raises ``TrackingError`` when the store cannot be
     used at all."""
-    # With the default SQLite store, artifacts (the report) stay in the output folder too.
-    artifacts = None if options.tracking_uri else (options.out_dir / "mlartifacts").as_uri()
+    # With a SQLite store (the default one or the user's), artifacts (the report) stay in the
+    # output folder: MLflow's own default is ./mlruns of whatever folder the sweep runs in.
+    artifacts = (options.out_dir / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
     suffix = "-rehearsal" if options.rehearsal else ""
     tracker = Tracker(uri, experiment=f"sparse-transfer/{study.name}{suffix}",
                       artifact_location=artifacts, method_labels=method_labels(study),

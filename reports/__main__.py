@@ -105,6 +105,9 @@ def _first_sentences(text: str, limit: int = 300) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
+    from common.console import tolerant_streams
+
+    tolerant_streams()
     args = build_parser().parse_args(argv)
     sources = [args.folder is not None, args.results is not None, args.mlflow_uri is not None,
                args.paper]

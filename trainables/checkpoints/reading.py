@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 
 from common import storage
 from common.errors import BadInput, MissingInput, machine_error
+from common.files import require_regular_file
 from trainables.checkpoints.formats import FORMATS
 from trainables.checkpoints.formats.base import StateDict
 
@@ -162,6 +163,7 @@ def _read_file(path: Path, name: str) -> Any:
     if path.is_dir():
         raise BadInput(f"checkpoint path {name} is a directory, expected a file")
     try:
+        require_regular_file(path, "checkpoint path")  # a FIFO would block the read
         size = path.stat().st_size
         with path.open("rb") as f:
             head = f.read(64)

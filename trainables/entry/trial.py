@@ -157,7 +157,8 @@ def trial_dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: boo
                              hflip=dataset_info(spec.dataset, ctx.data_root).hflip, **norm)
     else:
         tf = eval_transform(spec.image_size, spec.interpolation, **norm)
-    return build_dataset(spec.dataset, ctx.data_root, split, tf)
+    return build_dataset(spec.dataset, ctx.data_root, split, tf,
+                         expected_classes=spec.num_classes or None)
 
 
 def epoch_selection(spec: TrialSpec) -> str:
