@@ -204,6 +204,15 @@ def check_temp_dir(environ: dict[str, str] | None = None) -> None:
                        "unset it)")
 
 
+def keep_writes_in(out_dir: Path) -> None:
+    """What libraries would write under ``$HOME`` goes to the output folder or nowhere:
+    matplotlib's font cache (``MPLCONFIGDIR``) to ``<out>/.cache/matplotlib``, and MLflow's
+    telemetry id (``~/.config/mlflow``) is not written (telemetry off). A user's own
+    settings of these variables win."""
+    os.environ.setdefault("MPLCONFIGDIR", str(Path(out_dir).resolve() / ".cache" / "matplotlib"))
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
 def check_tracking_uri(uri: str | None, source: str = "--tracking-uri") -> None:
     """Refuse a tracking store that would lose what the sweep logs (an in-memory SQLite
     database: ``sqlite://``, ``sqlite:///``, ``sqlite:///:memory:``; an empty URI) or that

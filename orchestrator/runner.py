@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import secrets
 import shlex
 import signal
 import sys
@@ -115,6 +116,10 @@ def init_ray(options: SweepOptions) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
+        # Ray 2.60 turns token auth on for a new local Ray and saves a token in
+        # ~/.ray/auth_token; this Ray's own token lives in its processes' environment only.
+        if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+            os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(16)
         # "local": always a fresh Ray of our own; with no address, ray.init() would join the
         # last `ray start` cluster on this machine (another user's, or a dead one's address).
         ray.init(address="local", num_cpus=options.num_cpus, **kwargs)
@@ -324,6 +329,7 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
     """
     try:
         ray_address(options)
+        check_folder_study(options.out_dir, study.name)  # before the lock writes anything
     except BadInput as e:
         say(f"error: {e}")
         return 2
@@ -343,7 +349,6 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     t0 = time.monotonic()
     try:
         check_folder_kind(out, options.rehearsal)
-        check_folder_study(out, study.name)
         check_sqlite_store(options.tracking_uri or default_tracking_uri(out))
         # A rehearsal reads no checkpoint: its trial ids carry no file hashes.
         grid = expand(study, out, hash_files=not options.rehearsal,

@@ -21,7 +21,7 @@ from common.masking import redact
 from common.storage import masked
 from orchestrator.options import (
     SweepOptions, check_count, check_out_dir, check_ray_address, check_runs_name, check_temp_dir,
-    check_sqlite_store, check_storage, check_storage_uri, check_tracking_uri,
+    check_sqlite_store, check_storage, check_storage_uri, check_tracking_uri, keep_writes_in,
 )
 from search_spaces.loader import builtin_studies, load_study, narrow, study_file
 from search_spaces.schema import Study, StudyError
@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     code = rerun_exit_code(study, options)
     if code is not None:
         return code
+    keep_writes_in(out_dir)  # before MLflow (telemetry) and matplotlib are imported
     from orchestrator.runner import ray_address, run_sweep
     from orchestrator.tracking import TrackingError, check_store
 

@@ -67,10 +67,16 @@ def test_a_sweep_writes_only_its_folder_and_a_copy_stays_its_own(tmp_path):
     shutil.rmtree(copy / "report")
     again = sweep(["--study", str(study), "--out", str(copy)], home, cwd)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "report.md is missing; rebuilding the report from the ledger" in again.stderr
-    assert (copy / "report" / "report.md").is_file()
+    assert "already done" in again.stderr and (copy / "report" / "report.md").is_file()
     assert tree(out) == original, "the rerun of the copy wrote into the original folder"
     assert artifact_roots(copy) == {(copy / "mlartifacts").as_uri()}
+
+    # Its outputs now stamped as its own: a deleted report is noticed, not "nothing to do".
+    shutil.rmtree(copy / "report")
+    third = sweep(["--study", str(study), "--out", str(copy)], home, cwd)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "report.md is missing; rebuilding the report from the ledger" in third.stderr
+    assert "nothing to do" not in third.stderr and (copy / "report" / "report.md").is_file()
 
     other = kit.write_study(tmp_path / "other.yaml", ckpt_dir=tmp_path / "ckpt", name="other")
     refused = sweep(["--study", str(other), "--out", str(out)], home, cwd)
