@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -26,13 +25,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from common.atomic import atomic_path, atomic_write_bytes
+from common.masking import redact
 
 T = TypeVar("T")
-
-# Query parameters of a pyarrow URI that carry secrets (S3FileSystem's and GcsFileSystem's).
-_SECRET_PARAMS = ("access_key", "secret_key", "session_token", "access_token",
-                  "credential", "password", "token")
-
 
 def is_uri(location: str | os.PathLike[str] | None) -> bool:
     """Whether ``location`` is a URI of another file system (``s3://``, ``gs://``,
@@ -54,10 +49,9 @@ def join(root: str | os.PathLike[str], *parts: str) -> str:
 
 
 def masked(location: str | os.PathLike[str]) -> str:
-    """The location for messages: ``user:secret@`` and secret query values as ``***``."""
-    text = re.sub(r"//[^/@]*@", "//***@", str(location))
-    names = "|".join(_SECRET_PARAMS)
-    return re.sub(rf"(?i)([?&](?:{names})=)[^&]*", r"\1***", text)
+    """The location for messages: ``user:secret@`` and secret query values (access_key,
+    session_token...) as ``***``, by ``common.masking.redact``."""
+    return redact(str(location))
 
 
 def filesystem(location: str) -> tuple[Any, str]:

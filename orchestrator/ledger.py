@@ -18,7 +18,9 @@ one file and lists the folder once. The per-trial files stay the record that cou
   old line;
 - an id whose file is gone (someone deleted ``trials/<id>.json`` to run it again) is
   forgotten even if the index has it;
-- a torn last line (power loss) is skipped, and that id is read from its file.
+- a torn last line (power loss) is skipped, and that id is read from its file;
+- a file whose size is not its line's (truncated, edited by hand) is read; one that is not
+  an entry any more is moved to ``corrupt/`` with one warning, and its trial runs again.
 
 When the index holds lines it no longer needs (superseded, pending, torn, forgotten) or
 misses ids, the next load rewrites it whole, atomically, from what it found. Only the
@@ -57,12 +59,14 @@ class Ledger:
     """Trial id -> its latest entry, loaded once (one folder listing, one index read)."""
 
     def __init__(self, root: Path, read: Callable[[Path], bytes] | None = None,
-                 provenance: Mapping[str, str] | None = None) -> None:
+                 provenance: Mapping[str, str] | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
         # Who records (orchestrator.provenance): kept in every entry this ledger writes.
         self.provenance = dict(provenance or {})
         self.root.mkdir(parents=True, exist_ok=True)
         self._read = read or read_bytes
+        self._warn = warn or (lambda message: None)
         self._entries: dict[str, dict[str, Any]] = {}
         self._indexed: set[str] = set()  # ids with a valid line in the index
         self.files_read = 0  # per-trial files opened while loading (the benchmark reports it)
@@ -79,8 +83,11 @@ class Ledger:
         names = {n[:-5] for n in os.listdir(self.root)
                  if n.endswith(".json") and not n.startswith(".")}
         lines, stale = self._read_index()
+        sizes = self._sizes() if lines else {}
         for tid in names:
             entry = lines.get(tid)
+            if entry is not None and sizes.get(tid) != len(_line(entry)) - 1:
+                entry = None  # the file is not what its line says (truncated, edited)
             if entry is None:  # no line, or a pending one: the file says what is true
                 entry = self._read_file(tid)
                 stale = True
@@ -111,13 +118,53 @@ class Ledger:
             found[tid] = None if entry.get("pending") else entry
         return found, stale or count > len(found)
 
+    def _sizes(self) -> dict[str, int]:
+        """Each entry file's size, from one listing: a file whose size is not its index
+        line's is read, so a truncated one is found without opening every file."""
+        sizes = {}
+        with os.scandir(self.root) as listing:
+            for item in listing:
+                if item.name.endswith(".json") and not item.name.startswith("."):
+                    try:
+                        sizes[item.name[:-5]] = item.stat().st_size
+                    except FileNotFoundError:
+                        continue
+        return sizes
+
     def _read_file(self, trial_id: str) -> dict[str, Any] | None:
+        """An entry file's entry; a file that is not one (truncated, corrupt) is moved to
+        ``corrupt/`` with one warning, so its trial runs again and nothing is lost."""
         self.files_read += 1
+        path = self._path(trial_id)
         try:
-            entry = json.loads(self._read(self._path(trial_id)))
-        except (FileNotFoundError, ValueError):
-            return None  # unreadable: treat as not done, the trial reruns
-        return entry if isinstance(entry, dict) and "status" in entry else None
+            entry = json.loads(self._read(path))
+        except FileNotFoundError:
+            return None
+        except ValueError as err:
+            entry = err
+        if isinstance(entry, dict) and "status" in entry:
+            return entry
+        self._set_aside(path, f"{type(entry).__name__}: {entry}"[:120]
+                        if isinstance(entry, ValueError) else "not a ledger entry")
+        return None
+
+    def _set_aside(self, path: Path, why: str) -> None:
+        dest = self.root / "corrupt" / f"{path.name}.{int(time.time())}"
+        dest.parent.mkdir(exist_ok=True)
+        os.replace(path, dest)
+        self._warn(f"warning: ledger entry {path} is unreadable (truncated or corrupt: {why}); "
+                   f"moved to {dest}; trial {path.stem} runs again")
+
+    def retire(self, trial_id: str, folder: str) -> Path:
+        """Moves an entry's file to ``<root>/<folder>/`` and forgets it (kept, never read
+        again: a trial whose checkpoint changed is run anew under its new id)."""
+        dest = self.root / folder / f"{trial_id}.json"
+        dest.parent.mkdir(exist_ok=True)
+        os.replace(self._path(trial_id), dest)
+        self._entries.pop(trial_id, None)
+        self._indexed.discard(trial_id)
+        self._rewrite_index()
+        return dest
 
     def _rewrite_index(self) -> None:
         lines = "".join(_line(self._entries[t]) for t in sorted(self._entries))

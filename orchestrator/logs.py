@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import BadInput
+from common.masking import redact
 
 LOG = logging.getLogger("orchestrator")
 # The progress lines: left off the terminal by -q, kept in the log file.
@@ -99,6 +100,14 @@ class _Terminal(logging.StreamHandler):
     @stream.setter
     def stream(self, value) -> None:
         pass
+
+
+class _Masked(logging.Formatter):
+    """Formats a record with every URI's secrets masked (``common.masking``): the sweep's
+    messages and Ray's and MLflow's alike, on the terminal and in the file."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class _Quiet(logging.Filter):
@@ -200,7 +209,7 @@ class _Forward(logging.Handler):
 
 def _terminal(settings: LogSettings) -> logging.Handler:
     handler = _Terminal()
-    handler.setFormatter(logging.Formatter(
+    handler.setFormatter(_Masked(
         "%(asctime)s %(message)s" if settings.timestamps else "%(message)s", DATE_FORMAT))
     if settings.quiet:
         handler.addFilter(_Quiet())
@@ -212,7 +221,7 @@ def _file(path: Path) -> logging.Handler:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Opened at the first record: a run that logs nothing leaves no empty file.
     handler = logging.FileHandler(path, mode="a", encoding="utf-8", delay=True)
-    handler.setFormatter(logging.Formatter(FILE_FORMAT, DATE_FORMAT))
+    handler.setFormatter(_Masked(FILE_FORMAT, DATE_FORMAT))
     setattr(handler, _MARK, "file")
     return handler
 

@@ -8,15 +8,17 @@ import it back.
 from __future__ import annotations
 
 import errno
+import json
 import os
-import re
 import socket
 import tempfile
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from common.errors import BadInput
+from common.masking import redact
 from common.storage import filesystem, is_uri, join, masked
 from orchestrator.logs import LogSettings
 
@@ -139,6 +141,38 @@ def check_folder_kind(out_dir: Path, rehearsal: bool) -> None:
                        "--rehearsal to resume the rehearsal")
 
 
+STUDY_MARK = "study.json"
+
+
+def check_folder_study(out_dir: Path, name: str) -> None:
+    """An output folder holds one study: a study of another name run into it is refused,
+    naming both (its trials would join the other's results table and report without a
+    word). The folder's study is the one its ``study.json`` names, written on its first
+    run; a folder without it is taken as this study's."""
+    path = Path(out_dir) / STUDY_MARK
+    try:
+        found = json.loads(path.read_text()).get("name")
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, AttributeError) as e:
+        raise BadInput(f"--out {out_dir}: {path} cannot be read ({e}); it names the study "
+                       "this folder holds: restore it, or delete it if the folder holds "
+                       f"study {name!r} only") from None
+    if found != name:
+        raise BadInput(f"--out {out_dir} holds study {found!r} ({path}), not {name!r}: one "
+                       "folder holds one study, whose results and report would otherwise "
+                       f"mix; run {name!r} into another folder (default runs/{name})")
+
+
+def mark_folder_study(out_dir: Path, name: str) -> None:
+    """Write ``study.json`` naming the folder's study (idempotent)."""
+    from common.atomic import atomic_write_text
+
+    path = Path(out_dir) / STUDY_MARK
+    if not path.exists():
+        atomic_write_text(path, json.dumps({"name": name}) + "\n")
+
+
 def mark_rehearsal_folder(out_dir: Path) -> None:
     """Write the ``REHEARSAL`` mark (idempotent), before the first trial is recorded."""
     from common.atomic import atomic_write_text
@@ -159,6 +193,31 @@ _SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databric
 _NO_SCHEME_STORES = ("databricks", "databricks-uc", "uc")
 
 
+def check_temp_dir(environ: dict[str, str] | None = None) -> None:
+    """``TMPDIR`` (where Ray, PyTorch and the sweep keep temporary files) must be a folder
+    this user can write; Python would fall back to another folder without a word, and Ray
+    would fail later with a message about sockets."""
+    value = (os.environ if environ is None else environ).get("TMPDIR")
+    if not value:
+        return
+    if not os.path.isdir(value):
+        raise BadInput(f"TMPDIR={value}: no such folder; Ray and PyTorch keep temporary "
+                       f"files there: create it (mkdir -p {value}) or unset TMPDIR")
+    if not os.access(value, os.W_OK | os.X_OK):
+        raise BadInput(f"TMPDIR={value}: this user cannot write there; Ray and PyTorch keep "
+                       "temporary files there: point TMPDIR at a folder you can write (or "
+                       "unset it)")
+
+
+def keep_writes_in(out_dir: Path) -> None:
+    """What libraries would write under ``$HOME`` goes to the output folder or nowhere:
+    matplotlib's font cache (``MPLCONFIGDIR``) to ``<out>/.cache/matplotlib``, and MLflow's
+    telemetry id (``~/.config/mlflow``) is not written (telemetry off). A user's own
+    settings of these variables win."""
+    os.environ.setdefault("MPLCONFIGDIR", str(Path(out_dir).resolve() / ".cache" / "matplotlib"))
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
 def check_tracking_uri(uri: str | None, source: str = "--tracking-uri") -> None:
     """Refuse a tracking store that would lose what the sweep logs (an in-memory SQLite
     database: ``sqlite://``, ``sqlite:///``, ``sqlite:///:memory:``; an empty URI) or that
@@ -170,6 +229,7 @@ def check_tracking_uri(uri: str | None, source: str = "--tracking-uri") -> None:
         raise BadInput(f"{source}: empty tracking URI; leave it unset to use the SQLite file in "
                        "the output folder")
     scheme = urlparse(uri).scheme.lower().split("+")[0]
+    shown = redact(uri)
     if uri in _NO_SCHEME_STORES:
         return
     if scheme in ("", "file") or len(scheme) == 1:  # a plain path (C:\\ on Windows) or file://
@@ -177,14 +237,14 @@ def check_tracking_uri(uri: str | None, source: str = "--tracking-uri") -> None:
             return
         plain = scheme != "file"
         what = "a plain path, which MLflow opens as its" if plain else "MLflow's"
-        instead = f"sqlite:///{uri}" if plain else "sqlite:////abs/path/mlflow.db"
+        instead = f"sqlite:///{shown}" if plain else "sqlite:////abs/path/mlflow.db"
         raise BadInput(
-            f"{source}: {uri!r} is {what} file store, which MLflow 3 refuses to open (it is in "
+            f"{source}: {shown!r} is {what} file store, which MLflow 3 refuses to open (it is in "
             f"maintenance mode); use a SQLite file instead, e.g. {instead}, or leave it unset "
             "to use the SQLite file in the output folder (MLFLOW_ALLOW_FILE_STORE=true opens a "
             "file store anyway)")
     if scheme not in _SCHEMES:
-        raise BadInput(f"{source}: {uri!r} has the scheme {scheme!r}, which MLflow cannot "
+        raise BadInput(f"{source}: {shown!r} has the scheme {scheme!r}, which MLflow cannot "
                        f"track to; use one of {', '.join(_SCHEMES)} (e.g. "
                        "http://host:5000 or sqlite:////abs/path/mlflow.db)")
     if scheme == "sqlite":
@@ -193,33 +253,66 @@ def check_tracking_uri(uri: str | None, source: str = "--tracking-uri") -> None:
         path = path.split("?", 1)[0]
         if path in _MEMORY_PATHS or path.startswith(("file::memory:", ":memory:")):
             raise BadInput(
-                f"{source}: {uri!r} is an in-memory SQLite store: every run would be lost when "
+                f"{source}: {shown!r} is an in-memory SQLite store: every run would be lost when "
                 "the sweep exits; name a file (sqlite:////abs/path/mlflow.db) or leave it unset "
                 "to use the SQLite file in the output folder")
+        folder = Path(path).expanduser().absolute().parent
+        if not folder.is_dir():
+            raise BadInput(
+                f"{source}: the folder of the SQLite store {shown!r}, {folder}, does not exist; "
+                f"create it (mkdir -p {folder}) or name a store in a folder that exists")
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_sqlite_store(uri: str) -> None:
+    """An existing SQLite store must be an MLflow database: a truncated file or another
+    program's database would end the sweep in MLflow's migration traceback (or be migrated
+    into an MLflow store). Nothing is lost by moving one aside: the ledger holds every
+    result, and the sweep logs what a new store lacks."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri[len("sqlite:///"):].split("?", 1)[0])
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    aside = f"move it aside (mv {path} {path}.broken) and rerun: the ledger (trials/) holds " \
+            "every result and the sweep logs them into a new store"
+    with open(path, "rb") as f:
+        head = f.read(len(SQLITE_MAGIC))
+    if head != SQLITE_MAGIC:
+        raise BadInput(f"MLflow store {path} is not a SQLite database (truncated, or "
+                       f"another file); {aside}")
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as e:
+        raise BadInput(f"MLflow store {path} is damaged ({e}); {aside}") from None
+    if tables and "experiments" not in tables:
+        raise BadInput(f"MLflow store {path} is another program's SQLite database (tables "
+                       f"{', '.join(sorted(tables)[:5])}), not MLflow's; {aside}")
 
 
 def check_ray_address(address: str | None, source: str = "--address") -> None:
     """A cluster address (``host:port``, ``ray://host:port``) must answer before the sweep
     joins it: ``ray.init`` retried a dead address for minutes, printing only Ray's warnings.
-    ``auto`` (Ray finds the cluster of this node, or says there is none) is left to Ray."""
+    ``auto`` is resolved to this user's own Ray by ``orchestrator.local_ray``."""
     if not address or address in ("auto", "local"):
         return
-    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    shown = redact(address)
+    host, sep, port = address.split("://", 1)[-1].rsplit("@", 1)[-1].rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise BadInput(f"{source} {address!r}: expected the head's address as host:port (e.g. "
+        raise BadInput(f"{source} {shown!r}: expected the head's address as host:port (e.g. "
                        "10.0.0.5:6379), 'auto' on a node of a running cluster, or 'local'")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as e:
         raise BadInput(
-            f"{source} {address!r}: nothing answers there ({e.strerror or e}); start the "
+            f"{source} {shown!r}: nothing answers there ({e.strerror or e}); start the "
             f"cluster (`ray start --head` on the head node) or fix {source} ('auto' on a node "
             "of a running cluster, 'local' for a Ray of the sweep's own)") from None
-
-
-def redact(uri: str) -> str:
-    """The URI with any user:password@ removed, for messages and logs."""
-    return re.sub(r"//[^/@]*@", "//***@", uri)
 
 
 def default_tracking_uri(out_dir: Path) -> str:

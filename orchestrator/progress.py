@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from ray.tune import Callback
 
+from common.masking import redact
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.logs import PROGRESS
 from orchestrator.logs import say as logs_say
@@ -300,6 +301,7 @@ def record_success(ledger: Ledger, tracker: Tracker, spec: TrialSpec,
 
 
 def record_failure(ledger: Ledger, tracker: Tracker, spec: TrialSpec, error: str) -> None:
+    error = redact(error)  # a message may quote a URI: stored and tagged masked
     ledger.record(spec.trial_id, {"status": FAILED, "spec": spec_dict(spec), "error": error,
                                   "metrics": {}, "history": []})
     tracker.fail(spec, error)
@@ -308,7 +310,9 @@ def record_failure(ledger: Ledger, tracker: Tracker, spec: TrialSpec, error: str
 def record_error(ledger: Ledger, tracker: Tracker, spec: TrialSpec, traceback_text: str,
                  attempts: int) -> None:
     """A trial that raised on every attempt: kept apart from bad input (``failed``), so a
-    rerun of the sweep tries it again; the traceback is kept whole in the ledger."""
+    rerun of the sweep tries it again; the traceback is kept whole in the ledger (any URI in
+    it masked)."""
+    traceback_text = redact(traceback_text)
     ledger.record(spec.trial_id, {"status": ERROR, "spec": spec_dict(spec),
                                   "error": traceback_text, "attempts": attempts,
                                   "metrics": {}, "history": []})

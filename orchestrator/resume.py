@@ -13,11 +13,14 @@ import hashlib
 import json
 import time
 from pathlib import Path
+
 from common.errors import BadInput
+from common.masking import redact
+from orchestrator.changed import stale_entries
 from orchestrator.grid import Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.logs import say
-from orchestrator.options import SweepOptions, default_tracking_uri, redact
+from orchestrator.options import SweepOptions, check_folder_study, default_tracking_uri
 from orchestrator.stages import ORDER, STAGES
 from search_spaces.schema import Study
 from search_spaces.trial import TrialSpec
@@ -52,11 +55,27 @@ def outputs_stamp(study: Study, options: SweepOptions, ledger: Ledger, uri: str)
                        "options": hashlib.sha256(shaped.encode()).hexdigest()[:16]})
 
 
-def outputs_current(out: Path, stamp: str) -> bool:
+def outputs_current(out: Path, stamp: str, report: bool = True) -> bool:
+    """Whether the outputs were built from this ledger and are still whole: the stamp
+    matches, ``results.parquet`` is a Parquet file that reads (its footer, not only its
+    name) and, when the sweep writes one, the report is there. Anything else is rebuilt
+    from the ledger, with one line saying why."""
     try:
-        return (out / STAMP).read_text() == stamp and (out / "results.parquet").exists()
+        if (out / STAMP).read_text() != stamp:
+            return False
     except OSError:
         return False
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_metadata(out / "results.parquet").num_rows
+    except (OSError, ValueError) as e:
+        say(f"{out / 'results.parquet'} cannot be read ({e}); rebuilding it from the ledger")
+        return False
+    if report and rows and not (out / "report" / "report.md").is_file():
+        say(f"{out / 'report' / 'report.md'} is missing; rebuilding the report from the ledger")
+        return False
+    return True
 
 
 def all_done(grid: Grid, ledger: Ledger, study: Study, options: SweepOptions,
@@ -71,7 +90,7 @@ def all_done(grid: Grid, ledger: Ledger, study: Study, options: SweepOptions,
         if stage.enabled(options) and pending(grid.stages.get(stage.name, []), ledger,
                                                options.retry_failed):
             return False
-    if not outputs_current(options.out_dir, stamp):
+    if not outputs_current(options.out_dir, stamp, options.report):
         return False
     for stage in ORDER:
         if grid.stages.get(stage):
@@ -123,11 +142,14 @@ def rerun_exit_code(study: Study, options: SweepOptions) -> int | None:
     if not (out / STAMP).is_file():
         return None
     try:
+        check_folder_study(out, study.name)
         grid = expand(study, out, hash_files=not options.rehearsal,
                       root=options.trials_root())
     except (ValueError, BadInput, OSError):
         return None
-    ledger = Ledger(out / "trials")
+    ledger = Ledger(out / "trials", warn=say)
+    if stale_entries(grid, ledger):
+        return None  # a checkpoint changed: the runner says which and reruns its trials
     uri = options.tracking_uri or default_tracking_uri(out)
     if not all_done(grid, ledger, study, options, outputs_stamp(study, options, ledger, uri)):
         return None

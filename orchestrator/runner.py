@@ -17,8 +17,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import secrets
 import shlex
 import signal
+import sys
 import tempfile
 import time
 import traceback
@@ -29,15 +31,19 @@ from typing import Any
 from common import columns as C
 from common.atomic import atomic_write_text
 from common.errors import BadInput
+from common.masking import redact
 from common.storage import masked
 from orchestrator.capacity import Unschedulable, check_capacity
+from orchestrator.changed import retire_changed
 from orchestrator.execute import SweepContext, run_stage
 from orchestrator.grid import Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
+from orchestrator.local_ray import resolve_auto
 from orchestrator.lock import SweepRunning, driver_lock
 from orchestrator.options import (StorageDown, SweepOptions, check_folder_kind,
+                                  check_folder_study, check_sqlite_store, mark_folder_study,
                                   mark_rehearsal_folder, storage_answers)
-from orchestrator.options import default_tracking_uri, redact
+from orchestrator.options import default_tracking_uri
 from orchestrator.logs import (
     current_log_file, flush_log, library_logging, log_files, say, sweep_logging,
 )
@@ -66,7 +72,8 @@ def ray_address(options: SweepOptions,
     cluster, and Ray users expect a driver to join it; ignoring it ran the whole study on the
     head node alone. ``--address local`` asks for the sweep's own local Ray even when the
     variable is set. An ``http(s)://`` value is the dashboard's address, which ``ray job
-    submit`` reads but a driver cannot join.
+    submit`` reads but a driver cannot join. ``auto`` is the one Ray this user started on this
+    machine (``orchestrator.local_ray``), never another user's.
     """
     given = options.address
     address = given or environ.get("RAY_ADDRESS", "").strip() or None
@@ -75,10 +82,12 @@ def ray_address(options: SweepOptions,
     if address and address.split("://")[0].lower() in ("http", "https"):
         where = "--address" if given else "RAY_ADDRESS"
         raise BadInput(
-            f"{where} {address!r} is the Ray dashboard's address (what `ray job submit` "
+            f"{where} {redact(address)!r} is the Ray dashboard's address (what `ray job submit` "
             "reads), not a cluster a driver can join: submit the sweep with `ray job submit "
             "--working-dir . -- python -m orchestrator.sweep ...`, or run it on the head with "
             "--address auto (or the GCS address, <head>:6379)")
+    if address == "auto":
+        return resolve_auto("--address" if given else "RAY_ADDRESS")
     return address
 
 
@@ -114,6 +123,10 @@ def init_ray(options: SweepOptions) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
+        # Ray 2.60 turns token auth on for a new local Ray and saves a token in
+        # ~/.ray/auth_token; this Ray's own token lives in its processes' environment only.
+        if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+            os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(16)
         # "local": always a fresh Ray of our own; with no address, ray.init() would join the
         # last `ray start` cluster on this machine (another user's, or a dead one's address).
         ray.init(address="local", num_cpus=options.num_cpus, **kwargs)
@@ -212,12 +225,32 @@ class Stopped(KeyboardInterrupt):
 _stopped_by: int | None = None
 
 
+# Seconds from the stop signal to the process's end, whatever blocks the unwinding.
+STOP_DEADLINE_S = 9.0
+
+
 def _on_stop_signal(signum: int, frame: Any) -> None:
     global _stopped_by
     if _stopped_by is not None:  # a second signal while the first unwinds: stop waiting
         os._exit(128 + _stopped_by)
     _stopped_by = signum
+    exit_by_deadline(128 + signum, STOP_DEADLINE_S)
     raise Stopped(signum)
+
+
+def exit_by_deadline(code: int, seconds: float) -> None:
+    """Ends the process with ``code`` after ``seconds`` unless it has ended by then: a stopped
+    sweep exits within 10 s even where its unwinding blocks (a thread stuck reading a FIFO,
+    Ray's shutdown waiting on a stuck worker, a non-daemon thread). A daemon thread, so a
+    sweep that ends in time never waits for it."""
+    import threading
+
+    def _exit() -> None:
+        time.sleep(seconds)
+        sys.stderr.flush()
+        os._exit(code)
+
+    threading.Thread(target=_exit, name="stop-deadline", daemon=True).start()
 
 
 def stop_signal(exc: KeyboardInterrupt) -> int:
@@ -306,6 +339,7 @@ def run_sweep(study: Study, options: SweepOptions) -> int:
     with sweep_logging(options.log):  # the terminal (the CLI has set it up already)
         try:
             ray_address(options)
+            check_folder_study(options.out_dir, study.name)  # before the lock writes anything
         except BadInput as e:
             say(f"error: {e}")
             return 2
@@ -331,6 +365,7 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     t0 = time.monotonic()
     try:
         check_folder_kind(out, options.rehearsal)
+        check_sqlite_store(options.tracking_uri or default_tracking_uri(out))
         # A rehearsal reads no checkpoint: its trial ids carry no file hashes.
         grid = expand(study, out, hash_files=not options.rehearsal,
                       root=options.trials_root())
@@ -339,13 +374,15 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         return 2
     if options.rehearsal:
         mark_rehearsal_folder(out)
+    mark_folder_study(out, study.name)
     changed = change_line(out, study)  # before anything runs, against the last run's study
     if changed:
         say(f"warning: {changed}")
     study_path = write_study(out, study, options.study_source, options.overrides)
     uri = options.tracking_uri or default_tracking_uri(out)
     made_by = provenance()
-    ledger = Ledger(out / "trials", provenance=made_by)
+    ledger = Ledger(out / "trials", provenance=made_by, warn=say)
+    retire_changed(grid, ledger, say)
     if all_done(grid, ledger, study, options, outputs_stamp(study, options, ledger, uri)):
         return _finish(grid, ledger, out, uri, t0)
     try:
@@ -432,8 +469,9 @@ def open_tracker(study: Study, options: SweepOptions, grid: Grid, uri: str,
     """The study's MLflow experiment (a rehearsal's own), behind ``Tolerant``: a tracking
     call that fails never stops the sweep. Raises ``TrackingError`` when the store cannot be
     used at all."""
-    # With the default SQLite store, artifacts (the report) stay in the output folder too.
-    artifacts = None if options.tracking_uri else (options.out_dir / "mlartifacts").as_uri()
+    # With a SQLite store (the default one or the user's), artifacts (the report) stay in the
+    # output folder: MLflow's own default is ./mlruns of whatever folder the sweep runs in.
+    artifacts = (options.out_dir / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
     suffix = "-rehearsal" if options.rehearsal else ""
     tracker = Tracker(uri, experiment=f"sparse-transfer/{study.name}{suffix}",
                       artifact_location=artifacts, method_labels=method_labels(study),
@@ -452,7 +490,7 @@ def announce(study: Study, options: SweepOptions, grid: Grid, uri: str) -> None:
     log = current_log_file()
     say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {options.out_dir} · "
         + (f"storage {masked(options.trials_root())} · " if options.storage else "")
-        + f"MLflow {redact(uri)}" + (f" · Ray {address}" + (
+        + f"MLflow {redact(uri)}" + (f" · Ray {redact(address)}" + (
             "" if options.address else " (RAY_ADDRESS)") if address else "")
         + (f" · log {log}" if log else ""))
     for warning in cluster_warnings(study, options):

@@ -15,12 +15,13 @@ import shlex
 import sys
 from pathlib import Path
 
+from common.console import tolerant_streams
 from common.errors import BadInput
 from common.storage import masked
 from orchestrator.logs import LogSettings, parse_levels, say, sweep_logging
 from orchestrator.options import (
-    SweepOptions, check_count, check_out_dir, check_ray_address, check_runs_name,
-    check_storage, check_storage_uri, check_tracking_uri,
+    SweepOptions, check_count, check_out_dir, check_ray_address, check_runs_name, check_temp_dir,
+    check_sqlite_store, check_storage, check_storage_uri, check_tracking_uri, keep_writes_in,
 )
 from search_spaces.loader import builtin_studies, load_study, narrow, study_file
 from search_spaces.schema import Study, StudyError
@@ -216,11 +217,14 @@ def check_run_options(args: argparse.Namespace, study: Study) -> Path:
     check_count("--num-cpus", args.num_cpus, 1)
     check_count("--max-concurrent", args.max_concurrent, 1)
     check_count("--max-failures", args.max_failures, 0)
+    check_temp_dir()
     check_storage_uri(args.storage)
     from_env = args.tracking_uri == os.environ.get("MLFLOW_TRACKING_URI")
     check_tracking_uri(args.tracking_uri,
                        "MLFLOW_TRACKING_URI" if from_env and args.tracking_uri else
                        "--tracking-uri")
+    if args.tracking_uri:
+        check_sqlite_store(args.tracking_uri)
     if args.out is not None:
         check_out_dir(args.out)
         return args.out
@@ -235,6 +239,7 @@ def check_run_options(args: argparse.Namespace, study: Study) -> Path:
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """The command line (``prog``: how it was called, for ``--help`` and the resume command);
     returns the exit code. Every message goes through ``logging`` (``orchestrator.logs``)."""
+    tolerant_streams()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(prog).parse_args(argv)
     try:
@@ -276,6 +281,7 @@ def _main(args: argparse.Namespace, argv: list[str], prog: str, log: LogSettings
         code = rerun_exit_code(study, options)
     if code is not None:
         return code
+    keep_writes_in(out_dir)  # before MLflow (telemetry) and matplotlib are imported
     from orchestrator.runner import ray_address, run_sweep
     from orchestrator.tracking import TrackingError, check_store
 

@@ -29,7 +29,7 @@ import math
 import os
 import re
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -38,7 +38,7 @@ from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunT
 from mlflow.tracking import MlflowClient
 
 from common import columns as C
-from orchestrator.options import redact
+from common.masking import redact
 from orchestrator.stages import mode_of
 from orchestrator.tracking_meta import dataset_source, run_metadata
 from search_spaces.trial import TrialSpec
@@ -193,6 +193,28 @@ def final_metrics(metrics: Mapping[str, Any], identity: Iterable[str] = ()) -> d
     return {k: float(v) for k, v in metrics.items() if k not in skip and _finite(v)}
 
 
+def rebase_artifacts(tracking_uri: str, exp: Any, location: str) -> None:
+    """Point a SQLite store's experiment, and its runs, at ``location`` when the store lies
+    in the folder that holds ``location`` (the default store of an output folder that was
+    copied or moved): MLflow keeps absolute artifact paths, so the copy would otherwise write
+    its report artifacts into the original folder. Another store is left as it is."""
+    import sqlite3
+    from urllib.parse import unquote, urlparse
+
+    if not tracking_uri.startswith("sqlite:///"):
+        return
+    database = Path(tracking_uri[len("sqlite:///"):].split("?", 1)[0]).absolute()
+    if database.parent != Path(unquote(urlparse(location).path)).parent:
+        return
+    old = exp.artifact_location
+    with closing(sqlite3.connect(database)) as db, db:
+        db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+                   (location, exp.experiment_id))
+        db.execute("UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?) WHERE "
+                   "experiment_id = ? AND substr(artifact_uri, 1, ?) = ?",
+                   (location, len(old) + 1, exp.experiment_id, len(old), old))
+
+
 class Tracker:
     """The study's MLflow experiment."""
 
@@ -223,6 +245,8 @@ class Tracker:
                 # Inside the try: a database URI whose driver is missing fails right here.
                 self.client = MlflowClient(tracking_uri=tracking_uri)
                 exp = self.client.get_experiment_by_name(experiment)
+                if exp and artifact_location and exp.artifact_location != artifact_location:
+                    rebase_artifacts(tracking_uri, exp, artifact_location)
                 self.experiment_id = (
                     exp.experiment_id if exp
                     else self.client.create_experiment(experiment, artifact_location)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
-from orchestrator.options import redact
+from common.masking import redact
 from orchestrator.logs import say
 from orchestrator.tracking import TRIAL_TAG, Tracker, quick_http
 from search_spaces.trial import from_dict

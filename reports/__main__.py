@@ -67,7 +67,9 @@ def build_parser(prog: str = "python -m reports") -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> int:
-    print(f"python -m reports: error: {message}", file=sys.stderr)
+    from common.masking import redact
+
+    print(f"python -m reports: error: {redact(message)}", file=sys.stderr)
     return 2
 
 
@@ -104,6 +106,9 @@ def _first_sentences(text: str, limit: int = 300) -> str:
 def main(argv: Sequence[str] | None = None, prog: str = "python -m reports") -> int:
     """Run the CLI (``prog``: how it was called, for ``--help``); returns the exit status
     (0 ok, 2 bad input)."""
+    from common.console import tolerant_streams
+
+    tolerant_streams()
     args = build_parser(prog).parse_args(argv)
     sources = [args.folder is not None, args.results is not None, args.mlflow_uri is not None,
                args.paper]
@@ -158,31 +163,33 @@ def _read_store(uri: str, experiment: str | None,
     server that does not answer gets one try of 10 s, not MLflow's minutes of retries (a
     user's own settings win).
     """
+    from common.masking import redact
     from reports.load import read_mlflow, sweep_experiment
 
     if uri.startswith("sqlite:///"):
         database = Path(uri[len("sqlite:///"):])
         if not database.is_file():
             raise FileNotFoundError(f"MLflow store not found: {database} (from "
-                                    f"--mlflow-uri {uri})")
+                                    f"--mlflow-uri {redact(uri)})")
         out = out or database.parent / "report"
     elif uri.startswith("file:") or (":" not in uri and uri not in _NAMED_STORES):
         folder = Path(uri.removeprefix("file://"))
         if not folder.is_dir():
             raise FileNotFoundError(f"MLflow store not found: {folder} (from "
-                                    f"--mlflow-uri {uri})")
+                                    f"--mlflow-uri {redact(uri)})")
     if out is None:
         raise _Refused("--out DIR is needed with a non-sqlite --mlflow-uri")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     try:
         experiment = experiment or sweep_experiment(uri)
-        return read_mlflow(uri, experiment), f"MLflow experiment '{experiment}' at {uri}", out
+        source = f"MLflow experiment '{experiment}' at {redact(uri)}"
+        return read_mlflow(uri, experiment), source, out
     except ValueError:
         raise
     except Exception as err:  # the tracking store's own errors, e.g. a bad URI
-        raise _Refused(f"cannot read the MLflow store at {uri}: "
-                       f"{_first_sentences(str(err))}") from err
+        raise _Refused(f"cannot read the MLflow store at {redact(uri)}: "
+                       f"{redact(_first_sentences(str(err)))}") from err
 
 
 def _write_paper(out: Path, title: str | None) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from common import columns as C
+from common.masking import redact
 from reports.prepare import check_columns
 
 # Columns MLflow stores as text params but that the reports treat as numbers.
@@ -76,7 +77,7 @@ def sweep_experiment(tracking_uri: str) -> str:
         return sweeps[0]
     what = (f"several {SWEEP_PREFIX}* experiments" if sweeps
             else f"no {SWEEP_PREFIX}* experiment")
-    raise ValueError(f"{tracking_uri}: {what}; name one with --experiment "
+    raise ValueError(f"{redact(tracking_uri)}: {what}; name one with --experiment "
                      f"(experiments: {', '.join(names) or 'none'})")
 
 
@@ -135,7 +136,7 @@ def read_mlflow(tracking_uri: str, experiment: str | None = None) -> pd.DataFram
     if experiment is None:
         experiment = sweep_experiment(tracking_uri)
     runs = _experiment_runs(tracking_uri, experiment)
-    source = f"MLflow experiment '{experiment}' at {tracking_uri}"
+    source = f"MLflow experiment '{experiment}' at {redact(tracking_uri)}"
     kept = [row for row in map(_run_row, runs) if row is not None]
     rows = pd.DataFrame(kept)
     params = [c for c in C.REQUIRED if c != C.ACCURACY]
@@ -169,7 +170,7 @@ def _experiment_runs(tracking_uri: str, experiment: str) -> list:
     found = client.get_experiment_by_name(experiment)
     if found is None:
         names = sorted(e.name for e in client.search_experiments())
-        raise ValueError(f"{tracking_uri}: no MLflow experiment named '{experiment}' "
+        raise ValueError(f"{redact(tracking_uri)}: no MLflow experiment named '{experiment}' "
                          f"(experiments: {', '.join(names) or 'none'})")
     runs, token = [], None
     while True:

@@ -35,7 +35,17 @@ SPEED = "speed"
 TRANSFER_MODES = (LINEAR, FULL)
 MODE_ORDER = (LINEAR, FULL, UPSTREAM, CHECKPOINT, SPEED)
 FAILED = "failed"
+ERROR = "error"
 FINISHED = "finished"
+FINISHED_WORDS = frozenset({"", FINISHED, "ok", "done", "success", "succeeded", "completed",
+                            "complete"})
+# What names a trial and what it was asked to do; every other column is what it measured,
+# which a trial that did not finish (failed, error) never did.
+IDENTITY = frozenset({
+    METHOD, C.METHOD_LABEL, C.FAMILY, C.LTH_SOURCE, SPARSITY, DATASET, MODE, SEED, ARCH, GROUP,
+    STATUS, C.ERROR, C.TRIAL_ID, "stage", "metric", "num_classes", C.EPOCHS, C.LR, WEIGHTS,
+    C.SPARSITY_PROFILE, C.REHEARSAL, C.IMAGE_SIZE, C.BATCH, C.NORMALIZE, C.EPOCH_SELECTION,
+    "checkpoint_hash"})
 
 
 def check_columns(df: pd.DataFrame, source: str = "results table") -> None:
@@ -64,9 +74,14 @@ def _normalise_mode(value: object) -> str:
     return str(value).strip().lower()
 
 
-def _text(series: pd.Series) -> pd.Series:
-    """Strings without surrounding blanks; missing values become ``""``."""
+def text_of(series: pd.Series) -> pd.Series:
+    """Strings without surrounding blanks; missing values become ``""``. Why not
+    ``astype(str)``: with pandas' string dtype it keeps a missing value a float NaN, and a
+    column of text with one gap then fails to sort or join."""
     return series.astype(object).where(series.notna(), "").astype(str).str.strip()
+
+
+_text = text_of
 
 
 def _check_range(values: pd.Series, column: str, lo: float, hi: float, source: str) -> None:
@@ -138,6 +153,38 @@ def _flag_out_of_range(out: pd.DataFrame, notes: list[str]) -> None:
         out[column] = values.where(~bad)
 
 
+def _statuses(out: pd.DataFrame, notes: list[str]) -> pd.Series:
+    """Each row's status in lower case: ``finished`` (also when absent or a synonym such as
+    ``ok``), ``failed``, ``error``; another word counts as not finished, and a note names it."""
+    if STATUS not in out.columns:
+        return pd.Series(FINISHED, index=out.index)
+    status = _text(out[STATUS]).str.lower()
+    status = status.where(~status.isin(FINISHED_WORDS), FINISHED)
+    other = sorted(set(status) - {FINISHED, FAILED, ERROR})
+    if other:
+        notes.append(f"Rows with status {', '.join(map(repr, other))} are taken as trials that "
+                     "did not finish: they enter no number and are listed with the failed ones.")
+    return status
+
+
+def _blank_unfinished(out: pd.DataFrame) -> None:
+    """Rows of trials that did not finish (failed on bad input, or errored) keep their identity
+    and error but no measurement: whatever a run left (epochs it reached, a partial row) never
+    enters a table, a mean or a sort beside the numbers of finished trials."""
+    unfinished = out[STATUS] != FINISHED
+    if not unfinished.any():
+        return
+    for column in out.columns:
+        if column not in IDENTITY and column != ACCURACY:
+            out[column] = out[column].where(~unfinished)
+    out[ACCURACY] = out[ACCURACY].where(~unfinished)
+
+
+def done(df: pd.DataFrame) -> pd.Series:
+    """Rows of trials that finished (not failed on bad input, not errored)."""
+    return df[STATUS] == FINISHED
+
+
 def _normalise_sparsity(raw: pd.Series, source: str, notes: list[str]) -> pd.Series:
     text = _text(raw)
     had_percent_sign = bool(text.str.endswith("%").any())
@@ -202,10 +249,8 @@ def prepare_with_notes(
     _check_range(out[ACCURACY], ACCURACY, 0.0, 100.0, source)
     _flag_out_of_range(out, notes)
 
-    if STATUS in out.columns:
-        out[STATUS] = _text(out[STATUS]).str.lower().replace("", FINISHED)
-    else:
-        out[STATUS] = FINISHED
+    out[STATUS] = _statuses(out, notes)
+    _blank_unfinished(out)
     if ARCH in out.columns:
         out[ARCH] = _text(out[ARCH])
 
@@ -247,9 +292,9 @@ def prepare(df: pd.DataFrame, source: str = "results table") -> pd.DataFrame:
 
 
 def usable(df: pd.DataFrame, value: str = ACCURACY) -> pd.Series:
-    """Rows whose ``value`` may enter a number: not failed, value present."""
+    """Rows whose ``value`` may enter a number: finished, value present."""
     ok = df[value].notna() if value in df.columns else pd.Series(False, index=df.index)
-    return ok & (df[STATUS] != FAILED)
+    return ok & done(df)
 
 
 def trial_key(df: pd.DataFrame) -> list[str]:

@@ -44,7 +44,7 @@ from common.columns import (
 from reports.naming import GENERAL, SPECIALIZED, dataset_sort_key, is_lottery_ticket, name_key
 from reports.prepare import (
     CHECKPOINT,
-    FAILED,
+    FINISHED,
     FULL,
     LINEAR,
     MODE_ORDER,
@@ -52,6 +52,7 @@ from reports.prepare import (
     TRANSFER_MODES,
     UPSTREAM,
     prepare,
+    text_of,
     trial_key,
     usable,
 )
@@ -355,7 +356,7 @@ def missing_cells(df: pd.DataFrame, expected: Mapping[str, int] | None = None) -
     if d.empty:
         return _empty(d, columns)
     arch = _arch(d)
-    d = d.assign(_ok=usable(d), _seed=d[SEED].astype(str))
+    d = d.assign(_ok=usable(d), _seed=text_of(d[SEED]))
     rows = []
     for arch_key, part in d.groupby(arch, dropna=False, sort=False) if arch else [((), d)]:
         arch_key = arch_key if isinstance(arch_key, tuple) else (arch_key,)
@@ -460,7 +461,7 @@ def upstream_table(df: pd.DataFrame) -> pd.DataFrame:
     one-variant V2 never passes for the mean). A table without variant columns (the paper's
     printed Table 3) is taken at its word."""
     d = prepare(df)
-    d = d[(d[MODE] == CHECKPOINT) & (d[STATUS] != FAILED)].copy()
+    d = d[(d[MODE] == CHECKPOINT) & (d[STATUS] == FINISHED)].copy()
     if d.empty:
         return _empty(d, TABLE3_COLUMNS)
     for src, col in TABLE3_VALUES.items():
@@ -488,7 +489,7 @@ def layer_table(df: pd.DataFrame) -> pd.DataFrame:
     d = prepare(df)
     if LAYER_STATS_JSON not in d.columns:
         return _empty(d, LAYER_COLUMNS)
-    d = d[(d[MODE] == CHECKPOINT) & (d[STATUS] != FAILED) & d[LAYER_STATS_JSON].notna()]
+    d = d[(d[MODE] == CHECKPOINT) & (d[STATUS] == FINISHED) & d[LAYER_STATS_JSON].notna()]
     rows = []
     for _, r in d.iterrows():
         try:
@@ -518,7 +519,7 @@ def _speed_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Finished speed rows with some timing, every value column numeric (NaN where absent);
     speed-up and gap derived from their two sides where a row lacks them."""
     d = prepare(df)
-    d = d[(d[MODE] == SPEED) & (d[STATUS] != FAILED)].copy()
+    d = d[(d[MODE] == SPEED) & (d[STATUS] == FINISHED)].copy()
     for column in (*SPEED_VALUES, *ONLINE_VALUES):
         d[column] = pd.to_numeric(d[column], errors="coerce") if column in d else np.nan
     for column, derived in ((SPEEDUP_EPOCH, d[DENSE_EPOCH_TIME_S] / d[EPOCH_TIME_S]),

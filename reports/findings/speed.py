@@ -12,13 +12,13 @@ from reports.findings.thresholds import EPOCH_SPEEDUP, INFERENCE_SPEEDUP, SPEED_
 from reports.findings.verdicts import Check, Verdict, verdict_of
 from reports.markdown import pct
 from reports.naming import name_key
-from reports.prepare import FAILED, LINEAR, SPEED
+from reports.prepare import FINISHED, LINEAR, SPEED
 from reports.tables import alpha_by_dataset, speed_table
 
 
 def _speed_rows(whole: pd.DataFrame) -> tuple[pd.DataFrame, str, list[str]]:
     """Speed rows of ResNet50 (all speed rows without an arch column), trained weights first."""
-    rows = whole[(whole[MODE] == SPEED) & (whole[STATUS] != FAILED)]
+    rows = whole[(whole[MODE] == SPEED) & (whole[STATUS] == FINISHED)]
     notes = []
     if ARCH in rows.columns:
         others = sorted({a for a in rows[ARCH].unique() if not name_key(a).startswith("resnet50")}

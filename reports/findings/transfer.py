@@ -23,7 +23,7 @@ from reports.findings.thresholds import (COMPETITIVE_ALPHA, EXTREME_LEVEL, FLAT_
 from reports.findings.verdicts import Check, Verdict, verdict_of
 from reports.markdown import pct
 from reports.naming import name_key
-from reports.prepare import CHECKPOINT, FAILED, FULL, LINEAR, TRANSFER_MODES, UPSTREAM
+from reports.prepare import CHECKPOINT, FINISHED, FULL, LINEAR, TRANSFER_MODES, UPSTREAM
 
 
 def finding_1(df: pd.DataFrame | StudyTables, arch: str | None = None) -> Verdict:
@@ -120,7 +120,7 @@ def finding_3(df: pd.DataFrame | StudyTables, arch: str | None = None) -> Verdic
 
 def _upstream_notes(t: StudyTables) -> list[str]:
     """How well upstream accuracy predicts mean alpha, per mode (the paper: tighter in full)."""
-    ok = (t.rows[SPARSITY] > 0) & (t.rows[STATUS] != FAILED) & t.rows[ACCURACY].notna()
+    ok = (t.rows[SPARSITY] > 0) & (t.rows[STATUS] == FINISHED) & t.rows[ACCURACY].notna()
     # The checkpoint stage's accuracy (every study) where there is one, else the tiny study's
     # pretrain/prune rows.
     up = t.rows[ok & (t.rows[MODE] == CHECKPOINT)]

@@ -12,7 +12,7 @@ from common.columns import METHOD, MODE, SPARSITY, SPARSITY_MEASURED, STATUS
 from reports import figures, tables
 from reports.markdown import figure_md, md_table, num, pct
 from reports.naming import name_key
-from reports.prepare import CHECKPOINT, FAILED
+from reports.prepare import CHECKPOINT, FINISHED
 from reports.sections.base import Context, Rendered, Section, select
 
 FILTERS_CAPTION = (
@@ -70,7 +70,7 @@ def _coverage(ctx: Context, filters: pd.DataFrame) -> str:
     pairs = set(zip(transfer.loc[sparse, METHOD], transfer.loc[sparse, SPARSITY]))
     have = set(zip(filters[METHOD], filters[SPARSITY])) if not filters.empty else set()
     lacking = sorted(pairs - have, key=lambda p: (name_key(p[0]), p[1]))
-    failed = int((d.loc[d[MODE] == source, STATUS] == FAILED).sum())
+    failed = int((d.loc[d[MODE] == source, STATUS] != FINISHED).sum())
     text += f"; {failed} failed {rows_of} row(s) excluded" if failed else ""
     if lacking:
         text += "; missing for " + ", ".join(f"{m} {pct(s)}" for m, s in lacking)

@@ -18,7 +18,7 @@ import pandas as pd
 from common.columns import DATASET, METHOD, MODE, SPARSITY, STATUS
 from reports.markdown import pct
 from reports.naming import is_lottery_ticket
-from reports.prepare import FAILED, LINEAR, TRANSFER_MODES, usable
+from reports.prepare import FINISHED, LINEAR, TRANSFER_MODES, usable
 
 MAX_LISTED = 15
 
@@ -102,8 +102,8 @@ def coverage_md(rows: pd.DataFrame, missing: pd.DataFrame, what: str = "trials")
         for m in TRANSFER_MODES
         if (rows[MODE] == m).any()
     ]
-    failed = int((rows[STATUS] == FAILED).sum())
-    empty = int((~ok & (rows[STATUS] != FAILED)).sum())
+    failed = int((rows[STATUS] != FINISHED).sum())
+    empty = int((~ok & (rows[STATUS] == FINISHED)).sum())
     text = f"**Coverage.** Rests on {int(ok.sum())} usable {what}"
     text += f" ({', '.join(per_mode)})." if per_mode else "."
     if failed:

@@ -10,7 +10,7 @@ from common.columns import DATASET, GROUP, LTH_SOURCE, METHOD, MODE, SPARSITY, S
 from reports.findings import family_sort_key, method_families
 from reports.markdown import md_table, pct
 from reports.naming import dataset_sort_key, name_key
-from reports.prepare import FAILED, MODE_ORDER, TRANSFER_MODES, usable
+from reports.prepare import FINISHED, MODE_ORDER, TRANSFER_MODES, usable
 from reports.sections.base import Context, Rendered, Section
 
 
@@ -36,13 +36,13 @@ def _mode_rows(d: pd.DataFrame) -> list[list[object]]:
     for mode in sorted(d[MODE].unique(), key=lambda m: MODE_ORDER.index(m)
                        if m in MODE_ORDER else 99):
         part = d[d[MODE] == mode]
-        ok = usable(part) if mode in TRANSFER_MODES else part[STATUS] != FAILED
+        ok = usable(part) if mode in TRANSFER_MODES else part[STATUS] == FINISHED
         seeds = ""
         if mode in TRANSFER_MODES and ok.any():
             per_cell = part[ok].groupby([METHOD, SPARSITY, DATASET])["seed"].nunique()
             seeds = f"{per_cell.min()}–{per_cell.max()}" if per_cell.min() != per_cell.max() \
                 else str(per_cell.max())
-        rows.append([mode, len(part), int(ok.sum()), int((part[STATUS] == FAILED).sum()),
+        rows.append([mode, len(part), int(ok.sum()), int((part[STATUS] != FINISHED).sum()),
                      part[METHOD].nunique(), part[DATASET].nunique(), seeds])
     return rows
 

@@ -16,7 +16,7 @@ from common.columns import (ARCH, BATCH, DATASET, DENSE_EPOCH_TIME_S, DENSE_LOAD
 from reports import figures, tables
 from reports.markdown import NO_NUMBER, figure_md, md_table, num, pct, pm, slug
 from reports.naming import arch_label, name_key
-from reports.prepare import FAILED, SPEED
+from reports.prepare import FINISHED, SPEED
 from reports.sections.base import Context, Rendered, Section
 
 FIG4_CAPTION = (
@@ -70,7 +70,7 @@ def _figure4(ctx: Context) -> tuple[str, list[Path]]:
     out = [f"### Figure 4: speed vs accuracy{on}", ""]
     d = ctx.data
     speed_rows = d[d[MODE] == SPEED]
-    failed = int((speed_rows[STATUS] == FAILED).sum())
+    failed = int((speed_rows[STATUS] != FINISHED).sum())
     speed = tables.speed_vs_accuracy(d)
     if speed.empty:
         text = f"**Coverage.** Rests on {len(speed_rows) - failed} speed row(s)."
@@ -144,7 +144,7 @@ def reference_table(reference: pd.DataFrame) -> pd.DataFrame:
     Returns columns (arch,) method, sparsity, sparsity_profile, the means of the timing columns
     present (speed-ups, ``macs_share``, DeepSparse ms) plus ideal_speedup = 1 / macs_share, n.
     """
-    d = reference[reference[STATUS] != FAILED].copy()
+    d = reference[reference[STATUS] == FINISHED].copy()
     keys = [c for c in (ARCH, METHOD, SPARSITY) if c in d.columns]
     d[SPARSITY_PROFILE] = (d[SPARSITY_PROFILE].astype(object).fillna("").astype(str)
                            if SPARSITY_PROFILE in d.columns else "")
@@ -186,7 +186,7 @@ def _reference_part(ctx: Context, arch: str | None, rows: pd.DataFrame,
                     part: pd.DataFrame) -> tuple[list[str], Path | None]:
     """One architecture's random-weight timings: coverage, the table and the speed-up plot."""
     name = arch_label(arch) if arch else "network"
-    failed = int((rows[STATUS] == FAILED).sum())
+    failed = int((rows[STATUS] != FINISHED).sum())
     text = (f"DeepSparse timings of {name} with random weights pruned to each sparsity: the "
             "paper's speed setting, run on this machine beside the study. These networks "
             "are not trained, so they have no accuracy and enter no other table of this "

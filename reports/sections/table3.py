@@ -9,6 +9,7 @@ import pandas as pd
 from common.columns import ACCURACY_V2_VARIANTS, METHOD, SPARSITY, UPSTREAM_EVAL
 from reports import tables
 from reports.markdown import md_table, num, pct
+from reports.prepare import text_of
 from reports.sections.base import Context, Rendered, Section
 
 
@@ -19,7 +20,7 @@ def render(ctx: Context) -> Rendered:
         return Rendered("\n".join(out + ["**No data** (no rows with mode `checkpoint`: the "
                                          "study ran no checkpoint stage)."]))
     measured = t3["top1"].notna()
-    notes = sorted(set(t3.loc[~measured, UPSTREAM_EVAL].astype(str)) - {""})
+    notes = sorted(set(text_of(t3.loc[~measured, UPSTREAM_EVAL])) - {""})
     out += [f"**Coverage.** {int(measured.sum())} of {len(t3)} backbone(s) have an upstream "
             "accuracy.", ""]
     if notes:
@@ -27,7 +28,7 @@ def render(ctx: Context) -> Rendered:
                 + (f" (and {len(notes) - 3} more)" if len(notes) > 3 else ""), ""]
     if not measured.any():
         return Rendered("\n".join(out), {"table3": t3})
-    sets = sorted(set(t3.loc[measured, UPSTREAM_EVAL].astype(str)))
+    sets = sorted(set(text_of(t3.loc[measured, UPSTREAM_EVAL])) - {""})
     out += ["Measured: " + " · ".join(sets[:3]), ""]
     out += _accuracy_table(t3, measured)
     out += ["", "Written to `table3.csv`. Finding 3's note compares these accuracies with each "

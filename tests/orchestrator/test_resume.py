@@ -37,7 +37,7 @@ def test_a_rerun_with_nothing_to_do_is_answered_by_the_stamp(tmp_path):
     uri = "sqlite:///x.db"
     stamp = resume.outputs_stamp(study, options, led, uri)
     assert not resume.all_done(grid, led, study, options, stamp)  # no outputs yet
-    (tmp_path / "results.parquet").write_bytes(b"")
+    _empty_results(tmp_path / "results.parquet")
     (tmp_path / resume.STAMP).write_text(stamp)
     assert resume.all_done(grid, led, study, options, stamp)
     # Anything the outputs are built from changes the stamp: a new entry, a label, the store.
@@ -57,6 +57,14 @@ def test_a_rerun_with_nothing_to_do_is_answered_by_the_stamp(tmp_path):
     assert not resume.all_done(grid, led, study, options, stamp)
 
 
+def _empty_results(path: Path) -> None:
+    """A results table that reads (a rerun checks its footer, not only its name), no rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"trial_id": pa.array([], pa.string())}), path)
+
+
 def _finished_folder(tmp_path: Path, statuses: dict[int, str] | None = None) -> list[str]:
     """A rehearsal folder of a narrowed paper study whose every trial is recorded and whose
     outputs are stamped current; returns the CLI arguments that name the same sweep."""
@@ -72,7 +80,7 @@ def _finished_folder(tmp_path: Path, statuses: dict[int, str] | None = None) -> 
         led.record(t.trial_id, {"status": (statuses or {}).get(i, FINISHED)})
     options = SweepOptions(out_dir=tmp_path.resolve(), rehearsal=True)
     stamp = resume.outputs_stamp(study, options, led, default_tracking_uri(tmp_path))
-    (tmp_path / "results.parquet").write_bytes(b"")
+    _empty_results(tmp_path / "results.parquet")
     (tmp_path / resume.STAMP).write_text(stamp)
     return args
 

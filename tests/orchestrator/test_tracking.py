@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from orchestrator.ledger import FAILED, FINISHED, Ledger
-from orchestrator.options import redact
+from common.masking import redact
 from orchestrator.tracking import Tracker, TrackingError
 from orchestrator.tracking_outage import sync_from_ledger
 from search_spaces.recipe import Recipe

@@ -70,7 +70,7 @@ def test_findings_csv_is_written_like_every_other_table(hand, tmp_path):
     paths = write_report(hand, tmp_path)
     names = [p.name for p in paths.csvs]
     assert len(names) == len(set(names))
-    assert {"findings.csv", "table1.csv", "alpha.csv", "cells.csv", "missing.csv",
+    assert {"findings.csv", "table1.csv", "alpha.csv", "cells.csv", "missing.csv", "failed.csv",
             "difficulty.csv", "paper_comparison.csv", "alpha_by_dataset.csv"} == set(names)
     written = pd.read_csv(tmp_path / "findings.csv", keep_default_na=False)
     expected = findings_table(hand).astype(str)

@@ -43,7 +43,8 @@ def clean_state_dict(
 
 
 def _tensors(raw: Mapping[str, Any], path: str) -> StateDict:
-    """The file's entries without ``module.``; anything but a named tensor is refused."""
+    """The file's entries without ``module.``, sparse tensors made dense (the same values);
+    anything but a named tensor is refused, and so are integer or quantized weights."""
     tensors: StateDict = {}
     for key, value in raw.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
@@ -51,8 +52,25 @@ def _tensors(raw: Mapping[str, Any], path: str) -> StateDict:
                 f"checkpoint {path}: state dict entry {key!r} is a {type(value).__name__}, "
                 "expected a tensor"
             )
+        if value.layout != torch.strided:  # sparse COO/CSR: a sparse model saved as such
+            value = value.to_dense()
         tensors[strip_module(key)] = value
+    _refuse_integer_weights(tensors, path)
     return tensors
+
+
+def _refuse_integer_weights(tensors: StateDict, path: str) -> None:
+    """Weights stored as integers (an int8-quantized model) would be read as if they were
+    floats: their zero points counted as pruned weights ("99.98 % sparse") and finetuned
+    as nonsense. Masks and counters (``*_mask``, ``num_batches_tracked``) may be integers."""
+    bad = [(k, v.dtype) for k, v in tensors.items()
+           if k.endswith(("weight", "weight_orig")) and not v.is_floating_point()]
+    if bad:
+        shown = ", ".join(f"{k} ({str(d).replace('torch.', '')})" for k, d in bad[:3])
+        raise BadInput(
+            f"checkpoint {path} holds integer or quantized weights in {len(bad)} tensor(s) "
+            f"({shown}{', ...' if len(bad) > 3 else ''}): a quantized model, which this study "
+            "cannot finetune or measure; give the float checkpoint it was quantized from")
 
 
 def _apply_prune_masks(tensors: StateDict, path: str) -> StateDict:

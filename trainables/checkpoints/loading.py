@@ -107,6 +107,7 @@ def load_checkpoint(
     pruned = pruned_layers(parsed.state_dict, parsed.rename)
     names = pruned or prunable_weight_names(sd)
     zeros, total = masks_lib.count_zeros(sd, names)
+    _refuse_all_zero_convolutions(sd, names, p)
     sparsity = 100.0 * zeros / total if total else 0.0
     per_layer = {n: 100.0 * s for n, s in masks_lib.layer_sparsity(sd, names).items()}
     log.info(
@@ -156,6 +157,17 @@ def _fitted_arch(sd: StateDict, parsed: Parsed, arch: str | None, p: str | Path)
     if inferred:
         log.info("%s: architecture inferred from keys and shapes: %s", p, inferred)
     return inferred
+
+
+def _refuse_all_zero_convolutions(sd: StateDict, names: list[str], p: str | Path) -> None:
+    """Every convolution weight zero: the features no longer depend on the image and every
+    trial on the file would finish at chance without a word, so it is refused."""
+    convs = [n for n in names if sd[n].dim() == 4]
+    if convs and not any(bool(sd[n].any()) for n in convs):
+        raise BadInput(f"checkpoint {p}: all {len(convs)} convolution weights are zero, so "
+                       "its features do not depend on the image and every trial on it would "
+                       "finish at chance; the file is damaged or was saved before training: "
+                       "give the trained checkpoint")
 
 
 def _refuse_non_finite(sd: StateDict, p: str | Path) -> None:

@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 
 from common import storage
 from common.errors import BadInput, MissingInput, machine_error
+from common.files import require_regular_file
 from trainables.checkpoints.formats import FORMATS
 from trainables.checkpoints.formats.base import StateDict
 
@@ -71,10 +72,24 @@ def sniff(head: bytes, size: int) -> str | None:
     except UnicodeDecodeError:
         text = ""
     if text and all(c.isprintable() or c in "\r\n\t" for c in text):
-        first = text.strip().splitlines()[0][:40] if text.strip() else ""
-        return f"is a text file (it starts with {first!r}), not a checkpoint"
-    return (f"is not a checkpoint: its first bytes ({head[:8].hex(' ')}) match no known file "
-            "type (random or damaged data?)")
+        return f"is a text file ({_text_kind(text)}, {size:,} bytes), not a checkpoint"
+    return ("is not a checkpoint: its first bytes match no known file type (random or damaged "
+            "data?)")
+
+
+def _text_kind(text: str) -> str:
+    """What a text file looks like, in words: its content is never quoted in a message (the
+    file may be a credentials file, and messages reach the ledger, results and MLflow)."""
+    start = text.lstrip().lower()
+    first = start.splitlines()[0].strip() if start else ""
+    kinds = ((start.startswith(("<!doctype html", "<html")), "an HTML page: a web server's "
+              "error or login page saved instead of the file?"),
+             (start.startswith("-----begin"), "a PEM file: a key or a certificate"),
+             (start.startswith("<"), "XML or HTML"),
+             (bool(re.fullmatch(r"\[[^\]\"']+\]", first)), "an INI-style configuration file"),
+             (start.startswith(("{", "[")), "JSON"),
+             (start.startswith("#!"), "a script"))
+    return next((what for hit, what in kinds if hit), "plain text")
 
 
 def _is_safetensors(head: bytes, size: int) -> bool:
@@ -148,6 +163,7 @@ def _read_file(path: Path, name: str) -> Any:
     if path.is_dir():
         raise BadInput(f"checkpoint path {name} is a directory, expected a file")
     try:
+        require_regular_file(path, "checkpoint path")  # a FIFO would block the read
         size = path.stat().st_size
         with path.open("rb") as f:
             head = f.read(64)

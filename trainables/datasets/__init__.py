@@ -80,7 +80,7 @@ def _check_split(split: str) -> None:
 
 
 def build_dataset(name: str, data_root: str | Path | None, split: str,
-                  transform: Transform) -> Dataset:
+                  transform: Transform, expected_classes: int | None = None) -> Dataset:
     """The ``split`` ("train" or "test") of dataset ``name``, yielding (image, int label).
 
     Args:
@@ -90,6 +90,8 @@ def build_dataset(name: str, data_root: str | Path | None, split: str,
             ``dataset_info(name).layout``); ignored by built-in tasks.
         split: "train" or "test".
         transform: applied to each PIL RGB image (e.g. ``transforms.eval_transform(224)``).
+        expected_classes: the classes the study declares for an image folder; a folder with
+            another count is refused (its labels would not fit the head).
 
     Raises:
         DatasetError: the dataset is missing (also a FileNotFoundError) or malformed; the
@@ -99,7 +101,8 @@ def build_dataset(name: str, data_root: str | Path | None, split: str,
     _check_split(split)
     root = Path(data_root).expanduser() if data_root is not None else None
     if name.startswith(IMAGEFOLDER_PREFIX):
-        return read_imagefolder(imagefolder_path(name, root), split, transform, name)
+        return read_imagefolder(imagefolder_path(name, root), split, transform, name,
+                                expected_classes=expected_classes)
     entry = DATASETS.get(name)
     if root is None and not entry.meta.get("builtin", False):
         raise DatasetNotFoundError(

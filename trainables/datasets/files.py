@@ -9,13 +9,17 @@ a ``DatasetError`` naming the path that was expected and the layout, never torch
 from __future__ import annotations
 
 import contextlib
+import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
 from common.errors import BadInput, MissingInput, machine_error
+from common.files import require_regular_file
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -33,8 +37,37 @@ class DatasetNotFoundError(DatasetError, MissingInput):
     """The expected files of a dataset are not under the data root."""
 
 
+# Modes whose pixels are more than 8 bits: PIL's convert("RGB") clips them to 255 (a 16-bit
+# PNG turns all white), so they are scaled here, or refused where the scale is unknown.
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+_UNKNOWN_SCALE = {"I": "32-bit integer", "F": "32-bit float", "I;32": "32-bit integer",
+                  "F;32": "32-bit float"}
+
+
+def to_rgb(image: Image.Image, where: str) -> Image.Image:
+    """``image`` as 8-bit RGB, read as a viewer would: 16-bit grey scaled by 1/257 (not
+    clipped, as PIL's ``convert`` does), palettes, CMYK and alpha converted by PIL. 32-bit
+    integer or float pixels have no scale PIL or torchvision knows: refused, naming ``where``."""
+    if image.mode == "RGB":
+        return image.copy()
+    if image.mode in _SIXTEEN_BIT:
+        grey = np.asarray(image).astype(np.float32) / 257.0
+        return Image.fromarray(grey.round().astype(np.uint8), mode="L").convert("RGB")
+    if image.mode in _UNKNOWN_SCALE:
+        raise DatasetError(
+            f"image file {where} has {_UNKNOWN_SCALE[image.mode]} pixels (PIL mode "
+            f"{image.mode!r}), whose range no reader knows; save it as an 8- or 16-bit PNG "
+            "or a JPEG")
+    try:
+        return image.convert("RGB")
+    except ValueError as exc:  # a mode PIL cannot convert (LAB, HSV...)
+        raise DatasetError(f"image file {where} has PIL mode {image.mode!r}, which cannot be "
+                           f"converted to RGB ({exc}); save it as a PNG or a JPEG") from None
+
+
 class RGBThen:
-    """Converts to RGB (grayscale, palette, CMYK, RGBA) before the user transform.
+    """Converts to RGB (``to_rgb``: grayscale, 16-bit, palette, CMYK, RGBA) before the user
+    transform.
 
     A class, not a closure, so datasets stay picklable for DataLoader workers.
     """
@@ -43,16 +76,35 @@ class RGBThen:
         self.transform = transform
 
     def __call__(self, image: Image.Image) -> Any:
-        if image.mode != "RGB":
-            image = image.convert("RGB")
+        image = to_rgb(image, getattr(image, "filename", "") or "of the dataset")
         return self.transform(image) if self.transform is not None else image
 
 
+def bomb(path: object, exc: Exception) -> DatasetError:
+    """A decompression bomb as bad input naming the file and PIL's limit."""
+    return DatasetError(
+        f"image file {path} was refused as a decompression bomb: {exc} (PIL's limit, "
+        f"Image.MAX_IMAGE_PIXELS, is {Image.MAX_IMAGE_PIXELS:,} pixels); its header declares "
+        "more pixels than a photo has: shrink the image or remove the file")
+
+
 def open_rgb(path: Path) -> Image.Image:
-    """Opens an image as RGB, or raises a DatasetError naming the file."""
+    """Opens an image as 8-bit RGB (``to_rgb``), or raises a DatasetError naming the file:
+    unreadable, not a regular file (a FIFO would block), or a header declaring more pixels
+    than PIL's ``MAX_IMAGE_PIXELS`` (decoding it could take all memory)."""
     try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
+        if os.path.lexists(path):  # a missing one is PIL's to name
+            require_regular_file(path, "image file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return to_rgb(img, str(path))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise bomb(path, exc) from None
+    except DatasetError:
+        raise
+    except BadInput as exc:
+        raise DatasetError(str(exc)) from None
     except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for truncated/corrupt
         if machine_error(exc):
             raise  # EIO, a stale NFS handle: not the file's fault; the trial is retried
@@ -99,6 +151,8 @@ class Checked(Dataset):
     def __getitem__(self, index: int) -> tuple[Any, int]:
         try:
             image, label = self.inner[index]
+        except Image.DecompressionBombError as exc:
+            raise bomb(f"{self.name} sample {index}", exc) from None
         except (OSError, SyntaxError) as exc:  # the PIL message carries the file name
             if machine_error(exc):
                 raise  # EIO, a stale NFS handle: not the file's fault; the trial is retried
@@ -153,7 +207,9 @@ def check_classes(ds: Any, expected: int, name: str, root: Path, layout: str) ->
 
 
 def is_image(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and (
+    """An image by its name; not only regular files: a FIFO or a broken link named like an
+    image is listed, so reading it names it rather than skipping it without a word."""
+    return not path.is_dir() and not path.name.startswith(".") and (
         path.suffix.lower() in IMAGE_EXTENSIONS
     )
 

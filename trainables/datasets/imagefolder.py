@@ -50,6 +50,11 @@ def imagefolder_classes(path: Path, name: str, layout: str = IMAGEFOLDER_LAYOUT)
         raise DatasetError(
             f"dataset {name!r}: {train} has no class folders. Expected layout: {layout}"
         )
+    if len(classes) < 2:
+        raise DatasetError(
+            f"dataset {name!r}: {train} has one class folder ({classes[0]}); a classifier "
+            "needs at least 2 (with one, every prediction is right and the accuracy says "
+            f"nothing). Expected layout: {layout}")
     return classes
 
 
@@ -65,10 +70,12 @@ def read_imagefolder(
     train_dir, test_dir = _splits(path, name, layout)
     classes = imagefolder_classes(path, name, layout)
     if expected_classes is not None and len(classes) != expected_classes:
+        shown = ", ".join(classes[:8]) + (f", ... ({len(classes) - 8} more)"
+                                          if len(classes) > 8 else "")
         raise DatasetError(
-            f"dataset {name!r}: {train_dir} has {len(classes)} class folders, expected "
-            f"{expected_classes}. Expected layout: {layout}"
-        )
+            f"dataset {name!r}: {train_dir} has {len(classes)} class folders ({shown}), but "
+            f"the study declares {expected_classes} (datasets.{name}.classes): set "
+            f"classes: {len(classes)} or fix the folder. Expected layout: {layout}")
     index = {c: i for i, c in enumerate(classes)}
     folder = train_dir if split == "train" else test_dir
     files: list[Path] = []

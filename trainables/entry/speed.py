@@ -59,8 +59,10 @@ def _online_task(spec: TrialSpec, name: str, data_root: str | None) -> dict[str,
 
     info = dataset_info(name, data_root)
     return dict(
-        online_dataset=functools.partial(_raw_dataset, name, data_root, "train"),
-        online_test=functools.partial(_raw_dataset, name, data_root, "test"),
+        online_dataset=functools.partial(_raw_dataset, name, data_root, "train",
+                                         spec.num_classes or None),
+        online_test=functools.partial(_raw_dataset, name, data_root, "test",
+                                      spec.num_classes or None),
         online_dataset_name=name,
         online_classes=spec.num_classes or info.classes,
         online_metric=spec.metric if spec.num_classes else info.metric,
@@ -85,8 +87,10 @@ def _dense_speed_model(path: str, arch: str) -> Any:
     return build_backbone_model(load_checkpoint(path, arch=arch, expect_sparsity=0))
 
 
-def _raw_dataset(name: str, data_root: str | None, split: str) -> Any:
-    """One split of a dataset, untransformed (the online runs add their own transforms)."""
+def _raw_dataset(name: str, data_root: str | None, split: str,
+                 classes: int | None = None) -> Any:
+    """One split of a dataset, untransformed (the online runs add their own transforms); an
+    image folder whose class count is not the study's ``classes`` is refused."""
     from trainables.datasets import build_dataset
 
-    return build_dataset(name, data_root, split, None)
+    return build_dataset(name, data_root, split, None, expected_classes=classes)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from common.errors import BadInput
+from common.masking import redact
 from search_spaces.trial import TrialSpec, from_dict
 from trainables.entry.context import TrialContext
 
@@ -90,8 +91,9 @@ def _node_id() -> str | None:
 
 
 def _message(e: BaseException) -> str:
-    """A failed trial's error: the exception and where it was raised, cut to 4000 chars."""
-    text = f"{type(e).__name__}: {e}"
+    """A failed trial's error: the exception (any URI in it masked) and where it was raised,
+    cut to 4000 chars."""
+    text = redact(f"{type(e).__name__}: {e}")
     tb = traceback.extract_tb(e.__traceback__)
     where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
     return (text + where)[:4000]
@@ -155,7 +157,8 @@ def trial_dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: boo
                              hflip=dataset_info(spec.dataset, ctx.data_root).hflip, **norm)
     else:
         tf = eval_transform(spec.image_size, spec.interpolation, **norm)
-    return build_dataset(spec.dataset, ctx.data_root, split, tf)
+    return build_dataset(spec.dataset, ctx.data_root, split, tf,
+                         expected_classes=spec.num_classes or None)
 
 
 def epoch_selection(spec: TrialSpec) -> str:

@@ -14,6 +14,6 @@ def test_cli_prints_layouts_and_checks(tmp_path, capsys):
     assert "imagenet/val/<wnid>/" in out and "imagenet/real.json" in out
     assert all(f"imagenetv2/imagenetv2-{v}-format-val/<class index 0..999>/" in out
                for v in ("matched-frequency", "threshold0.7", "top-images"))
-    assert main(["--check", str(tmp_path), "pets", "lfw_faces"]) == 1
+    assert main(["--check", str(tmp_path), "pets", "lfw_faces"]) == 2
     out = capsys.readouterr().out
     assert "ERROR" in out and "140 train / 60 test" in out
