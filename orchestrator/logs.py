@@ -110,6 +110,17 @@ class _Masked(logging.Formatter):
         return redact(super().format(record))
 
 
+class _MaskRecord(logging.Filter):
+    """On a library's own handlers (MLflow's and Ray's print to the terminal themselves): the
+    record's message masked before they format it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        masked = redact(record.getMessage())
+        if masked != record.getMessage():
+            record.msg, record.args = masked, None
+        return True
+
+
 class _Quiet(logging.Filter):
     """``-q``: the progress lines stay off the terminal (the log file keeps them)."""
 
@@ -181,7 +192,7 @@ def library_logging(settings: LogSettings) -> None:
     Called again once they are imported (``runner.init_ray``): MLflow's import replaces its
     loggers' handlers and Ray's sets its logger's level and formatters. They do not
     propagate, so a forwarder (whose formatter they may overwrite) hands each record to the
-    file's handler."""
+    file's handler; their own handlers get a filter that masks secrets in URIs first."""
     target = _ours("file")
     for name in THEIRS:
         logger = logging.getLogger(name)
@@ -192,6 +203,9 @@ def library_logging(settings: LogSettings) -> None:
                 logger.removeHandler(h)
         if target is not None and not any(h.target is target for h in forwarders):
             logger.addHandler(_Forward(target))
+        for h in logger.handlers:
+            if not any(isinstance(f, _MaskRecord) for f in h.filters):
+                h.addFilter(_MaskRecord())
 
 
 class _Forward(logging.Handler):

@@ -285,6 +285,7 @@ def test_another_study_in_the_folder_is_refused_naming_both(tmp_path):
 def test_outputs_are_checked_not_only_their_existence(tmp_path, capsys, damage):
     import pandas as pd
 
+    from orchestrator.logs import LogSettings, sweep_logging
     from orchestrator.resume import STAMP, outputs_current
 
     (tmp_path / STAMP).write_text("s")
@@ -296,7 +297,8 @@ def test_outputs_are_checked_not_only_their_existence(tmp_path, capsys, damage):
         (tmp_path / "results.parquet").write_bytes(b"not parquet at all" * 10)
     else:
         (tmp_path / "report" / "report.md").unlink()
-    assert not outputs_current(tmp_path, "s")
+    with sweep_logging(LogSettings()):  # the terminal, as the CLI sets it up
+        assert not outputs_current(tmp_path, "s")
     err = capsys.readouterr().err
     assert "rebuilding" in err and ("results.parquet" in err or "report.md" in err), err
 

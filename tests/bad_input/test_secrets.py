@@ -107,7 +107,17 @@ def test_ray_address_from_the_environment_is_masked(in_tmp, capsys, monkeypatch)
     assert PW not in err and "RAY_ADDRESS 'ray://***@127.0.0.1:" in err, err
 
 
-def test_the_study_line_masks_the_cluster_and_the_store(capsys, tmp_path):
+@pytest.fixture
+def terminal():
+    """The sweep's terminal logging, as the CLI sets it up: what ``say`` writes reaches
+    stderr through the masking formatter."""
+    from orchestrator.logs import LogSettings, sweep_logging
+
+    with sweep_logging(LogSettings()):
+        yield
+
+
+def test_the_study_line_masks_the_cluster_and_the_store(capsys, tmp_path, terminal):
     from orchestrator.options import SweepOptions
     from orchestrator.runner import announce, mlflow_hint
     from search_spaces.loader import load_study
@@ -149,8 +159,8 @@ def test_the_reports_command_masks_the_store(tmp_path, capsys, monkeypatch):
         assert PW not in err and "***" in err, err
 
 
-def test_a_tracking_outage_warning_masks_the_server(capsys):
-    from orchestrator.resume import say
+def test_a_tracking_outage_warning_masks_the_server(capsys, terminal):
+    from orchestrator.logs import say
     from orchestrator.tracking_outage import Tolerant
 
     class Down:
@@ -162,6 +172,23 @@ def test_a_tracking_outage_warning_masks_the_server(capsys):
     Tolerant(Down(), say).log()
     err = capsys.readouterr().err
     assert "warning: MLflow at http://***@h:5000/?token=*** failed" in err and PW not in err
+
+
+def test_the_log_formatter_masks_what_a_library_logs(tmp_path, capsys):
+    """A record of Ray's or MLflow's own logger, forwarded to the run's log file, and any of
+    the sweep's own records are masked there and on the terminal."""
+    import logging
+
+    from orchestrator.logs import LogSettings, current_log_file, sweep_logging
+
+    with sweep_logging(LogSettings(), tmp_path) as log:
+        logging.getLogger("mlflow").warning("retrying http://u:%s@h:5000/?token=%s", PW, PW)
+        logging.getLogger("orchestrator").info("joined ray://admin:%s@head:10001", PW)
+        assert current_log_file() == log
+    text = log.read_text(encoding="utf-8")
+    err = capsys.readouterr().err
+    assert "http://***@h:5000/?token=***" in text and "ray://***@head:10001" in text
+    assert "ray://***@head:10001" in err and PW not in text + err
 
 
 # ---------------------------------------------------------------------------------------

@@ -229,14 +229,19 @@ def test_on_a_cluster_of_only_a_head_the_launchable_types_decide(tmp_path):
 # ---------------------------------------------------------------- address, resume
 
 
-def test_ray_address_comes_from_the_option_then_the_environment(tmp_path):
+def test_ray_address_comes_from_the_option_then_the_environment(tmp_path, monkeypatch):
+    """``auto`` is resolved to this user's local Ray (``orchestrator.local_ray``, faked here:
+    the machine may or may not run one while the tests do)."""
+    import orchestrator.runner as runner
+
+    monkeypatch.setattr(runner, "resolve_auto", lambda source: f"127.0.0.1:6379 ({source})")
     opts = SweepOptions(out_dir=tmp_path)
     assert ray_address(opts, {}) is None
     assert ray_address(opts, {"RAY_ADDRESS": ""}) is None
     assert ray_address(opts, {"RAY_ADDRESS": "10.0.0.5:6379"}) == "10.0.0.5:6379"
-    assert ray_address(opts, {"RAY_ADDRESS": "auto"}) == "auto"
+    assert ray_address(opts, {"RAY_ADDRESS": "auto"}) == "127.0.0.1:6379 (RAY_ADDRESS)"
     given = dataclasses.replace(opts, address="auto")
-    assert ray_address(given, {"RAY_ADDRESS": "10.0.0.5:6379"}) == "auto"
+    assert ray_address(given, {"RAY_ADDRESS": "10.0.0.5:6379"}) == "127.0.0.1:6379 (--address)"
     local = dataclasses.replace(opts, address="local")
     assert ray_address(local, {"RAY_ADDRESS": "10.0.0.5:6379"}) is None
     with pytest.raises(BadInput, match="RAY_ADDRESS 'http://127.0.0.1:8265' is the Ray "
