@@ -146,16 +146,29 @@ def trial_dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: boo
     finetuning's augmentation, normalised as the trial says."""
     from search_spaces.recipe import PAPER_CROP_SCALE
     from trainables.datasets import build_dataset, dataset_info
-    from trainables.datasets.transforms import eval_transform, train_transform
+    from trainables.datasets.transforms import train_transform
 
     norm = normalization(spec, ctx)
-    if train_aug:
-        tf = train_transform(spec.image_size, spec.interpolation,
-                             crop_scale=tuple(spec.param("crop_scale", PAPER_CROP_SCALE)),
-                             hflip=dataset_info(spec.dataset, ctx.data_root).hflip, **norm)
-    else:
-        tf = eval_transform(spec.image_size, spec.interpolation, **norm)
+    if not train_aug:
+        return _eval_split(spec.dataset, ctx.data_root, split, spec.image_size,
+                           spec.interpolation, tuple(norm["mean"]), tuple(norm["std"]))
+    tf = train_transform(spec.image_size, spec.interpolation,
+                         crop_scale=tuple(spec.param("crop_scale", PAPER_CROP_SCALE)),
+                         hflip=dataset_info(spec.dataset, ctx.data_root).hflip, **norm)
     return build_dataset(spec.dataset, ctx.data_root, split, tf)
+
+
+@functools.lru_cache(maxsize=16)
+def _eval_split(dataset: str, data_root: str | None, split: str, image_size: int,
+                interpolation: str, mean: tuple[float, ...], std: tuple[float, ...]) -> Any:
+    """One split with the eval transform, kept as tensors where small
+    (``datasets.materialized``) for every later trial of this process: a trial process (Tune
+    reuses it) and a feature task's worker read the same few splits many times."""
+    from trainables.datasets import build_dataset, materialized
+    from trainables.datasets.transforms import eval_transform
+
+    tf = eval_transform(image_size, interpolation, mean=mean, std=std)
+    return materialized(build_dataset(dataset, data_root, split, tf))
 
 
 def epoch_selection(spec: TrialSpec) -> str:
