@@ -212,7 +212,7 @@ def narrow(
             out, modes=tuple(dataclasses.replace(m, seeds=m.seeds[:seeds]) for m in out.modes)
         )
     if archs is not None:
-        valid = [study.arch, *study.extra_archs]
+        valid = list(dict.fromkeys([study.arch, *study.archs, *study.extra_archs]))
         wanted = _selection("--archs", archs, valid)
         for w in wanted:
             if w not in valid:
