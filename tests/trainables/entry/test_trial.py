@@ -271,3 +271,13 @@ def test_full_finetuning_normalises_with_the_datasets_own_statistics_when_asked(
     imagenet = build_dataset("digits", None, "test", eval_transform(FULL.image_size))
     assert torch.equal(plain[3][0], imagenet[3][0])
     assert trial.protocol(spec) == {"epoch_selection": "metric", "normalize": "dataset"}
+
+
+def test_throttled_reports_the_first_record_then_at_most_one_per_interval():
+    now = [0.0]
+    seen = []
+    report = trial.throttled(seen.append, 1.0, clock=lambda: now[0])
+    for t, epoch in ((0.0, 1), (0.3, 2), (0.9, 3), (1.0, 4), (1.5, 5), (2.6, 6)):
+        now[0] = t
+        report({"epoch": epoch})
+    assert [r["epoch"] for r in seen] == [1, 4, 6]
