@@ -209,7 +209,7 @@ def narrow(
         if seeds < 1:
             raise StudyError(f"--seeds: expected a count >= 1, got {seeds}")
         out = dataclasses.replace(
-            out, modes=tuple(dataclasses.replace(m, seeds=m.seeds[:seeds]) for m in out.modes)
+            out, modes=tuple(m.first_seeds(seeds) for m in out.modes)
         )
     if archs is not None:
         valid = list(dict.fromkeys([study.arch, *study.archs, *study.extra_archs]))
