@@ -10,7 +10,9 @@ sweep was in, from those lines (a line ``[<stage>] ...`` starts that stage; befo
 of its wall time during which every core was busy (a sample counts when each core was at least
 ``--busy`` busy, 90 % by default). The machine's columns count other users' work too; the
 command's own columns (``own``) count only its process tree, so they hold on a shared machine
-(with the caveat that there the command gets fewer cycles, and takes longer).
+(with the caveat that there the command gets fewer cycles, and takes longer); their CPU time
+per stage is the work a stage did, which on a quiet machine whose cores it keeps busy is about
+its wall time times the cores.
 
     python benchmarks/cpu_timeline.py record --out /tmp/tl.jsonl -- make study
     python benchmarks/cpu_timeline.py summarize /tmp/tl.jsonl
@@ -74,19 +76,35 @@ def tree_ticks(root: int) -> dict[int, int]:
     return found
 
 
+def driver_pid(pids: list[int]) -> int | None:
+    """The sweep's driver among ``pids``: the process running ``orchestrator.sweep``."""
+    for pid in sorted(pids):
+        try:
+            if b"orchestrator.sweep" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:
+            continue
+    return None
+
+
 def sample_loop(root: int, out, stop: threading.Event, lock: threading.Lock,
                 period: float) -> None:
-    """Every ``period`` s: per-core busy fractions and the tree's CPU seconds in that time."""
+    """Every ``period`` s: per-core busy fractions, the tree's CPU seconds in that time and
+    the driver's among them (the sweep's own process: Tune's loop, MLflow, the reports)."""
     prev_cores, prev_tree, prev_t = core_times(), tree_ticks(root), time.time()
+    driver = None
     while not stop.wait(period):
         cores, tree, now = core_times(), tree_ticks(root), time.time()
         dt = max(now - prev_t, 1e-6)
         busy = [max(0.0, min(1.0, (cores[c][0] - prev_cores[c][0])
                              / max(cores[c][1] - prev_cores[c][1], 1))) for c in sorted(cores)]
         own = sum(t - prev_tree.get(pid, 0) for pid, t in tree.items()) / TICKS / dt
+        if driver not in tree:
+            driver = driver_pid(list(tree))
+        drv = (tree[driver] - prev_tree.get(driver, 0)) / TICKS / dt if driver in tree else 0.0
         with lock:
             out.write(json.dumps({"t": now, "dt": dt, "cores": busy, "own": own,
-                                  "procs": len(tree)}) + "\n")
+                                  "driver": drv, "procs": len(tree)}) + "\n")
             out.flush()
         prev_cores, prev_tree, prev_t = cores, tree, now
 
@@ -155,7 +173,8 @@ def summarize(path: Path, busy: float) -> str:
             f"a sample is 'all busy' when each core was at least {busy:.0%} busy (machine), "
             f"or the command's processes used at least {busy * n:.1f} cores (own)", "",
             "| stage | wall | machine: mean busy cores | machine: all cores busy | "
-            "own: mean cores | own: all cores busy |", "|---|---|---|---|---|---|"]
+            "own: mean cores | own: all cores busy | own: CPU time | driver: mean cores |",
+            "|---|---|---|---|---|---|---|---|"]
     totals = defaultdict(float)
     for stage, t0, t1 in stage_spans(lines, head["start"], end):
         inside = [s for s in samples if t0 < s["t"] <= t1]
@@ -166,14 +185,16 @@ def summarize(path: Path, busy: float) -> str:
         all_busy = sum(s["dt"] for s in inside if min(s["cores"]) >= busy) / w
         own = sum(s["own"] * s["dt"] for s in inside) / w
         own_all = sum(s["dt"] for s in inside if s["own"] >= busy * n) / w
+        drv = sum(s.get("driver", 0.0) * s["dt"] for s in inside) / w
         for k, v in (("w", w), ("mean", mean * w), ("all", all_busy * w), ("own", own * w),
-                     ("own_all", own_all * w)):
+                     ("own_all", own_all * w), ("drv", drv * w)):
             totals[k] += v
         rows.append(f"| {stage} | {_dur(t1 - t0)} | {mean:.2f} | {all_busy:.0%} | {own:.2f} | "
-                    f"{own_all:.0%} |")
+                    f"{own_all:.0%} | {_dur(own * w)} | {drv:.2f} |")
     w = totals["w"] or 1.0
     rows.append(f"| **whole run** | **{_dur(end - head['start'])}** | {totals['mean'] / w:.2f} | "
-                f"{totals['all'] / w:.0%} | {totals['own'] / w:.2f} | {totals['own_all'] / w:.0%} |")
+                f"{totals['all'] / w:.0%} | {totals['own'] / w:.2f} | {totals['own_all'] / w:.0%} | "
+                f"{_dur(totals['own'])} | {totals['drv'] / w:.2f} |")
     return "\n".join(rows)
 
 
