@@ -4,12 +4,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export NM_DISABLE_ANALYTICS := 1
 
-.PHONY: study smoke test test-fast dry-run setup
+# Every package with its version and hashes: made from pyproject.toml by `make lock`.
+LOCK := requirements.lock
+# How the lock is compiled (the nodes' platform: Linux x86_64, Python 3.11); `make lock`
+# keeps the lock's pins where pyproject.toml allows them, ARGS=--upgrade takes the newest.
+COMPILE = $(PY) -m uv pip compile pyproject.toml --all-extras --generate-hashes \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--custom-compile-command "make lock" --quiet
 
-$(VENV)/.installed: pyproject.toml
+.PHONY: study smoke test test-fast dry-run setup lock lock-check
+
+# From the lock only (--require-hashes: a package without its pinned hash is refused), then
+# this project itself without its dependencies (they are all in the lock).
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q pip==26.3
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 setup: $(VENV)/.installed
@@ -28,3 +39,13 @@ test: $(VENV)/.installed         ## every test, slow end-to-end ones included
 
 test-fast: $(VENV)/.installed    ## skip the tests that start Ray or run a sweep
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+lock: $(VENV)/.installed         ## rewrite requirements.lock from pyproject.toml
+	$(COMPILE) -o $(LOCK) $(ARGS)
+
+lock-check: $(VENV)/.installed   ## fail when requirements.lock does not agree with pyproject.toml
+	@tmp=$$(mktemp -d) && cp $(LOCK) $$tmp/$(LOCK) && \
+	$(COMPILE) -o $$tmp/$(LOCK) && \
+	if diff -u $(LOCK) $$tmp/$(LOCK); then echo "$(LOCK) agrees with pyproject.toml"; \
+	else echo "$(LOCK) does not agree with pyproject.toml: run make lock and commit it"; \
+	rm -rf $$tmp; exit 1; fi; rm -rf $$tmp

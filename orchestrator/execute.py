@@ -13,12 +13,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from common.errors import BadInput
 from orchestrator.ledger import ERROR, FAILED, Ledger
-from orchestrator.options import SweepOptions
+from orchestrator.options import SweepOptions, storage_answers
 from orchestrator.resume import say
 from orchestrator.stages.stage import ACTOR_POOL, TUNE, Stage
 from search_spaces.schema import Study
@@ -111,7 +110,7 @@ def _tune(stage: Stage, name: str, trials: list[TrialSpec], sweep: SweepContext,
     """One Ray Tune run over ``trials`` (a stage, or one batch of it)."""
     from ray import tune
 
-    from orchestrator.progress import RecordTrials
+    from orchestrator.progress import RecordTrials, StopWhenStorageDown
     from trainables.entry.trial import tune_trainable
 
     study, ctx, options = sweep.study, sweep.ctx, sweep.options
@@ -138,8 +137,12 @@ def _tune(stage: Stage, name: str, trials: list[TrialSpec], sweep: SweepContext,
         ),
         run_config=tune.RunConfig(
             name=name,
-            storage_path=str(Path(ctx.out_dir) / "ray"),
-            callbacks=[RecordTrials(sweep.ledger, sweep.tracker, progress, say=say)],
+            # The output folder's ray/, or a URI under --storage (Ray resolves it on every
+            # node with pyarrow, as its own documentation puts multi-node storage).
+            storage_path=ctx.location("ray"),
+            callbacks=[RecordTrials(sweep.ledger, sweep.tracker, progress, say=say)] + (
+                [StopWhenStorageDown(lambda: storage_answers(options))] if options.storage
+                else []),
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
             # -v: Ray Tune's own status table too (-vv: and each trial's results).
             verbose=min(max(options.verbose - 1, 0), 3),

@@ -30,7 +30,7 @@ class Grid:
         return [t for s in ORDER for t in self.stages.get(s, [])]
 
 
-def backbones(study: Study, out_dir: Path, hashes: FileHashes) -> list[Backbone]:
+def backbones(study: Study, out_dir: str | Path, hashes: FileHashes) -> list[Backbone]:
     """The study's backbones: those its stages write (a study with an ``upstream`` block),
     else the checkpoint files it names."""
     if study.upstream is not None:
@@ -38,10 +38,17 @@ def backbones(study: Study, out_dir: Path, hashes: FileHashes) -> list[Backbone]
     return given_backbones(study, hashes)
 
 
-def expand(study: Study, out_dir: Path, hash_files: bool = True) -> Grid:
-    """All trials of a study. ``hash_files=False`` (dry run) skips reading checkpoints."""
+def expand(study: Study, out_dir: Path, hash_files: bool = True,
+           root: str | None = None) -> Grid:
+    """All trials of a study. ``hash_files=False`` (dry run) skips reading checkpoints.
+
+    ``root`` is where the trials keep their files (``--storage``'s URI for the study); the
+    stages name the zoo under it. None: the output folder, as without ``--storage``. The
+    driver's own files (the checkpoint hashes) stay in ``out_dir`` either way.
+    """
     hashes = FileHashes(out_dir / ".checkpoint_hashes.json" if hash_files else None, hash_files)
-    grid = Grid(study=study, out_dir=out_dir, backbones=backbones(study, out_dir, hashes))
+    where = root or out_dir
+    grid = Grid(study=study, out_dir=out_dir, backbones=backbones(study, where, hashes))
     for stage in STAGES:
-        grid.stages[stage.name] = stage.trials(study, grid.backbones, out_dir)
+        grid.stages[stage.name] = stage.trials(study, grid.backbones, where)
     return grid

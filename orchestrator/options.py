@@ -7,6 +7,7 @@ import it back.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from common.errors import BadInput
+from common.storage import filesystem, is_uri, join, masked
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,13 @@ class SweepOptions:
     verbose: int = 1  # 0 -q, 1 the sweep's progress lines, 2 -v (Ray Tune's too), 3 -vv
     command: str | None = None  # the command line, printed as the one that resumes a stop
     rehearsal: bool = False  # stand-in trials (trainables.entry.rehearsal), marked as such
+    storage: str | None = None  # --storage: the URI under which trials keep their files
+
+    def trials_root(self) -> str | None:
+        """Where this study's trials keep their files under ``--storage``: the output
+        folder's name below the URI (two studies in one bucket never share a zoo), or None
+        (under the output folder, as without ``--storage``)."""
+        return join(self.storage, self.out_dir.name) if self.storage else None
 
 
 def check_count(option: str, value: int | None, lo: int) -> None:
@@ -211,3 +220,104 @@ def redact(uri: str) -> str:
 def default_tracking_uri(out_dir: Path) -> str:
     """The SQLite store in the output folder, where a sweep without --tracking-uri logs."""
     return f"sqlite:///{(out_dir / 'mlflow.db').resolve()}"
+
+
+def check_storage_uri(uri: str | None, option: str = "--storage") -> None:
+    """``--storage`` must be a URI of a file system pyarrow opens (``s3://bucket/prefix``,
+    ``gs://bucket/prefix``, ``hdfs://...``): a local path is the output folder's job, and a
+    typo in the scheme would otherwise fail in the first trial, after Ray has started."""
+    if uri is None:
+        return
+    if not is_uri(uri):
+        raise BadInput(f"{option} {uri!r}: expected a URI of cloud storage such as "
+                       "s3://bucket/prefix or gs://bucket/prefix; without --storage trials "
+                       "keep their files in the output folder (--out), which on a cluster "
+                       "must then be a folder every node mounts")
+    parts = urlparse(uri)
+    if parts.scheme.lower() in _NETWORK_SCHEMES:  # resolved on first use (a network call)
+        if not parts.netloc:
+            raise BadInput(f"{option} {masked(uri)}: no bucket (or host) after "
+                           f"{parts.scheme}://; expected e.g. {parts.scheme}://bucket/prefix")
+        return
+    try:
+        filesystem(uri)
+    except (ValueError, OSError) as e:
+        raise BadInput(f"{option} {masked(uri)}: {e}") from None
+
+
+# Schemes of pyarrow's own file systems whose URIs are resolved over the network (S3 asks
+# for the bucket's region): checked for their form here, for an answer by ``check_storage``.
+_NETWORK_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss")
+
+
+# What a storage's refusal says, and what to do about it.
+_STORAGE_ADVICE = (
+    (("no_such_bucket", "nosuchbucket", "bucket does not exist", "to create buckets"),
+     "the bucket does not exist: create it (e.g. `aws s3 mb s3://BUCKET`) or fix the URI"),
+    (("access_denied", "accessdenied", "invalid_access_key", "invalidaccesskeyid",
+      "signature", "forbidden", "credentials"),
+     "the storage refused this machine's credentials: check them (AWS_ACCESS_KEY_ID and "
+     "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, the instance or pod role; "
+     "GOOGLE_APPLICATION_CREDENTIALS for gs://), and that every node has credentials with "
+     "read and write access to the prefix"),
+    (("network_connection", "could not connect", "couldn't connect", "timed out", "resolve"),
+     "nothing answers at the storage's endpoint: check the network, the region, and "
+     "AWS_ENDPOINT_URL where the storage is not AWS's own"),
+)
+
+
+def storage_advice(reason: str) -> str:
+    """What a storage error means for the user, from pyarrow's message."""
+    low = reason.lower()
+    for words, advice in _STORAGE_ADVICE:
+        if any(w in low for w in words):
+            return advice
+    return "check the URI and the credentials every node uses"
+
+
+def check_storage(uri: str | None, option: str = "--storage") -> None:
+    """The storage takes, returns and deletes a small object under ``uri``, before anything
+    is started: a missing bucket, refused credentials or an endpoint that does not answer is
+    one paragraph naming the URI (credentials masked) in seconds, not an error in every
+    trial after Ray has started."""
+    if uri is None:
+        return
+    from common import storage
+
+    check_storage_uri(uri, option)
+    probe = join(uri, f".storage-check-{socket.gethostname()}-{os.getpid()}")
+    try:
+        storage.write_bytes(probe, b"sparse-transfer storage check\n")
+        if storage.read_bytes(probe) != b"sparse-transfer storage check\n":
+            raise OSError("the object read back differs from the one written")
+        storage.delete(probe)
+    except OSError as e:
+        reason = str(e).partition(": ")[2] or str(e)
+        raise BadInput(f"{option} {masked(uri)}: {storage_advice(reason)}. The storage "
+                       f"said: {reason}") from None
+
+
+class StorageDown(OSError):
+    """``--storage`` stopped answering during the sweep (the message says what is kept)."""
+
+
+def storage_answers(options: SweepOptions) -> None:
+    """Under ``--storage``, before and after each stage and when a trial is retried
+    (``progress.StopWhenStorageDown``): the storage still takes and returns an object. Why:
+    when it stops answering, every trial fails on it and Tune retries each; stopping says
+    why once, and what is kept.
+
+    Raises:
+        StorageDown: it does not answer; the ledger and MLflow (the driver's) keep every
+            finished trial, and the trials' files already in the storage stay there.
+    """
+    if not options.storage:
+        return
+    try:
+        check_storage(options.trials_root())
+    except BadInput as e:
+        raise StorageDown(
+            errno.EIO, f"{e}\nthe sweep stopped: every finished trial is kept in "
+            f"{options.out_dir / 'trials'} (the ledger) and in MLflow, and what trials wrote "
+            "to the storage stays there; rerun the same command once the storage answers "
+            "(interrupted full finetuning resumes from its last checkpoint)") from None

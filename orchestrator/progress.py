@@ -233,6 +233,22 @@ class RecordTrials(Callback):
         self.progress.show()
 
 
+class StopWhenStorageDown(Callback):
+    """Under ``--storage``: when a trial is retried or errors, ``probe()`` asks whether the
+    storage still answers and raises (``options.StorageDown``) out of the Ray Tune run if it
+    does not. Why: with the storage gone every trial fails on it, one attempt after another,
+    each after the storage client's own retries; stopping at the first one says why once."""
+
+    def __init__(self, probe: Callable[[], None]) -> None:
+        self.probe = probe
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        self.probe()
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.probe()
+
+
 def live_record(result: dict[str, Any]) -> dict[str, Any]:
     """The trial's own numbers in one of Tune's per-epoch results (Tune's bookkeeping left
     out, ``epoch`` / ``step`` kept)."""

@@ -127,7 +127,8 @@ def rerun_exit_code(study: Study, options: SweepOptions) -> int | None:
     if not (out / STAMP).is_file():
         return None
     try:
-        grid = expand(study, out, hash_files=not options.rehearsal)
+        grid = expand(study, out, hash_files=not options.rehearsal,
+                      root=options.trials_root())
     except (ValueError, BadInput, OSError):
         return None
     ledger = Ledger(out / "trials")

@@ -29,12 +29,14 @@ from typing import Any
 from common import columns as C
 from common.atomic import atomic_write_text
 from common.errors import BadInput
+from common.storage import masked
 from orchestrator.capacity import Unschedulable, check_capacity
 from orchestrator.execute import Launched, SweepContext, launch_tasks, run_stage
 from orchestrator.grid import Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.lock import SweepRunning, driver_lock
-from orchestrator.options import SweepOptions, check_folder_kind, mark_rehearsal_folder
+from orchestrator.options import (StorageDown, SweepOptions, check_folder_kind,
+                                  mark_rehearsal_folder, storage_answers)
 from orchestrator.options import default_tracking_uri, redact
 from orchestrator.resume import (
     STAMP, all_done, end_of_run, method_labels, outputs_stamp, pending, say,
@@ -113,15 +115,18 @@ def init_ray(options: SweepOptions) -> None:
 def cluster_warnings(study: Study, options: SweepOptions) -> list[str]:
     """Paths that work on one machine but not across a cluster's nodes (``--address``).
 
-    Trials on every node write under ``--out`` (features, zoo, Ray Tune storage) and read
-    the data and checkpoint folders, so these must be absolute paths on a shared mount.
+    Without ``--storage``, trials on every node write under ``--out`` (features, zoo, Ray
+    Tune storage), so it must be on a shared mount; on every node they read the data and
+    checkpoint folders, which must be absolute paths there.
     """
     if not ray_address(options):
         return []
     found = []
     tmp = Path(tempfile.gettempdir()).resolve()
     shared = os.environ.get("SPARSE_TRANSFER_SHARED")  # set on every node by cluster.yaml
-    if shared:
+    if options.storage:
+        pass  # trials keep their files under --storage; --out is the driver's alone
+    elif shared:
         if not options.out_dir.resolve().is_relative_to(Path(shared).resolve()):
             found.append(f"--out {options.out_dir} is not under $SPARSE_TRANSFER_SHARED "
                          f"({shared}): other nodes cannot see it; use --out {shared}/runs/...")
@@ -311,7 +316,8 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     try:
         check_folder_kind(out, options.rehearsal)
         # A rehearsal reads no checkpoint: its trial ids carry no file hashes.
-        grid = expand(study, out, hash_files=not options.rehearsal)
+        grid = expand(study, out, hash_files=not options.rehearsal,
+                      root=options.trials_root())
     except (ValueError, BadInput) as e:
         say(f"error: {e}")
         return 2
@@ -328,8 +334,8 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
         return 2
     catch_up(tracker, ledger)  # what an earlier run could not log (MLflow was down)
     announce(study, options, grid, uri)
-    ctx = TrialContext(out_dir=str(out), data_root=study.data_root, threads=1,
-                       rehearsal=options.rehearsal)
+    ctx = TrialContext(out_dir=str(out), storage=options.trials_root(),
+                       data_root=study.data_root, threads=1, rehearsal=options.rehearsal)
     sweep = SweepContext(study, ctx, ledger, tracker, options)
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -344,8 +350,8 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     except Unschedulable as e:
         say(f"error: {e}")
         return 2
-    except OSError as e:  # full disk, lost mount: the message names the file
-        say(f"error: {e}\nthe sweep stopped; finished trials are saved; fix it and rerun")
+    except OSError as e:  # full disk, lost mount, a storage gone: the message names it
+        say(stopped_on(e, options))
         return 3
     except Exception:  # noqa: BLE001 - say what broke, keep what finished
         traceback.print_exc()
@@ -354,6 +360,19 @@ def _run_sweep(study: Study, options: SweepOptions) -> int:
     finally:
         _restore_signals(previous)
     return _finish(grid, ledger, out, uri, t0, tracker)
+
+
+def stopped_on(error: OSError, options: SweepOptions) -> str:
+    """The message of a sweep stopped by an ``OSError``: ``StorageDown``'s own, or, when
+    ``--storage`` no longer answers (Ray Tune's storage raised it, not a trial), that."""
+    if not isinstance(error, StorageDown):
+        try:
+            storage_answers(options)
+        except StorageDown as down:
+            error = down
+    if isinstance(error, StorageDown):
+        return f"error: {error.strerror}"
+    return f"error: {error}\nthe sweep stopped; finished trials are saved; fix it and rerun"
 
 
 def open_tracker(study: Study, options: SweepOptions, grid: Grid, uri: str) -> Tolerant:
@@ -377,7 +396,8 @@ def announce(study: Study, options: SweepOptions, grid: Grid, uri: str) -> None:
     that would not work across the cluster's nodes."""
     address = ray_address(options)
     say(f"study {study.name!r}: {len(grid.all_trials())} trials · output {options.out_dir} · "
-        f"MLflow {redact(uri)}" + (f" · Ray {address}" + (
+        + (f"storage {masked(options.trials_root())} · " if options.storage else "")
+        + f"MLflow {redact(uri)}" + (f" · Ray {address}" + (
             "" if options.address else " (RAY_ADDRESS)") if address else ""))
     for warning in cluster_warnings(study, options):
         say(f"warning: {warning}")
@@ -405,8 +425,10 @@ def run_stages(grid: Grid, sweep: SweepContext) -> None:
             say(f"[{stage.name}] all {len(trials)} trial(s) already done")
         if todo:
             check_capacity(study, [stage], autoscaling=joined)
+            storage_answers(options)
             if stage.enabled(options):
                 run_stage(stage, todo, sweep, launched.pop(stage.name, None))
+            storage_answers(options)
             if stage.writes_outputs:
                 write_outputs(study, sweep.ctx, ledger, sweep.tracker, options, final=False)
             if errored(stage, trials, ledger):

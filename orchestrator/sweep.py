@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 
 from common.errors import BadInput
+from common.storage import masked
 from orchestrator.options import (
     SweepOptions, check_count, check_out_dir, check_ray_address, check_runs_name,
-    check_tracking_uri,
+    check_storage, check_storage_uri, check_tracking_uri,
 )
 from search_spaces.loader import builtin_studies, load_study, narrow, study_file
 from search_spaces.schema import Study, StudyError
@@ -31,6 +32,7 @@ examples:
   python -m orchestrator.sweep --study paper --data-root /data --checkpoint-dir /ckpt \\
       --methods gmp,acdc --sparsities 90,95 --datasets pets,dtd --modes linear --seeds 2
   python -m orchestrator.sweep --study my_study.yaml --address auto --tracking-uri http://head:5000
+  python -m orchestrator.sweep --study paper --address auto --storage s3://my-bucket/sparse-transfer
   python -m orchestrator.sweep --study paper --rehearsal   # the paper's 2,222 trials, synthetic: check a cluster
   python -m orchestrator.sweep --retry-failed               # rerun only the trials that failed
   ray job submit --working-dir . -- python -m orchestrator.sweep --study paper --out /mnt/shared/runs/paper
@@ -70,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = p.add_argument_group("run")
     r.add_argument("--out", type=Path, help="output folder (default: runs/<study name>/): "
                    "Ray results, feature cache, MLflow store, results.parquet, report")
+    r.add_argument("--storage", help="cloud storage for what trials keep when the cluster's "
+                   "nodes share no folder, e.g. s3://bucket/prefix or gs://bucket/prefix (any "
+                   "URI pyarrow opens): Ray Tune and Ray Train storage, full-finetuning "
+                   "checkpoints, the feature cache and the zoo go under <URI>/<--out's name>; "
+                   "the ledger, the lock and the MLflow SQLite store stay in --out")
     r.add_argument("--dry-run", action="store_true",
                    help="print the grid, resources and compute estimate; start nothing")
     r.add_argument("--smoke-test", action="store_true",
@@ -169,6 +176,7 @@ def check_run_options(args: argparse.Namespace, study: Study) -> Path:
     check_count("--num-cpus", args.num_cpus, 1)
     check_count("--max-concurrent", args.max_concurrent, 1)
     check_count("--max-failures", args.max_failures, 0)
+    check_storage_uri(args.storage)
     from_env = args.tracking_uri == os.environ.get("MLFLOW_TRACKING_URI")
     check_tracking_uri(args.tracking_uri,
                        "MLFLOW_TRACKING_URI" if from_env and args.tracking_uri else
@@ -200,12 +208,15 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             check_prune_settings(study, args.study)
-            grid = expand(study, out_dir, hash_files=False)
+            root = SweepOptions(out_dir=out_dir.resolve(), storage=args.storage).trials_root()
+            grid = expand(study, out_dir, hash_files=False, root=root)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(describe(grid))
         print(f"\noutput folder: {out_dir}  (dry run: nothing was started)")
+        if root:
+            print(f"trials' storage: {masked(root)} (Ray Tune and Train, features, zoo)")
         return 0
     options = SweepOptions(
         out_dir=out_dir.resolve(), tracking_uri=args.tracking_uri, address=args.address,
@@ -213,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         max_concurrent=args.max_concurrent, max_failures=args.max_failures,
         speed=not args.no_speed, report=not args.no_report, smoke_test=args.smoke_test,
         verbose=0 if args.quiet else 1 + args.verbose, command=command_line(argv),
-        rehearsal=args.rehearsal,
+        rehearsal=args.rehearsal, storage=args.storage,
     )
     # A finished sweep run again answers before MLflow, torch or Ray are imported (seconds).
     from orchestrator.resume import rerun_exit_code
@@ -231,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         check_ray_address(ray_address(options), "--address" if args.address else "RAY_ADDRESS")
         if args.tracking_uri:
             check_store(args.tracking_uri)
+        check_storage(args.storage)
         check_prune_settings(study, args.study)
     except (BadInput, TrackingError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -26,3 +26,16 @@ def smoke_study_dir(tmp_path_factory) -> Path:
     )
     assert proc.returncode == 0, f"smoke sweep failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
     return out
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(tmp_path_factory):
+    """A bucket ``bucket`` on one S3 server (moto's) on 127.0.0.1 for the session, with this
+    process's environment pointed at it (``tests/common/s3_server.py``)."""
+    from tests.common.s3_server import s3_environment, start_s3_server
+
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    server.make_bucket("bucket")
+    with s3_environment(server):
+        yield server
+    server.stop()

@@ -1,4 +1,5 @@
-"""Every command of the README's usage block and of reports/README.md runs as written.
+"""Every command of the README's usage block and of reports/README.md runs as written, and
+every command of its cluster section is known here, with the test that stands in for it.
 
 The commands are read from the files' fenced code blocks, so a changed command is run as it
 now reads and a new one must be classified in `HOW` (or the test fails). Each runs in a
@@ -37,6 +38,13 @@ HOW: dict[str, tuple[str, str]] = {
     "python -m orchestrator.sweep --study paper --rehearsal": (
         DRY_RUN, "2,222 trials; tests/orchestrator/test_rehearsal.py runs a narrowed one"),
     "python -m trainables.checkpoints ckpt.pth --expect-sparsity 90": (RUN, ""),
+    "python -m trainables.checkpoints --fetch resnet50 --checkpoint-dir checkpoints": (
+        SKIP, "fetches from the internet: tests/trainables/checkpoints/test_fetch.py serves an "
+        "imitation of the share on 127.0.0.1 instead"),
+    "python -m orchestrator.sweep --study paper --address auto "
+    "--storage s3://my-bucket/sparse-transfer": (
+        DRY_RUN, "needs a cluster and a bucket; tests/orchestrator/test_storage.py runs the "
+        "sweep with --storage on an S3 server on 127.0.0.1"),
     "python -m trainables.datasets --layouts": (RUN, ""),
     "python -m trainables.datasets --download pets,dtd --data-root data": (
         SKIP, "fetches from the internet: tests/trainables/test_download.py serves an archive "
@@ -51,6 +59,48 @@ HOW: dict[str, tuple[str, str]] = {
     "python -m reports --results results.csv --out report/": (RUN, ""),
     "python -m reports --mlflow-uri sqlite:///runs/paper/mlflow.db "
     "--experiment sparse-transfer/paper --out report/": (RUN, ""),
+}
+
+
+CLOUD = "needs a cloud account and the cluster"
+# The cluster section's commands: none can run here (no cloud); each with what tests it.
+CLUSTER: dict[str, str] = {
+    ".venv/bin/ray get-auth-token --generate": "writes the user's own token",
+    ".venv/bin/python -m trainables.checkpoints --fetch resnet50 --checkpoint-dir "
+    "inputs/checkpoints": "fetches from the internet: tests/trainables/checkpoints/test_fetch.py",
+    ".venv/bin/python -m trainables.datasets --download pets,dtd --data-root inputs/data":
+        "fetches from the internet: tests/trainables/test_download.py",
+    "aws s3 sync inputs s3://YOUR-BUCKET/sparse-transfer/inputs": CLOUD,
+    ".venv/bin/ray up cluster.yaml": CLOUD + "; tests/orchestrator/test_cluster.py validates "
+    "cluster.yaml with Ray's own config check",
+    ".venv/bin/ray exec cluster.yaml 'ray status'": CLOUD,
+    ".venv/bin/ray rsync-up cluster.yaml checkpoints/ /mnt/shared/checkpoints/": CLOUD,
+    ".venv/bin/ray exec cluster.yaml 'cd ~/sparse-transfer && python -m trainables.datasets "
+    "--check $SPARSE_TRANSFER_SHARED/data'": CLOUD,
+    ".venv/bin/ray exec cluster.yaml --tmux 'cd ~/sparse-transfer && python -m "
+    "orchestrator.sweep --study paper --address auto --storage $SPARSE_TRANSFER_STORAGE "
+    "--out ~/runs/paper --data-root $SPARSE_TRANSFER_SHARED/data --checkpoint-dir "
+    "$SPARSE_TRANSFER_SHARED/checkpoints --tracking-uri http://$MLFLOW_HOST:5000'":
+        CLOUD + "; tests/orchestrator/test_storage.py runs the sweep with --storage on an S3 "
+        "server here, tests/orchestrator/test_autoscaler.py with --address",
+    ".venv/bin/ray attach cluster.yaml --tmux": CLOUD,
+    ".venv/bin/ray dashboard cluster.yaml &": CLOUD,
+    "export RAY_ADDRESS=http://127.0.0.1:8265 RAY_AUTH_MODE=token": "sets the shell's variables",
+    ".venv/bin/ray job submit --working-dir . -- python -m orchestrator.sweep --study paper "
+    "--out /mnt/shared/runs/paper --data-root /mnt/shared/data --checkpoint-dir "
+    "/mnt/shared/checkpoints": "tests/orchestrator/test_ray_jobs.py submits the smoke study",
+    ".venv/bin/ray job logs --follow <submission id>": "tests/orchestrator/test_ray_jobs.py",
+    ".venv/bin/ray get-head-ip cluster.yaml": CLOUD,
+    ".venv/bin/ray exec cluster.yaml 'echo $MLFLOW_HOST'": CLOUD,
+    "ssh -i ~/.ssh/ray-autoscaler_us-west-2.pem -N -L 5000:PRIVATE:5000 ubuntu@HEAD": CLOUD,
+    "export RAY_AUTH_MODE=token": "sets the shell's variable",
+    "ray get-auth-token --generate": "writes the user's own token",
+    "ray start --head --port=6379 --dashboard-host=127.0.0.1 --num-cpus=0":
+        "your own machines; tests/orchestrator/ray_head.py starts such a head for the tests",
+    "ray start --address=<head>:6379": "your own machines",
+    "ray start --address=<head>:6379 --resources='{\"speed_node\": 1}'": "your own machines",
+    "PYTHONPATH=. .venv/bin/python benchmarks/gpu_check.py": "needs a GPU node (without CUDA "
+    "it says so and exits 0)",
 }
 
 
@@ -91,6 +141,23 @@ def readme_commands() -> list[str]:
     for block in _blocks(usage) + _blocks(reports):
         found += _commands(block)
     return found
+
+
+def cluster_commands() -> list[str]:
+    """The commands of the README's "Run on a cluster" section."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Run on a cluster"):
+                     readme.index("## What happens when things go wrong")]
+    return [c for block in _blocks(section) for c in _commands(block)]
+
+
+def test_every_cluster_command_is_known_with_what_tests_it():
+    commands = cluster_commands()
+    assert len(commands) >= 20
+    unknown = [c for c in commands if c not in CLUSTER]
+    assert not unknown, f"cluster commands this test does not know: {unknown}"
+    stale = [c for c in CLUSTER if c not in commands]
+    assert not stale, f"commands no longer in the cluster section: {stale}"
 
 
 def test_every_readme_command_is_classified():

@@ -26,7 +26,7 @@ NAME = "checkpoint"
 UPSTREAM_DATASET = "imagenet"  # what given checkpoints were trained on (Table 3's validation)
 
 
-def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+def trials(study: Study, backbones: Sequence[Backbone], out_dir: str | Path) -> list[TrialSpec]:
     """One trial per backbone, evaluated on its upstream set (the procedural one with the
     pretraining trial's params and seed, else ImageNet's validation set)."""
     u = study.upstream

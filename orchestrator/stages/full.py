@@ -36,7 +36,7 @@ def _per_dataset(mode: ModeSpec, d: DatasetSpec) -> tuple[Recipe, tuple]:
             augmentation_params(mode) + protocol_params(mode))
 
 
-def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+def trials(study: Study, backbones: Sequence[Backbone], out_dir: str | Path) -> list[TrialSpec]:
     """Every transferable backbone x dataset x seed of ``modes.full``."""
     return transfer_trials(study, backbones, NAME, C.MODE_FULL, _per_dataset)
 

@@ -31,7 +31,7 @@ def _per_dataset(mode: ModeSpec, d: DatasetSpec) -> tuple[Recipe, tuple]:
     return mode.recipe, protocol_params(mode)
 
 
-def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+def trials(study: Study, backbones: Sequence[Backbone], out_dir: str | Path) -> list[TrialSpec]:
     """Every transferable backbone x dataset x seed of ``modes.linear``."""
     return transfer_trials(study, backbones, NAME, C.MODE_LINEAR, _per_dataset)
 

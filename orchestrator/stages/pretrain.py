@@ -42,7 +42,7 @@ def dense_trial(study: Study, arch: str) -> TrialSpec:
     )
 
 
-def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+def trials(study: Study, backbones: Sequence[Backbone], out_dir: str | Path) -> list[TrialSpec]:
     """One pretraining trial per architecture of a study with an upstream block; none
     otherwise."""
     return [dense_trial(study, a) for a in study.archs] if study.upstream is not None else []

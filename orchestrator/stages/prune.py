@@ -26,7 +26,7 @@ from trainables.entry.upstream import run_prune
 NAME = "prune"
 
 
-def _prune_trials(study: Study, out_dir: Path) -> list[tuple[MethodSpec, TrialSpec]]:
+def _prune_trials(study: Study, out_dir: str | Path) -> list[tuple[MethodSpec, TrialSpec]]:
     """Each pruning trial with its method, architecture by architecture: the study's
     ``upstream.prune`` settings, the method's own overrides on top."""
     u = study.upstream
@@ -51,13 +51,13 @@ def _prune_trials(study: Study, out_dir: Path) -> list[tuple[MethodSpec, TrialSp
     return found
 
 
-def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+def trials(study: Study, backbones: Sequence[Backbone], out_dir: str | Path) -> list[TrialSpec]:
     """One pruning trial per architecture, method and sparsity of a study with an upstream
     block."""
     return [t for _, t in _prune_trials(study, out_dir)]
 
 
-def zoo_backbones(study: Study, out_dir: Path) -> list[Backbone]:
+def zoo_backbones(study: Study, out_dir: str | Path) -> list[Backbone]:
     """The zoo's backbones, architecture by architecture in the study's method order: the
     dense model, each pruned one, then each ``mask_from`` method's (its source's mask on the
     dense weights)."""
@@ -67,7 +67,7 @@ def zoo_backbones(study: Study, out_dir: Path) -> list[Backbone]:
     return [b for arch in study.archs for b in _arch_backbones(study, arch, out_dir, pruned)]
 
 
-def _arch_backbones(study: Study, arch: str, out_dir: Path,
+def _arch_backbones(study: Study, arch: str, out_dir: str | Path,
                     pruned: dict[tuple[str, str, int], TrialSpec]) -> list[Backbone]:
     """One architecture's zoo backbones (``zoo_backbones``)."""
     dense_id = dense_trial(study, arch).trial_id

@@ -99,7 +99,7 @@ def _random_trials(study: Study) -> list[TrialSpec]:
     ) for s in sorted(set(sp.random_sparsities) - {0})]
 
 
-def trials(study: Study, backbones: Sequence[Backbone], out_dir: Path) -> list[TrialSpec]:
+def trials(study: Study, backbones: Sequence[Backbone], out_dir: str | Path) -> list[TrialSpec]:
     """The backbones' trials, then the random-weight ones, as the study's ``speed`` says."""
     if not study.speed.enabled:
         return []

@@ -27,7 +27,8 @@ TUNE = "Ray Tune"  # one Ray Tune run (in batches), each trial a function traina
 ACTOR_POOL = "the DeepSparse actor pool"  # orchestrator.speed_pool: one actor per speed node
 
 Resources = Mapping[str, float]
-TrialBuilder = Callable[[Study, Sequence[Backbone], Path], list[TrialSpec]]
+# (study, its backbones, the trials' root: the output folder or --storage's URI for it)
+TrialBuilder = Callable[[Study, Sequence[Backbone], str | Path], list[TrialSpec]]
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Tasks:
 
 # Defaults of the fields below: what a stage without that concern declares.
 
-def no_backbones(study: Study, out_dir: Path) -> list[Backbone]:
+def no_backbones(study: Study, out_dir: str | Path) -> list[Backbone]:
     """Its trials write no backbone."""
     return []
 

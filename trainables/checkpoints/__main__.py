@@ -1,5 +1,10 @@
 """``python -m trainables.checkpoints FILE [--arch ARCH] [--expect-sparsity 90] [--json]``:
-what a checkpoint file holds, read as a trial would read it."""
+what a checkpoint file holds, read as a trial would read it.
+
+``python -m trainables.checkpoints --fetch resnet50|mobilenet_v1 --checkpoint-dir DIR``: the
+paper's checkpoints from the public share the reference code links, each checked by content
+and laid out as the study's ``checkpoint_pattern`` expects (``trainables.checkpoints.fetch``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from trainables import models
@@ -92,10 +98,11 @@ def _parser() -> argparse.ArgumentParser:
         f"Formats, tried in order: {', '.join(FORMATS.names())}.",
         epilog="example:\n  python -m trainables.checkpoints runs/paper/zoo/gmp-90.pt "
         "--expect-sparsity 90\n  python -m trainables.checkpoints resnet50.pth --arch resnet50 "
-        "--json",
+        "--json\n  python -m trainables.checkpoints --fetch resnet50 --checkpoint-dir "
+        "checkpoints",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("file", help="checkpoint file to inspect")
+    parser.add_argument("file", nargs="?", help="checkpoint file to inspect")
     parser.add_argument(
         "--arch",
         help="architecture, when the file does not name it "
@@ -108,13 +115,42 @@ def _parser() -> argparse.ArgumentParser:
         help=f"fail unless measured global sparsity is within {SPARSITY_TOLERANCE:g} point",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    fetch = parser.add_argument_group("fetch the paper's checkpoints")
+    fetch.add_argument("--fetch", metavar="ARCH", help="download the paper's checkpoints of "
+                       "ARCH (resnet50 or mobilenet_v1) from the public share the reference "
+                       "code's README links, check each by content and lay them out as the "
+                       "study's checkpoint_pattern expects; a cut-off download resumes")
+    fetch.add_argument("--checkpoint-dir", type=Path, help="where to lay them out (the "
+                       "sweep's --checkpoint-dir)")
+    fetch.add_argument("--share", help="another Seafile folder share link to read instead")
+    fetch.add_argument("--study", default="paper", help="the study whose methods, sparsities "
+                       "and checkpoint_pattern decide what is fetched (default: paper)")
     return parser
+
+
+def _fetch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``--fetch``: see ``trainables.checkpoints.fetch.run``."""
+    from trainables.checkpoints.fetch import run
+
+    if args.file or args.checkpoint_dir is None:
+        parser.error("--fetch takes --checkpoint-dir DIR and no FILE")
+    try:
+        return run(args.fetch, args.checkpoint_dir, args.share, args.study)
+    except (ValueError, OSError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Iterable[str] | None = None) -> int:
     """Print what a checkpoint holds. Returns the exit code (2 on any error, with the message
     on stderr)."""
-    args = _parser().parse_args(None if argv is None else list(argv))
+    parser = _parser()
+    args = parser.parse_args(None if argv is None else list(argv))
+    if args.fetch:
+        return _fetch(args, parser)
+    if not args.file:
+        parser.error("give a checkpoint FILE to inspect, or --fetch ARCH")
     try:
         # A ticket of masks alone is shown as load_mask_source reads it (its masks as the
         # weights, sparsity over its layers); any other file as load_checkpoint does.

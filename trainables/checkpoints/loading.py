@@ -27,7 +27,7 @@ from trainables.checkpoints.cleaning import (
 from trainables.checkpoints.fitting import infer_arch, raise_if_unfit, resolve_arch
 from trainables.checkpoints.formats import parse
 from trainables.checkpoints.formats.base import Parsed, StateDict
-from trainables.checkpoints.reading import read_checkpoint_file
+from trainables.checkpoints.reading import checkpoint_location, read_checkpoint_file
 from trainables.models import masks as masks_lib
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def load_checkpoint(
         BadInput: unsafe, corrupt or unrecognised file; architectures disagree or do not
             fit the weights; non-finite weights; sparsity differs from ``expect_sparsity``.
     """
-    p = Path(path)
+    p = checkpoint_location(path)
     _check_expected_sparsity(expect_sparsity, f"checkpoint {p}")
     fmt, parsed = parse(read_checkpoint_file(p), str(p))
     sd = clean_state_dict(parsed.state_dict, str(p), parsed.rename)
@@ -137,7 +137,7 @@ def _check_expected_sparsity(expect_sparsity: float | None, what: str) -> None:
                        f"{expect_sparsity}")
 
 
-def _fitted_arch(sd: StateDict, parsed: Parsed, arch: str | None, p: Path) -> str | None:
+def _fitted_arch(sd: StateDict, parsed: Parsed, arch: str | None, p: str | Path) -> str | None:
     """The architecture the file and the caller name (they must agree), or the one inferred
     from the keys and shapes; the classifier becomes a Linear and the weights must fit it."""
     file_arch = resolve_arch(parsed.arch, f"file {p} declares") if parsed.arch else None
@@ -158,7 +158,7 @@ def _fitted_arch(sd: StateDict, parsed: Parsed, arch: str | None, p: Path) -> st
     return inferred
 
 
-def _refuse_non_finite(sd: StateDict, p: Path) -> None:
+def _refuse_non_finite(sd: StateDict, p: str | Path) -> None:
     """NaN in a BatchNorm statistic does not even make the finetuning loss NaN (train-mode
     BN): the trial would finish at chance accuracy, so the file is refused instead."""
     bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]

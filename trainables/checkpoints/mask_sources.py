@@ -30,7 +30,7 @@ from trainables.checkpoints.formats.base import (
     strip_module,
 )
 from trainables.checkpoints.loading import SPARSITY_TOLERANCE, LoadedCheckpoint, load_checkpoint
-from trainables.checkpoints.reading import read_checkpoint_file
+from trainables.checkpoints.reading import checkpoint_location, read_checkpoint_file
 from trainables.models.masks import masks_from_weights
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def ticket_holds_weights(path: str | os.PathLike[str]) -> bool:
     ``X.weight`` for any of them), whose masks go on the study's dense weights; any other
     checkpoint is its own weights.
     """
-    inner = inner_state_dict(read_checkpoint_file(Path(path))) or {}
+    inner = inner_state_dict(read_checkpoint_file(path)) or {}
     keys = {strip_module(k) for k in inner if isinstance(k, str)}
     masked = [k[: -len(PRUNE_MASK)] for k in keys if k.endswith(PRUNE_MASK)]
     return not masked or any(f"{m}{PRUNE_ORIG}" in keys or f"{m}.weight" in keys
@@ -63,7 +63,7 @@ def load_mask_source(
     it; the result's ``format`` is ``MASKS_ONLY`` and ``state_dict`` holds the masks as floats.
     Anything else goes through ``load_checkpoint``.
     """
-    p = Path(path)
+    p = checkpoint_location(path)
     obj = read_checkpoint_file(p)
     masks_raw = _ticket_masks(obj, p)
     if not masks_raw:
@@ -89,7 +89,7 @@ def load_mask_source(
     )
 
 
-def _ticket_masks(obj: Any, p: Path) -> StateDict:
+def _ticket_masks(obj: Any, p: str | Path) -> StateDict:
     """A ticket's ``X.weight_mask`` entries as ``{X.weight: mask}`` in the names of the
     layout the file is in (the reference's MobileNet ``model.N``, AMC's...); empty when the
     file is no ticket."""
@@ -103,7 +103,7 @@ def _ticket_masks(obj: Any, p: Path) -> StateDict:
     return {rename(k): v for k, v in masks_raw.items()} if rename is not None else masks_raw
 
 
-def _check_ticket_fits(masks_raw: StateDict, arch: str, p: Path) -> None:
+def _check_ticket_fits(masks_raw: StateDict, arch: str, p: str | Path) -> None:
     shapes = arch_shapes(arch)
     bad = [f"{k}: {list(v.shape)}" + (f" vs model {list(shapes[k])}" if k in shapes else
                                       " (no such layer)")

@@ -9,6 +9,7 @@ files are read by the safetensors package (a JSON header, then the raw bytes: no
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 import struct
@@ -20,6 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from common import storage
 from common.errors import BadInput, MissingInput, machine_error
 from trainables.checkpoints.formats import FORMATS
 from trainables.checkpoints.formats.base import StateDict
@@ -99,81 +101,103 @@ def _safetensors_problem(error: str, size: int) -> str:
     return f"{detail} (truncated or damaged?)"
 
 
-def _load_safetensors(path: Path, size: int) -> StateDict:
+def _load_safetensors(path: Path, size: int, name: str) -> StateDict:
     """A ``.safetensors`` file as a state dict, through the safetensors package: the file is
     memory-mapped and each tensor copied once, never the whole file twice."""
     try:
         return load_file(path, device="cpu")
     except SafetensorError as err:
-        raise BadInput(f"checkpoint {path} is a damaged safetensors file: "
+        raise BadInput(f"checkpoint {name} is a damaged safetensors file: "
                        f"{_safetensors_problem(str(err), size)}") from None
 
 
-def read_checkpoint_file(path: Path) -> Any:
+def checkpoint_location(path: str | os.PathLike[str]) -> str | Path:
+    """A checkpoint's location as the readers keep it: a local ``Path``, or a storage URI
+    (``s3://...``, the zoo under ``--storage``) kept as text, which ``Path`` would mangle."""
+    return str(path) if storage.is_uri(path) else Path(path)
+
+
+def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
     """The object a checkpoint file holds: a torch file's (weights only) or a safetensors
-    file's state dict.
+    file's state dict. ``path`` may be a storage URI: the object is read from a temporary
+    local copy, removed afterwards, and messages name the URI (credentials masked).
 
     Raises:
         MissingInput: no such file.
         BadInput: a directory, an unreadable, unsafe, corrupt or foreign file; the message
             names the file, what it is and what is accepted.
-        OSError: the machine's fault (EIO, a stale NFS handle), so the trial is retried.
+        OSError: the machine's fault (EIO, a stale NFS handle, a storage that does not
+            answer), so the trial is retried.
     """
+    if not storage.is_uri(path):
+        return _read_file(Path(path), str(Path(path)))
+    name = storage.masked(path)
+    try:
+        with storage.local_copy(path) as local:
+            return _read_file(local, name)
+    except FileNotFoundError as e:
+        if isinstance(e, BadInput):
+            raise
+        raise MissingInput(f"checkpoint file {name} does not exist") from None
+
+
+def _read_file(path: Path, name: str) -> Any:
+    """``read_checkpoint_file`` of a local file, its messages naming ``name``."""
     if not path.exists():
-        raise MissingInput(f"checkpoint file {path} does not exist")
+        raise MissingInput(f"checkpoint file {name} does not exist")
     if path.is_dir():
-        raise BadInput(f"checkpoint path {path} is a directory, expected a file")
+        raise BadInput(f"checkpoint path {name} is a directory, expected a file")
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
             head = f.read(64)
         kind = sniff(head, size)
         if kind == "safetensors":
-            return _load_safetensors(path, size)
+            return _load_safetensors(path, size, name)
     except OSError as err:
         if machine_error(err):
             raise
-        raise BadInput(f"checkpoint {path} cannot be read: {err.strerror or err}") from None
+        raise BadInput(f"checkpoint {name} cannot be read: {err.strerror or err}") from None
     if kind is not None:
-        raise BadInput(f"checkpoint {path} {kind}. Accepted: {accepted()}")
-    return _torch_load(path, head)
+        raise BadInput(f"checkpoint {name} {kind}. Accepted: {accepted()}")
+    return _torch_load(path, head, name)
 
 
-def _torch_load(path: Path, head: bytes) -> Any:
+def _torch_load(path: Path, head: bytes, name: str) -> Any:
     """``torch.load(weights_only=True)``, its errors turned into messages naming the file."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pickle-protocol notices from old files
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise _refusal(path, head, err) from None
+        raise _refusal(name, head, err) from None
     except Exception as err:  # truncated zip, EOF: torch raises many kinds
         if machine_error(err):
             raise  # EIO, a stale NFS handle: the machine's fault, not the file's; Tune retries
         raise BadInput(
-            f"checkpoint {path} could not be read (truncated, corrupt or not a torch file): "
+            f"checkpoint {name} could not be read (truncated, corrupt or not a torch file): "
             f"{type(err).__name__}: {err}"
         ) from None
 
 
-def _refusal(path: Path, head: bytes, err: pickle.UnpicklingError) -> BadInput:
+def _refusal(name: str, head: bytes, err: pickle.UnpicklingError) -> BadInput:
     """Why torch's weights-only reader refused a file: an object whose unpickling could run
     code, a legacy file of a pickle protocol it cannot read, or damage."""
     found = re.search(r"GLOBAL ([\w.]+)", str(err))
     if found:
         return BadInput(
-            f"checkpoint {path} was refused: it holds a pickled Python object "
+            f"checkpoint {name} was refused: it holds a pickled Python object "
             f"({found.group(1)}), and unpickling one could run code; it was NOT executed. "
             "Only tensors and plain containers are read: save a model's weights with "
             "torch.save(model.state_dict(), path), not the model object.")
     if _TORCH_LEGACY[4:] in head and not head.startswith(_TORCH_LEGACY):
         return BadInput(
-            f"checkpoint {path} is a legacy-format torch file written with pickle protocol "
+            f"checkpoint {name} is a legacy-format torch file written with pickle protocol "
             f"{head[1]}, which torch's safe reader cannot read (it reads protocol 2, the "
             "legacy default); load it in a trusted session and save it again with "
             "torch.save(obj, path), which writes the current zip format")
     detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|Check the|$)", str(err), re.S)
     return BadInput(
-        f"checkpoint {path} is corrupt: torch's reader stopped at "
+        f"checkpoint {name} is corrupt: torch's reader stopped at "
         f"{(detail.group(1) if detail else str(err).splitlines()[0]).strip()!r}. "
         f"Accepted: {accepted()}")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from common.atomic import atomic_path
+from common import storage
 from trainables.checkpoints.cleaning import prunable_weight_names
 from trainables.checkpoints.fitting import resolve_arch
 from trainables.checkpoints.formats.base import StateDict
@@ -26,10 +25,10 @@ def save_reference_checkpoint(
     module_prefix: bool = False,
     extra: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write a checkpoint in the reference format, atomically (``common.atomic``).
+    """Write a checkpoint in the reference format, atomically (``common.storage.publish``).
 
     Args:
-        path: destination file; its folder is created if needed.
+        path: destination file (its folder is created if needed), or a storage URI.
         state_dict_or_model: the weights.
         arch: ``model_config.arch`` (a registered name or a reference alias).
         dataset: ``model_config.dataset`` (``"imagenet"`` for upstream models).
@@ -62,9 +61,10 @@ def save_reference_checkpoint(
         payload[key] = value
 
     # Through a Python file object: a full disk is then an OSError(ENOSPC), where
-    # torch.save(path) says only "RuntimeError: unexpected pos 64 vs 0".
-    dest = Path(path)
-    with atomic_path(dest, label=f"checkpoint {dest}") as tmp, open(tmp, "wb") as fh:
+    # torch.save(path) says only "RuntimeError: unexpected pos 64 vs 0". A storage URI (the
+    # zoo under --storage) is uploaded whole once written.
+    label = f"checkpoint {storage.masked(path)}"
+    with storage.publish(path, label=label) as tmp, open(tmp, "wb") as fh:
         torch.save(payload, fh)
 
 

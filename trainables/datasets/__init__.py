@@ -26,8 +26,8 @@ from typing import Callable
 from torch.utils.data import Dataset
 
 from common import catalog
-from common.atomic import atomic_write_text
 from common.catalog import IMAGEFOLDER_PREFIX
+from common import storage
 from common.errors import machine_error
 from trainables.datasets import embedded
 from trainables.datasets.files import (
@@ -123,21 +123,22 @@ def dataset_info(name: str, data_root: str | Path | None = None) -> DatasetInfo:
 
 def normalization_stats(
     name: str, data_root: str | Path | None, image_size: int, interpolation: str,
-    cache_dir: Path,
+    cache_dir: str | Path,
 ) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """The per-channel mean/std of ``name``'s training split, computed once and cached.
 
     The pixels are the eval transform's before Normalize (resize, center crop) at the
     trial's size, so full finetuning normalises with statistics of what it sees at test time.
-    The cache file (``cache_dir/<name>-<size>-<interpolation>.json``, written atomically) is
-    shared by every trial on the dataset; a damaged one is recomputed.
+    The cache file (``cache_dir/<name>-<size>-<interpolation>.json``; ``cache_dir`` a folder
+    or a storage URI, ``common.storage``, written whole) is shared by every trial on the
+    dataset; a damaged one is recomputed.
     """
     from trainables.datasets.transforms import channel_stats, stats_transform
 
     safe = "".join(c if c.isalnum() or c in "_-." else "_" for c in name)[-80:]
-    path = Path(cache_dir) / f"{safe}-{image_size}-{interpolation}.json"
+    path = storage.join(cache_dir, f"{safe}-{image_size}-{interpolation}.json")
     try:
-        saved = json.loads(path.read_text())
+        saved = json.loads(storage.read_bytes(path))
         if saved.get("dataset") == name and len(saved["mean"]) == len(saved["std"]) == 3:
             return tuple(saved["mean"]), tuple(saved["std"])  # type: ignore[return-value]
     except FileNotFoundError:
@@ -147,9 +148,10 @@ def normalization_stats(
             raise
     train = build_dataset(name, data_root, "train", stats_transform(image_size, interpolation))
     mean, std = channel_stats(train)
-    atomic_write_text(path, json.dumps({"dataset": name, "image_size": image_size,
-                                        "interpolation": interpolation, "images": len(train),
-                                        "mean": mean, "std": std}, indent=1))
+    text = json.dumps({"dataset": name, "image_size": image_size,
+                       "interpolation": interpolation, "images": len(train),
+                       "mean": mean, "std": std}, indent=1)
+    storage.write_bytes(path, text.encode())
     return mean, std
 
 

@@ -25,6 +25,7 @@ Public API:
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import zlib
 from dataclasses import asdict, dataclass, replace
@@ -35,7 +36,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
-from common.atomic import atomic_path
+from common import storage
 from common.errors import BadInput
 
 SHAPES: tuple[str, ...] = (
@@ -456,22 +457,31 @@ _MEMO: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 _MEMO_MAX = 6
 
 
+def _stored(path: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The arrays of a cache entry (a file, or an object under ``--storage``), or None."""
+    if path is None:
+        return None
+    try:
+        data = storage.read_bytes(path)
+    except FileNotFoundError:
+        return None
+    with np.load(io.BytesIO(data)) as f:
+        return f["images"], f["labels"]
+
+
 def _cached_generate(
     spec: ProceduralSpec, n_per_class: int, seed: int, split: str, cache_dir: str | Path | None
 ) -> tuple[np.ndarray, np.ndarray]:
     key = spec_digest(spec, n_per_class, seed, split)
-    path = Path(cache_dir) / f"procedural-{key}.npz" if cache_dir is not None else None
-    if key in _MEMO:
-        images, labels = _MEMO[key]
-    elif path is not None and path.is_file():
-        with np.load(path) as f:
-            images, labels = f["images"], f["labels"]
-    else:
-        images, labels = generate(spec, n_per_class, seed, split)
-    if path is not None and not path.is_file():
-        # Through a file object: np.savez would append ".npz" to the temporary file's name.
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, images=images, labels=labels)
+    path = storage.join(cache_dir, f"procedural-{key}.npz") if cache_dir is not None else None
+    arrays = _MEMO.get(key) or _stored(path)
+    if arrays is None:
+        arrays = generate(spec, n_per_class, seed, split)
+    if path is not None and not storage.exists(path):
+        buffer = io.BytesIO()
+        np.savez(buffer, images=arrays[0], labels=arrays[1])
+        storage.write_bytes(path, buffer.getvalue())
+    images, labels = arrays
     if len(_MEMO) >= _MEMO_MAX:
         _MEMO.pop(next(iter(_MEMO)))
     _MEMO[key] = (images, labels)

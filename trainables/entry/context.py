@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.storage import join
 
-def zoo_path(out_dir: str | Path, arch: str, method: str, sparsity: int) -> Path:
+
+def zoo_path(root: str | Path, arch: str, method: str, sparsity: int) -> str:
     """Where the tiny study's upstream stage writes one checkpoint of its zoo (the paper's
-    checkpoint_dir layout): the grid names it, the pretrain and prune trials write it."""
-    return Path(out_dir) / "zoo" / arch / f"{method}_{sparsity}.pth"
+    checkpoint_dir layout) under the trials' root (the output folder, or ``--storage``'s URI):
+    the grid names it, the pretrain and prune trials write it."""
+    return join(root, "zoo", arch, f"{method}_{sparsity}.pth")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,9 @@ class TrialContext:
     """What every trial needs to know about where things live (paths: not part of trial ids).
 
     Args:
-        out_dir: the study's output folder (``--out``).
+        out_dir: the study's output folder (``--out``), the driver's.
+        storage: where trials keep what outlives them when the nodes share no folder
+            (``--storage``: a URI, the study's folder in it); None: under ``out_dir``.
         data_root: where downstream datasets are read from (None: built-in tasks only).
         threads: torch threads of the trial (its CPUs).
         full_plan: see ``FullPlan``.
@@ -49,6 +54,7 @@ class TrialContext:
     """
 
     out_dir: str
+    storage: str | None = None
     data_root: str | None = None
     threads: int = 1
     full_plan: FullPlan = FullPlan()
@@ -58,12 +64,22 @@ class TrialContext:
     def out(self) -> Path:
         return Path(self.out_dir)
 
-    def zoo_checkpoint(self, arch: str, method: str, sparsity: int) -> Path:
-        return zoo_path(self.out, arch, method, sparsity)
+    @property
+    def root(self) -> str:
+        """Where trials keep their files (feature cache, zoo, Ray storage, full-finetuning
+        state, dataset statistics): ``--storage``'s URI, else the output folder."""
+        return self.storage or self.out_dir
 
-    def full_state_dir(self, trial_id: str) -> Path:
+    def location(self, *parts: str) -> str:
+        """A file or folder under ``root`` (a local path or a URI)."""
+        return join(self.root, *parts)
+
+    def zoo_checkpoint(self, arch: str, method: str, sparsity: int) -> str:
+        return zoo_path(self.root, arch, method, sparsity)
+
+    def full_state_dir(self, trial_id: str) -> str:
         """Full-finetuning state of one trial (Ray Train storage ``name`` or the state file)."""
-        return self.out / "ray" / "train" / trial_id
+        return self.location("ray", "train", trial_id)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import functools
 import time
-from pathlib import Path
 from typing import Any
 
+from common.storage import join
 from search_spaces.trial import TrialSpec, from_dict, to_dict
 from trainables.entry.context import TrialContext
 from trainables.entry.trial import (DETERMINISTIC, Report, epoch_selection, load_backbone,
@@ -30,7 +30,7 @@ def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, An
     trial_dataset(spec, ctx, "test", False)
     t0 = time.perf_counter()
     metrics = _on_ray_train(spec, ctx)
-    history = _history(ctx.full_state_dir(spec.trial_id))
+    history = metrics.pop("history", [])  # from the run's Result.checkpoint
     last = history[-1] if history else metrics
     return {"accuracy": last.get("accuracy_best", metrics.get("accuracy_best")),
             "accuracy_last": last.get("accuracy_last", metrics.get("accuracy_last")),
@@ -69,7 +69,7 @@ def _full_in_trial(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[s
     t0 = time.perf_counter()
     res = run_full_finetune_in_trial(
         _full_config(spec, ctx),
-        state_file=ctx.full_state_dir(spec.trial_id) / STATE_FILE, report=report)
+        state_file=join(ctx.full_state_dir(spec.trial_id), STATE_FILE), report=report)
     return {"accuracy": res.accuracy_best, "accuracy_last": res.accuracy_last,
             "best_epoch": res.best_epoch, "masked_zeros": res.masked_zeros,
             "masked_total": res.masked_total, "train_time_s": time.perf_counter() - t0,
@@ -87,7 +87,7 @@ def _on_ray_train(spec: TrialSpec, ctx: TrialContext) -> dict[str, Any]:
         return run_full_finetune_trainer(
             _full_config(spec, ctx),
             num_workers=plan.num_workers, use_gpu=plan.use_gpu,
-            storage_path=ctx.full_state_dir(spec.trial_id).parent, name=spec.trial_id,
+            storage_path=ctx.location("ray", "train"), name=spec.trial_id,
             cpus_per_worker=plan.cpus_per_worker,
             # No restarts inside Ray Train (they retry a NaN loss too): a dead worker fails
             # the Tune trial, whose retries resume from the last epoch checkpoint (same name).
@@ -104,16 +104,3 @@ def _on_ray_train(spec: TrialSpec, ctx: TrialContext) -> dict[str, Any]:
         if bad is None:
             raise  # a dead worker, out of memory, a bug: Tune retries the trial
         raise bad from None
-
-
-def _history(run_dir: Path) -> list[dict[str, Any]]:
-    """Every epoch's record, from the run's latest Ray Train checkpoint (none: empty)."""
-    import torch
-
-    from trainables.training.full import STATE_FILE
-
-    ckpts = sorted(run_dir.glob(f"checkpoint_*/{STATE_FILE}"))
-    if not ckpts:
-        return []
-    bundle = torch.load(ckpts[-1], map_location="cpu", weights_only=False)
-    return [dict(r) for r in bundle.get("history", [])]

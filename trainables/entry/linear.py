@@ -34,7 +34,7 @@ def features(spec: TrialSpec, ctx: TrialContext) -> dict[str, tuple[Any, Any]]:
     from trainables.training.features import FeatureCache, extract_features
     from trainables.models import backbone
 
-    cache = FeatureCache(ctx.out / "features")
+    cache = FeatureCache(ctx.location("features"))
     net_holder: dict[str, Any] = {}
 
     def net() -> Any:

@@ -76,7 +76,9 @@ def run_full_finetune_trainer(
     max_failures: int = 0, start_timeout_s: float | None = None,
 ) -> dict:
     """Run ``train_loop_per_worker`` under a TorchTrainer and return its final metrics (the
-    last report's ``REPORT_KEYS``, with ``masked_zeros`` and ``masked_total`` when done).
+    last report's ``REPORT_KEYS``, with ``masked_zeros`` and ``masked_total`` when done) and,
+    under ``history``, every epoch's record, read from the run's ``Result.checkpoint`` (the
+    latest checkpoint, wherever the storage keeps it: a folder or a bucket).
 
     Called from a Tune function trainable (the Ray 2.60 pattern: Train V2 trainers cannot be
     passed to a Tuner), it adds ``TuneReportCallback`` so every epoch's rank-0 metrics reach
@@ -85,8 +87,9 @@ def run_full_finetune_trainer(
     Args:
         num_workers, use_gpu, cpus_per_worker: DDP workers (Ray actors), one GPU each (NCCL)
             or CPU only (gloo), the CPUs each reserves.
-        storage_path, name: Ray Train's storage root (the study's ``runs/<study>/ray``) and
-            the run's folder under it; the same name resumes (module docstring).
+        storage_path, name: Ray Train's storage root (the study's ``runs/<study>/ray/train``,
+            or a URI under ``--storage``) and the run's folder under it; the same name
+            resumes (module docstring).
         tune_callback: forward reports to the enclosing Tune trial if there is one.
         num_to_keep: checkpoints kept on disk (the latest is always kept).
         max_failures: worker-group restarts (each resuming) before the run fails.
@@ -129,7 +132,8 @@ def run_full_finetune_trainer(
                 "be launched). Study keys: modes.full.start_timeout_s, modes.full.workers, "
                 "modes.full.cpus; rerun with --retry-failed once the cluster has room"
             ) from None
-    return dict(result.metrics or {})
+    state = _state_from(result.checkpoint) or {}
+    return {**(result.metrics or {}), "history": [dict(r) for r in state.get("history", [])]}
 
 
 def _callbacks(tune_callback: bool) -> list[Any]:

@@ -36,7 +36,10 @@ def speed_spec_from(spec: TrialSpec, ctx: TrialContext) -> Any:
         warmup=spec.param("warmup", study.warmup), reps=spec.param("reps", study.reps),
         online_batches=spec.param("online_batches", study.online_batches), seed=spec.seed,
         loader_workers=spec.param("loader_workers", study.loader_workers),
-        work_dir=str(ctx.out / "onnx" / spec.trial_id), trial_id=spec.trial_id,
+        # Under --storage the ONNX files are scratch in a temporary folder: nothing is left
+        # on the speed node's disk.
+        work_dir=None if ctx.storage else str(ctx.out / "onnx" / spec.trial_id),
+        trial_id=spec.trial_id,
     )
     if weights != "trained":
         return SpeedSpec(**common)

@@ -162,7 +162,7 @@ def normalization(spec: TrialSpec, ctx: TrialContext) -> dict[str, Any]:
     from trainables.datasets import normalization_stats
 
     mean, std = normalization_stats(spec.dataset, ctx.data_root, spec.image_size,
-                                    spec.interpolation, ctx.out / "data_stats")
+                                    spec.interpolation, ctx.location("data_stats"))
     return {"mean": mean, "std": std}
 
 

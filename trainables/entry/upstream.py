@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 from typing import Any
 
 from common.errors import BadInput
@@ -17,7 +16,7 @@ from trainables.entry.context import TrialContext
 from trainables.entry.trial import Report
 
 
-def _zoo(ctx: TrialContext, spec: TrialSpec) -> Path:
+def _zoo(ctx: TrialContext, spec: TrialSpec) -> str:
     """Where the trial writes its zoo checkpoint."""
     return ctx.zoo_checkpoint(spec.arch, spec.method, spec.sparsity)
 
@@ -30,7 +29,7 @@ def upstream_data(spec: TrialSpec, ctx: TrialContext) -> tuple[Any, Any]:
     return upstream_datasets(
         ProceduralSpec(num_classes=spec.num_classes, image_size=spec.image_size),
         spec.param("images_per_class"), spec.param("val_images_per_class"), spec.seed,
-        cache_dir=ctx.out / "data_cache",
+        cache_dir=ctx.location("data_cache"),
     )
 
 

@@ -4,6 +4,10 @@ Why a cache: linear finetuning trains only a head on features that do not depend
 (docs/protocol.md), so the paper's 5 seeds x every (checkpoint, dataset) need one forward pass over
 the data each, not five. Ray trials are separate processes, so the cache is a folder of files
 with a per-entry file lock: the first trial computes an entry, the others wait and read it.
+Under ``--storage`` the folder is a prefix in a bucket (``common.storage``): an entry is one
+object, written whole by one PUT, and there is no lock (object stores have none); the sweep's
+feature tasks compute each entry once before the linear trials read it, so a trial computes
+one itself only when its task failed.
 
 An entry is one uncompressed ``.npz`` file named by a content hash of its key dict. It holds
 ``features`` (N x D float32), ``labels`` (N int64) and ``meta``: the key itself and a checksum
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import os
@@ -26,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from common import storage
 from common.atomic import atomic_path
 from common.errors import BadInput
 
@@ -152,13 +158,16 @@ class FeatureCache:
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.remote = storage.is_uri(root)
+        self.root: str | Path = str(root) if self.remote else Path(root)
+        if not self.remote:
+            Path(root).mkdir(parents=True, exist_ok=True)
         self.stats = CacheStats()
 
-    def path_for(self, key: Mapping[str, Any]) -> Path:
-        """Where the entry for ``key`` lives (it may not exist yet)."""
-        return self.root / f"{key_digest(key)}.npz"
+    def path_for(self, key: Mapping[str, Any]) -> str | Path:
+        """Where the entry for ``key`` lives (it may not exist yet): a path, or a URI."""
+        name = f"{key_digest(key)}.npz"
+        return storage.join(self.root, name) if self.remote else Path(self.root) / name
 
     def get_or_compute(
         self, key: Mapping[str, Any], compute: Callable[[], FeatureArrays]
@@ -202,7 +211,10 @@ class FeatureCache:
             return features, labels
 
     @contextmanager
-    def _locked(self, path: Path) -> Iterator[None]:
+    def _locked(self, path: str | Path) -> Iterator[None]:
+        if not isinstance(path, Path):  # an object store has no locks (module docstring)
+            yield
+            return
         # The lock file is never deleted: unlinking it while another process waits on it
         # would let a third process lock a fresh inode and compute the entry twice.
         lock_path = path.with_suffix(".lock")
@@ -214,9 +226,10 @@ class FeatureCache:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     @staticmethod
-    def _read(path: Path, canonical_key: str) -> FeatureArrays:
+    def _read(path: str | Path, canonical_key: str) -> FeatureArrays:
+        source = path if isinstance(path, Path) else io.BytesIO(storage.read_bytes(path))
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            with np.load(source, allow_pickle=False) as npz:
                 features = npz["features"]
                 labels = npz["labels"]
                 meta = json.loads(str(npz["meta"]))
@@ -232,10 +245,16 @@ class FeatureCache:
         return features, labels
 
     @staticmethod
-    def _write(path: Path, canonical_key: str, features: np.ndarray, labels: np.ndarray) -> None:
+    def _write(path: str | Path, canonical_key: str, features: np.ndarray,
+               labels: np.ndarray) -> None:
         meta = json.dumps({"key": canonical_key, "checksum": _checksum(features, labels)})
         size = features.nbytes + labels.nbytes
-        label = f"feature cache entry {path} ({size} bytes of arrays)"
+        label = f"feature cache entry {storage.masked(path)} ({size} bytes of arrays)"
+        if not isinstance(path, Path):
+            buffer = io.BytesIO()
+            np.savez(buffer, features=features, labels=labels, meta=np.array(meta))
+            storage.write_bytes(path, buffer.getvalue(), label=label)
+            return
         # Through a file object: np.savez would append ".npz" to the temporary file's name.
         with atomic_path(path, label=label) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, features=features, labels=labels, meta=np.array(meta))

@@ -23,6 +23,7 @@ rerun resumes.
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import math
 import time
@@ -38,6 +39,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from common import storage
 from common.atomic import atomic_path
 from search_spaces.recipe import Recipe
 from trainables.training.engine import (
@@ -424,30 +426,41 @@ def finetune_run(
     )
 
 
-def load_state(state_file: Path) -> dict | None:
+def load_state(state_file: str | Path) -> dict | None:
     """The training state saved after the last finished epoch, or None to start over.
 
-    A torn or unreadable file (a kill during the write cannot leave one: the write is atomic,
-    but a disk can fail) means starting over, not failing the trial.
+    ``state_file`` is a path or a URI (``common.storage``). A torn or unreadable file (a kill
+    during the write cannot leave one: the write is atomic, but a disk can fail) means
+    starting over, not failing the trial; a storage that does not answer raises (``OSError``,
+    Tune retries the trial) rather than silently starting over.
     """
-    if not state_file.exists():
+    try:
+        data = storage.read_bytes(state_file)
+    except FileNotFoundError:
         return None
     try:
-        return torch.load(state_file, map_location="cpu", weights_only=False)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001
-        log.warning("ignoring unreadable state %s: %s", state_file, e)
+        log.warning("ignoring unreadable state %s: %s", storage.masked(state_file), e)
         return None
 
 
-def save_state(bundle: dict, state_file: Path) -> None:
-    """Write the epoch's training state atomically; a full disk names the file."""
-    # Through an open file: a full disk is then OSError(ENOSPC), not torch's RuntimeError.
-    with atomic_path(state_file) as tmp, open(tmp, "wb") as fh:
-        torch.save(bundle, fh)
+def save_state(bundle: dict, state_file: str | Path) -> None:
+    """Write the epoch's training state at once (atomic locally, one object in a bucket); a
+    full disk or a storage error names the file."""
+    if not storage.is_uri(state_file):
+        # Through an open file: a full disk is then OSError(ENOSPC), not torch's RuntimeError.
+        with atomic_path(state_file) as tmp, open(tmp, "wb") as fh:
+            torch.save(bundle, fh)
+        return
+    buffer = io.BytesIO()
+    torch.save(bundle, buffer)
+    storage.write_bytes(state_file, buffer.getvalue())
 
 
 def run_full_finetune_in_trial(
-    run: FullRun, *, state_file: Path, report: Reporter | None = None, use_gpu: bool = False,
+    run: FullRun, *, state_file: str | Path, report: Reporter | None = None,
+    use_gpu: bool = False,
 ) -> FullResult:
     """The same run in the calling process (a Tune function trainable): no TorchTrainer.
 
@@ -462,14 +475,15 @@ def run_full_finetune_in_trial(
 
     Args:
         run: the run.
-        state_file: where the per-epoch training state lives.
+        state_file: where the per-epoch training state lives (a path, or a URI under
+            ``--storage``).
         report: called after every epoch (after the state is saved) with its record.
         use_gpu: train on the trial's GPU when CUDA is available.
     """
     model, masks, train_ds, test_ds = build_run(run)
     state = load_state(state_file)
     if state is not None:
-        log.info("resuming %s after epoch %s", state_file.parent.name, state["epoch"])
+        log.info("resuming %s after epoch %s", storage.masked(state_file), state["epoch"])
     device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
 
     def checkpoint_fn(epoch: int, bundle: dict) -> None:

@@ -39,6 +39,7 @@ def test_two_worker_ddp_keeps_mask_and_resumes(ray_cluster, tmp_path: Path) -> N
     kwargs = dict(num_workers=2, use_gpu=False, storage_path=tmp_path, name="ddp")
     first = run_full_finetune_trainer(config, **kwargs)
     assert first["epoch"] == 1 and first["masked_zeros"] == zeros_before
+    assert [r["epoch"] for r in first.pop("history")] == [1]
 
     # Same storage_path and name: Train V2 resumes from the latest checkpoint (epoch 1). Other
     # data in the second run proves it: a fresh run would recompute epoch 1 differently.
@@ -47,7 +48,10 @@ def test_two_worker_ddp_keeps_mask_and_resumes(ray_cluster, tmp_path: Path) -> N
     metrics = run_full_finetune_trainer(config, **kwargs)
     assert metrics["epoch"] == 2 and metrics["masked_zeros"] == zeros_before
 
+    # Every epoch's record comes back through the run's Result.checkpoint.
+    assert [r["epoch"] for r in metrics["history"]] == [1, 2]
     state = _latest_state(tmp_path / "ddp")
+    assert metrics["history"] == state["history"]
     assert [r["epoch"] for r in state["history"]] == [1, 2]
     assert state["history"][0] == {k: v for k, v in first.items() if k in state["history"][0]}
     assert "masked_zeros" in state["history"][0]  # written by the first run's last epoch

@@ -195,3 +195,26 @@ def test_extract_features_uses_eval_mode_and_keeps_order() -> None:
     # BN running statistics untouched (eval mode during extraction)
     bn = next(m for m in net.modules() if isinstance(m, nn.BatchNorm2d))
     assert torch.all(bn.running_mean == 0)
+
+
+def test_entries_in_cloud_storage_are_objects_written_whole_and_checked(s3_bucket):
+    """Under --storage the cache is a prefix in a bucket: the same keys, checks and rebuilds."""
+    from common import storage
+
+    cache = FeatureCache("s3://bucket/study/features")
+    feats, labels = np.arange(12, dtype=np.float32).reshape(4, 3), np.arange(4)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return feats, labels
+
+    key = {"checkpoint": "abc", "dataset": "digits", "split": "train"}
+    got = cache.get_or_compute(key, compute)
+    again = FeatureCache("s3://bucket/study/features").get_or_compute(key, compute)
+    assert len(calls) == 1 and np.array_equal(got[0], feats) and np.array_equal(again[1], labels)
+    where = cache.path_for(key)
+    assert where.startswith("s3://bucket/study/features/") and storage.exists(where)
+    storage.write_bytes(where, b"PK\x03\x04 cut off")  # a damaged object is rebuilt
+    assert np.array_equal(cache.get_or_compute(key, compute)[0], feats) and len(calls) == 2
+    assert cache.stats.rebuilds == 1

@@ -172,6 +172,23 @@ def test_in_trial_path_saves_every_epoch_and_resumes_from_its_state_file(tmp_pat
     assert second.masked_zeros == zeros_before
 
 
+def test_in_trial_state_in_cloud_storage_resumes_the_same_way(s3_bucket) -> None:
+    """Under --storage the state file is an object (``s3://.../ray/train/<trial id>/...``)."""
+    from common import storage
+
+    state_file = f"s3://bucket/study/ray/train/full-x/{STATE_FILE}"
+    config = FullRun(build=functools.partial(_build, 4), arch=ARCH, num_classes=3,
+                     metric="top1", seed=4,
+                     recipe=Recipe(epochs=1, lr=0.01, batch_size=16, milestones=()))
+    first = run_full_finetune_in_trial(config, state_file=state_file)
+    assert storage.exists(state_file)
+    config = dataclasses.replace(config, build=functools.partial(_build, 4, data_seed=99),
+                                 recipe=Recipe(epochs=2, lr=0.01, batch_size=16, milestones=()))
+    second = run_full_finetune_in_trial(config, state_file=state_file)
+    assert [r["epoch"] for r in second.history] == [1, 2]
+    assert second.history[0] == first.history[0]  # epoch 1 was loaded, not trained again
+
+
 def test_in_trial_path_starts_over_on_an_unreadable_state(tmp_path: Path) -> None:
     state_file = tmp_path / STATE_FILE
     state_file.write_bytes(b"torn")
