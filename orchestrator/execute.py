@@ -54,9 +54,14 @@ def cluster_resources() -> dict[str, float]:
     return dict(ray.cluster_resources())
 
 
-# A stage's Ray tasks started before it (``launch_tasks``): each task's ref -> the trial it
-# was made for.
-Launched = dict[Any, TrialSpec]
+@dataclass(frozen=True)
+class Launched:
+    """A stage's Ray tasks once started (``launch_tasks``): each task's ref -> the trial it
+    was made for, and when they started (``time.monotonic``), so their pace counts from
+    there even when they ran beside earlier stages."""
+
+    refs: dict[Any, TrialSpec]
+    started: float
 
 
 def run_stage(stage: Stage, trials: list[TrialSpec], sweep: SweepContext,
@@ -156,17 +161,18 @@ def launch_tasks(stage: Stage, trials: list[TrialSpec], sweep: SweepContext) -> 
     them (``run_tasks`` waits). None in a rehearsal or for a stage without tasks."""
     import ray
 
-    tasks, options = stage.tasks, sweep.options
+    tasks, options, now = stage.tasks, sweep.options, time.monotonic()
     if tasks is None or options.rehearsal:
-        return {}
+        return Launched({}, now)
     seen: dict[Any, TrialSpec] = {}
     for t in trials:
         seen.setdefault(tasks.key(t), t)
     if not seen:
-        return {}
+        return Launched({}, now)
     say(f"[{tasks.label}] {len(seen)} (backbone, dataset) pair(s)")
     task = ray.remote(num_cpus=1, max_retries=options.max_failures)(tasks.fn)
-    return {task.remote(to_dict(t), sweep.ctx.as_dict()): t for t in seen.values()}
+    return Launched({task.remote(to_dict(t), sweep.ctx.as_dict()): t for t in seen.values()},
+                    now)
 
 
 def run_tasks(stage: Stage, trials: list[TrialSpec], sweep: SweepContext,
@@ -178,9 +184,10 @@ def run_tasks(stage: Stage, trials: list[TrialSpec], sweep: SweepContext,
 
     tasks, options = stage.tasks, sweep.options
     assert tasks is not None
-    refs = launched if launched is not None else launch_tasks(stage, trials, sweep)
+    launched = launched if launched is not None else launch_tasks(stage, trials, sweep)
+    refs, t0 = launched.refs, launched.started
     done = failed = 0
-    t0 = last = time.monotonic()
+    last = time.monotonic()
     remaining = list(refs)
     while remaining:
         ready, remaining = ray.wait(remaining, num_returns=1, timeout=30)
