@@ -47,7 +47,7 @@ class MethodFacts:
 
     ``made_here``: the tiny study's upstream can make its backbones (the dense one by
     pretraining, the others by a module of ``trainables.pruning``); False for methods known
-    only from checkpoint files (M-FAC, AMC). ``aliases``: other spellings in result tables.
+    only from checkpoint files (AMC). ``aliases``: other spellings in result tables.
     """
 
     key: str
@@ -148,8 +148,8 @@ CATALOG = Catalog(
         MethodFacts("rigl_erk1x", "RigL ERK 1x", REGULARIZATION),
         MethodFacts("rigl_erk5x", "RigL ERK 5x", REGULARIZATION),
         MethodFacts("lth_t", "LTH-T", LOTTERY, aliases=("lth",)),
-        # second-order, progressive like WoodFisher (MobileNetV1 only)
-        MethodFacts("mfac", "M-FAC", PROGRESSIVE, made_here=False),
+        # second-order, progressive like WoodFisher (the paper: MobileNetV1 only)
+        MethodFacts("mfac", "M-FAC", PROGRESSIVE),
         MethodFacts("amc", "AMC", STRUCTURED, made_here=False),
     ),
     archs=(
@@ -158,6 +158,7 @@ CATALOG = Catalog(
         ArchFacts("resnet50", "ResNet50"),
         ArchFacts("resnet_tiny", "resnet_tiny", input_size=32),  # not the paper's: its key
         ArchFacts("mobilenet_v1", "MobileNetV1"),
+        ArchFacts("mobilenet_tiny", "mobilenet_tiny", input_size=32),  # not the paper's: its key
     ),
     datasets=(
         # The paper's Table 2, labelled as its Table 1 heads them. Caltech-101 without its

@@ -54,13 +54,25 @@ def cluster_resources() -> dict[str, float]:
     return dict(ray.cluster_resources())
 
 
-def run_stage(stage: Stage, trials: list[TrialSpec], sweep: SweepContext) -> None:
-    """Run ``trials`` of ``stage`` as it declares (a rehearsal: in Ray Tune, no tasks)."""
+@dataclass(frozen=True)
+class Launched:
+    """A stage's Ray tasks once started (``launch_tasks``): each task's ref -> the trial it
+    was made for, and when they started (``time.monotonic``), so their pace counts from
+    there even when they ran beside earlier stages."""
+
+    refs: dict[Any, TrialSpec]
+    started: float
+
+
+def run_stage(stage: Stage, trials: list[TrialSpec], sweep: SweepContext,
+              launched: Launched | None = None) -> None:
+    """Run ``trials`` of ``stage`` as it declares (a rehearsal: in Ray Tune, no tasks);
+    ``launched``: its tasks, already started after an earlier stage (``launch_tasks``)."""
     if sweep.options.rehearsal:
         run_tune(stage, trials, sweep)
         return
     if stage.tasks is not None:
-        run_tasks(stage, trials, sweep)
+        run_tasks(stage, trials, sweep, launched)
     RUNS_ON[stage.runs_on](stage, trials, sweep)
 
 
@@ -144,24 +156,38 @@ def _tune(stage: Stage, name: str, trials: list[TrialSpec], sweep: SweepContext,
     tuner.fit()
 
 
-def run_tasks(stage: Stage, trials: list[TrialSpec], sweep: SweepContext) -> None:
-    """The stage's Ray tasks, one per distinct key of its trials (features once per
-    (backbone, dataset) before the linear trials need them). A failed task is reported; the
-    trials that need its output fail on their own."""
+def launch_tasks(stage: Stage, trials: list[TrialSpec], sweep: SweepContext) -> Launched:
+    """Start the stage's Ray tasks, one per distinct key of its trials, without waiting for
+    them (``run_tasks`` waits). None in a rehearsal or for a stage without tasks."""
     import ray
 
-    tasks, options = stage.tasks, sweep.options
-    assert tasks is not None
+    tasks, options, now = stage.tasks, sweep.options, time.monotonic()
+    if tasks is None or options.rehearsal:
+        return Launched({}, now)
     seen: dict[Any, TrialSpec] = {}
     for t in trials:
         seen.setdefault(tasks.key(t), t)
     if not seen:
-        return
+        return Launched({}, now)
     say(f"[{tasks.label}] {len(seen)} (backbone, dataset) pair(s)")
     task = ray.remote(num_cpus=1, max_retries=options.max_failures)(tasks.fn)
-    refs = {task.remote(to_dict(t), sweep.ctx.as_dict()): t for t in seen.values()}
+    return Launched({task.remote(to_dict(t), sweep.ctx.as_dict()): t for t in seen.values()},
+                    now)
+
+
+def run_tasks(stage: Stage, trials: list[TrialSpec], sweep: SweepContext,
+              launched: Launched | None = None) -> None:
+    """The stage's Ray tasks (features once per (backbone, dataset) before the linear trials
+    need them), started here unless ``launched`` earlier, waited for. A failed task is
+    reported; the trials that need its output fail on their own."""
+    import ray
+
+    tasks, options = stage.tasks, sweep.options
+    assert tasks is not None
+    launched = launched if launched is not None else launch_tasks(stage, trials, sweep)
+    refs, t0 = launched.refs, launched.started
     done = failed = 0
-    t0 = last = time.monotonic()
+    last = time.monotonic()
     remaining = list(refs)
     while remaining:
         ready, remaining = ray.wait(remaining, num_returns=1, timeout=30)
@@ -180,8 +206,8 @@ def run_tasks(stage: Stage, trials: list[TrialSpec], sweep: SweepContext) -> Non
 
             last = time.monotonic()
             el = time.monotonic() - t0
-            PROGRESS.info(f"[{tasks.label}] {done + failed}/{len(seen)} done ({failed} failed) · "
-                f"{pace_text(done + failed, len(seen), el)} · {int(el)}s")
+            PROGRESS.info(f"[{tasks.label}] {done + failed}/{len(refs)} done ({failed} failed) · "
+                          f"{pace_text(done + failed, len(refs), el)} · {int(el)}s")
 
 
 def run_pool(stage: Stage, trials: list[TrialSpec], sweep: SweepContext) -> None:

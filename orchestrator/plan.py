@@ -64,7 +64,8 @@ def describe(grid: Grid) -> str:
         f"Study {study.name!r}: {study.description}".rstrip(": "),
         f"architectures: {', '.join(study.archs)}; datasets ({len(study.datasets)}): "
         + ", ".join(d.name for d in study.datasets),
-        "seeds: " + "; ".join(f"{m.name} {list(m.seeds)}" for m in study.modes),
+        "seeds: " + "; ".join(f"{m.name} {list(m.seeds)}" + "".join(
+            f", {a} {list(s)}" for a, s in m.arch_seeds) for m in study.modes),
         f"backbones: {sum(b.transfer for b in grid.backbones)}",
         "",
         "Backbones per method (label; family; sparsities per architecture)",

@@ -35,7 +35,7 @@ from common.masking import redact
 from common.storage import masked
 from orchestrator.capacity import Unschedulable, check_capacity
 from orchestrator.changed import retire_changed
-from orchestrator.execute import SweepContext, run_stage
+from orchestrator.execute import Launched, SweepContext, launch_tasks, run_stage
 from orchestrator.grid import Grid, expand
 from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
 from orchestrator.local_ray import resolve_auto
@@ -511,24 +511,38 @@ def run_stages(grid: Grid, sweep: SweepContext) -> None:
     joined = ray_address(options) is not None  # a cluster, which may have an autoscaler
     check_capacity(study, [st for st in STAGES if todo_by_stage[st.name]], autoscaling=joined)
     sweep = dataclasses.replace(sweep, clock=study_clock(grid, todo_by_stage, options))
+    launched: dict[str, Launched] = {}
     for stage in STAGES:
         trials = grid.stages.get(stage.name, [])
         todo = pending(trials, ledger, options.retry_failed)
         if trials and not todo:
             say(f"[{stage.name}] all {len(trials)} trial(s) already done")
-        if not todo:
+        if todo:
+            check_capacity(study, [stage], autoscaling=joined)
+            storage_answers(options)
+            if stage.enabled(options):
+                run_stage(stage, todo, sweep, launched.pop(stage.name, None))
+            storage_answers(options)
+            if stage.writes_outputs:
+                write_outputs(study, sweep.ctx, ledger, sweep.tracker, options, final=False)
+            if errored(stage, trials, ledger):
+                say(f"[{stage.name}] some trials errored and later stages need their "
+                    "checkpoints: the sweep stops here; rerun it to try them again")
+                break
+        launched.update(launch_early(stage, grid, sweep))
+
+
+def launch_early(done: Stage, grid: Grid, sweep: SweepContext) -> dict[str, Launched]:
+    """The Ray tasks of later stages that may start once ``done`` is (``Tasks.start_after``),
+    started now, by the stage they belong to: they run beside the stages in between."""
+    found = {}
+    for later in STAGES:
+        if later.tasks is None or later.tasks.start_after != done.name:
             continue
-        check_capacity(study, [stage], autoscaling=joined)
-        storage_answers(options)
-        if stage.enabled(options):
-            run_stage(stage, todo, sweep)
-        storage_answers(options)
-        if stage.writes_outputs:
-            write_outputs(study, sweep.ctx, ledger, sweep.tracker, options, final=False)
-        if errored(stage, trials, ledger):
-            say(f"[{stage.name}] some trials errored and later stages need their checkpoints: "
-                "the sweep stops here; rerun it to try them again")
-            break
+        todo = pending(grid.stages.get(later.name, []), sweep.ledger, sweep.options.retry_failed)
+        if todo and later.enabled(sweep.options):
+            found[later.name] = launch_tasks(later, todo, sweep)
+    return found
 
 
 def finish_outputs(sweep: SweepContext, uri: str) -> None:

@@ -28,7 +28,7 @@ def smoke_study(study: Study) -> Study:
         epochs = 6 if m.name == C.MODE_LINEAR else 1
         recipe = dataclasses.replace(m.recipe, epochs=epochs,
                                      milestones=tuple(x for x in (epochs // 2,) if x))
-        modes.append(dataclasses.replace(m, seeds=m.seeds[:n_seeds], recipe=recipe))
+        modes.append(dataclasses.replace(m.first_seeds(n_seeds), recipe=recipe))
     upstream = study.upstream
     if upstream is not None:
         upstream = dataclasses.replace(

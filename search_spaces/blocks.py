@@ -229,24 +229,43 @@ def _tickets(where: str, raw: Any, family: str) -> tuple[Paths, str | None]:
     return _path_map(where, raw), None
 
 
+def _seed_list(where: str, seeds: Any) -> tuple[int, ...]:
+    """A list of seeds, or a count (``3``: seeds 0, 1, 2)."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise StudyError(f"{where}: seed count must be >= 1, got {seeds}")
+        seeds = list(range(seeds))
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise StudyError(f"{where}: expected a non-empty list of seeds, got {seeds!r}")
+    seeds = tuple(integer(where, s, 0) for s in seeds)
+    if len(set(seeds)) != len(seeds):
+        raise StudyError(f"{where}: seeds repeat: {list(seeds)}")
+    return seeds
+
+
+def _seeds(where: str, raw: Any) -> tuple[tuple[int, ...], PerArch[tuple[int, ...]]]:
+    """``[21, 51, 81]`` for every arch, or ``{default: [21, 51, 81], mobilenet_v1: [21]}``."""
+    if not isinstance(raw, Mapping):
+        return _seed_list(where, raw), ()
+    if "default" not in raw:
+        raise StudyError(f"{where}: per architecture, expected a 'default' list too, got "
+                         f"{dict(raw)!r}")
+    return _seed_list(f"{where}.default", raw["default"]), tuple(sorted(
+        (arch_name(where, a, known_archs()), _seed_list(f"{where}.{a}", v))
+        for a, v in raw.items() if a != "default"))
+
+
 def mode_from(name: str, raw: Mapping[str, Any]) -> ModeSpec:
     """A finetuning mode: seeds (a list, or a count), recipe, resources and protocol."""
     where = f"modes.{name}"
     choice("modes", name, MODES)
-    check_keys(where, raw, field_names(ModeSpec) - {"name"}, required=("seeds", "recipe"))
-    seeds = raw["seeds"]
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise StudyError(f"{where}.seeds: seed count must be >= 1, got {seeds}")
-        seeds = list(range(seeds))
-    if not isinstance(seeds, (list, tuple)) or not seeds:
-        raise StudyError(f"{where}.seeds: expected a non-empty list of seeds, got {seeds!r}")
-    seeds = tuple(integer(f"{where}.seeds", s, 0) for s in seeds)
-    if len(set(seeds)) != len(seeds):
-        raise StudyError(f"{where}.seeds: seeds repeat: {list(seeds)}")
+    check_keys(where, raw, field_names(ModeSpec) - {"name", "arch_seeds"},
+               required=("seeds", "recipe"))
+    seeds, arch_seeds = _seeds(f"{where}.seeds", raw["seeds"])
     return ModeSpec(
         name=name,
         seeds=seeds,
+        arch_seeds=arch_seeds,
         recipe=recipe_from(f"{where}.recipe", raw["recipe"]),
         cpus=number(f"{where}.cpus", raw.get("cpus", 1.0), positive=True),
         gpus=number(f"{where}.gpus", raw.get("gpus", 0.0), lo=0),

@@ -239,10 +239,10 @@ def narrow(
         if seeds < 1:
             raise StudyError(f"--seeds: expected a count >= 1, got {seeds}")
         out = dataclasses.replace(
-            out, modes=tuple(dataclasses.replace(m, seeds=m.seeds[:seeds]) for m in out.modes)
+            out, modes=tuple(m.first_seeds(seeds) for m in out.modes)
         )
     if archs is not None:
-        valid = [study.arch, *study.extra_archs]
+        valid = list(dict.fromkeys([study.arch, *study.archs, *study.extra_archs]))
         wanted = _selection("--archs", archs, valid)
         for w in wanted:
             if w not in valid:

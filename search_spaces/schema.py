@@ -220,7 +220,8 @@ def _method_to_dict(m: MethodSpec) -> dict[str, Any]:
 
 def _mode_to_dict(m: ModeSpec) -> dict[str, Any]:
     return {
-        "seeds": list(m.seeds),
+        "seeds": ({"default": list(m.seeds), **{a: list(s) for a, s in m.arch_seeds}}
+                  if m.arch_seeds else list(m.seeds)),
         "recipe": _recipe_to_dict(m.recipe),
         "cpus": m.cpus,
         "gpus": m.gpus,

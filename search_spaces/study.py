@@ -8,7 +8,7 @@ a study file; nothing here imports torch, so a dry run stays fast.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from common import catalog
@@ -95,7 +95,11 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class ModeSpec:
-    """A finetuning mode: its seeds, its recipe and what each trial asks of the cluster."""
+    """A finetuning mode: its seeds, its recipe and what each trial asks of the cluster.
+
+    ``seeds`` hold for every architecture but those ``arch_seeds`` names (the reference ran
+    its MobileNet's full finetuning with one seed).
+    """
 
     name: str
     seeds: tuple[int, ...]
@@ -120,6 +124,16 @@ class ModeSpec:
     # study that never names them (the tiny study) keeps.
     normalize: str = "imagenet"
     epoch_selection: str = "metric"
+    arch_seeds: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    def seeds_for(self, arch: str) -> tuple[int, ...]:
+        """The seeds of ``arch``'s trials in this mode."""
+        return dict(self.arch_seeds).get(arch, self.seeds)
+
+    def first_seeds(self, n: int) -> "ModeSpec":
+        """The mode with the first ``n`` seeds of every architecture."""
+        return replace(self, seeds=self.seeds[:n],
+                       arch_seeds=tuple((a, s[:n]) for a, s in self.arch_seeds))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""Pretraining: the tiny study's dense upstream model, trained on its procedural set.
+"""Pretraining: the tiny study's dense upstream models, trained on its procedural set.
 
-One trial for a study with an ``upstream`` block (none for a study of given checkpoints). Its
-checkpoint is the zoo's dense model, which the prune stage prunes and every later stage reads.
+One trial per architecture of a study with an ``upstream`` block (none for a study of given
+checkpoints), each on one core, so a study of two architectures keeps two cores busy. Each
+checkpoint is the zoo's dense model of its architecture, which the prune stage prunes and
+every later stage reads.
 """
 
 from __future__ import annotations
@@ -28,20 +30,22 @@ def procedural_params(u: UpstreamSpec) -> tuple[tuple[str, object], ...]:
             ("val_images_per_class", u.val_images_per_class))
 
 
-def dense_trial(study: Study) -> TrialSpec:
-    """The one pretraining trial (its id is the dense checkpoint's hash in later trials)."""
+def dense_trial(study: Study, arch: str) -> TrialSpec:
+    """The pretraining trial of ``arch`` (its id is the dense checkpoint's hash in later
+    trials)."""
     u = study.upstream
     assert u is not None
     return TrialSpec(
         stage=NAME, method="dense", sparsity=0, seed=u.seed, recipe=u.pretrain,
-        params=procedural_params(u), arch=study.arch, dataset=u.dataset,
+        params=procedural_params(u), arch=arch, dataset=u.dataset,
         num_classes=u.num_classes, metric="top1", image_size=study.image_size,
     )
 
 
 def trials(study: Study, backbones: Sequence[Backbone], out_dir: str | Path) -> list[TrialSpec]:
-    """The pretraining trial of a study with an upstream block; none otherwise."""
-    return [dense_trial(study)] if study.upstream is not None else []
+    """One pretraining trial per architecture of a study with an upstream block; none
+    otherwise."""
+    return [dense_trial(study, a) for a in study.archs] if study.upstream is not None else []
 
 
 def requests(study: Study, nodes: list[Node]) -> list[tuple[Request, Alternatives]]:
@@ -53,7 +57,7 @@ def resources_text(study: Study) -> dict[str, str]:
     """The dry run's line for the stage."""
     if study.upstream is None:
         return {}
-    return {NAME: "1 CPU (the dense upstream model, tiny study)"}
+    return {NAME: "1 CPU each (the dense upstream model of each architecture, tiny study)"}
 
 
 STAGE = Stage(

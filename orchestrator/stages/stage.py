@@ -37,11 +37,16 @@ class Tasks:
 
     ``fn(spec_dict, ctx_dict)`` is a trainables function (``ensure_features``); a task that
     fails is only reported: the trials that need its output fail on their own (as bad input).
+    ``start_after``: the earlier stage after which the tasks may already start, when what
+    they read is made by then (the features read the zoo, done after ``prune``): they then
+    run beside the stages in between, on the cores those leave idle, and the stage waits for
+    them before its trials. None: they start with the stage.
     """
 
     label: str  # in the progress lines: "[features] ..."
     fn: Callable[[dict[str, Any], dict[str, Any]], None]
     key: Callable[[TrialSpec], Hashable]
+    start_after: str | None = None
 
 
 # Defaults of the fields below: what a stage without that concern declares.

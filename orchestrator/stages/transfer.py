@@ -53,7 +53,7 @@ def transfer_trials(study: Study, backbones: Sequence[Backbone], stage: str, mod
             continue
         for d in study.datasets:
             recipe, params = per_dataset(mode, d)
-            for seed in mode.seeds:
+            for seed in mode.seeds_for(b.arch):
                 trials.append(TrialSpec(
                     stage=stage, method=b.method, sparsity=b.sparsity, arch=b.arch,
                     dataset=d.name, seed=seed, recipe=recipe, num_classes=d.classes,

@@ -302,20 +302,23 @@ def test_figure4_times_whole_online_epochs_on_the_papers_four_datasets(tmp_path)
 
 
 def test_tiny_online_runs_train_whole_epochs_and_the_reference_times_two_batches(tmp_path):
-    speed = expand(load_study("tiny"), tmp_path, hash_files=False).stages["speed"]
+    grid = expand(load_study("tiny"), tmp_path, hash_files=False)
+    speed = grid.stages["speed"]
     trained = [t for t in speed if t.param("weights") == "trained"]
     random = [t for t in speed if t.param("weights") == "random"]
-    assert {t.dataset for t in trained} == {"digits"} and len(trained) == 15
+    assert {t.dataset for t in trained} == {"digits"} and len(trained) == len(grid.backbones)
     assert {(t.recipe.epochs, t.recipe.batch_size, t.recipe.lr) for t in trained} == {
         (1, 16, 0.05)}
     assert {t.param("online_batches", "absent") for t in trained} == {None}
     assert {t.param("crop_scale") for t in trained} == {(0.6, 1.0)}  # the full mode's
     assert {(t.recipe, t.param("online_batches")) for t in random} == {(None, 2)}
     assert {t.param("loader_workers") for t in speed} == {4}
-    # The dense online run is the study's dense backbone, for every trained trial.
-    dense = next(t for t in trained if t.method == "dense")
-    assert {t.dense_checkpoint for t in trained} == {dense.checkpoint}
-    assert {t.param("dense_checkpoint_hash") for t in trained} == {dense.checkpoint_hash}
+    # The dense online run is the study's dense backbone of the trial's architecture.
+    for arch in ("resnet_tiny", "mobilenet_tiny"):
+        dense = next(t for t in trained if t.method == "dense" and t.arch == arch)
+        mine = [t for t in trained if t.arch == arch]
+        assert {t.dense_checkpoint for t in mine} == {dense.checkpoint}
+        assert {t.param("dense_checkpoint_hash") for t in mine} == {dense.checkpoint_hash}
     assert {t.dense_checkpoint for t in random} == {None}
 
 

@@ -45,13 +45,15 @@ def test_what_the_sweep_does_around_each_stage():
     assert [s.name for s in stages.STAGES if s.feeds_later] == ["pretrain", "prune"]
     assert [s.name for s in stages.STAGES if s.writes_outputs] == ["linear", "full"]
     assert [s.name for s in stages.STAGES if s.tasks] == ["linear"]
+    assert by["linear"].tasks.start_after == "prune"  # the features read only the zoo
     assert {s.name: s.runs_on for s in stages.STAGES} == {
         **{n: TUNE for n in stages.ORDER}, "speed": ACTOR_POOL}
     options = SweepOptions(out_dir=Path("x"))
     assert all(s.enabled(options) for s in stages.STAGES)
     no_speed = SweepOptions(out_dir=Path("x"), speed=False)
     assert [s.name for s in stages.STAGES if not s.enabled(no_speed)] == ["speed"]
-    assert [n for n, s in by.items() if s.reuse_actors] == ["checkpoint", "linear", "full"]
+    assert [n for n, s in by.items() if s.reuse_actors] == ["prune", "checkpoint", "linear",
+                                                            "full"]
 
 
 def test_every_stage_builds_its_own_trials_and_the_zoo_comes_from_prune(tmp_path):
@@ -61,7 +63,11 @@ def test_every_stage_builds_its_own_trials_and_the_zoo_comes_from_prune(tmp_path
         trials = grid.stages[stage.name]
         assert trials and {t.stage for t in trials} == {stage.name}
     assert [b for s in stages.STAGES for b in s.backbones(study, tmp_path)] == grid.backbones
-    assert len(grid.stages["pretrain"]) == 1
+    # one pretraining trial per architecture, pruned by the methods of each
+    assert [t.arch for t in grid.stages["pretrain"]] == list(study.archs) == [
+        "resnet_tiny", "mobilenet_tiny"]
+    assert {(t.arch, t.method) for t in grid.stages["prune"] if t.arch == "mobilenet_tiny"} == {
+        ("mobilenet_tiny", m) for m in ("acdc", "str", "mfac")}
     # every backbone: one checkpoint trial; the prune trials' ids are the zoo's hashes
     assert len(grid.stages["checkpoint"]) == len(grid.backbones)
     made = {t.trial_id for t in grid.stages["pretrain"] + grid.stages["prune"]}

@@ -245,3 +245,21 @@ def test_extends_takes_the_base_and_replaces_whole_keys(tmp_path):
     (tmp_path / "c.yaml").write_text("extends: nowhere\nname: c\n")
     with pytest.raises(StudyError, match="extends: 'nowhere'"):
         load_study(tmp_path / "c.yaml")
+
+
+def test_seeds_per_architecture():
+    s = load_study("tiny")
+    full = s.mode("full")
+    assert full.seeds_for("resnet_tiny") == (21, 51, 81)
+    assert full.seeds_for("mobilenet_tiny") == (21,)
+    assert s.mode("linear").seeds_for("mobilenet_tiny") == (21, 51, 81, 111, 141)
+    narrowed = narrow(s, seeds=2).mode("full")
+    assert narrowed.seeds == (21, 51) and narrowed.seeds_for("mobilenet_tiny") == (21,)
+    raw = study_to_dict(s)
+    assert raw["modes"]["full"]["seeds"] == {"default": [21, 51, 81], "mobilenet_tiny": [21]}
+    raw["modes"]["full"]["seeds"] = {"mobilenet_tiny": [21]}
+    with pytest.raises(StudyError, match=r"modes\.full\.seeds.*'default'"):
+        study_from_dict(raw)
+    raw["modes"]["full"]["seeds"] = {"default": [1], "resnet_huge": [21]}
+    with pytest.raises(StudyError, match=r"modes\.full\.seeds.*resnet_huge"):
+        study_from_dict(raw)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable
@@ -61,15 +62,39 @@ def tune_trainable(entry: Entry) -> Callable[[dict[str, Any]], None]:
     return trainable
 
 
+# The most often a trial reports an epoch to Tune (whose driver logs each to MLflow as it
+# comes): a linear trial's 30 epochs take well under a second, and 30 reports each of 480
+# such trials kept the driver's core busy with MLflow writes while the trials waited. The
+# epochs not reported live are logged from the trial's history when it ends.
+REPORT_EVERY_S = 1.0
+
+
 def tune_trial(entry: Entry, config: dict[str, Any]) -> None:
-    """The Ray Tune function trainable: one trial per config, per-epoch reports, then the
-    final result (``tune_trainable`` binds the entry)."""
+    """The Ray Tune function trainable: one trial per config, its epochs reported as they
+    end (the first at once, then at most one every ``REPORT_EVERY_S``), then the final
+    result (``tune_trainable`` binds the entry)."""
     from ray import tune
 
     spec = from_dict(config["trial"]["spec"])
     ctx = TrialContext.from_dict(config["ctx"])
-    final = run_trial(entry, spec, ctx, report=lambda r: tune.report(_numeric(r)))
+    report = throttled(lambda r: tune.report(_numeric(r)), REPORT_EVERY_S)
+    final = run_trial(entry, spec, ctx, report=report)
     tune.report(final)
+
+
+def throttled(report: Report, every_s: float,
+              clock: Callable[[], float] = time.monotonic) -> Report:
+    """``report`` for the first record, then only for a record at least ``every_s`` after
+    the last one it passed on; the others are dropped."""
+    last: list[float] = []
+
+    def maybe(record: dict[str, Any]) -> None:
+        now = clock()
+        if not last or now - last[0] >= every_s:
+            last[:] = [now]
+            report(record)
+
+    return maybe
 
 
 def set_threads(ctx: TrialContext) -> None:
@@ -148,17 +173,33 @@ def trial_dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: boo
     finetuning's augmentation, normalised as the trial says."""
     from search_spaces.recipe import PAPER_CROP_SCALE
     from trainables.datasets import build_dataset, dataset_info
-    from trainables.datasets.transforms import eval_transform, train_transform
+    from trainables.datasets.transforms import train_transform
 
     norm = normalization(spec, ctx)
-    if train_aug:
-        tf = train_transform(spec.image_size, spec.interpolation,
-                             crop_scale=tuple(spec.param("crop_scale", PAPER_CROP_SCALE)),
-                             hflip=dataset_info(spec.dataset, ctx.data_root).hflip, **norm)
-    else:
-        tf = eval_transform(spec.image_size, spec.interpolation, **norm)
+    if not train_aug:
+        return _eval_split(spec.dataset, ctx.data_root, split, spec.image_size,
+                           spec.interpolation, tuple(norm["mean"]), tuple(norm["std"]),
+                           spec.num_classes or None)
+    tf = train_transform(spec.image_size, spec.interpolation,
+                         crop_scale=tuple(spec.param("crop_scale", PAPER_CROP_SCALE)),
+                         hflip=dataset_info(spec.dataset, ctx.data_root).hflip, **norm)
     return build_dataset(spec.dataset, ctx.data_root, split, tf,
                          expected_classes=spec.num_classes or None)
+
+
+@functools.lru_cache(maxsize=16)
+def _eval_split(dataset: str, data_root: str | None, split: str, image_size: int,
+                interpolation: str, mean: tuple[float, ...], std: tuple[float, ...],
+                expected_classes: int | None = None) -> Any:
+    """One split with the eval transform, kept as tensors where small
+    (``datasets.materialized``) for every later trial of this process: a trial process (Tune
+    reuses it) and a feature task's worker read the same few splits many times."""
+    from trainables.datasets import build_dataset, materialized
+    from trainables.datasets.transforms import eval_transform
+
+    tf = eval_transform(image_size, interpolation, mean=mean, std=std)
+    return materialized(build_dataset(dataset, data_root, split, tf,
+                                      expected_classes=expected_classes))
 
 
 def epoch_selection(spec: TrialSpec) -> str:

@@ -141,7 +141,7 @@ def obs_update(w: torch.Tensor, finv: torch.Tensor, prune: torch.Tensor) -> torc
 # ------------------------------------------------------------------------ on a real model
 
 
-class _Blocks:
+class Blocks:
     """The prunable weights of a model flattened, zero-padded and viewed as (blocks, B)."""
 
     def __init__(self, model: nn.Module, names: list[str], block_size: int) -> None:
@@ -175,7 +175,7 @@ class _Blocks:
 
 
 def sample_gradients(
-    model: nn.Module, blocks: _Blocks, train_loader: DataLoader, m: int, batch: int
+    model: nn.Module, blocks: Blocks, train_loader: DataLoader, m: int, batch: int
 ) -> torch.Tensor:
     """m gradients (m, blocks, B), each of the loss over ``batch`` training examples.
 
@@ -237,7 +237,7 @@ def woodfisher_step(
     Returns (masks, stats) where stats has the realised dampening and how many selected
     weights differ from a pure magnitude choice.
     """
-    blocks = _Blocks(model, names, cfg.block_size)
+    blocks = Blocks(model, names, cfg.block_size)
     with torch.enable_grad():
         grads = sample_gradients(model, blocks, train_loader, cfg.fisher_samples, cfg.fisher_batch)
     emp_diag = (grads.to(torch.float64) ** 2).mean(0)  # diag of (1/m) sum g g^T

@@ -78,3 +78,19 @@ def test_normalization_stats_come_from_the_train_split_once_and_are_cached(tmp_p
 
     monkeypatch.setattr(tf, "channel_stats", no_recompute)
     assert normalization_stats("digits", None, 16, "bilinear", tmp_path) == (mean, std)
+
+
+def test_materialized_gives_the_items_tensors_and_leaves_large_splits_alone():
+    import torch
+
+    from trainables.datasets import build_dataset, materialized
+    from trainables.datasets.transforms import eval_transform
+
+    ds = build_dataset("digits", None, "test", eval_transform(32))
+    kept = materialized(ds)
+    assert len(kept) == len(ds)
+    for i in (0, 7, len(ds) - 1):
+        image, label = kept[i]
+        want_image, want_label = ds[i]
+        assert torch.equal(image, want_image) and int(label) == want_label
+    assert materialized(ds, limit_bytes=1000) is ds  # 540 images of 3 x 32 x 32 floats: more

@@ -251,7 +251,8 @@ def test_an_lth_t_trial_from_a_ticket_with_weights_uses_the_tickets_own_weights(
 def test_full_finetuning_normalises_with_the_datasets_own_statistics_when_asked(tmp_path):
     import json
 
-    from trainables.datasets.transforms import IMAGENET_MEAN
+    from trainables.datasets import build_dataset
+    from trainables.datasets.transforms import IMAGENET_MEAN, eval_transform
 
     ctx = TrialContext(out_dir=str(tmp_path))
     spec = TrialSpec(**{**FULL.__dict__, "image_size": 16,
@@ -259,11 +260,24 @@ def test_full_finetuning_normalises_with_the_datasets_own_statistics_when_asked(
     train = trial.trial_dataset(spec, ctx, "train", True)
     test = trial.trial_dataset(spec, ctx, "test", False)
     saved = json.loads((tmp_path / "data_stats" / "digits-16-bilinear.json").read_text())
-    for ds in (train, test):
-        norm = ds.transform.transforms[-1] if hasattr(ds, "transform") else None
-        norm = norm or ds.inner.transform.transform.transforms[-1]
-        assert tuple(norm.mean) == tuple(saved["mean"]) != IMAGENET_MEAN
+    norm = train.transform.transforms[-1] if hasattr(train, "transform") else None
+    norm = norm or train.inner.transform.transform.transforms[-1]
+    assert tuple(norm.mean) == tuple(saved["mean"]) != IMAGENET_MEAN
+    # the test split is kept as tensors: its images are the dataset's own statistics' ones
+    own = build_dataset("digits", None, "test",
+                        eval_transform(16, mean=saved["mean"], std=saved["std"]))
+    assert torch.equal(test[3][0], own[3][0])
     plain = trial.trial_dataset(FULL, ctx, "test", False)  # no param: ImageNet's, as before
-    norm = getattr(plain, "transform", None) or plain.inner.transform.transform
-    assert tuple(norm.transforms[-1].mean) == IMAGENET_MEAN
+    imagenet = build_dataset("digits", None, "test", eval_transform(FULL.image_size))
+    assert torch.equal(plain[3][0], imagenet[3][0])
     assert trial.protocol(spec) == {"epoch_selection": "metric", "normalize": "dataset"}
+
+
+def test_throttled_reports_the_first_record_then_at_most_one_per_interval():
+    now = [0.0]
+    seen = []
+    report = trial.throttled(seen.append, 1.0, clock=lambda: now[0])
+    for t, epoch in ((0.0, 1), (0.3, 2), (0.9, 3), (1.0, 4), (1.5, 5), (2.6, 6)):
+        now[0] = t
+        report({"epoch": epoch})
+    assert [r["epoch"] for r in seen] == [1, 4, 6]

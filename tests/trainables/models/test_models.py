@@ -100,3 +100,17 @@ def test_every_architecture_declares_its_facts(arch):
 def test_unknown_architecture_lists_the_known_ones():
     with pytest.raises(KeyError, match="resnet_tiny"):
         models.build_model("vgg19", 10)
+
+
+def test_mobilenet_tiny_is_depthwise_separable_and_far_smaller_than_resnet_tiny():
+    net = models.build_model("mobilenet_tiny", 64)
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    depthwise = [c for c in convs if c.groups == c.in_channels > 1]
+    # the stem, then each of the 5 blocks: a 3x3 depthwise and a 1x1 pointwise convolution
+    assert len(convs) == 11 and len(depthwise) == 5
+    assert all(c.kernel_size == (1, 1) for c in convs[2::2])
+    assert [n for n, _ in net.named_children()] == ["features", "avgpool", "fc"]
+    size = {a: sum(p.numel() for p in models.build_model(a, 64).parameters())
+            for a in ("mobilenet_tiny", "resnet_tiny")}
+    assert size["mobilenet_tiny"] * 3 < size["resnet_tiny"]
+    assert models.feature_dim(net, "mobilenet_tiny") == 96
