@@ -116,6 +116,28 @@ def summary(grid: Grid, ledger: Ledger) -> tuple[str, int, int]:
     return "\n".join(lines), failed_total, error_total
 
 
+# Less free space than this where the output folder is: errors may be a full disk's.
+LOW_DISK_BYTES = 64 * 2**20
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Free bytes on the disk holding ``folder``, None where that cannot be read."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def disk_full(grid: Grid, ledger: Ledger) -> list[str]:
+    """The errored trials whose last error was a full disk (``ENOSPC``): a cause the user
+    can fix, not a bug to report."""
+    ids = [t.trial_id for t in grid.all_trials() if ledger.status(t.trial_id) == ERROR]
+    return [i for i in ids if any(mark in str((ledger.get(i) or {}).get("error", ""))
+                                  for mark in ("[Errno 28]", "No space left on device"))]
+
+
 def end_of_run(grid: Grid, ledger: Ledger, out: Path, uri: str, t0: float,
                mlflow_ui: str | None = None) -> int:
     """The summary lines and the exit code (``orchestrator.runner``'s docstring)."""
@@ -125,10 +147,20 @@ def end_of_run(grid: Grid, ledger: Ledger, out: Path, uri: str, t0: float,
     if failed:
         say(f"{failed} trial(s) failed on bad input: their errors are in MLflow and "
             "results.parquet; fix the input and rerun with --retry-failed to try them again")
-    if errors:
-        say(f"{errors} trial(s) errored on every attempt (a crash or a bug, not bad input): "
-            f"tracebacks above, in {out / 'trials'} and in MLflow; rerun the same command to "
-            "try them again")
+    full = disk_full(grid, ledger)
+    if full:
+        say(f"{len(full)} trial(s) errored because a disk was full (No space left on device: "
+            f"{', '.join(full[:3])}{' ...' if len(full) > 3 else ''}): free space there "
+            f"(`df -h {out}`), then rerun the same command; finished trials are kept")
+    free = free_bytes(out)
+    if errors > len(full) and free is not None and free < LOW_DISK_BYTES:
+        say(f"warning: the disk holding {out} has {free / 2**20:.1f} MiB free: the errors "
+            "below may come from it (a library's write cut short); free space there "
+            f"(`df -h {out}`), then rerun the same command")
+    if errors > len(full):
+        say(f"{errors - len(full)} trial(s) errored on every attempt (a crash or a bug, not "
+            f"bad input): tracebacks above, in {out / 'trials'} and in MLflow; rerun the same "
+            "command to try them again")
     hint = mlflow_ui or f"mlflow ui --backend-store-uri {redact(uri)} --host 127.0.0.1"
     say(f"results: {out / 'results.parquet'}\nMLflow UI: {hint}")
     return 4 if errors else 1 if failed else 0

@@ -390,3 +390,49 @@ def test_a_non_ascii_study_path_under_lc_all_c(tmp_path):
     out, err = done.stdout.decode("ascii"), done.stderr.decode("ascii")
     assert done.returncode == 0 and "Traceback" not in err, err
     assert "tude/out" in out and "dry run: nothing was started" in out
+
+
+def test_a_full_disk_ends_with_what_to_do_not_a_bug_report(tmp_path, capsys):
+    """Trials that errored on ENOSPC are named as a full disk, with ``df`` and the rerun;
+    any other error keeps the crash-or-bug line."""
+    from orchestrator.grid import expand
+    from orchestrator.ledger import ERROR, FINISHED, Ledger
+    from orchestrator.logs import LogSettings, sweep_logging
+    from orchestrator.resume import end_of_run
+    from search_spaces.loader import load_study
+
+    grid = expand(load_study("tiny"), tmp_path, hash_files=False)
+    first, second, third = grid.all_trials()[:3]
+    ledger = Ledger(tmp_path / "trials")
+    ledger.record(first.trial_id, {"status": ERROR, "error": "OSError: [Errno 28] could not "
+                                   "write checkpoint zoo/a.pth: No space left on device"})
+    ledger.record(second.trial_id, {"status": ERROR, "error": "RuntimeError: boom"})
+    ledger.record(third.trial_id, {"status": FINISHED})
+    with sweep_logging(LogSettings()):
+        code = end_of_run(grid, ledger, tmp_path, "sqlite:///x.db", 0.0)
+    err = capsys.readouterr().err
+    assert code == 4
+    assert f"1 trial(s) errored because a disk was full (No space left on device: " \
+           f"{first.trial_id})" in err and f"df -h {tmp_path}" in err
+    assert "1 trial(s) errored on every attempt (a crash or a bug" in err
+
+
+def test_errors_on_a_nearly_full_disk_point_at_it(tmp_path, capsys, monkeypatch):
+    """A library that reports a cut-short write in its own words (torch: "unexpected pos")
+    still gets the disk named when the output folder's disk is nearly full."""
+    import orchestrator.resume as resume
+    from orchestrator.grid import expand
+    from orchestrator.ledger import ERROR, Ledger
+    from orchestrator.logs import LogSettings, sweep_logging
+    from search_spaces.loader import load_study
+
+    grid = expand(load_study("tiny"), tmp_path, hash_files=False)
+    ledger = Ledger(tmp_path / "trials")
+    ledger.record(grid.all_trials()[0].trial_id,
+                  {"status": ERROR, "error": "RuntimeError: [enforce fail at "
+                   "inline_container.cc:672] . unexpected pos 171840 vs 171736"})
+    monkeypatch.setattr(resume, "free_bytes", lambda folder: 260 * 1024)
+    with sweep_logging(LogSettings()):
+        assert resume.end_of_run(grid, ledger, tmp_path, "sqlite:///x.db", 0.0) == 4
+    err = capsys.readouterr().err
+    assert f"the disk holding {tmp_path} has 0.3 MiB free" in err and "df -h" in err
