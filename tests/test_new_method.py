@@ -61,7 +61,10 @@ def test_a_study_names_it_and_the_grid_prunes_with_it(one_shot, tmp_path):
     method = study.method("one_shot")
     assert (method.label, method.family) == ("One-shot", "progressive")
     grid = expand(study, tmp_path / "out", hash_files=False)
-    assert sorted(t.sparsity for t in grid.stages["prune"] if t.method == "one_shot") == [80, 90]
+    # a method the study names without per-arch levels prunes every architecture of the study
+    assert sorted((t.arch, t.sparsity) for t in grid.stages["prune"]
+                  if t.method == "one_shot") == [("mobilenet_tiny", 80), ("mobilenet_tiny", 90),
+                                                 ("resnet_tiny", 80), ("resnet_tiny", 90)]
 
 
 def test_the_registry_builds_it_in_the_catalogs_order_and_it_prunes(one_shot):

@@ -157,12 +157,15 @@ def test_oversized_study_file_through_the_cli(in_tmp, capsys):
 def test_anchors_and_merge_keys_of_a_real_study_still_load(tmp_path):
     text = tiny_text(**{
         "  linear:\n    seeds:": "  linear: &mode\n    seeds:",
-        "  full:\n    seeds: [21, 51, 81]": "  full:\n    <<: *mode\n    seeds: [21, 51, 81]",
+        "    seeds: {default: [21, 51, 81], mobilenet_tiny: [21]}":
+            "    <<: *mode\n    seeds: {default: [21, 51, 81], mobilenet_tiny: [21]}",
     })
     path = tmp_path / "anchors.yaml"
     path.write_text(text)
     study = load_study(path)
-    assert study.mode("full").seeds == (21, 51, 81)
+    full = study.mode("full")
+    assert full.seeds_for("resnet_tiny") == (21, 51, 81)
+    assert full.seeds_for("mobilenet_tiny") == (21,)
 
 
 def test_bounds_are_far_above_the_built_in_studies():

@@ -40,13 +40,13 @@ def test_a_change_of_trial_ids_is_named_with_its_keys_and_counts(tmp_path):
     tiny = load_study("tiny")
     write_study(tmp_path, tiny)
     changed = load_study("tiny", ["modes.full.recipe.epochs=5"])
-    # full finetuning's epochs enter the id of every full trial (15 backbones x 4 datasets x
-    # 3 seeds), of no other
-    assert id_changes(tiny, changed) == {"full": 180}
+    # full finetuning's epochs enter the id of every full trial, of no other: resnet_tiny's
+    # 16 backbones x 4 datasets x 3 seeds, mobilenet_tiny's 8 x 4 x 1 seed = 192 + 32
+    assert id_changes(tiny, changed) == {"full": 224}
     line = change_line(tmp_path, changed)
     assert line == (f"the study differs from the last run's ({tmp_path / STUDY_FILE}): "
-                    "modes.full.recipe.epochs 4 -> 5; 180 of its trials have ids the last "
-                    "run's do not (full 180): they run anew; 180 of the last run's trials are "
+                    "modes.full.recipe.epochs 4 -> 5; 224 of its trials have ids the last "
+                    "run's do not (full 224): they run anew; 224 of the last run's trials are "
                     "not in it (their results stay in trials/ and results.parquet: use another "
                     "--out to keep the two apart)")
 

@@ -21,6 +21,7 @@ PAPER = {
     "rigl_erk1x": ("RigL ERK 1x", "regularization"),
     "rigl_erk5x": ("RigL ERK 5x", "regularization"),
     "lth_t": ("LTH-T", "lottery"),
+    "mfac": ("M-FAC", "progressive"),  # the paper's MobileNetV1 checkpoints
 }
 
 
