@@ -291,7 +291,7 @@ def test_sweep_on_two_nodes_routes_speed_trials_and_tracks_each_trial_once(
     # The smoke study's transfer and speed stages on two given backbones (dense, GMP 90 %),
     # read from the shared folder as on the cluster (--checkpoint-dir).
     tiny = narrow(smoke_study(load_study("tiny")), methods="gmp", modes="linear", seeds=1,
-                  datasets="digits")
+                  datasets="digits", archs="resnet_tiny")
     checkpoints = shared / "checkpoints"
     _write_zoo(checkpoints, tiny.arch, tiny.method("gmp").sparsities[0])
     study = dataclasses.replace(tiny, upstream=None, checkpoint_dir=str(checkpoints))

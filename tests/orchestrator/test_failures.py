@@ -58,6 +58,7 @@ def test_out_of_memory_is_retried_bad_input_is_not_and_a_bug_is_an_error(
     from orchestrator import resume, runner
     from orchestrator.execute import SweepContext, run_stage
     from orchestrator.ledger import ERROR, FAILED, FINISHED, Ledger
+    from orchestrator.logs import LogSettings, sweep_logging
     from orchestrator.smoke import smoke_study
     from orchestrator.stages import linear
     from orchestrator.sweep import SweepOptions
@@ -76,7 +77,8 @@ def test_out_of_memory_is_retried_bad_input_is_not_and_a_bug_is_an_error(
     attempts = lambda d: len((tmp_path / "attempts" / d).read_text().splitlines())  # noqa: E731
     runner.init_ray(options)
     try:
-        run_stage(stage, list(specs.values()), sweep)
+        with sweep_logging(LogSettings()):  # what the sweep says reaches stderr, as in the CLI
+            run_stage(stage, list(specs.values()), sweep)
         said = capsys.readouterr().err
 
         oom = ledger.get(specs["oom_once"].trial_id)
