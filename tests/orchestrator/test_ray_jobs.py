@@ -67,8 +67,10 @@ def test_a_sweep_runs_as_a_ray_job_stops_and_resumes_with_every_trial_once(tmp_p
 
     out = tmp_path / "out"
     sweep = ["python", "-m", "orchestrator.sweep", "--smoke-test", "--methods", "gmp",
-             "--datasets", "digits", "--no-speed", "--no-report", "--out", str(out)]
-    study = narrow(smoke_study(load_study("tiny")), methods="gmp", datasets="digits")
+             "--datasets", "digits", "--archs", "resnet_tiny", "--no-speed", "--no-report",
+             "--out", str(out)]
+    study = narrow(smoke_study(load_study("tiny")), methods="gmp", datasets="digits",
+                   archs="resnet_tiny")
     trial_ids = sorted(t.trial_id for t in expand(study, out).all_trials()
                        if t.stage != "speed")
     assert len(trial_ids) == 10  # pretrain, prune, 2 checkpoint, 4 linear, 2 full
