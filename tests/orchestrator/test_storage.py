@@ -20,7 +20,10 @@ from tests.common.s3_server import Gate, S3Server, start_s3_server
 BUCKET = "sweep-bucket"
 # What the driver keeps in --out under --storage: nothing a trial writes.
 DRIVER_FILES = {"trials", "mlflow.db", "mlartifacts", "sweep.lock", "results.parquet",
-                "report", "outputs-stamp.json", ".checkpoint_hashes.json"}
+                "report", "outputs-stamp.json", ".checkpoint_hashes.json",
+                # the driver's own records: the study as run, which study the folder holds,
+                # each run's log file, matplotlib's font cache (kept out of $HOME)
+                "study.yaml", "study.json", "logs", ".cache"}
 
 
 @pytest.fixture
