@@ -33,7 +33,7 @@ def small_study():
     # "auto" would train in the Tune trial on one CPU worker).
     modes = tuple(dataclasses.replace(m, trainer="ray_train") for m in s.modes)
     s = dataclasses.replace(s, methods=tuple(methods), modes=modes)
-    return narrow(s, datasets="digits,textures")
+    return narrow(s, datasets="digits,textures", archs="resnet_tiny")
 
 
 @pytest.fixture(scope="module")
