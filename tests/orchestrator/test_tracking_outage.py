@@ -184,7 +184,8 @@ def test_a_sweep_survives_the_mlflow_server_going_away(tmp_path):
     def sweep(datasets: str) -> subprocess.Popen:
         argv = [sys.executable, "-m", "orchestrator.sweep", "--smoke-test", "--no-speed",
                 "--no-report", "--methods", "gmp", "--modes", "linear", "--seeds", "2",
-                "--datasets", datasets, "--num-cpus", "2", "--out", str(out),
+                "--datasets", datasets, "--archs", "resnet_tiny", "--num-cpus", "2",
+                "--out", str(out),
                 "--tracking-uri", uri]
         return subprocess.Popen(argv, cwd=ROOT, env=sweep_env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
