@@ -152,6 +152,13 @@ def log_paper_comparison(report: Path, tracker: Tracker) -> None:
                    step=len(both), tags=tags)
 
 
+def _arch_part(row: dict) -> str:
+    """``<arch>/`` in an aggregate's key where the tables carry an arch column (a study of
+    several architectures: their cells must not overwrite each other), else nothing, so a
+    one-architecture study keeps its keys."""
+    return f"{row['arch']}/" if row.get("arch") else ""
+
+
 def log_aggregates(df: pd.DataFrame, tracker: Tracker) -> None:
     """Per-cell stats over seeds, alpha over datasets and the paper's findings checked, as
     idempotent MLflow runs."""
@@ -162,19 +169,21 @@ def log_aggregates(df: pd.DataFrame, tracker: Tracker) -> None:
         return
     cells = cell_stats(rows)
     for r in cells.to_dict("records"):
-        key = f"cell/{r['mode']}/{r['method']}/{int(r['sparsity'])}/{r['dataset']}"
+        arch = _arch_part(r)
+        key = f"cell/{arch}{r['mode']}/{r['method']}/{int(r['sparsity'])}/{r['dataset']}"
         _log_aggregate(
             tracker, key,
-            params={k: r[k] for k in ("mode", "method", "sparsity", "dataset")},
+            params={k: r[k] for k in ("arch", "mode", "method", "sparsity", "dataset")
+                    if k in r},
             metrics={k: r[k] for k in ("mean", "std", "se", "count")},
             step=int(r["count"]),
         )
     alpha = alpha_table(rows)
     for r in alpha.to_dict("records"):
-        key = f"alpha/{r['mode']}/{r['method']}/{int(r['sparsity'])}/{r['group']}"
+        key = f"alpha/{_arch_part(r)}{r['mode']}/{r['method']}/{int(r['sparsity'])}/{r['group']}"
         _log_aggregate(
             tracker, key,
-            params={k: r[k] for k in ("mode", "method", "sparsity", "group")},
+            params={k: r[k] for k in ("arch", "mode", "method", "sparsity", "group") if k in r},
             metrics={"alpha_mean": r["alpha_mean"], "alpha_se": r["alpha_se"],
                      "n_datasets": r["n_datasets"]},
             step=int(r["n_datasets"]),

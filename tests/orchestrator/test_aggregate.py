@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from orchestrator.aggregate import SUMMARY_KEY, log_paper_comparison
 from orchestrator.tracking import Tracker
@@ -30,3 +31,33 @@ def test_the_summary_run_counts_shared_and_flagged_cells(tmp_path):
     assert run.data.metrics["paper_flagged_cells"] == 1
     assert run.data.tags["paper_flagged"] == "resnet50 str 95 % pets linear (+2.00)"
     assert "paper_comparison.csv" in {f.path for f in tracker.client.list_artifacts(rid)}
+
+
+class _Recorder:
+    """Stands in for the Tracker: what ``log_aggregates`` would send to MLflow."""
+
+    def __init__(self) -> None:
+        self.logged: dict[str, tuple[dict, dict]] = {}
+
+    def log_aggregate(self, key, params, metrics, step, tags=None):
+        self.logged[key] = (params, metrics)
+
+
+def test_two_architectures_aggregates_do_not_overwrite_each_other():
+    from orchestrator.aggregate import log_aggregates
+
+    paper = transfer_results()
+    pets = paper[(paper["dataset"] == "pets") & (paper["mode"] == "linear")
+                 & paper["method"].isin(["dense", "acdc"])].drop(columns=["method_label",
+                                                                           "source"])
+    pets = pets.assign(status="finished")
+    tracker = _Recorder()
+    log_aggregates(pets, tracker)
+    for arch in ("resnet50", "mobilenet_v1"):
+        rows = pets[(pets["arch"] == arch) & (pets["method"] == "acdc")
+                    & (pets["sparsity"] == 90)]
+        params, metrics = tracker.logged[f"cell/{arch}/linear/acdc/90/pets"]
+        assert params["arch"] == arch
+        assert metrics["mean"] == pytest.approx(rows["accuracy"].mean())  # its own seeds only
+        assert f"alpha/{arch}/linear/acdc/90/all" in tracker.logged
+    assert not any(k.startswith("cell/linear/") for k in tracker.logged)
