@@ -14,7 +14,7 @@ from common import columns as C
 from orchestrator import capacity
 from orchestrator.backbones import Backbone
 from orchestrator.capacity import Alternatives, Node, Request
-from orchestrator.stages import prune
+from orchestrator.stages.prune import NAME as PRUNE
 from orchestrator.stages.stage import Stage, Tasks
 from orchestrator.stages.transfer import protocol_params, study_mode, transfer_trials
 from search_spaces.recipe import Recipe
@@ -78,6 +78,6 @@ STAGE = Stage(
     name=NAME, mode=C.MODE_LINEAR, trials=trials, entry=run_linear, rehearsal=rehearse_linear,
     resources=resources, requests=requests,
     # the features read only the zoo: they run beside the checkpoint stage
-    tasks=Tasks(label="features", fn=ensure_features, key=feature_pair, start_after=prune.NAME),
+    tasks=Tasks(label="features", fn=ensure_features, key=feature_pair, start_after=PRUNE),
     reuse_actors=True, writes_outputs=True, resources_text=resources_text, estimate=estimate,
 )

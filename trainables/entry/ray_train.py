@@ -100,11 +100,10 @@ def run_full_finetune_trainer(
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    failure = ray.train.FailureConfig(max_failures=max_failures)
-    if start_timeout_s is not None:
-        # A worker-group start that times out is a controller failure, retried without limit
-        # by default: a request no node frees up for hung the trial forever.
-        failure = ray.train.FailureConfig(max_failures=max_failures, controller_failure_limit=0)
+    # A worker-group start that times out is a controller failure, retried without limit by
+    # default: a request no node frees up for hung the trial forever.
+    failure = ray.train.FailureConfig(max_failures=max_failures) if start_timeout_s is None \
+        else ray.train.FailureConfig(max_failures=max_failures, controller_failure_limit=0)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"run": run},
@@ -124,16 +123,22 @@ def run_full_finetune_trainer(
         except ray.train.ControllerError as e:
             if not _startup_timed_out(e):
                 raise
-            raise WorkerGroupUnavailable(
-                f"the Ray Train worker group ({num_workers} worker(s) x "
-                f"{{CPU: {cpus_per_worker:g}{', GPU: 1' if use_gpu else ''}}}, all at once) "
-                f"could not start within {start_timeout_s:g} s: the cluster has no room for "
-                "it now (other trials hold the resources, or no node that fits is up or can "
-                "be launched). Study keys: modes.full.start_timeout_s, modes.full.workers, "
-                "modes.full.cpus; rerun with --retry-failed once the cluster has room"
-            ) from None
+            raise _unavailable(num_workers, cpus_per_worker, use_gpu, start_timeout_s) from None
     state = _state_from(result.checkpoint) or {}
     return {**(result.metrics or {}), "history": [dict(r) for r in state.get("history", [])]}
+
+
+def _unavailable(num_workers: int, cpus_per_worker: float, use_gpu: bool,
+                 start_timeout_s: float | None) -> WorkerGroupUnavailable:
+    """The bad input a worker group that could not start in time is: what it asked for and
+    the study keys that change it."""
+    return WorkerGroupUnavailable(
+        f"the Ray Train worker group ({num_workers} worker(s) x "
+        f"{{CPU: {cpus_per_worker:g}{', GPU: 1' if use_gpu else ''}}}, all at once) "
+        f"could not start within {start_timeout_s:g} s: the cluster has no room for "
+        "it now (other trials hold the resources, or no node that fits is up or can "
+        "be launched). Study keys: modes.full.start_timeout_s, modes.full.workers, "
+        "modes.full.cpus; rerun with --retry-failed once the cluster has room")
 
 
 def _callbacks(tune_callback: bool) -> list[Any]:
