@@ -152,11 +152,11 @@ def log_paper_comparison(report: Path, tracker: Tracker) -> None:
                    step=len(both), tags=tags)
 
 
-def _arch_part(row: dict) -> str:
-    """``<arch>/`` in an aggregate's key where the tables carry an arch column (a study of
-    several architectures: their cells must not overwrite each other), else nothing, so a
-    one-architecture study keeps its keys."""
-    return f"{row['arch']}/" if row.get("arch") else ""
+def _arch_part(row: dict, several: bool) -> str:
+    """``<arch>/`` in an aggregate's key in a study of several architectures (their cells
+    must not overwrite each other), else nothing, so a one-architecture study keeps its
+    keys."""
+    return f"{row['arch']}/" if several and row.get("arch") else ""
 
 
 def log_aggregates(df: pd.DataFrame, tracker: Tracker) -> None:
@@ -167,23 +167,25 @@ def log_aggregates(df: pd.DataFrame, tracker: Tracker) -> None:
     rows = transfer_rows(df)
     if rows.empty:
         return
+    several = C.ARCH in rows.columns and rows[C.ARCH].nunique() > 1
+    names = ("arch",) if several else ()
     cells = cell_stats(rows)
     for r in cells.to_dict("records"):
-        arch = _arch_part(r)
+        arch = _arch_part(r, several)
         key = f"cell/{arch}{r['mode']}/{r['method']}/{int(r['sparsity'])}/{r['dataset']}"
         _log_aggregate(
             tracker, key,
-            params={k: r[k] for k in ("arch", "mode", "method", "sparsity", "dataset")
-                    if k in r},
+            params={k: r[k] for k in (*names, "mode", "method", "sparsity", "dataset")},
             metrics={k: r[k] for k in ("mean", "std", "se", "count")},
             step=int(r["count"]),
         )
     alpha = alpha_table(rows)
     for r in alpha.to_dict("records"):
-        key = f"alpha/{_arch_part(r)}{r['mode']}/{r['method']}/{int(r['sparsity'])}/{r['group']}"
+        arch = _arch_part(r, several)
+        key = f"alpha/{arch}{r['mode']}/{r['method']}/{int(r['sparsity'])}/{r['group']}"
         _log_aggregate(
             tracker, key,
-            params={k: r[k] for k in ("arch", "mode", "method", "sparsity", "group") if k in r},
+            params={k: r[k] for k in (*names, "mode", "method", "sparsity", "group")},
             metrics={"alpha_mean": r["alpha_mean"], "alpha_se": r["alpha_se"],
                      "n_datasets": r["n_datasets"]},
             step=int(r["n_datasets"]),

@@ -61,3 +61,16 @@ def test_two_architectures_aggregates_do_not_overwrite_each_other():
         assert metrics["mean"] == pytest.approx(rows["accuracy"].mean())  # its own seeds only
         assert f"alpha/{arch}/linear/acdc/90/all" in tracker.logged
     assert not any(k.startswith("cell/linear/") for k in tracker.logged)
+
+
+def test_one_architectures_aggregates_keep_their_keys():
+    from orchestrator.aggregate import log_aggregates
+
+    paper = transfer_results()
+    pets = paper[(paper["dataset"] == "pets") & (paper["mode"] == "linear")
+                 & (paper["arch"] == "resnet50") & paper["method"].isin(["dense", "acdc"])]
+    tracker = _Recorder()
+    log_aggregates(pets.drop(columns=["method_label", "source"]).assign(status="finished"),
+                   tracker)
+    params, _ = tracker.logged["cell/linear/acdc/90/pets"]
+    assert "arch" not in params and "alpha/linear/acdc/90/all" in tracker.logged
