@@ -159,10 +159,14 @@ def test_every_command_is_valid_bash_and_no_credentials_are_in_the_file(raw: dic
 
 def test_the_runner_warns_when_a_cluster_sweep_writes_to_a_node_local_folder(
         monkeypatch, tmp_path):
+    import orchestrator.runner as runner
     from orchestrator.runner import cluster_warnings
     from orchestrator.sweep import SweepOptions
     from search_spaces.loader import load_study
 
+    # "auto" is this user's local Ray (orchestrator.local_ray): one, whether or not the
+    # machine runs one while the tests do
+    monkeypatch.setattr(runner, "resolve_auto", lambda source: "10.0.0.5:6379")
     study = load_study("tiny")
     shared = tmp_path / "shared"
     monkeypatch.setenv("SPARSE_TRANSFER_SHARED", str(shared))
