@@ -115,8 +115,9 @@ class _MaskRecord(logging.Filter):
     record's message masked before they format it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        masked = redact(record.getMessage())
-        if masked != record.getMessage():
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message:
             record.msg, record.args = masked, None
         return True
 

@@ -60,16 +60,6 @@ def test_what_holds_no_secret_is_left_as_it_is(text):
 # Wherever a URI or address is printed
 
 
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch) -> Path:
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    for var in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS", "MLFLOW_ALLOW_FILE_STORE"):
-        monkeypatch.delenv(var, raising=False)
-    return work
-
-
 def _port() -> int:
     return kit.free_port()
 

@@ -15,10 +15,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -129,19 +128,9 @@ def _make_user(endpoint: str) -> tuple[str, str]:
     return key["AccessKeyId"], key["SecretAccessKey"]
 
 
-@contextmanager
-def s3_environment(server: S3Server) -> Iterator[None]:
+def s3_environment(server: S3Server):
     """This process's environment pointed at ``server`` for the block (pyarrow reads it)."""
-    old = {k: os.environ.get(k) for k in server.env}
-    os.environ.update(server.env)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return mock.patch.dict(os.environ, server.env)
 
 
 class Gate:
