@@ -19,7 +19,9 @@ from search_spaces.study import (
     MethodSpec,
     ModeSpec,
     SpeedSettings,
+    AUGMENTS,
     StudyError,
+    TrainingSpec,
     UpstreamSpec,
 )
 from search_spaces.values import (
@@ -392,3 +394,13 @@ def estimate_from(raw: Mapping[str, Any]) -> EstimateSettings:
     return EstimateSettings(**{k: number(f"estimate.{k}", v, positive=True)
                                for k, v in raw.items()})
 
+
+def training_from(raw: Mapping[str, Any]) -> TrainingSpec:
+    """How the training loops feed their model: ``channels_last`` (bool), ``augment``."""
+    check_keys("training", raw, field_names(TrainingSpec))
+    base = TrainingSpec()
+    return TrainingSpec(
+        channels_last=boolean("training.channels_last",
+                              raw.get("channels_last", base.channels_last)),
+        augment=choice("training.augment", raw.get("augment", base.augment), AUGMENTS),
+    )

@@ -23,6 +23,7 @@ from search_spaces.blocks import (
     mode_from,
     recipe_from,
     speed_from,
+    training_from,
     upstream_from,
 )
 from search_spaces.recipe import Recipe
@@ -34,6 +35,7 @@ from search_spaces.study import (
     SpeedSettings,
     Study,
     StudyError,
+    TrainingSpec,
     UpstreamSpec,
 )
 from search_spaces.values import (
@@ -53,7 +55,8 @@ from search_spaces.values import (
 
 __all__ = [
     "PRUNE_COMMON", "RANDOM_PROFILES", "DatasetSpec", "EstimateSettings",
-    "MethodSpec", "ModeSpec", "SpeedSettings", "Study", "StudyError", "UpstreamSpec",
+    "MethodSpec", "ModeSpec", "SpeedSettings", "Study", "StudyError", "TrainingSpec",
+    "UpstreamSpec",
     "config_from", "config_values", "recipe_from", "sparsity_percent", "study_from_dict",
     "study_to_dict",
 ]
@@ -99,6 +102,7 @@ def study_from_dict(raw: Mapping[str, Any]) -> Study:
         upstream=upstream_from(raw["upstream"]) if raw.get("upstream") else None,
         speed=speed_from(raw.get("speed", {}) or {}),
         estimate=estimate_from(raw.get("estimate", {}) or {}),
+        training=training_from(raw.get("training", {}) or {}),
     )
 
 
@@ -181,6 +185,7 @@ def study_to_dict(study: Study) -> dict[str, Any]:
         "modes": {m.name: _mode_to_dict(m) for m in study.modes},
         "speed": {k: _plain(v) for k, v in dataclasses.asdict(study.speed).items()},
         "estimate": dataclasses.asdict(study.estimate),
+        "training": dataclasses.asdict(study.training),
     }
     if study.upstream is not None:
         out["upstream"] = _upstream_to_dict(study.upstream)

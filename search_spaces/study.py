@@ -189,6 +189,35 @@ class EstimateSettings:
     inference_images_per_gpu_s: float = 3000.0
 
 
+#: How a study's training loops augment their images: torchvision's transforms image by
+#: image (the paper's), or a whole batch at once (``trainables.datasets.batched``).
+AUGMENTS = ("image", "batch")
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How the study's training loops feed their model: the same recipe, faster on a CPU.
+
+    ``channels_last``: NHWC batches and weights in pretraining and full finetuning (oneDNN's
+    faster convolutions on a CPU, tensor cores on a GPU). ``augment``: ``batch`` augments
+    pretraining's, pruning's and full finetuning's batches at once where the split is in
+    memory at one size. Both change results in their last digits, not what they measure;
+    a trial's params carry them where they differ from the default, so its id says which.
+    """
+
+    channels_last: bool = False
+    augment: str = "image"
+
+    def params(self) -> tuple[tuple[str, object], ...]:
+        """The settings that differ from the default, as trial params."""
+        out: tuple[tuple[str, object], ...] = ()
+        if self.channels_last:
+            out += (("channels_last", True),)
+        if self.augment != "image":
+            out += (("augment", self.augment),)
+        return out
+
+
 @dataclass(frozen=True)
 class Study:
     """A whole study: its architectures, methods, datasets and modes, and how to run them."""
@@ -208,6 +237,7 @@ class Study:
     speed: SpeedSettings = field(default_factory=SpeedSettings)
     estimate: EstimateSettings = field(default_factory=EstimateSettings)
     extra_archs: tuple[str, ...] = ()
+    training: TrainingSpec = field(default_factory=TrainingSpec)
 
     def method_facts(self, method: str, sparsity: int,
                      mask_on_dense: bool | None = None) -> dict[str, str]:

@@ -9,6 +9,7 @@ or trains in the Tune trial itself when ``trainer: auto`` leaves one CPU worker
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from orchestrator.stages.stage import Stage
 from orchestrator.stages.transfer import (augmentation_params, protocol_params, study_mode,
                                           transfer_trials)
 from search_spaces.recipe import Recipe
-from search_spaces.schema import DatasetSpec, ModeSpec, Study
+from search_spaces.schema import DatasetSpec, ModeSpec, Study, TrainingSpec
 from search_spaces.trial import TrialSpec
 from trainables.entry.context import FullPlan
 from trainables.entry.full import run_full
@@ -29,16 +30,17 @@ from trainables.entry.rehearsal import rehearse_full
 NAME = "full"
 
 
-def _per_dataset(mode: ModeSpec, d: DatasetSpec) -> tuple[Recipe, tuple]:
-    """The mode's recipe at the dataset's own learning rate, with the augmentation and
-    protocol params."""
+def _per_dataset(mode: ModeSpec, d: DatasetSpec, training: TrainingSpec) -> tuple[Recipe, tuple]:
+    """The mode's recipe at the dataset's own learning rate, with the augmentation, protocol
+    and training-loop params."""
     return (dataclasses.replace(mode.recipe, lr=d.full_lr),
-            augmentation_params(mode) + protocol_params(mode))
+            augmentation_params(mode) + protocol_params(mode) + training.params())
 
 
 def trials(study: Study, backbones: Sequence[Backbone], out_dir: str | Path) -> list[TrialSpec]:
     """Every transferable backbone x dataset x seed of ``modes.full``."""
-    return transfer_trials(study, backbones, NAME, C.MODE_FULL, _per_dataset)
+    return transfer_trials(study, backbones, NAME, C.MODE_FULL,
+                           functools.partial(_per_dataset, training=study.training))
 
 
 def plan(study: Study, res: Mapping[str, float]) -> FullPlan:

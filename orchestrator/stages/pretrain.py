@@ -37,7 +37,7 @@ def dense_trial(study: Study, arch: str) -> TrialSpec:
     assert u is not None
     return TrialSpec(
         stage=NAME, method="dense", sparsity=0, seed=u.seed, recipe=u.pretrain,
-        params=procedural_params(u), arch=arch, dataset=u.dataset,
+        params=procedural_params(u) + study.training.params(), arch=arch, dataset=u.dataset,
         num_classes=u.num_classes, metric="top1", image_size=study.image_size,
     )
 

@@ -44,7 +44,8 @@ def _prune_trials(study: Study, out_dir: str | Path) -> list[tuple[MethodSpec, T
                 found.append((m, TrialSpec(
                     stage=NAME, method=m.name, sparsity=s, seed=u.seed, recipe=None,
                     checkpoint=str(zoo_path(out_dir, arch, "dense", 0)),
-                    checkpoint_hash=dense.trial_id, params=cfg + procedural_params(u),
+                    checkpoint_hash=dense.trial_id,
+                    params=cfg + procedural_params(u) + study.training.params(),
                     arch=arch, dataset=u.dataset, num_classes=u.num_classes, metric="top1",
                     image_size=study.image_size,
                 )))

@@ -16,7 +16,7 @@ from common.storage import join
 from search_spaces.trial import TrialSpec, from_dict, to_dict
 from trainables.entry.context import TrialContext
 from trainables.entry.trial import (DETERMINISTIC, Report, epoch_selection, load_backbone,
-                                    protocol, trial_dataset)
+                                    precision, protocol, trial_dataset)
 
 
 def run_full(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
@@ -59,7 +59,8 @@ def _full_config(spec: TrialSpec, ctx: TrialContext) -> Any:
 
     return FullRun(build=functools.partial(_build_full, to_dict(spec), ctx),
                    arch=spec.arch, num_classes=spec.num_classes, metric=spec.metric,
-                   recipe=spec.recipe, seed=spec.seed, epoch_selection=epoch_selection(spec))
+                   recipe=spec.recipe, seed=spec.seed, epoch_selection=epoch_selection(spec),
+                   precision=precision(spec))
 
 
 def _full_in_trial(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:

@@ -173,6 +173,7 @@ def trial_dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: boo
     finetuning's augmentation, normalised as the trial says."""
     from search_spaces.recipe import PAPER_CROP_SCALE
     from trainables.datasets import build_dataset, dataset_info
+    from trainables.datasets.batched import BatchAugment
     from trainables.datasets.transforms import train_transform
 
     norm = normalization(spec, ctx)
@@ -180,11 +181,48 @@ def trial_dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: boo
         return _eval_split(spec.dataset, ctx.data_root, split, spec.image_size,
                            spec.interpolation, tuple(norm["mean"]), tuple(norm["std"]),
                            spec.num_classes or None)
-    tf = train_transform(spec.image_size, spec.interpolation,
-                         crop_scale=tuple(spec.param("crop_scale", PAPER_CROP_SCALE)),
-                         hflip=dataset_info(spec.dataset, ctx.data_root).hflip, **norm)
+    crop_scale = tuple(spec.param("crop_scale", PAPER_CROP_SCALE))
+    hflip = dataset_info(spec.dataset, ctx.data_root).hflip
+    if augment(spec) == "batch":
+        return _tensor_split(spec.dataset, ctx.data_root, split, spec.num_classes or None,
+                             BatchAugment(spec.image_size, crop_scale, hflip=hflip,
+                                          mean=tuple(norm["mean"]), std=tuple(norm["std"])))
+    tf = train_transform(spec.image_size, spec.interpolation, crop_scale=crop_scale,
+                         hflip=hflip, **norm)
     return build_dataset(spec.dataset, ctx.data_root, split, tf,
                          expected_classes=spec.num_classes or None)
+
+
+def _tensor_split(dataset: str, data_root: str | None, split: str,
+                  expected_classes: int | None, batch_augment: Any) -> Any:
+    """A training split as one uint8 tensor with its batch augmentation (``augment: batch``)."""
+    from trainables.datasets.batched import TensorImages
+
+    images, labels = _uint8_split(dataset, data_root, split, expected_classes)
+    return TensorImages(images, labels, batch_augment)
+
+
+@functools.lru_cache(maxsize=8)
+def _uint8_split(dataset: str, data_root: str | None, split: str,
+                 expected_classes: int | None) -> tuple[Any, Any]:
+    """A split's images as one uint8 tensor, read once per process (Tune reuses it)."""
+    from trainables.datasets import build_dataset
+    from trainables.datasets.batched import stack_images, to_uint8
+
+    return stack_images(build_dataset(dataset, data_root, split, to_uint8,
+                                      expected_classes=expected_classes), dataset)
+
+
+def augment(spec: TrialSpec) -> str:
+    """How the trial's training batches are augmented: "image" (torchvision) or "batch"."""
+    return str(spec.param("augment", "image"))
+
+
+def precision(spec: TrialSpec) -> Any:
+    """The trial's ``engine.Precision``: channels_last where the study asks for it."""
+    from trainables.training.engine import Precision
+
+    return Precision(channels_last=bool(spec.param("channels_last", False)))
 
 
 @functools.lru_cache(maxsize=16)

@@ -13,7 +13,11 @@ from typing import Any
 from common.errors import BadInput
 from search_spaces.trial import TrialSpec
 from trainables.entry.context import TrialContext
-from trainables.entry.trial import Report
+from trainables.entry.trial import Report, augment, precision
+
+# Params of a prune trial that are not its method's config: the upstream set's size and how
+# the training loop feeds the model.
+NOT_PRUNE_CONFIG = ("images_per_class", "val_images_per_class", "augment", "channels_last")
 
 
 def _zoo(ctx: TrialContext, spec: TrialSpec) -> str:
@@ -29,10 +33,8 @@ def upstream_data(spec: TrialSpec, ctx: TrialContext) -> tuple[Any, Any]:
     return upstream_datasets(
         ProceduralSpec(num_classes=spec.num_classes, image_size=spec.image_size),
         spec.param("images_per_class"), spec.param("val_images_per_class"), spec.seed,
-        cache_dir=ctx.location("data_cache"),
+        cache_dir=ctx.location("data_cache"), augment=augment(spec),
     )
-
-
 
 
 def run_pretrain(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
@@ -47,7 +49,8 @@ def run_pretrain(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str
     torch.manual_seed(spec.seed)  # the initial weights: the same trial id, the same model
     model = build_model(spec.arch, spec.num_classes)
     res = pretrain(model, train, val, spec.recipe, spec.seed,
-                   report=lambda r: report({**r, "accuracy": r.get("val_accuracy")}))
+                   report=lambda r: report({**r, "accuracy": r.get("val_accuracy")}),
+                   precision=precision(spec))
     save_reference_checkpoint(_zoo(ctx, spec), model, spec.arch, spec.dataset,
                               extra={"trial_id": spec.trial_id})
     return {"accuracy": res["val_accuracy"], "train_time_s": res["seconds"],
@@ -58,27 +61,30 @@ def run_pretrain(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str
 
 def run_prune(spec: TrialSpec, ctx: TrialContext, report: Report) -> dict[str, Any]:
     """Prune the dense zoo model with the spec's method to its sparsity and save it."""
+    import torch
+
     from trainables.checkpoints import (build_backbone_model, filters_pruned_share,
                                         load_checkpoint, save_reference_checkpoint)
     from trainables.models.masks import global_sparsity
     from trainables.pruning import METHODS
+    from trainables.training.engine import place
     from trainables.training.upstream import make_loader
 
     dense = load_checkpoint(spec.checkpoint, arch=spec.arch, expect_sparsity=0)
     model = build_backbone_model(dense)
     train, val = upstream_data(spec, ctx)
-    params = {k: v for k, v in spec.params if k not in ("images_per_class",
-                                                        "val_images_per_class")}
+    params = {k: v for k, v in spec.params if k not in NOT_PRUNE_CONFIG}
     batch_size = int(params.pop("batch_size", 64))
     entry = METHODS.get(spec.method)
     cfg = prune_config(entry.meta["config"], spec.method, params)
+    place(model, "cpu", precision(spec))  # the weights' layout; batches keep theirs
     t0 = time.perf_counter()
     result = entry.fn(
         model, make_loader(train, batch_size, True, spec.seed),
         make_loader(val, 256, False, spec.seed), spec.sparsity / 100, cfg, spec.seed,
         report=report,
     )
-    pruned = result.model
+    pruned = result.model.to(memory_format=torch.contiguous_format)
     measured = 100 * global_sparsity(pruned)
     save_reference_checkpoint(_zoo(ctx, spec), pruned, spec.arch, spec.dataset,
                               wrapped=True, extra={"trial_id": spec.trial_id})

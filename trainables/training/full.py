@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from common import storage
 from common.atomic import atomic_path
+from trainables.datasets.batched import AugmentedBatches, TensorImages
 from search_spaces.recipe import Recipe
 from trainables.training.engine import (
     FP32,
@@ -273,9 +274,12 @@ def full_finetune(
     return FullResult.from_history(history, time.perf_counter() - start, **final)
 
 
-def _train_loader(train_ds: Dataset, batch_size: int, sampler: EpochSampler, num_workers: int,
-                  device: torch.device) -> DataLoader:
-    """This rank's training batches in the sampler's order (workers kept across epochs)."""
+def _train_loader(train_ds: Dataset | TensorImages, batch_size: int, sampler: EpochSampler,
+                  num_workers: int, device: torch.device) -> DataLoader | AugmentedBatches:
+    """This rank's training batches in the sampler's order (workers kept across epochs); a
+    split held as one tensor is augmented a batch at a time (``datasets.batched``)."""
+    if isinstance(train_ds, TensorImages):
+        return AugmentedBatches(train_ds, batch_size, sampler)
     return DataLoader(train_ds, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)
 
