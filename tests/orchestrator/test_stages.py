@@ -76,6 +76,20 @@ def test_every_stage_builds_its_own_trials_and_the_zoo_comes_from_prune(tmp_path
     assert not paper.stages["pretrain"] and not paper.stages["prune"]
 
 
+def test_the_training_block_reaches_every_training_trial_and_only_where_it_differs(tmp_path):
+    """``training:`` is in the params (so the id) of pretrain, prune and full trials of the
+    tiny study, which sets it; the paper study, which does not, keeps its ids."""
+    grid = expand(load_study("tiny"), tmp_path, hash_files=False)
+    for name in ("pretrain", "prune", "full"):
+        for t in grid.stages[name]:
+            assert t.param("augment") == "batch" and t.param("channels_last") is True, t
+    for t in grid.stages["linear"] + grid.stages["checkpoint"]:
+        assert t.param("augment") is None and t.param("channels_last") is None
+    paper = expand(load_study("paper"), tmp_path / "paper", hash_files=False)
+    assert not any(t.param("augment") or t.param("channels_last")
+                   for trials in paper.stages.values() for t in trials)
+
+
 def test_ray_tune_takes_every_entry_as_a_function_trainable_and_it_pickles():
     """The sweep gives Tune ``tune_trainable(entry)``: Tune must see a function of ``config``
     alone, and it must pickle by reference (it travels to the workers)."""

@@ -85,6 +85,10 @@ def test_yaml_round_trip(tmp_path):
          ["modes.full.crop_scale", "0 < low <= high <= 1", "[0.9, 0.5]"]),
         (lambda r: r["modes"]["full"].update(crop_scale=0.5),
          ["modes.full.crop_scale", "[low, high]"]),
+        (lambda r: r.update(training={"augment": "gpu"}), ["training.augment", "gpu", "batch"]),
+        (lambda r: r.update(training={"channels_last": "yes"}),
+         ["training.channels_last", "true or false"]),
+        (lambda r: r.update(training={"amp": True}), ["training", "amp", "channels_last"]),
     ],
 )
 def test_validation_errors_name_the_key(mutate, words):

@@ -22,12 +22,21 @@ PRUNE_PROFILES = ("uniform", "global")
 
 
 def _smallest(values: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
-    """Keep-mask (flat) dropping the ``k`` smallest ``values``, ties broken at random."""
+    """Keep-mask (flat) dropping the ``k`` smallest ``values``, ties broken at random.
+
+    Everything below the k-th smallest value goes; among the values equal to it, those with
+    the smallest random keys. One selection instead of two sorts of the whole layer (a
+    ResNet50 took 6 s), the same mask as sorting by (value, key).
+    """
     keys = torch.rand(values.numel(), generator=gen)
-    order = torch.argsort(keys)
-    order = order[torch.argsort(values[order], stable=True)]
     keep = torch.ones(values.numel(), dtype=torch.bool)
-    keep[order[:k]] = False
+    if k <= 0:
+        return keep
+    threshold = torch.kthvalue(values, k).values
+    keep[values < threshold] = False
+    tied = torch.nonzero(values == threshold).flatten()
+    need = k - int((~keep).sum())
+    keep[tied[torch.argsort(keys[tied], stable=True)[:need]]] = False
     return keep
 
 

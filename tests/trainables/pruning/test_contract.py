@@ -93,10 +93,16 @@ def test_config_is_frozen_and_tunable_by_shared_field_names(name):
         cfg.steps = 8  # type: ignore[misc]
 
 
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
 @pytest.mark.parametrize("name", METHODS.names())
-def test_prune_reaches_its_target_with_masks_that_match_the_zeros(name, dense, data):
+def test_prune_reaches_its_target_with_masks_that_match_the_zeros(name, channels_last, dense,
+                                                                   data):
+    """Also with NHWC weights (``training.channels_last``): a method that flattened a weight
+    by its memory order would put the zeros elsewhere than its mask says."""
     train, val = data
     model = copy.deepcopy(dense)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     extra = extra_inputs(name, dense, train)
     reports: list[dict] = []
 

@@ -21,7 +21,8 @@ from trainables.training.full import (
     full_finetune,
     run_full_finetune_in_trial,
 )
-from trainables.training.engine import REPORT_KEYS
+from trainables.datasets.batched import BatchAugment, TensorImages
+from trainables.training.engine import REPORT_KEYS, Precision
 from trainables.models.masks import count_zeros, global_sparsity, masks_of, prunable_names
 from trainables.models import build_model, replace_classifier
 
@@ -63,6 +64,27 @@ def toy_data(seed: int = 0, n_train: int = 48, n_test: int = 24):
 def _zeros(model) -> int:
     names = prunable_names(model, exclude=["fc"])
     return count_zeros(dict(model.named_parameters()), names)[0]
+
+
+def test_batch_augmented_nhwc_training_keeps_the_mask_and_replays_per_seed() -> None:
+    """``training: {augment: batch, channels_last: true}``: a uint8 split in memory,
+    augmented a batch at a time, NHWC weights; the zeros stay, the same seed gives the same
+    run."""
+    images = torch.randint(0, 256, (40, 3, 36, 36), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    train = TensorImages(images, torch.arange(40) % 3, BatchAugment(32, (0.6, 1.0)))
+    _, test = toy_data()
+    runs = []
+    for _ in range(2):
+        model, masks = sparse_model()
+        zeros_before = _zeros(model)
+        runs.append(full_finetune(model, masks, train, test, arch=ARCH, num_classes=3,
+                                  metric="top1", recipe=RECIPE, seed=0,
+                                  precision=Precision(channels_last=True)))
+        assert _zeros(model) == zeros_before == runs[-1].masked_zeros
+        assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert [h["train_loss"] for h in runs[0].history] == [h["train_loss"]
+                                                        for h in runs[1].history]
 
 
 def test_mask_holds_and_classifier_stays_dense() -> None:

@@ -7,7 +7,10 @@ import torch
 from search_spaces.recipe import Recipe
 from trainables.datasets.procedural import ProceduralImages, ProceduralSpec
 from trainables.models import build_model
-from trainables.training.upstream import pretrain, upstream_transforms, warmup_step_decay
+from trainables.datasets.batched import TensorImages
+from trainables.training.engine import Precision
+from trainables.training.upstream import (make_loader, pretrain, upstream_datasets,
+                                          upstream_transforms, warmup_step_decay)
 
 
 def test_warmup_then_step_decay_per_step():
@@ -35,3 +38,22 @@ def test_one_epoch_of_pretraining_beats_chance():
     assert set(rows[0]) >= {"epoch", "train_loss", "val_accuracy"}
     assert out["val_accuracy"] == rows[0]["val_accuracy"]
     assert out["val_accuracy"] > 25.0 + 15.0  # chance is 25 %
+
+
+def test_batch_augmented_nhwc_pretraining_learns_and_hands_back_a_default_layout_model():
+    """``training: {augment: batch, channels_last: true}``: the train split as one tensor,
+    augmented a batch at a time; the model beats chance and comes back NCHW (what the zoo's
+    checkpoint writer and every reader expect)."""
+    torch.set_num_threads(1)
+    spec = ProceduralSpec(
+        num_classes=4, shapes=("square",), textures=("solid", "hstripes", "vstripes", "checker")
+    )
+    train, val = upstream_datasets(spec, 256, 32, seed=1, augment="batch")
+    assert isinstance(train, TensorImages) and train.images.dtype == torch.uint8
+    assert len(make_loader(train, 16, True, 1)) == 64
+    torch.manual_seed(1)
+    model = build_model("resnet_tiny", 4)
+    out = pretrain(model, train, val, Recipe(epochs=1, lr=0.05, batch_size=16, milestones=()),
+                   seed=1, precision=Precision(channels_last=True))
+    assert out["val_accuracy"] > 25.0 + 15.0  # chance is 25 %
+    assert all(p.is_contiguous() for p in model.parameters())
