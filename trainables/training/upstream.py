@@ -116,13 +116,8 @@ def make_loader(ds: Dataset | TensorImages, batch_size: int, shuffle: bool,
 
 
 def pretrain(
-    model: nn.Module,
-    train_ds: Dataset,
-    val_ds: Dataset,
-    recipe: Recipe,
-    seed: int,
-    device: str | torch.device = "cpu",
-    report: Report | None = None,
+    model: nn.Module, train_ds: Dataset | TensorImages, val_ds: Dataset, recipe: Recipe,
+    seed: int, device: str | torch.device = "cpu", report: Report | None = None,
     precision: Precision = FP32,
 ) -> dict:
     """Train ``model`` densely on ``train_ds``; the upstream "ImageNet" model of the study.
@@ -132,7 +127,8 @@ def pretrain(
 
     Args:
         model: the network, trained in place (moved to ``device``).
-        train_ds, val_ds: datasets of ``(CHW float tensor, int label)``.
+        train_ds, val_ds: datasets of ``(CHW float tensor, int label)``; the train split
+            may be ``TensorImages`` (augmented a batch at a time).
         recipe: optimiser recipe (epochs, lr, momentum, weight_decay, batch_size, milestones).
         seed: seeds weights-independent randomness: shuffling, augmentation, dropout.
         device: torch device.
