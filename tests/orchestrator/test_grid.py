@@ -53,10 +53,12 @@ def test_paper_study_normalises_and_picks_epochs_as_the_reference_tiny_study_as_
     full = {t.params for t in paper.stages["full"]}
     assert full == {(("normalize", "dataset"), ("epoch_selection", "top1"))}
     assert {t.params for t in paper.stages["linear"]} == {(("epoch_selection", "top1"),)}
-    # The tiny study names the old behaviour, so its trials (and ids) are as before the keys.
+    # The tiny study names the old behaviour, so its params are as before the keys (its full
+    # trials add only its training block's, tests/orchestrator/test_stages.py).
     tiny = expand(load_study("tiny"), tmp_path, hash_files=False)
     assert {t.params for t in tiny.stages["linear"]} == {()}
-    assert {t.params for t in tiny.stages["full"]} == {(("crop_scale", (0.6, 1.0)),)}
+    assert {t.params for t in tiny.stages["full"]} == {
+        (("crop_scale", (0.6, 1.0)), ("channels_last", True), ("augment", "batch"))}
     study = load_study("tiny")
     assert [(m.normalize, m.epoch_selection) for m in study.modes] == [
         ("imagenet", "metric"), ("imagenet", "metric")]
