@@ -184,6 +184,9 @@ def trial_dataset(spec: TrialSpec, ctx: TrialContext, split: str, train_aug: boo
     crop_scale = tuple(spec.param("crop_scale", PAPER_CROP_SCALE))
     hflip = dataset_info(spec.dataset, ctx.data_root).hflip
     if augment(spec) == "batch":
+        if spec.interpolation != "bilinear":  # roi_align resamples bilinearly
+            raise BadInput(f"trial {spec.trial_id}: augment: batch resamples bilinearly; "
+                           f"{spec.method} asks for {spec.interpolation} (use augment: image)")
         return _tensor_split(spec.dataset, ctx.data_root, split, spec.num_classes or None,
                              BatchAugment(spec.image_size, crop_scale, hflip=hflip,
                                           mean=tuple(norm["mean"]), std=tuple(norm["std"])))

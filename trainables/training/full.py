@@ -41,8 +41,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from common import storage
 from common.atomic import atomic_path
-from trainables.datasets.batched import AugmentedBatches, TensorImages
 from search_spaces.recipe import Recipe
+from trainables.datasets.batched import AugmentedBatches, TensorImages
 from trainables.training.engine import (
     FP32,
     EpochStats,

@@ -281,3 +281,25 @@ def test_throttled_reports_the_first_record_then_at_most_one_per_interval():
         now[0] = t
         report({"epoch": epoch})
     assert [r["epoch"] for r in seen] == [1, 4, 6]
+
+
+def test_augment_batch_holds_the_split_as_uint8_with_the_trials_augmentation(tmp_path):
+    """``training: {augment: batch}``: a built-in task's train split as one uint8 tensor,
+    every image of it, augmented to the trial's size with its normalisation and mirror rule;
+    a method read with bicubic resizing (RigL) is refused: roi_align is bilinear."""
+    from trainables.datasets import build_dataset, dataset_info
+    from trainables.datasets.batched import TensorImages
+
+    ctx = TrialContext(out_dir=str(tmp_path))
+    spec = TrialSpec(**{**FULL.__dict__, "image_size": 16,
+                        "params": (("augment", "batch"), ("crop_scale", (0.6, 1.0)))})
+    train = trial.trial_dataset(spec, ctx, "train", True)
+    assert isinstance(train, TensorImages) and train.images.dtype == torch.uint8
+    assert len(train) == len(build_dataset("digits", None, "train", None))
+    assert train.augment.size == 16 and train.augment.scale == (0.6, 1.0)
+    assert train.augment.hflip == dataset_info("digits", None).hflip is False
+    assert train.augment(train.images[:4]).shape == (4, 3, 16, 16)
+    assert not isinstance(trial.trial_dataset(spec, ctx, "test", False), TensorImages)
+    bicubic = TrialSpec(**{**spec.__dict__, "interpolation": "bicubic"})
+    with pytest.raises(BadInput, match="bicubic.*augment: image"):
+        trial.trial_dataset(bicubic, ctx, "train", True)
