@@ -14,12 +14,12 @@ from common import catalog
 from common import columns as C
 from search_spaces.recipe import PAPER_CROP_SCALE, Recipe
 from search_spaces.study import (
+    AUGMENTS,
     DatasetSpec,
     EstimateSettings,
     MethodSpec,
     ModeSpec,
     SpeedSettings,
-    AUGMENTS,
     StudyError,
     TrainingSpec,
     UpstreamSpec,

@@ -8,7 +8,7 @@ a study file; nothing here imports torch, so a dry run stays fast.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from common import catalog
@@ -216,6 +216,12 @@ class TrainingSpec:
         if self.augment != "image":
             out += (("augment", self.augment),)
         return out
+
+    @classmethod
+    def from_params(cls, params: tuple[tuple[str, object], ...]) -> "TrainingSpec":
+        """The settings a trial's params carry (``params``' inverse; the rest defaults)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in params if k in names})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

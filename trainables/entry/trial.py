@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from common.errors import BadInput
 from common.masking import redact
+from search_spaces.study import TrainingSpec
 from search_spaces.trial import TrialSpec, from_dict
 from trainables.entry.context import TrialContext
 
@@ -218,14 +219,14 @@ def _uint8_split(dataset: str, data_root: str | None, split: str,
 
 def augment(spec: TrialSpec) -> str:
     """How the trial's training batches are augmented: "image" (torchvision) or "batch"."""
-    return str(spec.param("augment", "image"))
+    return TrainingSpec.from_params(spec.params).augment
 
 
 def precision(spec: TrialSpec) -> Any:
     """The trial's ``engine.Precision``: channels_last where the study asks for it."""
     from trainables.training.engine import Precision
 
-    return Precision(channels_last=bool(spec.param("channels_last", False)))
+    return Precision(channels_last=TrainingSpec.from_params(spec.params).channels_last)
 
 
 @functools.lru_cache(maxsize=16)

@@ -11,13 +11,15 @@ import time
 from typing import Any
 
 from common.errors import BadInput
+from search_spaces.study import TrainingSpec
 from search_spaces.trial import TrialSpec
 from trainables.entry.context import TrialContext
 from trainables.entry.trial import Report, augment, precision
 
 # Params of a prune trial that are not its method's config: the upstream set's size and how
-# the training loop feeds the model.
-NOT_PRUNE_CONFIG = ("images_per_class", "val_images_per_class", "augment", "channels_last")
+# the training loop feeds the model (the study's ``training`` block).
+NOT_PRUNE_CONFIG = ("images_per_class", "val_images_per_class",
+                    *(f.name for f in dataclasses.fields(TrainingSpec)))
 
 
 def _zoo(ctx: TrialContext, spec: TrialSpec) -> str:
